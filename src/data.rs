@@ -1,0 +1,455 @@
+//! The MNIST data set: IDX parsing (from any reader, gzipped or not), checksums, and the
+//! book's split into training, validation and test examples.
+//!
+//! Images are kept as the original bytes (one `u8` a pixel, 47 MB for all 70,000 images) and
+//! scaled to `[0, 1]` when a mini-batch or an evaluation block is gathered, so one loaded data
+//! set serves every run of a sweep read-only.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use flate2::read::GzDecoder;
+use sha2::{Digest, Sha256};
+
+use crate::error::DataError;
+
+/// Pixels of one 28x28 image.
+pub const IMAGE_PIXELS: usize = 784;
+/// Number of classes (digits 0-9).
+pub const CLASSES: usize = 10;
+/// Training examples in the book's split; the rest of the 60,000 are validation.
+pub const MNIST_TRAIN: usize = 50_000;
+
+/// The four standard MNIST files with the sha256 of their decompressed bytes.
+pub const MNIST_FILES: [(&str, &str); 4] = [
+    (
+        "train-images-idx3-ubyte",
+        "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    ),
+    (
+        "train-labels-idx1-ubyte",
+        "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    ),
+    (
+        "t10k-images-idx3-ubyte",
+        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    ),
+    (
+        "t10k-labels-idx1-ubyte",
+        "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    ),
+];
+
+/// A parsed IDX file of unsigned bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Idx {
+    /// Dimensions as declared in the header, e.g. `[60000, 28, 28]`.
+    pub dims: Vec<usize>,
+    /// The payload, `dims.iter().product()` bytes.
+    pub data: Vec<u8>,
+}
+
+/// Parses the bytes of an (uncompressed) IDX file of unsigned bytes.
+///
+/// The header is two zero bytes, a type code (0x08 for `u8`), the number of dimensions, then one
+/// big-endian `u32` per dimension. The payload must have exactly the declared size.
+pub fn parse_idx(bytes: &[u8]) -> Result<Idx, String> {
+    if bytes.len() < 4 {
+        return Err(format!(
+            "the file is {} bytes long, shorter than the 4-byte IDX magic number",
+            bytes.len()
+        ));
+    }
+    if bytes[0] != 0 || bytes[1] != 0 {
+        return Err(format!(
+            "wrong magic number {:02x} {:02x} {:02x} {:02x}: an IDX file starts with two zero bytes",
+            bytes[0], bytes[1], bytes[2], bytes[3]
+        ));
+    }
+    if bytes[2] != 0x08 {
+        return Err(format!(
+            "type code 0x{:02x} is not supported: only unsigned bytes (0x08) are",
+            bytes[2]
+        ));
+    }
+    let ndim = bytes[3] as usize;
+    if ndim == 0 {
+        return Err("the header declares 0 dimensions".to_string());
+    }
+    let header = 4 + 4 * ndim;
+    if bytes.len() < header {
+        return Err(format!(
+            "truncated header: {ndim} dimensions need {header} bytes, the file has {}",
+            bytes.len()
+        ));
+    }
+    let dims: Vec<usize> = bytes[4..header]
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
+        .collect();
+    let expected = dims
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| format!("dimensions {dims:?} overflow"))?;
+    let payload = bytes.len() - header;
+    if payload != expected {
+        return Err(format!(
+            "dimensions {dims:?} declare {expected} bytes of data, the file has {payload}{}",
+            if payload < expected { " (truncated)" } else { " (trailing bytes)" }
+        ));
+    }
+    Ok(Idx {
+        dims,
+        data: bytes[header..].to_vec(),
+    })
+}
+
+/// Reads all bytes from `reader`, decompressing them when they start with the gzip magic bytes.
+pub fn read_maybe_gzip(mut reader: impl Read) -> std::io::Result<Vec<u8>> {
+    let mut raw = Vec::new();
+    reader.read_to_end(&mut raw)?;
+    if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::with_capacity(raw.len() * 5);
+        GzDecoder::new(raw.as_slice()).read_to_end(&mut out)?;
+        Ok(out)
+    } else {
+        Ok(raw)
+    }
+}
+
+/// Lowercase hex sha256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Finds `dir/name.gz` or `dir/name`.
+fn find_file(dir: &Path, name: &'static str) -> Result<PathBuf, DataError> {
+    for candidate in [dir.join(format!("{name}.gz")), dir.join(name)] {
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    Err(DataError::Missing {
+        dir: dir.to_path_buf(),
+        name,
+        hint: "set `data.dir` in the experiment file to the folder with the MNIST IDX files"
+            .to_string(),
+    })
+}
+
+/// Reads, checks and parses one standard MNIST file.
+fn load_checked(dir: &Path, name: &'static str, sha: &'static str) -> Result<Idx, DataError> {
+    let path = find_file(dir, name)?;
+    let file = std::fs::File::open(&path).map_err(|source| DataError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let bytes = read_maybe_gzip(std::io::BufReader::new(file)).map_err(|source| DataError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let idx = parse_idx(&bytes).map_err(|reason| DataError::Format {
+        path: path.clone(),
+        reason,
+    })?;
+    let actual = sha256_hex(&bytes);
+    if actual != sha {
+        return Err(DataError::Checksum {
+            path,
+            dataset: "MNIST",
+            expected: sha,
+            actual,
+        });
+    }
+    Ok(idx)
+}
+
+/// A set of labelled images, stored as raw bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Split {
+    images: Vec<u8>,
+    labels: Vec<u8>,
+}
+
+impl Split {
+    /// Builds a split from `n * 784` pixel bytes and `n` labels in `0..10`.
+    pub fn new(images: Vec<u8>, labels: Vec<u8>) -> Result<Self, DataError> {
+        if images.len() != labels.len() * IMAGE_PIXELS {
+            return Err(DataError::Inconsistent(format!(
+                "{} labels need {} pixel bytes, got {}",
+                labels.len(),
+                labels.len() * IMAGE_PIXELS,
+                images.len()
+            )));
+        }
+        if let Some(pos) = labels.iter().position(|&l| l as usize >= CLASSES) {
+            return Err(DataError::Inconsistent(format!(
+                "label {} at index {pos} is not a digit 0-9",
+                labels[pos]
+            )));
+        }
+        Ok(Split { images, labels })
+    }
+
+    /// Number of examples.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// True when the split holds no example.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// The first `n` examples (all of them when `n` is larger), without copying.
+    pub fn examples(&self, n: usize) -> Examples<'_> {
+        let n = n.min(self.len());
+        Examples {
+            images: &self.images[..n * IMAGE_PIXELS],
+            labels: &self.labels[..n],
+        }
+    }
+
+    /// All examples, without copying.
+    pub fn all(&self) -> Examples<'_> {
+        self.examples(self.len())
+    }
+}
+
+/// A borrowed run of examples: `images` holds `labels.len() * 784` pixel bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Examples<'a> {
+    pub images: &'a [u8],
+    pub labels: &'a [u8],
+}
+
+impl<'a> Examples<'a> {
+    /// Number of examples.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// True when there is no example.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Pixel bytes of example `i`.
+    pub fn image(&self, i: usize) -> &'a [u8] {
+        &self.images[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS]
+    }
+
+    /// Examples `start..end`, without copying.
+    pub fn range(&self, start: usize, end: usize) -> Examples<'a> {
+        Examples {
+            images: &self.images[start * IMAGE_PIXELS..end * IMAGE_PIXELS],
+            labels: &self.labels[start..end],
+        }
+    }
+}
+
+/// Converts a pixel byte to the network's input in `[0, 1]` (x / 255, as the book).
+#[inline]
+pub fn pixel(p: u8) -> f32 {
+    PIXEL_TABLE[p as usize]
+}
+
+static PIXEL_TABLE: [f32; 256] = {
+    let mut t = [0f32; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = i as f32 / 255.0;
+        i += 1;
+    }
+    t
+};
+
+/// MNIST in the book's split: 50,000 training, 10,000 validation, 10,000 test examples.
+#[derive(Debug)]
+pub struct Mnist {
+    pub dir: PathBuf,
+    pub train: Split,
+    pub validation: Split,
+    pub test: Split,
+}
+
+/// Shared, read-only handle on a loaded data set.
+pub type SharedMnist = Arc<Mnist>;
+
+impl Mnist {
+    /// Loads the four standard files from `dir` (`.gz` or uncompressed), verifying the sha256 of
+    /// each file's decompressed bytes and the shapes, and splits the training file 50,000/10,000.
+    pub fn load(dir: &Path) -> Result<Mnist, DataError> {
+        let [ti, tl, si, sl] = MNIST_FILES;
+        let (train_images, train_labels) = (
+            load_checked(dir, ti.0, ti.1)?,
+            load_checked(dir, tl.0, tl.1)?,
+        );
+        let (test_images, test_labels) = (
+            load_checked(dir, si.0, si.1)?,
+            load_checked(dir, sl.0, sl.1)?,
+        );
+        let train_all = Self::split_from(train_images, train_labels)?;
+        let test = Self::split_from(test_images, test_labels)?;
+        let cut = MNIST_TRAIN * IMAGE_PIXELS;
+        let train = Split::new(
+            train_all.images[..cut].to_vec(),
+            train_all.labels[..MNIST_TRAIN].to_vec(),
+        )?;
+        let validation = Split::new(
+            train_all.images[cut..].to_vec(),
+            train_all.labels[MNIST_TRAIN..].to_vec(),
+        )?;
+        Ok(Mnist {
+            dir: dir.to_path_buf(),
+            train,
+            validation,
+            test,
+        })
+    }
+
+    fn split_from(images: Idx, labels: Idx) -> Result<Split, DataError> {
+        if images.dims.len() != 3 || images.dims[1] * images.dims[2] != IMAGE_PIXELS {
+            return Err(DataError::Inconsistent(format!(
+                "images have dimensions {:?}, expected [n, 28, 28]",
+                images.dims
+            )));
+        }
+        if labels.dims.len() != 1 || labels.dims[0] != images.dims[0] {
+            return Err(DataError::Inconsistent(format!(
+                "labels have dimensions {:?} for {} images",
+                labels.dims, images.dims[0]
+            )));
+        }
+        Split::new(images.data, labels.data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn idx_bytes(dims: &[u32], payload: &[u8]) -> Vec<u8> {
+        let mut b = vec![0, 0, 8, dims.len() as u8];
+        for d in dims {
+            b.extend_from_slice(&d.to_be_bytes());
+        }
+        b.extend_from_slice(payload);
+        b
+    }
+
+    #[test]
+    fn parses_a_small_idx_file() {
+        let bytes = idx_bytes(&[2, 3], &[1, 2, 3, 4, 5, 6]);
+        let idx = parse_idx(&bytes).unwrap();
+        assert_eq!(idx.dims, vec![2, 3]);
+        assert_eq!(idx.data, vec![1, 2, 3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn big_endian_dimensions() {
+        let bytes = idx_bytes(&[256 + 1], &[7; 257]);
+        assert_eq!(parse_idx(&bytes).unwrap().dims, vec![257]);
+    }
+
+    #[test]
+    fn rejects_wrong_magic() {
+        let mut bytes = idx_bytes(&[1], &[0]);
+        bytes[0] = 0x42;
+        let err = parse_idx(&bytes).unwrap_err();
+        assert!(err.contains("wrong magic number 42 00 08 01"), "{err}");
+    }
+
+    #[test]
+    fn rejects_other_types() {
+        let mut bytes = idx_bytes(&[1], &[0]);
+        bytes[2] = 0x0d;
+        assert!(parse_idx(&bytes).unwrap_err().contains("type code 0x0d"));
+    }
+
+    #[test]
+    fn rejects_truncated_payload_and_header() {
+        let bytes = idx_bytes(&[2, 3], &[1, 2, 3, 4, 5]);
+        let err = parse_idx(&bytes).unwrap_err();
+        assert!(err.contains("declare 6 bytes of data, the file has 5 (truncated)"), "{err}");
+        let err = parse_idx(&bytes[..7]).unwrap_err();
+        assert!(err.contains("truncated header"), "{err}");
+        assert!(parse_idx(&[0, 0]).unwrap_err().contains("shorter than"));
+    }
+
+    #[test]
+    fn rejects_trailing_bytes() {
+        let bytes = idx_bytes(&[2], &[1, 2, 3]);
+        assert!(parse_idx(&bytes).unwrap_err().contains("trailing bytes"));
+    }
+
+    #[test]
+    fn gzip_is_detected_and_plain_passes_through() {
+        let plain = idx_bytes(&[3], &[9, 8, 7]);
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(&plain).unwrap();
+        let gz = enc.finish().unwrap();
+        assert_eq!(read_maybe_gzip(gz.as_slice()).unwrap(), plain);
+        assert_eq!(read_maybe_gzip(plain.as_slice()).unwrap(), plain);
+        // A truncated gzip stream is an error, not a short file.
+        assert!(read_maybe_gzip(&gz[..gz.len() - 10]).is_err());
+    }
+
+    #[test]
+    fn sha256_of_known_input() {
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn split_checks_labels_and_sizes() {
+        assert!(Split::new(vec![0; 784], vec![3]).is_ok());
+        assert!(Split::new(vec![0; 783], vec![3]).is_err());
+        let err = Split::new(vec![0; 784], vec![10]).unwrap_err().to_string();
+        assert!(err.contains("label 10 at index 0"), "{err}");
+    }
+
+    #[test]
+    fn pixels_are_scaled_to_unit_interval() {
+        assert_eq!(pixel(0), 0.0);
+        assert_eq!(pixel(255), 1.0);
+        assert_eq!(pixel(51), 0.2);
+    }
+
+    #[test]
+    fn missing_and_corrupt_files_are_reported_with_their_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Mnist::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("no train-images-idx3-ubyte"), "{err}");
+        // A well-formed IDX file with the wrong content fails the checksum.
+        let p = dir.path().join("train-images-idx3-ubyte");
+        std::fs::write(&p, idx_bytes(&[1, 28, 28], &[0; 784])).unwrap();
+        let err = Mnist::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("sha256") && err.contains("train-images-idx3-ubyte"), "{err}");
+        // A truncated gzip file is an I/O error naming the file.
+        let gz = std::fs::read(crate::tests_support::mnist_dir().join("train-labels-idx1-ubyte.gz"))
+            .unwrap();
+        let d2 = tempfile::tempdir().unwrap();
+        std::fs::write(d2.path().join("train-images-idx3-ubyte.gz"), &gz[..gz.len() / 2]).unwrap();
+        let err = Mnist::load(d2.path()).unwrap_err().to_string();
+        assert!(err.contains("train-images-idx3-ubyte.gz"), "{err}");
+    }
+
+    #[test]
+    fn real_mnist_loads_with_the_books_split() {
+        let m = crate::tests_support::mnist();
+        assert_eq!((m.train.len(), m.validation.len(), m.test.len()), (50_000, 10_000, 10_000));
+        assert_eq!(&m.train.all().labels[..10], &[5, 0, 4, 1, 9, 2, 1, 3, 1, 4]);
+        assert_eq!(&m.test.all().labels[..10], &[7, 2, 1, 0, 4, 1, 4, 9, 5, 9]);
+        let mean: f64 = m.test.all().images.iter().map(|&p| pixel(p) as f64).sum::<f64>()
+            / (10_000.0 * 784.0);
+        assert!((mean - 0.1325).abs() < 1e-4, "{mean}");
+    }
+}

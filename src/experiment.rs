@@ -1,0 +1,852 @@
+//! The experiment file: TOML as written, checked key by key into a validated [`Experiment`].
+//!
+//! Every mistake is reported before any training starts, as an [`ExperimentError`] that names the
+//! file, the line and column, the key, what was given and what is allowed.
+
+use std::path::{Path, PathBuf};
+
+use toml::de::{DeTable, DeValue};
+use toml::{Table, Value};
+
+use crate::data::{CLASSES, IMAGE_PIXELS, MNIST_TRAIN};
+use crate::error::ExperimentError;
+use crate::grid::{Cost, Grid, Init};
+
+/// A metric that can be computed after each epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Metric {
+    TrainCost,
+    TrainAccuracy,
+    ValidationCost,
+    ValidationAccuracy,
+    TestCost,
+    TestAccuracy,
+}
+
+impl Metric {
+    /// All metrics, in the column order of `metrics.csv`.
+    pub const ALL: [Metric; 6] = [
+        Metric::TrainCost,
+        Metric::TrainAccuracy,
+        Metric::ValidationCost,
+        Metric::ValidationAccuracy,
+        Metric::TestCost,
+        Metric::TestAccuracy,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::TrainCost => "train_cost",
+            Metric::TrainAccuracy => "train_accuracy",
+            Metric::ValidationCost => "validation_cost",
+            Metric::ValidationAccuracy => "validation_accuracy",
+            Metric::TestCost => "test_cost",
+            Metric::TestAccuracy => "test_accuracy",
+        }
+    }
+
+    fn index(self) -> usize {
+        Metric::ALL.iter().position(|&m| m == self).unwrap()
+    }
+}
+
+/// Which metrics are computed after each epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Monitor([bool; 6]);
+
+impl Monitor {
+    /// Every metric.
+    pub fn all() -> Monitor {
+        Monitor([true; 6])
+    }
+
+    /// Only the given metrics.
+    pub fn only(metrics: &[Metric]) -> Monitor {
+        let mut flags = [false; 6];
+        for m in metrics {
+            flags[m.index()] = true;
+        }
+        Monitor(flags)
+    }
+
+    pub fn has(&self, m: Metric) -> bool {
+        self.0[m.index()]
+    }
+
+    /// The monitored metrics in column order.
+    pub fn metrics(&self) -> Vec<Metric> {
+        Metric::ALL.into_iter().filter(|m| self.has(*m)).collect()
+    }
+}
+
+/// The `[data]` table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataSettings {
+    /// The folder as written in the file (default `data/mnist`).
+    pub dir: PathBuf,
+    /// Number of training examples: the first `train_size` of the 50,000.
+    pub train_size: usize,
+    pub monitor: Monitor,
+}
+
+/// A validated experiment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Experiment {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// The file's text, saved next to the results.
+    pub text: String,
+    /// Name of the results folder (default: the file stem).
+    pub name: String,
+    pub description: String,
+    pub data: DataSettings,
+    pub grid: Grid,
+}
+
+const TOP_KEYS: &[&str] = &["name", "description", "data", "grid"];
+const DATA_KEYS: &[&str] = &["dir", "train_size", "monitor"];
+const GRID_KEYS: &[&str] = &[
+    "sizes",
+    "eta",
+    "batch_size",
+    "epochs",
+    "seed",
+    "cost",
+    "init",
+    "lambda",
+];
+/// Names people use for the grid keys in other tools and in the book's code.
+const ALIASES: &[(&str, &str)] = &[
+    ("learning_rate", "eta"),
+    ("lr", "eta"),
+    ("mini_batch_size", "batch_size"),
+    ("batch", "batch_size"),
+    ("lmbda", "lambda"),
+    ("l2", "lambda"),
+    ("seeds", "seed"),
+    ("layers", "sizes"),
+    ("epoch", "epochs"),
+];
+
+impl Experiment {
+    /// Reads and validates an experiment file.
+    pub fn from_file(path: &Path) -> Result<Experiment, ExperimentError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ExperimentError {
+            path: path.to_path_buf(),
+            location: None,
+            key: String::new(),
+            message: format!("cannot read the experiment file: {e}"),
+        })?;
+        Self::from_str(&text, path)
+    }
+
+    /// Validates the text of an experiment file; `path` names it in errors and gives the default
+    /// name.
+    pub fn from_str(text: &str, path: &Path) -> Result<Experiment, ExperimentError> {
+        let doc = Doc::parse(text, path)?;
+        doc.experiment()
+    }
+
+    /// The data folder: `data.dir` as written if it is absolute or exists relative to the current
+    /// folder, otherwise relative to the experiment file's folder or one of its parents.
+    pub fn resolve_data_dir(&self) -> Result<PathBuf, ExperimentError> {
+        let dir = &self.data.dir;
+        if dir.is_absolute() || dir.is_dir() {
+            if dir.is_dir() {
+                return Ok(dir.clone());
+            }
+        } else {
+            let base = self.path.parent().unwrap_or(Path::new("."));
+            let base = std::fs::canonicalize(if base.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                base
+            })
+            .unwrap_or_else(|_| base.to_path_buf());
+            for ancestor in base.ancestors() {
+                let candidate = ancestor.join(dir);
+                if candidate.is_dir() {
+                    return Ok(candidate);
+                }
+            }
+        }
+        let doc = Doc::parse(&self.text, &self.path)?;
+        Err(doc.error(
+            &["data", "dir"],
+            format!(
+                "the data folder '{}' does not exist (looked in the current folder and beside the \
+                 experiment file); it must hold the MNIST IDX files, as data/mnist in the repository does",
+                dir.display()
+            ),
+        ))
+    }
+
+    /// Number of distinct runs.
+    pub fn run_count(&self) -> usize {
+        self.grid.runs(self.data.train_size).len()
+    }
+}
+
+/// The parsed file: values for reading, spans for locating errors.
+struct Doc<'a> {
+    path: &'a Path,
+    text: &'a str,
+    table: Table,
+    spans: toml::Spanned<DeTable<'a>>,
+}
+
+impl<'a> Doc<'a> {
+    fn parse(text: &'a str, path: &'a Path) -> Result<Doc<'a>, ExperimentError> {
+        let syntax = |e: toml::de::Error| ExperimentError {
+            path: path.to_path_buf(),
+            location: e.span().map(|s| line_col(text, s.start)),
+            key: String::new(),
+            message: format!("invalid TOML: {}", e.message().trim_end()),
+        };
+        let table: Table = toml::from_str(text).map_err(syntax)?;
+        let spans = DeTable::parse(text).map_err(syntax)?;
+        Ok(Doc {
+            path,
+            text,
+            table,
+            spans,
+        })
+    }
+
+    /// The byte span of the value at `key_path` (or of its key, or of the nearest parent).
+    fn span_of(&self, key_path: &[&str], key_itself: bool) -> Option<std::ops::Range<usize>> {
+        let mut table: &DeTable = self.spans.get_ref();
+        let mut best = None;
+        for (depth, part) in key_path.iter().enumerate() {
+            let (k, v) = table.iter().find(|(k, _)| k.get_ref().as_ref() == *part)?;
+            let last = depth + 1 == key_path.len();
+            best = Some(if last && key_itself { k.span() } else { v.span() });
+            match v.get_ref() {
+                DeValue::Table(t) if !last => table = t,
+                _ => break,
+            }
+        }
+        best
+    }
+
+    fn error_at(&self, key_path: &[&str], key_itself: bool, message: String) -> ExperimentError {
+        ExperimentError {
+            path: self.path.to_path_buf(),
+            location: self
+                .span_of(key_path, key_itself)
+                .map(|s| line_col(self.text, s.start)),
+            key: key_path.join("."),
+            message,
+        }
+    }
+
+    fn error(&self, key_path: &[&str], message: String) -> ExperimentError {
+        self.error_at(key_path, false, message)
+    }
+
+    fn check_keys(
+        &self,
+        table: &Table,
+        prefix: &[&str],
+        allowed: &[&str],
+    ) -> Result<(), ExperimentError> {
+        for key in table.keys() {
+            if allowed.contains(&key.as_str()) {
+                continue;
+            }
+            let mut path = prefix.to_vec();
+            path.push(key);
+            let section = if prefix.is_empty() {
+                "at the top level".to_string()
+            } else {
+                format!("in [{}]", prefix.join("."))
+            };
+            let mut message = format!(
+                "unknown key; the keys allowed {section} are: {}",
+                allowed.join(", ")
+            );
+            if let Some(s) = suggest(key, allowed) {
+                message = format!("unknown key (did you mean `{s}`?); {}", &message[13..]);
+            }
+            return Err(self.error_at(&path, true, message));
+        }
+        Ok(())
+    }
+
+    fn experiment(&self) -> Result<Experiment, ExperimentError> {
+        self.check_keys(&self.table, &[], TOP_KEYS)?;
+        let name = match self.table.get("name") {
+            None => self
+                .path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "experiment".to_string()),
+            Some(v) => {
+                let s = self.string(&["name"], v)?;
+                let ok = !s.is_empty()
+                    && s != "."
+                    && s != ".."
+                    && s
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+                if !ok {
+                    return Err(self.error(
+                        &["name"],
+                        format!(
+                            "{} is not allowed: the name becomes a folder under results/, so use \
+                             letters, digits, '-', '_' and '.' only",
+                            show(v)
+                        ),
+                    ));
+                }
+                s
+            }
+        };
+        let description = match self.table.get("description") {
+            None => String::new(),
+            Some(v) => self.string(&["description"], v)?,
+        };
+        let data = self.data()?;
+        let grid = self.grid(data.train_size)?;
+        Ok(Experiment {
+            path: self.path.to_path_buf(),
+            text: self.text.to_string(),
+            name,
+            description,
+            data,
+            grid,
+        })
+    }
+
+    fn sub_table(&self, key: &str) -> Result<Option<&Table>, ExperimentError> {
+        match self.table.get(key) {
+            None => Ok(None),
+            Some(Value::Table(t)) => Ok(Some(t)),
+            Some(v) => Err(self.error(
+                &[key],
+                format!("expected a table [{key}], found {}", show(v)),
+            )),
+        }
+    }
+
+    fn data(&self) -> Result<DataSettings, ExperimentError> {
+        let mut data = DataSettings {
+            dir: PathBuf::from("data/mnist"),
+            train_size: MNIST_TRAIN,
+            monitor: Monitor::all(),
+        };
+        let Some(t) = self.sub_table("data")? else {
+            return Ok(data);
+        };
+        self.check_keys(t, &["data"], DATA_KEYS)?;
+        if let Some(v) = t.get("dir") {
+            let s = self.string(&["data", "dir"], v)?;
+            if s.is_empty() {
+                return Err(self.error(&["data", "dir"], "must not be empty".to_string()));
+            }
+            data.dir = PathBuf::from(s);
+        }
+        if let Some(v) = t.get("train_size") {
+            let path = ["data", "train_size"];
+            let n = self.integer(&path, v, "a whole number from 1 to 50000")?;
+            if !(1..=MNIST_TRAIN as i64).contains(&n) {
+                return Err(self.error(
+                    &path,
+                    format!("{n} is not allowed: train_size must be from 1 to 50000 (the book's training split)"),
+                ));
+            }
+            data.train_size = n as usize;
+        }
+        if let Some(v) = t.get("monitor") {
+            let path = ["data", "monitor"];
+            let allowed: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+            let names = self.list(&path, v, "a list of metric names")?;
+            let mut metrics = Vec::new();
+            for item in names {
+                let Value::String(s) = item else {
+                    return Err(self.error(
+                        &path,
+                        format!("expected metric names (strings), found {}", show(item)),
+                    ));
+                };
+                let Some(m) = Metric::ALL.into_iter().find(|m| m.name() == s) else {
+                    let hint = suggest(s, &allowed)
+                        .map(|x| format!(" (did you mean \"{x}\"?)"))
+                        .unwrap_or_default();
+                    return Err(self.error(
+                        &path,
+                        format!(
+                            "unknown metric \"{s}\"{hint}; allowed: {}",
+                            allowed.join(", ")
+                        ),
+                    ));
+                };
+                metrics.push(m);
+            }
+            data.monitor = Monitor::only(&metrics);
+        }
+        Ok(data)
+    }
+
+    fn grid(&self, train_size: usize) -> Result<Grid, ExperimentError> {
+        let mut grid = Grid::default();
+        let Some(t) = self.sub_table("grid")? else {
+            return Ok(grid);
+        };
+        self.check_keys(t, &["grid"], GRID_KEYS)?;
+        if let Some(v) = t.get("sizes") {
+            grid.sizes = self.sizes(v)?;
+        }
+        if let Some(v) = t.get("eta") {
+            grid.eta = self.floats(&["grid", "eta"], v, |x| {
+                (x.is_finite() && x > 0.0)
+                    .then_some(())
+                    .ok_or("the learning rate eta must be a finite number > 0, e.g. 3.0")
+            })?;
+        }
+        if let Some(v) = t.get("lambda") {
+            grid.lambda = self.floats(&["grid", "lambda"], v, |x| {
+                (x.is_finite() && x >= 0.0)
+                    .then_some(())
+                    .ok_or("the L2 regularisation lambda must be a finite number >= 0, e.g. 5.0 (0 turns it off)")
+            })?;
+        }
+        if let Some(v) = t.get("batch_size") {
+            let path = ["grid", "batch_size"];
+            let what = format!("whole numbers from 1 to train_size ({train_size})");
+            grid.batch_size = self
+                .integers(&path, v, &what)?
+                .into_iter()
+                .map(|n| {
+                    if n >= 1 && n as usize <= train_size {
+                        Ok(n as usize)
+                    } else {
+                        Err(self.error(
+                            &path,
+                            format!("{n} is not allowed: the mini-batch size must be from 1 to train_size ({train_size})"),
+                        ))
+                    }
+                })
+                .collect::<Result<_, _>>()?;
+        }
+        if let Some(v) = t.get("epochs") {
+            let path = ["grid", "epochs"];
+            grid.epochs = self
+                .integers(&path, v, "whole numbers from 1 to 100000")?
+                .into_iter()
+                .map(|n| {
+                    if (1..=100_000).contains(&n) {
+                        Ok(n as usize)
+                    } else {
+                        Err(self.error(
+                            &path,
+                            format!("{n} is not allowed: epochs must be from 1 to 100000"),
+                        ))
+                    }
+                })
+                .collect::<Result<_, _>>()?;
+        }
+        if let Some(v) = t.get("seed") {
+            let path = ["grid", "seed"];
+            grid.seed = self
+                .integers(&path, v, "whole numbers >= 0")?
+                .into_iter()
+                .map(|n| {
+                    u64::try_from(n).map_err(|_| {
+                        self.error(
+                            &path,
+                            format!("{n} is not allowed: a seed is a whole number >= 0"),
+                        )
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+        }
+        if let Some(v) = t.get("cost") {
+            let names: Vec<&str> = Cost::ALL.iter().map(|c| c.name()).collect();
+            grid.cost = self.choices(&["grid", "cost"], v, &names)?
+                .into_iter()
+                .map(|i| Cost::ALL[i])
+                .collect();
+        }
+        if let Some(v) = t.get("init") {
+            let names: Vec<&str> = Init::ALL.iter().map(|c| c.name()).collect();
+            grid.init = self.choices(&["grid", "init"], v, &names)?
+                .into_iter()
+                .map(|i| Init::ALL[i])
+                .collect();
+        }
+        Ok(grid)
+    }
+
+    fn string(&self, path: &[&str], v: &Value) -> Result<String, ExperimentError> {
+        match v {
+            Value::String(s) => Ok(s.clone()),
+            other => Err(self.error(path, format!("expected a string, found {}", show(other)))),
+        }
+    }
+
+    fn integer(&self, path: &[&str], v: &Value, what: &str) -> Result<i64, ExperimentError> {
+        match v {
+            Value::Integer(n) => Ok(*n),
+            other => Err(self.error(path, format!("expected {what}, found {}", show(other)))),
+        }
+    }
+
+    /// One value or a non-empty list of values.
+    fn list<'v>(
+        &self,
+        path: &[&str],
+        v: &'v Value,
+        what: &str,
+    ) -> Result<Vec<&'v Value>, ExperimentError> {
+        match v {
+            Value::Array(items) if items.is_empty() => Err(self.error(
+                path,
+                format!("an empty list is not allowed: give one value or a list of {what}"),
+            )),
+            Value::Array(items) => Ok(items.iter().collect()),
+            other => Ok(vec![other]),
+        }
+    }
+
+    fn integers(&self, path: &[&str], v: &Value, what: &str) -> Result<Vec<i64>, ExperimentError> {
+        self.list(path, v, what)?
+            .into_iter()
+            .map(|item| match item {
+                Value::Integer(n) => Ok(*n),
+                other => Err(self.error(
+                    path,
+                    format!("expected {what} (one or a list), found {}", show(other)),
+                )),
+            })
+            .collect()
+    }
+
+    fn floats(
+        &self,
+        path: &[&str],
+        v: &Value,
+        check: impl Fn(f64) -> Result<(), &'static str>,
+    ) -> Result<Vec<f64>, ExperimentError> {
+        self.list(path, v, "numbers")?
+            .into_iter()
+            .map(|item| {
+                let x = match item {
+                    Value::Float(x) => *x,
+                    Value::Integer(n) => *n as f64,
+                    other => {
+                        return Err(self.error(
+                            path,
+                            format!("expected a number or a list of numbers, found {}", show(other)),
+                        ))
+                    }
+                };
+                check(x).map_err(|allowed| {
+                    self.error(path, format!("{} is not allowed: {allowed}", show(item)))
+                })?;
+                Ok(x)
+            })
+            .collect()
+    }
+
+    fn choices(
+        &self,
+        path: &[&str],
+        v: &Value,
+        names: &[&str],
+    ) -> Result<Vec<usize>, ExperimentError> {
+        let quoted: Vec<String> = names.iter().map(|n| format!("\"{n}\"")).collect();
+        let allowed = quoted.join(" or ");
+        self.list(path, v, &allowed)?
+            .into_iter()
+            .map(|item| {
+                let Value::String(s) = item else {
+                    return Err(self.error(
+                        path,
+                        format!("expected {allowed}, found {}", show(item)),
+                    ));
+                };
+                names.iter().position(|n| n == s).ok_or_else(|| {
+                    let hint = suggest(s, names)
+                        .map(|x| format!(" (did you mean \"{x}\"?)"))
+                        .unwrap_or_default();
+                    self.error(path, format!("\"{s}\" is not allowed{hint}: use {allowed}"))
+                })
+            })
+            .collect()
+    }
+
+    /// `[784, 30, 10]` (one network) or `[[784, 30, 10], [784, 100, 10]]` (several).
+    fn sizes(&self, v: &Value) -> Result<Vec<Vec<usize>>, ExperimentError> {
+        let path = ["grid", "sizes"];
+        let shape_error = |found: &Value| {
+            self.error(
+                &path,
+                format!(
+                    "expected layer sizes like [784, 30, 10] or a list of them like \
+                     [[784, 30, 10], [784, 100, 10]], found {}",
+                    show(found)
+                ),
+            )
+        };
+        let Value::Array(items) = v else {
+            return Err(shape_error(v));
+        };
+        if items.is_empty() {
+            return Err(self.error(
+                &path,
+                "an empty list is not allowed: give layer sizes like [784, 30, 10]".to_string(),
+            ));
+        }
+        let networks: Vec<&Vec<Value>> = if items.iter().all(|i| i.is_integer()) {
+            vec![items]
+        } else {
+            items
+                .iter()
+                .map(|i| match i {
+                    Value::Array(a) => Ok(a),
+                    other => Err(shape_error(other)),
+                })
+                .collect::<Result<_, _>>()?
+        };
+        let mut out = Vec::new();
+        for net in networks {
+            let mut sizes = Vec::new();
+            for s in net {
+                match s {
+                    Value::Integer(n) if *n >= 1 && *n <= 100_000 => sizes.push(*n as usize),
+                    Value::Integer(n) => {
+                        return Err(self.error(
+                            &path,
+                            format!("a layer of {n} neurons is not allowed: each layer has 1 to 100000 neurons"),
+                        ))
+                    }
+                    other => return Err(shape_error(other)),
+                }
+            }
+            if sizes.len() < 2 {
+                return Err(self.error(
+                    &path,
+                    format!(
+                        "{:?} is not allowed: a network has at least an input and an output layer, like [784, 10]",
+                        sizes
+                    ),
+                ));
+            }
+            if sizes[0] != IMAGE_PIXELS || *sizes.last().unwrap() != CLASSES {
+                return Err(self.error(
+                    &path,
+                    format!(
+                        "{sizes:?} is not allowed: for MNIST the first layer must have {IMAGE_PIXELS} neurons \
+                         (28x28 pixels) and the last {CLASSES} (digits 0-9), like [784, 30, 10]"
+                    ),
+                ));
+            }
+            out.push(sizes);
+        }
+        Ok(out)
+    }
+}
+
+/// 1-based line and column of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// The allowed key closest to `given`, if it is close enough to be a likely misspelling, or the
+/// key that a known alias stands for.
+fn suggest<'k>(given: &str, allowed: &[&'k str]) -> Option<&'k str> {
+    let lower = given.to_ascii_lowercase();
+    if let Some((_, target)) = ALIASES.iter().find(|(alias, _)| *alias == lower) {
+        if let Some(t) = allowed.iter().find(|a| *a == target) {
+            return Some(t);
+        }
+    }
+    allowed
+        .iter()
+        .map(|a| (strsim::damerau_levenshtein(&lower, a), *a))
+        .filter(|(d, a)| *d <= 2.max(a.len() / 4) && *d < a.len())
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, a)| a)
+}
+
+/// A value as the user wrote it, with its TOML type for context.
+fn show(v: &Value) -> String {
+    let kind = match v {
+        Value::String(_) => "a string",
+        Value::Integer(_) => "an integer",
+        Value::Float(_) => "a number",
+        Value::Boolean(_) => "a boolean",
+        Value::Datetime(_) => "a date",
+        Value::Array(_) => "a list",
+        Value::Table(_) => "a table",
+    };
+    match v {
+        Value::Table(_) => kind.to_string(),
+        Value::Float(_) | Value::Integer(_) => v.to_string(),
+        _ => format!("{kind} {v}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Experiment, ExperimentError> {
+        Experiment::from_str(text, Path::new("experiments/test.toml"))
+    }
+
+    fn err(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn empty_file_is_the_books_chapter_1_run() {
+        let e = parse("").unwrap();
+        assert_eq!(e.name, "test");
+        assert_eq!(e.grid, Grid::default());
+        assert_eq!(e.data.train_size, 50_000);
+        assert_eq!(e.data.monitor, Monitor::all());
+        assert_eq!(e.data.dir, PathBuf::from("data/mnist"));
+        assert_eq!(e.run_count(), 1);
+    }
+
+    #[test]
+    fn the_issue_example_parses() {
+        let e = parse(
+            r#"
+name = "eta_sweep"
+description = "How big should eta be?"
+[data]
+dir = "data/mnist"
+train_size = 50000
+monitor = ["train_cost", "train_accuracy", "validation_cost", "validation_accuracy",
+           "test_cost", "test_accuracy"]
+[grid]
+sizes = [[784, 30, 10]]
+eta = [0.01, 0.1, 0.5, 1.0, 3.0, 10.0, 100.0]
+batch_size = 10
+epochs = 30
+seed = [1, 2, 3]
+cost = "quadratic"
+init = "large"
+lambda = 0.0
+"#,
+        )
+        .unwrap();
+        assert_eq!(e.name, "eta_sweep");
+        assert_eq!(e.grid.eta.len(), 7);
+        assert_eq!(e.grid.seed, vec![1, 2, 3]);
+        assert_eq!(e.run_count(), 21);
+    }
+
+    #[test]
+    fn lists_and_single_values() {
+        let e = parse(
+            "[grid]\nsizes = [784, 100, 10]\neta = 1\nlambda = [0, 5.0]\ncost = [\"quadratic\", \"cross-entropy\"]\ninit = \"scaled\"\n[data]\nmonitor = [\"test_accuracy\"]\ntrain_size = 1000",
+        )
+        .unwrap();
+        assert_eq!(e.grid.sizes, vec![vec![784, 100, 10]]);
+        assert_eq!(e.grid.eta, vec![1.0]);
+        assert_eq!(e.grid.lambda, vec![0.0, 5.0]);
+        assert_eq!(e.grid.cost, vec![Cost::Quadratic, Cost::CrossEntropy]);
+        assert_eq!(e.grid.init, vec![Init::Scaled]);
+        assert_eq!(e.data.monitor.metrics(), vec![Metric::TestAccuracy]);
+        assert_eq!(e.run_count(), 4);
+    }
+
+    #[test]
+    fn errors_name_file_line_key_and_what_is_allowed() {
+        assert_eq!(
+            err("[grid]\neta = [1.0, -0.5]"),
+            "experiments/test.toml:2:7: `grid.eta`: -0.5 is not allowed: the learning rate eta must be a finite number > 0, e.g. 3.0"
+        );
+        assert_eq!(
+            err("[grid]\neta = []"),
+            "experiments/test.toml:2:7: `grid.eta`: an empty list is not allowed: give one value or a list of numbers"
+        );
+        assert!(err("[grid]\neta = nan").contains("nan is not allowed"));
+        assert!(err("[grid]\neta = inf").contains("inf is not allowed"));
+        assert!(err("[grid]\neta = \"fast\"").contains(
+            "`grid.eta`: expected a number or a list of numbers, found a string \"fast\""
+        ));
+        assert!(err("[grid]\nlambda = -1").contains("`grid.lambda`: -1 is not allowed"));
+        assert!(err("[grid]\nepochs = 0").contains("`grid.epochs`: 0 is not allowed: epochs must be from 1"));
+        assert!(err("[grid]\nbatch_size = 0").contains("`grid.batch_size`: 0 is not allowed"));
+        assert!(err("[data]\ntrain_size = 100\n[grid]\nbatch_size = 101")
+            .contains("the mini-batch size must be from 1 to train_size (100)"));
+        assert!(err("[grid]\nseed = -3").contains("a seed is a whole number >= 0"));
+        assert!(err("[grid]\nseed = 1.5").contains("expected whole numbers >= 0 (one or a list), found 1.5"));
+        assert!(err("[data]\ntrain_size = 60000").contains("train_size must be from 1 to 50000"));
+    }
+
+    #[test]
+    fn layer_sizes_are_checked_against_mnist() {
+        assert!(err("[grid]\nsizes = [785, 30, 10]")
+            .contains("[785, 30, 10] is not allowed: for MNIST the first layer must have 784"));
+        assert!(err("[grid]\nsizes = [[784, 30, 10], [784, 30, 9]]").contains("[784, 30, 9]"));
+        assert!(err("[grid]\nsizes = [784]").contains("at least an input and an output layer"));
+        assert!(err("[grid]\nsizes = [784, 0, 10]").contains("a layer of 0 neurons"));
+        assert!(err("[grid]\nsizes = 784").contains("expected layer sizes like [784, 30, 10]"));
+        assert!(err("[grid]\nsizes = []").contains("an empty list is not allowed"));
+    }
+
+    #[test]
+    fn unknown_keys_get_a_suggestion() {
+        assert_eq!(
+            err("[grid]\netaa = 3.0"),
+            "experiments/test.toml:2:1: `grid.etaa`: unknown key (did you mean `eta`?); the keys allowed in [grid] are: sizes, eta, batch_size, epochs, seed, cost, init, lambda"
+        );
+        assert!(err("[grid]\nlearning_rate = 3.0").contains("did you mean `eta`?"));
+        assert!(err("[grid]\nmini_batch_size = 3").contains("did you mean `batch_size`?"));
+        assert!(err("[data]\ntrain_sise = 3").contains("did you mean `train_size`?"));
+        assert!(err("gird = 1").contains("`gird`: unknown key (did you mean `grid`?); the keys allowed at the top level"));
+        assert!(!err("[grid]\nzzzzzz = 1").contains("did you mean"));
+    }
+
+    #[test]
+    fn choices_and_metrics_are_checked() {
+        assert!(err("[grid]\ncost = \"crossentropy\"")
+            .contains("\"crossentropy\" is not allowed (did you mean \"cross-entropy\"?): use \"quadratic\" or \"cross-entropy\""));
+        assert!(err("[grid]\ninit = \"small\"").contains("use \"large\" or \"scaled\""));
+        assert!(err("[data]\nmonitor = [\"test_acc\"]").contains("unknown metric \"test_acc\""));
+    }
+
+    #[test]
+    fn syntax_errors_are_located() {
+        let e = parse("[grid]\neta = [1.0,\n").unwrap_err();
+        assert!(e.message.starts_with("invalid TOML"), "{e}");
+        assert!(e.location.is_some(), "{e}");
+        assert!(err("grid = 3").contains("expected a table [grid], found 3"));
+    }
+
+    #[test]
+    fn names_must_be_safe_folder_names() {
+        assert!(err("name = \"../etc\"").contains("`name`"));
+        assert_eq!(parse("name = \"my-run_2\"").unwrap().name, "my-run_2");
+    }
+
+    #[test]
+    fn line_col_counts_from_one() {
+        assert_eq!(line_col("ab\ncd", 0), (1, 1));
+        assert_eq!(line_col("ab\ncd", 4), (2, 2));
+    }
+
+    #[test]
+    fn shipped_experiments_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let e = Experiment::from_file(&path).unwrap_or_else(|e| panic!("{e}"));
+                assert!(!e.description.is_empty(), "{} has no description", path.display());
+                n += 1;
+            }
+        }
+        assert!(n >= 3, "expected at least 3 shipped experiments, found {n}");
+    }
+}

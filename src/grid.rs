@@ -1,0 +1,356 @@
+//! The grid of an experiment: every combination of the listed values is one run.
+//!
+//! The grid is enumerated by index (mixed radix over the value lists), so its size can be known
+//! and any run produced without building the whole product in memory.
+
+use std::fmt;
+
+use sha2::{Digest, Sha256};
+
+/// Cost function of the output layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Cost {
+    /// C = 1/2 ||a - y||^2 (chapter 1).
+    Quadratic,
+    /// C = -sum y ln a + (1 - y) ln(1 - a); output delta = a - y (chapter 3).
+    CrossEntropy,
+}
+
+impl Cost {
+    pub const ALL: [Cost; 2] = [Cost::Quadratic, Cost::CrossEntropy];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Cost::Quadratic => "quadratic",
+            Cost::CrossEntropy => "cross-entropy",
+        }
+    }
+}
+
+/// Initialisation of weights and biases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Init {
+    /// Weights and biases N(0, 1) (chapter 1).
+    Large,
+    /// Weights N(0, 1/n_in), biases N(0, 1) (chapter 3).
+    Scaled,
+}
+
+impl Init {
+    pub const ALL: [Init; 2] = [Init::Large, Init::Scaled];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Init::Large => "large",
+            Init::Scaled => "scaled",
+        }
+    }
+}
+
+impl fmt::Display for Cost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl fmt::Display for Init {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Everything that determines one training run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSettings {
+    pub sizes: Vec<usize>,
+    pub eta: f64,
+    pub batch_size: usize,
+    pub epochs: usize,
+    pub seed: u64,
+    pub cost: Cost,
+    pub init: Init,
+    pub lambda: f64,
+    /// Number of training examples used (the first `train_size` of the training split).
+    pub train_size: usize,
+}
+
+/// Writes layer sizes like `784-30-10`.
+pub fn sizes_label(sizes: &[usize]) -> String {
+    sizes
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// Writes a float so that it reads back to the same value (`3.0`, `0.1`, `1e-5`).
+pub fn float_label(x: f64) -> String {
+    format!("{x:?}")
+}
+
+impl RunSettings {
+    /// The canonical text of the settings: every key in a fixed order, floats written so that
+    /// they read back exactly. Two runs are the same run exactly when this text is the same.
+    pub fn canonical(&self) -> String {
+        format!(
+            "sizes={};eta={};batch_size={};epochs={};seed={};cost={};init={};lambda={};train_size={}",
+            sizes_label(&self.sizes),
+            float_label(self.eta),
+            self.batch_size,
+            self.epochs,
+            self.seed,
+            self.cost,
+            self.init,
+            float_label(self.lambda),
+            self.train_size
+        )
+    }
+
+    /// A stable id of the run: the first 12 hex digits of the sha256 of [`Self::canonical`].
+    pub fn id(&self) -> String {
+        let digest = Sha256::digest(self.canonical().as_bytes());
+        digest[..6].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// A short human label, e.g. `784-30-10 eta=3.0 seed=1`.
+    pub fn label(&self) -> String {
+        format!(
+            "{} eta={} batch={} {} {} lambda={} seed={}",
+            sizes_label(&self.sizes),
+            float_label(self.eta),
+            self.batch_size,
+            self.cost,
+            self.init,
+            float_label(self.lambda),
+            self.seed
+        )
+    }
+}
+
+/// The values of each grid key; every list is non-empty and validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grid {
+    pub sizes: Vec<Vec<usize>>,
+    pub eta: Vec<f64>,
+    pub batch_size: Vec<usize>,
+    pub epochs: Vec<usize>,
+    pub seed: Vec<u64>,
+    pub cost: Vec<Cost>,
+    pub init: Vec<Init>,
+    pub lambda: Vec<f64>,
+}
+
+impl Default for Grid {
+    /// The book's chapter-1 run.
+    fn default() -> Self {
+        Grid {
+            sizes: vec![vec![784, 30, 10]],
+            eta: vec![3.0],
+            batch_size: vec![10],
+            epochs: vec![30],
+            seed: vec![1],
+            cost: vec![Cost::Quadratic],
+            init: vec![Init::Large],
+            lambda: vec![0.0],
+        }
+    }
+}
+
+impl Grid {
+    /// The list lengths in enumeration order, slowest-varying first.
+    fn radices(&self) -> [usize; 8] {
+        [
+            self.sizes.len(),
+            self.cost.len(),
+            self.init.len(),
+            self.lambda.len(),
+            self.batch_size.len(),
+            self.epochs.len(),
+            self.eta.len(),
+            self.seed.len(),
+        ]
+    }
+
+    /// Number of grid points (the product of the list lengths), saturating at `u128::MAX`.
+    pub fn len(&self) -> u128 {
+        self.radices()
+            .iter()
+            .fold(1u128, |acc, &r| acc.saturating_mul(r as u128))
+    }
+
+    /// True when the grid has no point (never, for a validated grid).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The grid point at `index` (`0..len()`); the seed varies fastest, then eta, ..., sizes slowest.
+    pub fn get(&self, index: u128, train_size: usize) -> RunSettings {
+        assert!(index < self.len(), "grid index {index} out of range");
+        let radices = self.radices();
+        let mut digits = [0usize; 8];
+        let mut rest = index;
+        for k in (0..8).rev() {
+            digits[k] = (rest % radices[k] as u128) as usize;
+            rest /= radices[k] as u128;
+        }
+        RunSettings {
+            sizes: self.sizes[digits[0]].clone(),
+            cost: self.cost[digits[1]],
+            init: self.init[digits[2]],
+            lambda: self.lambda[digits[3]],
+            batch_size: self.batch_size[digits[4]],
+            epochs: self.epochs[digits[5]],
+            eta: self.eta[digits[6]],
+            seed: self.seed[digits[7]],
+            train_size,
+        }
+    }
+
+    /// Every distinct run of the grid in enumeration order; a point equal to an earlier one
+    /// (a repeated value in a list) is listed once.
+    pub fn runs(&self, train_size: usize) -> Vec<RunSettings> {
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for i in 0..self.len() {
+            let run = self.get(i, train_size);
+            if seen.insert(run.canonical()) {
+                out.push(run);
+            }
+        }
+        out
+    }
+
+    /// The keys with more than one distinct value, in file order.
+    pub fn swept_keys(&self) -> Vec<&'static str> {
+        fn distinct<T: PartialEq>(v: &[T]) -> bool {
+            v.iter().any(|x| x != &v[0])
+        }
+        let mut keys = Vec::new();
+        if distinct(&self.sizes) {
+            keys.push("sizes");
+        }
+        if distinct(&self.eta) {
+            keys.push("eta");
+        }
+        if distinct(&self.batch_size) {
+            keys.push("batch_size");
+        }
+        if distinct(&self.epochs) {
+            keys.push("epochs");
+        }
+        if distinct(&self.seed) {
+            keys.push("seed");
+        }
+        if distinct(&self.cost) {
+            keys.push("cost");
+        }
+        if distinct(&self.init) {
+            keys.push("init");
+        }
+        if distinct(&self.lambda) {
+            keys.push("lambda");
+        }
+        keys
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grid() -> Grid {
+        Grid {
+            eta: vec![0.1, 1.0, 10.0],
+            seed: vec![1, 2],
+            cost: vec![Cost::Quadratic, Cost::CrossEntropy],
+            ..Grid::default()
+        }
+    }
+
+    #[test]
+    fn cartesian_product_size_and_order() {
+        let g = grid();
+        assert_eq!(g.len(), 12);
+        let runs = g.runs(1000);
+        assert_eq!(runs.len(), 12);
+        // seed fastest, then eta, then cost
+        assert_eq!((runs[0].eta, runs[0].seed, runs[0].cost), (0.1, 1, Cost::Quadratic));
+        assert_eq!((runs[1].eta, runs[1].seed), (0.1, 2));
+        assert_eq!((runs[2].eta, runs[2].seed), (1.0, 1));
+        assert_eq!(runs[6].cost, Cost::CrossEntropy);
+        assert!(runs.iter().all(|r| r.train_size == 1000 && r.epochs == 30));
+        // every combination appears once
+        let mut canon: Vec<_> = runs.iter().map(|r| r.canonical()).collect();
+        canon.sort();
+        canon.dedup();
+        assert_eq!(canon.len(), 12);
+    }
+
+    #[test]
+    fn repeated_values_are_trained_once() {
+        let g = Grid {
+            eta: vec![3.0, 3.0, 1.0],
+            ..Grid::default()
+        };
+        assert_eq!(g.len(), 3);
+        let runs = g.runs(50_000);
+        assert_eq!(runs.len(), 2);
+        assert_eq!(runs[0].eta, 3.0);
+        assert_eq!(runs[1].eta, 1.0);
+    }
+
+    #[test]
+    fn run_id_is_stable_and_depends_on_every_setting() {
+        let base = Grid::default().get(0, 50_000);
+        assert_eq!(
+            base.canonical(),
+            "sizes=784-30-10;eta=3.0;batch_size=10;epochs=30;seed=1;cost=quadratic;init=large;lambda=0.0;train_size=50000"
+        );
+        let id = base.id();
+        assert_eq!(id.len(), 12);
+        assert_eq!(id, base.clone().id());
+        let variants = [
+            RunSettings { eta: 3.0000001, ..base.clone() },
+            RunSettings { seed: 2, ..base.clone() },
+            RunSettings { sizes: vec![784, 31, 10], ..base.clone() },
+            RunSettings { batch_size: 11, ..base.clone() },
+            RunSettings { epochs: 29, ..base.clone() },
+            RunSettings { cost: Cost::CrossEntropy, ..base.clone() },
+            RunSettings { init: Init::Scaled, ..base.clone() },
+            RunSettings { lambda: 0.1, ..base.clone() },
+            RunSettings { train_size: 1000, ..base.clone() },
+        ];
+        for v in variants {
+            assert_ne!(v.id(), id, "{}", v.canonical());
+        }
+    }
+
+    #[test]
+    fn get_matches_runs_for_every_index() {
+        let g = grid();
+        let runs = g.runs(500);
+        for (i, r) in runs.iter().enumerate() {
+            assert_eq!(&g.get(i as u128, 500), r);
+        }
+    }
+
+    #[test]
+    fn huge_grid_is_indexed_without_building_it() {
+        let g = Grid {
+            eta: (0..1000).map(|i| 0.001 * (i + 1) as f64).collect(),
+            seed: (0..1000).collect(),
+            lambda: (0..100).map(|i| i as f64).collect(),
+            ..Grid::default()
+        };
+        assert_eq!(g.len(), 100_000_000);
+        let last = g.get(g.len() - 1, 10);
+        assert_eq!((last.lambda, last.seed), (99.0, 999));
+        assert_eq!(last.eta, 1.0);
+    }
+
+    #[test]
+    fn swept_keys_lists_only_keys_with_several_values() {
+        assert_eq!(grid().swept_keys(), vec!["eta", "seed", "cost"]);
+        assert!(Grid::default().swept_keys().is_empty());
+    }
+}

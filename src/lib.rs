@@ -1,0 +1,36 @@
+//! `runner`: trains grids of small fully connected networks (Nielsen's *Neural Networks and Deep
+//! Learning*, chapters 1 and 3) on MNIST, in parallel on all cores, with bit-for-bit reproducible
+//! per-epoch metrics.
+//!
+//! The pipeline, one module a step: an [`experiment`] file is parsed and validated into a
+//! [`grid`] of runs; the [`data`] set is loaded once and shared; each run trains a [`network`]
+//! ([`train`]); the [`sweep`] schedules the runs on the rayon pool and the [`output`] module
+//! writes `metrics.csv` and `runs.csv` as epochs finish.
+
+pub mod cli;
+pub mod data;
+pub mod error;
+pub mod experiment;
+pub mod grid;
+pub mod network;
+pub mod output;
+pub mod sweep;
+pub mod train;
+
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use std::path::PathBuf;
+    use std::sync::OnceLock;
+
+    use crate::data::Mnist;
+
+    pub fn mnist_dir() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/mnist")
+    }
+
+    /// The real data set, loaded once for all unit tests.
+    pub fn mnist() -> &'static Mnist {
+        static DATA: OnceLock<Mnist> = OnceLock::new();
+        DATA.get_or_init(|| Mnist::load(&mnist_dir()).expect("data/mnist loads"))
+    }
+}

@@ -1,0 +1,546 @@
+//! A fully connected feed-forward network of sigmoid neurons, computed a whole mini-batch at a time.
+//!
+//! Layout: examples are rows. The activations of layer `l` for a batch of `m` examples are an
+//! `[m, n_l]` matrix; the weights into layer `l + 1` are `[n_{l+1}, n_l]` as in the book, so the
+//! forward product is `A_l · W^T` and the weight gradient `delta^T · A_l`, one matrix product per
+//! layer through `general_mat_mul` (matrixmultiply) into buffers owned by a [`Workspace`].
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewMut2};
+use rand::Rng;
+use rand_distr::StandardNormal;
+
+use crate::data::{pixel, Examples, IMAGE_PIXELS};
+use crate::grid::{Cost, Init};
+
+/// Weights and biases.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Network {
+    pub sizes: Vec<usize>,
+    /// `weights[l]` is `[sizes[l + 1], sizes[l]]`.
+    pub weights: Vec<Array2<f32>>,
+    /// `biases[l]` is `[sizes[l + 1]]`.
+    pub biases: Vec<Array1<f32>>,
+}
+
+/// The logistic function 1 / (1 + e^-z).
+#[inline]
+pub fn sigmoid(z: f32) -> f32 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+/// ln(1 + e^x), without overflow.
+#[inline]
+fn softplus(x: f64) -> f64 {
+    x.max(0.0) + (-x.abs()).exp().ln_1p()
+}
+
+/// Per-example cost of output pre-activations `z` against the digit `label`:
+/// quadratic 1/2 ||sigmoid(z) - y||^2, or cross-entropy
+/// -sum y ln a + (1 - y) ln(1 - a) computed from `z` so that it stays finite when `a` saturates.
+pub fn example_cost(cost: Cost, z: &[f32], label: usize) -> f64 {
+    let mut total = 0.0f64;
+    for (j, &zj) in z.iter().enumerate() {
+        let y = (j == label) as u8 as f64;
+        total += match cost {
+            Cost::Quadratic => {
+                let d = sigmoid(zj) as f64 - y;
+                0.5 * d * d
+            }
+            Cost::CrossEntropy => {
+                if y == 1.0 {
+                    softplus(-(zj as f64))
+                } else {
+                    softplus(zj as f64)
+                }
+            }
+        };
+    }
+    total
+}
+
+/// Index of the largest value; the first on ties (as numpy's argmax).
+#[inline]
+pub fn argmax(v: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+impl Network {
+    /// A network with random parameters drawn from `rng`: biases N(0, 1); weights N(0, 1) for
+    /// [`Init::Large`] or N(0, 1/n_in) for [`Init::Scaled`].
+    pub fn new(sizes: &[usize], init: Init, rng: &mut impl Rng) -> Network {
+        let mut weights = Vec::new();
+        let mut biases = Vec::new();
+        for w in sizes.windows(2) {
+            let (n_in, n_out) = (w[0], w[1]);
+            let scale = match init {
+                Init::Large => 1.0,
+                Init::Scaled => 1.0 / (n_in as f32).sqrt(),
+            };
+            let bias: Array1<f32> = (0..n_out).map(|_| rng.sample(StandardNormal)).collect();
+            let weight = Array2::from_shape_simple_fn((n_out, n_in), || {
+                rng.sample::<f32, _>(StandardNormal) * scale
+            });
+            biases.push(bias);
+            weights.push(weight);
+        }
+        Network {
+            sizes: sizes.to_vec(),
+            weights,
+            biases,
+        }
+    }
+
+    /// Number of weight layers.
+    pub fn layers(&self) -> usize {
+        self.weights.len()
+    }
+
+    /// True when no parameter is NaN or infinite.
+    pub fn is_finite(&self) -> bool {
+        self.weights
+            .iter()
+            .all(|w| w.iter().all(|x| x.is_finite()))
+            && self.biases.iter().all(|b| b.iter().all(|x| x.is_finite()))
+    }
+
+    /// Sum of the squared weights (biases are not regularised), in f64.
+    pub fn sum_squared_weights(&self) -> f64 {
+        self.weights
+            .iter()
+            .flat_map(|w| w.iter())
+            .map(|&x| (x as f64) * (x as f64))
+            .sum()
+    }
+
+    /// Forward pass of the first `m` rows of `ws.acts[0]`. Every layer but the last gets the
+    /// sigmoid; the last layer's pre-activations `z` are left in `ws.acts[L]`.
+    pub fn forward_logits(&self, ws: &mut Workspace, m: usize) {
+        for l in 0..self.layers() {
+            let (before, after) = ws.acts.split_at_mut(l + 1);
+            let input = before[l].slice(s![..m, ..]);
+            let mut out = after[0].slice_mut(s![..m, ..]);
+            // [m, n_out] = [m, n_in] · [n_in, n_out]
+            general_mat_mul(1.0, &input, &self.weights[l].t(), 0.0, &mut out);
+            let bias = self.biases[l].as_slice().unwrap();
+            let last = l + 1 == self.layers();
+            for mut row in out.rows_mut() {
+                let row = row.as_slice_mut().unwrap();
+                if last {
+                    for (z, &b) in row.iter_mut().zip(bias) {
+                        *z += b;
+                    }
+                } else {
+                    for (z, &b) in row.iter_mut().zip(bias) {
+                        *z = sigmoid(*z + b);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Forward pass with the sigmoid on every layer: `ws.acts[l]` holds the activations.
+    pub fn forward(&self, ws: &mut Workspace, m: usize) {
+        self.forward_logits(ws, m);
+        let l = self.layers();
+        ws.acts[l]
+            .slice_mut(s![..m, ..])
+            .mapv_inplace(sigmoid);
+    }
+
+    /// Forward and backward pass of the mini-batch loaded in `ws` (its first `m` rows): leaves
+    /// in `ws.grad_w` / `ws.grad_b` the gradient of the cost summed over the batch (not averaged).
+    pub fn backprop(&self, ws: &mut Workspace, m: usize, cost: Cost) {
+        self.forward(ws, m);
+        let layers = self.layers();
+        // Output error: (a - y) * sigma'(z) for the quadratic cost, a - y for cross-entropy.
+        {
+            let a = ws.acts[layers].slice(s![..m, ..]);
+            let mut delta = ws.deltas[layers - 1].slice_mut(s![..m, ..]);
+            for ((i, j), d) in delta.indexed_iter_mut() {
+                let aij = a[[i, j]];
+                let y = (ws.labels[i] as usize == j) as u8 as f32;
+                *d = match cost {
+                    Cost::Quadratic => (aij - y) * aij * (1.0 - aij),
+                    Cost::CrossEntropy => aij - y,
+                };
+            }
+        }
+        for l in (0..layers).rev() {
+            let (lower, upper) = ws.deltas.split_at_mut(l);
+            let delta = upper[0].slice(s![..m, ..]);
+            let input = ws.acts[l].slice(s![..m, ..]);
+            // [n_out, n_in] = [n_out, m] · [m, n_in]
+            general_mat_mul(1.0, &delta.t(), &input, 0.0, &mut ws.grad_w[l]);
+            sum_rows(&delta, ws.grad_b[l].as_slice_mut().unwrap());
+            if l > 0 {
+                let mut prev = lower[l - 1].slice_mut(s![..m, ..]);
+                // [m, n_in] = [m, n_out] · [n_out, n_in], then * sigma'(z) = a (1 - a)
+                general_mat_mul(1.0, &delta, &self.weights[l], 0.0, &mut prev);
+                prev.zip_mut_with(&input, |d, &a| *d *= a * (1.0 - a));
+            }
+        }
+    }
+
+    /// Gradient-descent step with L2 weight decay:
+    /// `w <- decay * w - rate * grad_w`, `b <- b - rate * grad_b`,
+    /// with `rate = eta / m` and `decay = 1 - eta * lambda / n`.
+    pub fn apply_gradient(&mut self, grad_w: &[Array2<f32>], grad_b: &[Array1<f32>], rate: f32, decay: f32) {
+        for (w, g) in self.weights.iter_mut().zip(grad_w) {
+            if decay == 1.0 {
+                w.zip_mut_with(g, |w, &g| *w -= rate * g);
+            } else {
+                w.zip_mut_with(g, |w, &g| *w = decay * *w - rate * g);
+            }
+        }
+        for (b, g) in self.biases.iter_mut().zip(grad_b) {
+            b.zip_mut_with(g, |b, &g| *b -= rate * g);
+        }
+    }
+}
+
+/// Column sums of `m` (sum over the examples of a batch) into `out`.
+fn sum_rows(m: &ArrayView2<f32>, out: &mut [f32]) {
+    out.fill(0.0);
+    for row in m.rows() {
+        for (o, &x) in out.iter_mut().zip(row.iter()) {
+            *o += x;
+        }
+    }
+}
+
+/// Buffers for the forward and backward pass of up to `capacity` examples, allocated once.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    capacity: usize,
+    /// `acts[0]` is the input `[capacity, 784]`; `acts[l]` the activations of layer `l`.
+    pub acts: Vec<Array2<f32>>,
+    /// Labels of the loaded examples.
+    pub labels: Vec<u8>,
+    /// `deltas[l]` is the error of layer `l + 1`, `[capacity, sizes[l + 1]]` (training only).
+    deltas: Vec<Array2<f32>>,
+    pub grad_w: Vec<Array2<f32>>,
+    pub grad_b: Vec<Array1<f32>>,
+}
+
+impl Workspace {
+    /// Buffers for training (forward, backward and gradients).
+    pub fn for_training(sizes: &[usize], capacity: usize) -> Workspace {
+        let mut ws = Self::for_inference(sizes, capacity);
+        ws.deltas = sizes[1..]
+            .iter()
+            .map(|&n| Array2::zeros((capacity, n)))
+            .collect();
+        ws.grad_w = sizes
+            .windows(2)
+            .map(|w| Array2::zeros((w[1], w[0])))
+            .collect();
+        ws.grad_b = sizes[1..].iter().map(|&n| Array1::zeros(n)).collect();
+        ws
+    }
+
+    /// Buffers for the forward pass only.
+    pub fn for_inference(sizes: &[usize], capacity: usize) -> Workspace {
+        Workspace {
+            capacity,
+            acts: sizes
+                .iter()
+                .map(|&n| Array2::zeros((capacity, n)))
+                .collect(),
+            labels: vec![0; capacity],
+            deltas: Vec::new(),
+            grad_w: Vec::new(),
+            grad_b: Vec::new(),
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// True when the buffers fit a network of these layer sizes.
+    pub fn fits(&self, sizes: &[usize]) -> bool {
+        self.acts.len() == sizes.len() && self.acts.iter().zip(sizes).all(|(a, &n)| a.ncols() == n)
+    }
+
+    /// Copies the examples `indices` of `examples` into the first rows, pixels scaled to [0, 1].
+    pub fn load_indices(&mut self, examples: &Examples, indices: &[u32]) {
+        debug_assert!(indices.len() <= self.capacity);
+        for (r, &i) in indices.iter().enumerate() {
+            self.load_row(r, examples.image(i as usize), examples.labels[i as usize]);
+        }
+    }
+
+    /// Copies all of `examples` (at most `capacity`) into the first rows.
+    pub fn load_range(&mut self, examples: &Examples) {
+        debug_assert!(examples.len() <= self.capacity);
+        for r in 0..examples.len() {
+            self.load_row(r, examples.image(r), examples.labels[r]);
+        }
+    }
+
+    #[inline]
+    fn load_row(&mut self, r: usize, image: &[u8], label: u8) {
+        let mut row = self.acts[0].row_mut(r);
+        let row = row.as_slice_mut().unwrap();
+        debug_assert_eq!(row.len(), IMAGE_PIXELS);
+        for (x, &p) in row.iter_mut().zip(image) {
+            *x = pixel(p);
+        }
+        self.labels[r] = label;
+    }
+
+    /// The first `m` rows of the output layer.
+    pub fn output(&self, m: usize) -> ArrayView2<'_, f32> {
+        self.acts.last().unwrap().slice(s![..m, ..])
+    }
+
+    /// Mutable view of the first `m` input rows (for tests and custom inputs).
+    pub fn input_mut(&mut self, m: usize) -> ArrayViewMut2<'_, f32> {
+        self.acts[0].slice_mut(s![..m, ..])
+    }
+
+    /// Adds another workspace's gradients to this one's, element by element.
+    pub fn add_gradients(&mut self, other: &Workspace) {
+        for (a, b) in self.grad_w.iter_mut().zip(&other.grad_w) {
+            *a += b;
+        }
+        for (a, b) in self.grad_b.iter_mut().zip(&other.grad_b) {
+            *a += b;
+        }
+    }
+}
+
+/// Sum of per-example costs and number of correct predictions over a set of examples.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Tally {
+    pub cost_sum: f64,
+    pub correct: usize,
+}
+
+/// Examples per evaluation block: the unit of parallel work, fixed so that sums are always
+/// taken in the same order.
+pub const EVAL_BLOCK: usize = 500;
+
+impl Network {
+    /// Cost sum and correct count of one block of at most `ws.capacity()` examples.
+    pub fn tally_block(&self, ws: &mut Workspace, examples: &Examples, cost: Cost) -> Tally {
+        let m = examples.len();
+        ws.load_range(examples);
+        self.forward_logits(ws, m);
+        let mut tally = Tally::default();
+        for (i, z) in ws.output(m).rows().into_iter().enumerate() {
+            let z = z.as_slice().unwrap();
+            let label = examples.labels[i] as usize;
+            tally.cost_sum += example_cost(cost, z, label);
+            tally.correct += (argmax(z) == label) as usize;
+        }
+        tally
+    }
+
+    /// Evaluates the network on `examples` in blocks of [`EVAL_BLOCK`], in parallel on the
+    /// rayon pool, summing the blocks in order so that the result never depends on the threads.
+    pub fn tally(&self, examples: &Examples, cost: Cost) -> Tally {
+        use rayon::prelude::*;
+        let blocks = examples.len().div_ceil(EVAL_BLOCK);
+        let parts: Vec<Tally> = (0..blocks)
+            .into_par_iter()
+            .map(|b| {
+                let block = examples.range(b * EVAL_BLOCK, ((b + 1) * EVAL_BLOCK).min(examples.len()));
+                with_eval_workspace(&self.sizes, |ws| self.tally_block(ws, &block, cost))
+            })
+            .collect();
+        parts.iter().fold(Tally::default(), |acc, t| Tally {
+            cost_sum: acc.cost_sum + t.cost_sum,
+            correct: acc.correct + t.correct,
+        })
+    }
+}
+
+thread_local! {
+    static EVAL_WS: std::cell::RefCell<Option<Workspace>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with this thread's evaluation workspace, allocated once per thread and network shape.
+fn with_eval_workspace<R>(sizes: &[usize], f: impl FnOnce(&mut Workspace) -> R) -> R {
+    let mut ws = EVAL_WS
+        .with(|c| c.borrow_mut().take())
+        .filter(|ws| ws.fits(sizes))
+        .unwrap_or_else(|| Workspace::for_inference(sizes, EVAL_BLOCK));
+    let r = f(&mut ws);
+    EVAL_WS.with(|c| *c.borrow_mut() = Some(ws));
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    /// Total cost of the batch in `ws` (first m rows), in f64, from the network's outputs.
+    fn batch_cost(net: &Network, ws: &mut Workspace, m: usize, cost: Cost) -> f64 {
+        net.forward_logits(ws, m);
+        (0..m)
+            .map(|i| {
+                let z = ws.output(m).row(i).to_vec();
+                example_cost(cost, &z, ws.labels[i] as usize)
+            })
+            .sum()
+    }
+
+    /// Compares backprop's gradient with central finite differences on every parameter of a
+    /// small 3-layer network (run in f32, so the step and tolerance are chosen for f32).
+    fn gradient_check(cost: Cost, sizes: &[usize]) {
+        let mut rng = ChaCha8Rng::seed_from_u64(42);
+        let mut net = Network::new(sizes, Init::Scaled, &mut rng);
+        let m = 4;
+        let mut ws = Workspace::for_training(sizes, m);
+        for v in ws.input_mut(m).iter_mut() {
+            *v = rng.random::<f32>();
+        }
+        ws.labels[..m].copy_from_slice(&[0, 3, 1, 3]);
+        net.backprop(&mut ws, m, cost);
+        let (gw, gb) = (ws.grad_w.clone(), ws.grad_b.clone());
+        let h = 1e-2f32;
+        let mut checked = 0;
+        let mut worst = 0.0f64;
+        for l in 0..net.layers() {
+            for idx in 0..net.weights[l].len() + net.biases[l].len() {
+                let nw = net.weights[l].len();
+                let param = |net: &mut Network| -> *mut f32 {
+                    if idx < nw {
+                        &mut net.weights[l].as_slice_mut().unwrap()[idx]
+                    } else {
+                        &mut net.biases[l].as_slice_mut().unwrap()[idx - nw]
+                    }
+                };
+                let p = param(&mut net);
+                // SAFETY: p points into `net`, which is not moved or reallocated here.
+                let orig = unsafe { *p };
+                unsafe { *p = orig + h };
+                let plus = batch_cost(&net, &mut ws, m, cost);
+                unsafe { *p = orig - h };
+                let minus = batch_cost(&net, &mut ws, m, cost);
+                unsafe { *p = orig };
+                let numeric = (plus - minus) / (2.0 * h as f64);
+                let analytic = if idx < nw {
+                    gw[l].as_slice().unwrap()[idx]
+                } else {
+                    gb[l].as_slice().unwrap()[idx - nw]
+                } as f64;
+                let err = (numeric - analytic).abs() / (1e-3 + numeric.abs().max(analytic.abs()));
+                worst = worst.max(err);
+                assert!(
+                    err < 2e-2,
+                    "{cost:?} layer {l} param {idx}: numeric {numeric} vs backprop {analytic}"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 50);
+        assert!(worst < 2e-2);
+    }
+
+    #[test]
+    fn gradient_matches_finite_differences_quadratic() {
+        gradient_check(Cost::Quadratic, &[6, 5, 4]);
+        gradient_check(Cost::Quadratic, &[5, 4, 3, 4]);
+    }
+
+    #[test]
+    fn gradient_matches_finite_differences_cross_entropy() {
+        gradient_check(Cost::CrossEntropy, &[6, 5, 4]);
+        gradient_check(Cost::CrossEntropy, &[5, 4, 3, 4]);
+    }
+
+    #[test]
+    fn a_wrong_gradient_would_be_caught() {
+        // The check itself must be able to fail: perturb the analytic gradient and compare.
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let net = Network::new(&[3, 2, 4], Init::Large, &mut rng);
+        let mut ws = Workspace::for_training(&[3, 2, 4], 2);
+        ws.input_mut(2).fill(0.5);
+        ws.labels[..2].copy_from_slice(&[1, 2]);
+        net.backprop(&mut ws, 2, Cost::Quadratic);
+        let quad = ws.grad_w[1].clone();
+        net.backprop(&mut ws, 2, Cost::CrossEntropy);
+        assert_ne!(quad, ws.grad_w[1], "the two costs must give different gradients");
+    }
+
+    #[test]
+    fn initialisation_scales() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let large = Network::new(&[784, 100, 10], Init::Large, &mut rng);
+        let scaled = Network::new(&[784, 100, 10], Init::Scaled, &mut rng);
+        let std = |a: &Array2<f32>| {
+            let n = a.len() as f64;
+            (a.iter().map(|&x| (x as f64).powi(2)).sum::<f64>() / n).sqrt()
+        };
+        assert!((std(&large.weights[0]) - 1.0).abs() < 0.02);
+        assert!((std(&scaled.weights[0]) - 1.0 / 28.0).abs() < 0.002);
+        assert!((std(&scaled.weights[1]) - 0.1).abs() < 0.01);
+        assert_eq!(large.weights[0].dim(), (100, 784));
+        assert_eq!(large.biases[1].len(), 10);
+    }
+
+    #[test]
+    fn costs_and_argmax() {
+        let z = [0.0f32, 0.0];
+        // quadratic: 0.5 * ((0.5 - 1)^2 + 0.5^2) = 0.25
+        assert!((example_cost(Cost::Quadratic, &z, 0) - 0.25).abs() < 1e-7);
+        // cross-entropy: -ln 0.5 - ln 0.5 = 2 ln 2
+        assert!((example_cost(Cost::CrossEntropy, &z, 1) - 2.0 * 2f64.ln()).abs() < 1e-9);
+        // stays finite where the output saturates
+        assert!((example_cost(Cost::CrossEntropy, &[-200.0], 0) - 200.0).abs() < 1e-9);
+        assert_eq!(argmax(&[0.1, 0.7, 0.7, 0.2]), 1);
+    }
+
+    #[test]
+    fn sgd_step_with_weight_decay() {
+        let mut net = Network {
+            sizes: vec![1, 1],
+            weights: vec![Array2::from_elem((1, 1), 2.0)],
+            biases: vec![Array1::from_elem(1, 1.0)],
+        };
+        let gw = vec![Array2::from_elem((1, 1), 4.0)];
+        let gb = vec![Array1::from_elem(1, 2.0)];
+        // eta = 0.5, m = 2 -> rate 0.25; lambda = 10, n = 100 -> decay 1 - 0.05
+        net.apply_gradient(&gw, &gb, 0.25, 0.95);
+        assert!((net.weights[0][[0, 0]] - (0.95 * 2.0 - 1.0)).abs() < 1e-6);
+        assert!((net.biases[0][0] - 0.5).abs() < 1e-6);
+    }
+
+    #[test]
+    fn chunked_gradients_add_up_to_the_whole_batch() {
+        let sizes = [8, 6, 4];
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let net = Network::new(&sizes, Init::Scaled, &mut rng);
+        let mut whole = Workspace::for_training(&sizes, 6);
+        for v in whole.input_mut(6).iter_mut() {
+            *v = rng.random::<f32>();
+        }
+        whole.labels[..6].copy_from_slice(&[0, 1, 2, 3, 0, 1]);
+        let mut a = Workspace::for_training(&sizes, 3);
+        let mut b = Workspace::for_training(&sizes, 3);
+        a.input_mut(3).assign(&whole.acts[0].slice(s![..3, ..]));
+        b.input_mut(3).assign(&whole.acts[0].slice(s![3..6, ..]));
+        a.labels.copy_from_slice(&whole.labels[..3]);
+        b.labels.copy_from_slice(&whole.labels[3..6]);
+        net.backprop(&mut whole, 6, Cost::Quadratic);
+        net.backprop(&mut a, 3, Cost::Quadratic);
+        net.backprop(&mut b, 3, Cost::Quadratic);
+        a.add_gradients(&b);
+        for l in 0..2 {
+            for (x, y) in a.grad_w[l].iter().zip(whole.grad_w[l].iter()) {
+                assert!((x - y).abs() < 1e-5);
+            }
+        }
+    }
+}

@@ -1,0 +1,404 @@
+//! The results folder: `metrics.csv` (one row per run per epoch, flushed as each epoch ends),
+//! `runs.csv` (one row per run), `experiment.toml` (the experiment as run) and `state/`
+//! (one small file per finished run, written atomically).
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::grid::{float_label, sizes_label, RunSettings};
+use crate::train::{EpochRecord, RunOutcome, RunStatus};
+
+/// Columns of `metrics.csv`, in order.
+pub const METRICS_COLUMNS: [&str; 18] = [
+    "run",
+    "sizes",
+    "eta",
+    "batch_size",
+    "epochs",
+    "seed",
+    "cost",
+    "init",
+    "lambda",
+    "train_size",
+    "epoch",
+    "train_cost",
+    "train_accuracy",
+    "validation_cost",
+    "validation_accuracy",
+    "test_cost",
+    "test_accuracy",
+    "seconds",
+];
+
+/// Columns of `runs.csv`, in order.
+pub const RUNS_COLUMNS: [&str; 17] = [
+    "run",
+    "sizes",
+    "eta",
+    "batch_size",
+    "epochs",
+    "seed",
+    "cost",
+    "init",
+    "lambda",
+    "train_size",
+    "status",
+    "diverged_epoch",
+    "epochs_completed",
+    "best_validation_accuracy",
+    "best_epoch",
+    "final_test_accuracy",
+    "seconds",
+];
+
+/// The settings columns shared by both files.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SettingsColumns {
+    pub run: String,
+    pub sizes: String,
+    pub eta: f64,
+    pub batch_size: usize,
+    pub epochs: usize,
+    pub seed: u64,
+    pub cost: String,
+    pub init: String,
+    pub lambda: f64,
+    pub train_size: usize,
+}
+
+impl SettingsColumns {
+    pub fn of(s: &RunSettings) -> SettingsColumns {
+        SettingsColumns {
+            run: s.id(),
+            sizes: sizes_label(&s.sizes),
+            eta: s.eta,
+            batch_size: s.batch_size,
+            epochs: s.epochs,
+            seed: s.seed,
+            cost: s.cost.name().to_string(),
+            init: s.init.name().to_string(),
+            lambda: s.lambda,
+            train_size: s.train_size,
+        }
+    }
+}
+
+/// The columns of `metrics.csv` after the settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricsValues {
+    pub epoch: usize,
+    pub train_cost: Option<f64>,
+    pub train_accuracy: Option<f64>,
+    pub validation_cost: Option<f64>,
+    pub validation_accuracy: Option<f64>,
+    pub test_cost: Option<f64>,
+    pub test_accuracy: Option<f64>,
+    pub seconds: f64,
+}
+
+/// One row of `metrics.csv`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricsRow(pub SettingsColumns, pub MetricsValues);
+
+impl MetricsRow {
+    pub fn new(s: &RunSettings, r: &EpochRecord) -> MetricsRow {
+        MetricsRow(SettingsColumns::of(s), MetricsValues {
+            epoch: r.epoch,
+            train_cost: r.train_cost,
+            train_accuracy: r.train_accuracy,
+            validation_cost: r.validation_cost,
+            validation_accuracy: r.validation_accuracy,
+            test_cost: r.test_cost,
+            test_accuracy: r.test_accuracy,
+            seconds: r.seconds,
+        })
+    }
+}
+
+/// One row of `runs.csv`: a run's settings and how it ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRow {
+    pub settings: SettingsColumns,
+    pub status: String,
+    pub diverged_epoch: Option<usize>,
+    pub epochs_completed: usize,
+    pub best_validation_accuracy: Option<f64>,
+    pub best_epoch: Option<usize>,
+    pub final_test_accuracy: Option<f64>,
+    pub seconds: f64,
+}
+
+impl RunRow {
+    /// Summarises a run from its epoch records.
+    pub fn new(s: &RunSettings, outcome: &RunOutcome, records: &[EpochRecord]) -> RunRow {
+        let mut best: Option<(f64, usize)> = None;
+        for r in records {
+            if let Some(acc) = r.validation_accuracy {
+                if best.is_none_or(|(b, _)| acc > b) {
+                    best = Some((acc, r.epoch));
+                }
+            }
+        }
+        RunRow {
+            settings: SettingsColumns::of(s),
+            status: outcome.status.name().to_string(),
+            diverged_epoch: match outcome.status {
+                RunStatus::Diverged { epoch } => Some(epoch),
+                _ => None,
+            },
+            epochs_completed: outcome.epochs_completed,
+            best_validation_accuracy: best.map(|b| b.0),
+            best_epoch: best.map(|b| b.1),
+            final_test_accuracy: records.last().and_then(|r| r.test_accuracy),
+            seconds: outcome.seconds,
+        }
+    }
+}
+
+impl RunRow {
+    /// The row as `runs.csv` columns (the settings flattened in front).
+    pub fn csv_record(&self) -> impl Serialize + '_ {
+        (
+            &self.settings,
+            &self.status,
+            self.diverged_epoch,
+            self.epochs_completed,
+            self.best_validation_accuracy,
+            self.best_epoch,
+            self.final_test_accuracy,
+            self.seconds,
+        )
+    }
+}
+
+/// Writes rows to a CSV file opened for appending, flushing after every row so that a crash
+/// loses at most the row in flight.
+struct AppendCsv {
+    path: PathBuf,
+    writer: csv::Writer<File>,
+}
+
+impl AppendCsv {
+    fn open(path: PathBuf, header: &[&str]) -> Result<AppendCsv> {
+        let exists = path.exists() && std::fs::metadata(&path)?.len() > 0;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("opening '{}' for writing", path.display()))?;
+        let mut writer = csv::WriterBuilder::new().has_headers(false).from_writer(file);
+        if !exists {
+            writer.write_record(header)?;
+            writer.flush()?;
+        }
+        Ok(AppendCsv { path, writer })
+    }
+
+    fn append<T: Serialize>(&mut self, row: &T) -> Result<()> {
+        self.writer
+            .serialize(row)
+            .and_then(|_| self.writer.flush().map_err(csv::Error::from))
+            .with_context(|| format!("writing to '{}'", self.path.display()))
+    }
+}
+
+/// An open results folder.
+pub struct ResultsDir {
+    pub dir: PathBuf,
+    metrics: Mutex<AppendCsv>,
+    runs: Mutex<AppendCsv>,
+}
+
+impl ResultsDir {
+    pub fn metrics_path(dir: &Path) -> PathBuf {
+        dir.join("metrics.csv")
+    }
+    pub fn runs_path(dir: &Path) -> PathBuf {
+        dir.join("runs.csv")
+    }
+    pub fn state_dir(dir: &Path) -> PathBuf {
+        dir.join("state")
+    }
+    pub fn experiment_path(dir: &Path) -> PathBuf {
+        dir.join("experiment.toml")
+    }
+
+    /// Opens `dir` for appending results (creating it and the CSV headers when needed) and saves
+    /// `experiment_text` as `experiment.toml`.
+    pub fn open(dir: &Path, experiment_text: &str) -> Result<ResultsDir> {
+        std::fs::create_dir_all(Self::state_dir(dir))
+            .with_context(|| format!("creating the results folder '{}'", dir.display()))?;
+        write_atomically(&Self::experiment_path(dir), experiment_text.as_bytes())?;
+        Ok(ResultsDir {
+            dir: dir.to_path_buf(),
+            metrics: Mutex::new(AppendCsv::open(Self::metrics_path(dir), &METRICS_COLUMNS)?),
+            runs: Mutex::new(AppendCsv::open(Self::runs_path(dir), &RUNS_COLUMNS)?),
+        })
+    }
+
+    /// Appends one epoch of one run to `metrics.csv` and flushes it.
+    pub fn write_epoch(&self, s: &RunSettings, r: &EpochRecord) -> Result<()> {
+        let row = MetricsRow::new(s, r);
+        self.metrics.lock().unwrap_or_else(|e| e.into_inner()).append(&row)
+    }
+
+    /// Records a finished run: its state file (atomically, the source of truth for resuming),
+    /// then its row in `runs.csv`.
+    pub fn write_run(&self, row: &RunRow) -> Result<()> {
+        let state = toml::to_string(row).context("encoding a run's state")?;
+        let path = Self::state_dir(&self.dir).join(format!("{}.toml", row.settings.run));
+        write_atomically(&path, state.as_bytes())?;
+        self.runs.lock().unwrap_or_else(|e| e.into_inner()).append(&row.csv_record())
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so that readers see either
+/// the old or the new content, never a part.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!(
+        "{}.tmp",
+        path.extension().and_then(|e| e.to_str()).unwrap_or("")
+    ));
+    let result = (|| -> std::io::Result<()> {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    result.with_context(|| format!("writing '{}'", path.display()))
+}
+
+/// Formats an optional fraction as a percentage, `-` when missing.
+pub fn percent(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".to_string(), |v| format!("{:.2}%", 100.0 * v))
+}
+
+/// A short description of a row's settings, for messages.
+pub fn describe(s: &SettingsColumns) -> String {
+    format!(
+        "{} ({} eta={} batch={} {} {} lambda={} seed={})",
+        s.run,
+        s.sizes,
+        float_label(s.eta),
+        s.batch_size,
+        s.cost,
+        s.init,
+        float_label(s.lambda),
+        s.seed
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grid::Grid;
+
+    fn record(epoch: usize, val: Option<f64>, test: Option<f64>) -> EpochRecord {
+        EpochRecord {
+            epoch,
+            train_cost: Some(0.5),
+            train_accuracy: None,
+            validation_cost: None,
+            validation_accuracy: val,
+            test_cost: None,
+            test_accuracy: test,
+            seconds: 1.25,
+        }
+    }
+
+    #[test]
+    fn metrics_csv_has_the_documented_columns_and_empty_unmonitored_cells() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Grid::default().get(0, 1000);
+        let out = ResultsDir::open(dir.path(), "x = 1").unwrap();
+        out.write_epoch(&s, &record(1, Some(0.9), Some(0.875))).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("metrics.csv")).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(lines.next().unwrap(), METRICS_COLUMNS.join(","));
+        let row = lines.next().unwrap();
+        assert_eq!(
+            row,
+            format!("{},784-30-10,3.0,10,30,1,quadratic,large,0.0,1000,1,0.5,,,0.9,,0.875,1.25", s.id())
+        );
+        // re-opening appends without a second header
+        drop(out);
+        let out = ResultsDir::open(dir.path(), "x = 1").unwrap();
+        out.write_epoch(&s, &record(2, None, None)).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("metrics.csv")).unwrap();
+        assert_eq!(text.lines().count(), 3);
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("experiment.toml")).unwrap(),
+            "x = 1"
+        );
+    }
+
+    #[test]
+    fn run_row_finds_the_best_validation_epoch() {
+        let s = Grid::default().get(0, 1000);
+        let records = vec![
+            record(1, Some(0.90), Some(0.80)),
+            record(2, Some(0.95), Some(0.81)),
+            record(3, Some(0.95), Some(0.82)),
+            record(4, Some(0.93), Some(0.83)),
+        ];
+        let outcome = RunOutcome {
+            status: RunStatus::Completed,
+            epochs_completed: 4,
+            seconds: 2.0,
+        };
+        let row = RunRow::new(&s, &outcome, &records);
+        assert_eq!(row.best_validation_accuracy, Some(0.95));
+        assert_eq!(row.best_epoch, Some(2));
+        assert_eq!(row.final_test_accuracy, Some(0.83));
+        assert_eq!(row.status, "completed");
+        let dir = tempfile::tempdir().unwrap();
+        let out = ResultsDir::open(dir.path(), "").unwrap();
+        out.write_run(&row).unwrap();
+        let state = std::fs::read_to_string(dir.path().join("state").join(format!("{}.toml", s.id())))
+            .unwrap();
+        let back: RunRow = toml::from_str(&state).unwrap();
+        assert_eq!(back, row);
+        let runs = std::fs::read_to_string(dir.path().join("runs.csv")).unwrap();
+        assert_eq!(runs.lines().next().unwrap(), RUNS_COLUMNS.join(","));
+    }
+}
+
+/// Rewrites `metrics.csv` and `runs.csv` in grid order (`order` maps run ids to their place in
+/// the grid; rows of unknown runs go last), metrics by epoch within a run. Runs finish in any
+/// order on many threads; after this the files are the same whatever the thread count.
+pub fn sort_results(dir: &Path, order: &HashMap<String, usize>) -> Result<()> {
+    let place = |run: &str| order.get(run).copied().unwrap_or(usize::MAX);
+    for (path, epoch_column) in [
+        (ResultsDir::metrics_path(dir), Some(10)),
+        (ResultsDir::runs_path(dir), None),
+    ] {
+        let mut reader = csv::Reader::from_path(&path)
+            .with_context(|| format!("reading '{}'", path.display()))?;
+        let header = reader.headers()?.clone();
+        let mut rows: Vec<csv::StringRecord> = reader
+            .records()
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("reading '{}'", path.display()))?;
+        rows.sort_by_key(|r| {
+            let epoch = epoch_column
+                .and_then(|c| r.get(c))
+                .and_then(|e| e.parse::<usize>().ok())
+                .unwrap_or(0);
+            (place(&r[0]), epoch)
+        });
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(&header)?;
+        for r in &rows {
+            w.write_record(r)?;
+        }
+        let bytes = w.into_inner().context("encoding CSV")?;
+        write_atomically(&path, &bytes)?;
+    }
+    Ok(())
+}
