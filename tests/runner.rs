@@ -5,7 +5,7 @@ mod common;
 use common::{experiment, runner, without_seconds};
 use predicates::prelude::*;
 
-const SMALL: &str = "train_size = 500\n[grid]\neta = [1.0, 3.0]\nseed = [1, 2]\nepochs = 2\ncost = \"cross-entropy\"\ninit = \"scaled\"\n";
+const SMALL: &str = "train_size = 500\n[grid]\neta = [0.5, 1.0]\nseed = [1, 2]\nepochs = 2\ncost = \"cross-entropy\"\ninit = \"scaled\"\n";
 
 #[test]
 fn a_tiny_sweep_writes_the_documented_files() {
@@ -43,20 +43,20 @@ fn a_tiny_sweep_writes_the_documented_files() {
     assert_eq!(
         keys,
         vec![
+            ("0.5", "1", "1"),
+            ("0.5", "1", "2"),
+            ("0.5", "2", "1"),
+            ("0.5", "2", "2"),
             ("1.0", "1", "1"),
             ("1.0", "1", "2"),
             ("1.0", "2", "1"),
-            ("1.0", "2", "2"),
-            ("3.0", "1", "1"),
-            ("3.0", "1", "2"),
-            ("3.0", "2", "1"),
-            ("3.0", "2", "2")
+            ("1.0", "2", "2")
         ]
     );
     // learning happened: after 100 mini-batches every run is far above chance (10%) on the test set
-    for r in &rows {
+    for r in rows.iter().filter(|r| r[10] == "2") {
         let acc: f64 = r[16].parse().unwrap();
-        assert!(acc > 0.4, "test accuracy {acc}");
+        assert!(acc > 0.7, "test accuracy {acc}");
     }
     let runs = std::fs::read_to_string(out.join("runs.csv")).unwrap();
     assert_eq!(runs.lines().count(), 5);
