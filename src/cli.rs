@@ -42,7 +42,8 @@ mod tests {
 
     #[test]
     fn parses_the_documented_flags() {
-        let cli = Cli::try_parse_from(["runner", "x.toml", "--out", "o", "--threads", "2"]).unwrap();
+        let cli =
+            Cli::try_parse_from(["runner", "x.toml", "--out", "o", "--threads", "2"]).unwrap();
         assert_eq!(cli.experiment, PathBuf::from("x.toml"));
         assert_eq!(cli.out, Some(PathBuf::from("o")));
         assert_eq!(cli.threads, Some(2));

@@ -96,7 +96,11 @@ pub fn parse_idx(bytes: &[u8]) -> Result<Idx, String> {
     if payload != expected {
         return Err(format!(
             "dimensions {dims:?} declare {expected} bytes of data, the file has {payload}{}",
-            if payload < expected { " (truncated)" } else { " (trailing bytes)" }
+            if payload < expected {
+                " (truncated)"
+            } else {
+                " (trailing bytes)"
+            }
         ));
     }
     Ok(Idx {
@@ -376,7 +380,10 @@ mod tests {
     fn rejects_truncated_payload_and_header() {
         let bytes = idx_bytes(&[2, 3], &[1, 2, 3, 4, 5]);
         let err = parse_idx(&bytes).unwrap_err();
-        assert!(err.contains("declare 6 bytes of data, the file has 5 (truncated)"), "{err}");
+        assert!(
+            err.contains("declare 6 bytes of data, the file has 5 (truncated)"),
+            "{err}"
+        );
         let err = parse_idx(&bytes[..7]).unwrap_err();
         assert!(err.contains("truncated header"), "{err}");
         assert!(parse_idx(&[0, 0]).unwrap_err().contains("shorter than"));
@@ -432,12 +439,20 @@ mod tests {
         let p = dir.path().join("train-images-idx3-ubyte");
         std::fs::write(&p, idx_bytes(&[1, 28, 28], &[0; 784])).unwrap();
         let err = Mnist::load(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("sha256") && err.contains("train-images-idx3-ubyte"), "{err}");
+        assert!(
+            err.contains("sha256") && err.contains("train-images-idx3-ubyte"),
+            "{err}"
+        );
         // A truncated gzip file is an I/O error naming the file.
-        let gz = std::fs::read(crate::tests_support::mnist_dir().join("train-labels-idx1-ubyte.gz"))
-            .unwrap();
+        let gz =
+            std::fs::read(crate::tests_support::mnist_dir().join("train-labels-idx1-ubyte.gz"))
+                .unwrap();
         let d2 = tempfile::tempdir().unwrap();
-        std::fs::write(d2.path().join("train-images-idx3-ubyte.gz"), &gz[..gz.len() / 2]).unwrap();
+        std::fs::write(
+            d2.path().join("train-images-idx3-ubyte.gz"),
+            &gz[..gz.len() / 2],
+        )
+        .unwrap();
         let err = Mnist::load(d2.path()).unwrap_err().to_string();
         assert!(err.contains("train-images-idx3-ubyte.gz"), "{err}");
     }
@@ -445,10 +460,19 @@ mod tests {
     #[test]
     fn real_mnist_loads_with_the_books_split() {
         let m = crate::tests_support::mnist();
-        assert_eq!((m.train.len(), m.validation.len(), m.test.len()), (50_000, 10_000, 10_000));
+        assert_eq!(
+            (m.train.len(), m.validation.len(), m.test.len()),
+            (50_000, 10_000, 10_000)
+        );
         assert_eq!(&m.train.all().labels[..10], &[5, 0, 4, 1, 9, 2, 1, 3, 1, 4]);
         assert_eq!(&m.test.all().labels[..10], &[7, 2, 1, 0, 4, 1, 4, 9, 5, 9]);
-        let mean: f64 = m.test.all().images.iter().map(|&p| pixel(p) as f64).sum::<f64>()
+        let mean: f64 = m
+            .test
+            .all()
+            .images
+            .iter()
+            .map(|&p| pixel(p) as f64)
+            .sum::<f64>()
             / (10_000.0 * 784.0);
         assert!((mean - 0.1325).abs() < 1e-4, "{mean}");
     }

@@ -220,7 +220,11 @@ impl<'a> Doc<'a> {
         for (depth, part) in key_path.iter().enumerate() {
             let (k, v) = table.iter().find(|(k, _)| k.get_ref().as_ref() == *part)?;
             let last = depth + 1 == key_path.len();
-            best = Some(if last && key_itself { k.span() } else { v.span() });
+            best = Some(if last && key_itself {
+                k.span()
+            } else {
+                v.span()
+            });
             match v.get_ref() {
                 DeValue::Table(t) if !last => table = t,
                 _ => break,
@@ -286,8 +290,7 @@ impl<'a> Doc<'a> {
                 let ok = !s.is_empty()
                     && s != "."
                     && s != ".."
-                    && s
-                        .chars()
+                    && s.chars()
                         .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
                 if !ok {
                     return Err(self.error(
@@ -463,14 +466,16 @@ impl<'a> Doc<'a> {
         }
         if let Some(v) = t.get("cost") {
             let names: Vec<&str> = Cost::ALL.iter().map(|c| c.name()).collect();
-            grid.cost = self.choices(&["grid", "cost"], v, &names)?
+            grid.cost = self
+                .choices(&["grid", "cost"], v, &names)?
                 .into_iter()
                 .map(|i| Cost::ALL[i])
                 .collect();
         }
         if let Some(v) = t.get("init") {
             let names: Vec<&str> = Init::ALL.iter().map(|c| c.name()).collect();
-            grid.init = self.choices(&["grid", "init"], v, &names)?
+            grid.init = self
+                .choices(&["grid", "init"], v, &names)?
                 .into_iter()
                 .map(|i| Init::ALL[i])
                 .collect();
@@ -537,7 +542,10 @@ impl<'a> Doc<'a> {
                     other => {
                         return Err(self.error(
                             path,
-                            format!("expected a number or a list of numbers, found {}", show(other)),
+                            format!(
+                                "expected a number or a list of numbers, found {}",
+                                show(other)
+                            ),
                         ))
                     }
                 };
@@ -561,10 +569,9 @@ impl<'a> Doc<'a> {
             .into_iter()
             .map(|item| {
                 let Value::String(s) = item else {
-                    return Err(self.error(
-                        path,
-                        format!("expected {allowed}, found {}", show(item)),
-                    ));
+                    return Err(
+                        self.error(path, format!("expected {allowed}, found {}", show(item)))
+                    );
                 };
                 names.iter().position(|n| n == s).ok_or_else(|| {
                     let hint = suggest(s, names)
@@ -774,12 +781,14 @@ lambda = 0.0
             "`grid.eta`: expected a number or a list of numbers, found a string \"fast\""
         ));
         assert!(err("[grid]\nlambda = -1").contains("`grid.lambda`: -1 is not allowed"));
-        assert!(err("[grid]\nepochs = 0").contains("`grid.epochs`: 0 is not allowed: epochs must be from 1"));
+        assert!(err("[grid]\nepochs = 0")
+            .contains("`grid.epochs`: 0 is not allowed: epochs must be from 1"));
         assert!(err("[grid]\nbatch_size = 0").contains("`grid.batch_size`: 0 is not allowed"));
         assert!(err("[data]\ntrain_size = 100\n[grid]\nbatch_size = 101")
             .contains("the mini-batch size must be from 1 to train_size (100)"));
         assert!(err("[grid]\nseed = -3").contains("a seed is a whole number >= 0"));
-        assert!(err("[grid]\nseed = 1.5").contains("expected whole numbers >= 0 (one or a list), found 1.5"));
+        assert!(err("[grid]\nseed = 1.5")
+            .contains("expected whole numbers >= 0 (one or a list), found 1.5"));
         assert!(err("[data]\ntrain_size = 60000").contains("train_size must be from 1 to 50000"));
     }
 
@@ -803,7 +812,9 @@ lambda = 0.0
         assert!(err("[grid]\nlearning_rate = 3.0").contains("did you mean `eta`?"));
         assert!(err("[grid]\nmini_batch_size = 3").contains("did you mean `batch_size`?"));
         assert!(err("[data]\ntrain_sise = 3").contains("did you mean `train_size`?"));
-        assert!(err("gird = 1").contains("`gird`: unknown key (did you mean `grid`?); the keys allowed at the top level"));
+        assert!(err("gird = 1").contains(
+            "`gird`: unknown key (did you mean `grid`?); the keys allowed at the top level"
+        ));
         assert!(!err("[grid]\nzzzzzz = 1").contains("did you mean"));
     }
 
@@ -843,7 +854,11 @@ lambda = 0.0
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "toml") {
                 let e = Experiment::from_file(&path).unwrap_or_else(|e| panic!("{e}"));
-                assert!(!e.description.is_empty(), "{} has no description", path.display());
+                assert!(
+                    !e.description.is_empty(),
+                    "{} has no description",
+                    path.display()
+                );
                 n += 1;
             }
         }

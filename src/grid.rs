@@ -274,7 +274,10 @@ mod tests {
         let runs = g.runs(1000);
         assert_eq!(runs.len(), 12);
         // seed fastest, then eta, then cost
-        assert_eq!((runs[0].eta, runs[0].seed, runs[0].cost), (0.1, 1, Cost::Quadratic));
+        assert_eq!(
+            (runs[0].eta, runs[0].seed, runs[0].cost),
+            (0.1, 1, Cost::Quadratic)
+        );
         assert_eq!((runs[1].eta, runs[1].seed), (0.1, 2));
         assert_eq!((runs[2].eta, runs[2].seed), (1.0, 1));
         assert_eq!(runs[6].cost, Cost::CrossEntropy);
@@ -310,15 +313,42 @@ mod tests {
         assert_eq!(id.len(), 12);
         assert_eq!(id, base.clone().id());
         let variants = [
-            RunSettings { eta: 3.0000001, ..base.clone() },
-            RunSettings { seed: 2, ..base.clone() },
-            RunSettings { sizes: vec![784, 31, 10], ..base.clone() },
-            RunSettings { batch_size: 11, ..base.clone() },
-            RunSettings { epochs: 29, ..base.clone() },
-            RunSettings { cost: Cost::CrossEntropy, ..base.clone() },
-            RunSettings { init: Init::Scaled, ..base.clone() },
-            RunSettings { lambda: 0.1, ..base.clone() },
-            RunSettings { train_size: 1000, ..base.clone() },
+            RunSettings {
+                eta: 3.0000001,
+                ..base.clone()
+            },
+            RunSettings {
+                seed: 2,
+                ..base.clone()
+            },
+            RunSettings {
+                sizes: vec![784, 31, 10],
+                ..base.clone()
+            },
+            RunSettings {
+                batch_size: 11,
+                ..base.clone()
+            },
+            RunSettings {
+                epochs: 29,
+                ..base.clone()
+            },
+            RunSettings {
+                cost: Cost::CrossEntropy,
+                ..base.clone()
+            },
+            RunSettings {
+                init: Init::Scaled,
+                ..base.clone()
+            },
+            RunSettings {
+                lambda: 0.1,
+                ..base.clone()
+            },
+            RunSettings {
+                train_size: 1000,
+                ..base.clone()
+            },
         ];
         for v in variants {
             assert_ne!(v.id(), id, "{}", v.canonical());

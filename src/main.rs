@@ -37,7 +37,12 @@ fn run() -> anyhow::Result<ExitCode> {
     if !report.failures.is_empty() {
         eprintln!("{} runs failed:", report.failures.len());
         for f in &report.failures {
-            eprintln!("  {} {}: {:#}", f.settings.id(), f.settings.label(), f.error);
+            eprintln!(
+                "  {} {}: {:#}",
+                f.settings.id(),
+                f.settings.label(),
+                f.error
+            );
         }
         return Ok(ExitCode::from(1));
     }

@@ -104,9 +104,7 @@ impl Network {
 
     /// True when no parameter is NaN or infinite.
     pub fn is_finite(&self) -> bool {
-        self.weights
-            .iter()
-            .all(|w| w.iter().all(|x| x.is_finite()))
+        self.weights.iter().all(|w| w.iter().all(|x| x.is_finite()))
             && self.biases.iter().all(|b| b.iter().all(|x| x.is_finite()))
     }
 
@@ -149,9 +147,7 @@ impl Network {
     pub fn forward(&self, ws: &mut Workspace, m: usize) {
         self.forward_logits(ws, m);
         let l = self.layers();
-        ws.acts[l]
-            .slice_mut(s![..m, ..])
-            .mapv_inplace(sigmoid);
+        ws.acts[l].slice_mut(s![..m, ..]).mapv_inplace(sigmoid);
     }
 
     /// Forward and backward pass of the mini-batch loaded in `ws` (its first `m` rows): leaves
@@ -191,7 +187,13 @@ impl Network {
     /// Gradient-descent step with L2 weight decay:
     /// `w <- decay * w - rate * grad_w`, `b <- b - rate * grad_b`,
     /// with `rate = eta / m` and `decay = 1 - eta * lambda / n`.
-    pub fn apply_gradient(&mut self, grad_w: &[Array2<f32>], grad_b: &[Array1<f32>], rate: f32, decay: f32) {
+    pub fn apply_gradient(
+        &mut self,
+        grad_w: &[Array2<f32>],
+        grad_b: &[Array1<f32>],
+        rate: f32,
+        decay: f32,
+    ) {
         for (w, g) in self.weights.iter_mut().zip(grad_w) {
             if decay == 1.0 {
                 w.zip_mut_with(g, |w, &g| *w -= rate * g);
@@ -352,7 +354,8 @@ impl Network {
         let parts: Vec<Tally> = (0..blocks)
             .into_par_iter()
             .map(|b| {
-                let block = examples.range(b * EVAL_BLOCK, ((b + 1) * EVAL_BLOCK).min(examples.len()));
+                let block =
+                    examples.range(b * EVAL_BLOCK, ((b + 1) * EVAL_BLOCK).min(examples.len()));
                 with_eval_workspace(&self.sizes, |ws| self.tally_block(ws, &block, cost))
             })
             .collect();
@@ -471,7 +474,10 @@ mod tests {
         net.backprop(&mut ws, 2, Cost::Quadratic);
         let quad = ws.grad_w[1].clone();
         net.backprop(&mut ws, 2, Cost::CrossEntropy);
-        assert_ne!(quad, ws.grad_w[1], "the two costs must give different gradients");
+        assert_ne!(
+            quad, ws.grad_w[1],
+            "the two costs must give different gradients"
+        );
     }
 
     #[test]

@@ -108,16 +108,19 @@ pub struct MetricsRow(pub SettingsColumns, pub MetricsValues);
 
 impl MetricsRow {
     pub fn new(s: &RunSettings, r: &EpochRecord) -> MetricsRow {
-        MetricsRow(SettingsColumns::of(s), MetricsValues {
-            epoch: r.epoch,
-            train_cost: r.train_cost,
-            train_accuracy: r.train_accuracy,
-            validation_cost: r.validation_cost,
-            validation_accuracy: r.validation_accuracy,
-            test_cost: r.test_cost,
-            test_accuracy: r.test_accuracy,
-            seconds: r.seconds,
-        })
+        MetricsRow(
+            SettingsColumns::of(s),
+            MetricsValues {
+                epoch: r.epoch,
+                train_cost: r.train_cost,
+                train_accuracy: r.train_accuracy,
+                validation_cost: r.validation_cost,
+                validation_accuracy: r.validation_accuracy,
+                test_cost: r.test_cost,
+                test_accuracy: r.test_accuracy,
+                seconds: r.seconds,
+            },
+        )
     }
 }
 
@@ -192,7 +195,9 @@ impl AppendCsv {
             .append(true)
             .open(&path)
             .with_context(|| format!("opening '{}' for writing", path.display()))?;
-        let mut writer = csv::WriterBuilder::new().has_headers(false).from_writer(file);
+        let mut writer = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(file);
         if !exists {
             writer.write_record(header)?;
             writer.flush()?;
@@ -245,7 +250,10 @@ impl ResultsDir {
     /// Appends one epoch of one run to `metrics.csv` and flushes it.
     pub fn write_epoch(&self, s: &RunSettings, r: &EpochRecord) -> Result<()> {
         let row = MetricsRow::new(s, r);
-        self.metrics.lock().unwrap_or_else(|e| e.into_inner()).append(&row)
+        self.metrics
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .append(&row)
     }
 
     /// Records a finished run: its state file (atomically, the source of truth for resuming),
@@ -254,7 +262,10 @@ impl ResultsDir {
         let state = toml::to_string(row).context("encoding a run's state")?;
         let path = Self::state_dir(&self.dir).join(format!("{}.toml", row.settings.run));
         write_atomically(&path, state.as_bytes())?;
-        self.runs.lock().unwrap_or_else(|e| e.into_inner()).append(&row.csv_record())
+        self.runs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .append(&row.csv_record())
     }
 }
 
@@ -294,6 +305,40 @@ pub fn describe(s: &SettingsColumns) -> String {
     )
 }
 
+/// Rewrites `metrics.csv` and `runs.csv` in grid order (`order` maps run ids to their place in
+/// the grid; rows of unknown runs go last), metrics by epoch within a run. Runs finish in any
+/// order on many threads; after this the files are the same whatever the thread count.
+pub fn sort_results(dir: &Path, order: &HashMap<String, usize>) -> Result<()> {
+    let place = |run: &str| order.get(run).copied().unwrap_or(usize::MAX);
+    for (path, epoch_column) in [
+        (ResultsDir::metrics_path(dir), Some(10)),
+        (ResultsDir::runs_path(dir), None),
+    ] {
+        let mut reader = csv::Reader::from_path(&path)
+            .with_context(|| format!("reading '{}'", path.display()))?;
+        let header = reader.headers()?.clone();
+        let mut rows: Vec<csv::StringRecord> = reader
+            .records()
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("reading '{}'", path.display()))?;
+        rows.sort_by_key(|r| {
+            let epoch = epoch_column
+                .and_then(|c| r.get(c))
+                .and_then(|e| e.parse::<usize>().ok())
+                .unwrap_or(0);
+            (place(&r[0]), epoch)
+        });
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(&header)?;
+        for r in &rows {
+            w.write_record(r)?;
+        }
+        let bytes = w.into_inner().context("encoding CSV")?;
+        write_atomically(&path, &bytes)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,14 +362,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Grid::default().get(0, 1000);
         let out = ResultsDir::open(dir.path(), "x = 1").unwrap();
-        out.write_epoch(&s, &record(1, Some(0.9), Some(0.875))).unwrap();
+        out.write_epoch(&s, &record(1, Some(0.9), Some(0.875)))
+            .unwrap();
         let text = std::fs::read_to_string(dir.path().join("metrics.csv")).unwrap();
         let mut lines = text.lines();
         assert_eq!(lines.next().unwrap(), METRICS_COLUMNS.join(","));
         let row = lines.next().unwrap();
         assert_eq!(
             row,
-            format!("{},784-30-10,3.0,10,30,1,quadratic,large,0.0,1000,1,0.5,,,0.9,,0.875,1.25", s.id())
+            format!(
+                "{},784-30-10,3.0,10,30,1,quadratic,large,0.0,1000,1,0.5,,,0.9,,0.875,1.25",
+                s.id()
+            )
         );
         // re-opening appends without a second header
         drop(out);
@@ -360,45 +409,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let out = ResultsDir::open(dir.path(), "").unwrap();
         out.write_run(&row).unwrap();
-        let state = std::fs::read_to_string(dir.path().join("state").join(format!("{}.toml", s.id())))
-            .unwrap();
+        let state =
+            std::fs::read_to_string(dir.path().join("state").join(format!("{}.toml", s.id())))
+                .unwrap();
         let back: RunRow = toml::from_str(&state).unwrap();
         assert_eq!(back, row);
         let runs = std::fs::read_to_string(dir.path().join("runs.csv")).unwrap();
         assert_eq!(runs.lines().next().unwrap(), RUNS_COLUMNS.join(","));
     }
-}
-
-/// Rewrites `metrics.csv` and `runs.csv` in grid order (`order` maps run ids to their place in
-/// the grid; rows of unknown runs go last), metrics by epoch within a run. Runs finish in any
-/// order on many threads; after this the files are the same whatever the thread count.
-pub fn sort_results(dir: &Path, order: &HashMap<String, usize>) -> Result<()> {
-    let place = |run: &str| order.get(run).copied().unwrap_or(usize::MAX);
-    for (path, epoch_column) in [
-        (ResultsDir::metrics_path(dir), Some(10)),
-        (ResultsDir::runs_path(dir), None),
-    ] {
-        let mut reader = csv::Reader::from_path(&path)
-            .with_context(|| format!("reading '{}'", path.display()))?;
-        let header = reader.headers()?.clone();
-        let mut rows: Vec<csv::StringRecord> = reader
-            .records()
-            .collect::<Result<_, _>>()
-            .with_context(|| format!("reading '{}'", path.display()))?;
-        rows.sort_by_key(|r| {
-            let epoch = epoch_column
-                .and_then(|c| r.get(c))
-                .and_then(|e| e.parse::<usize>().ok())
-                .unwrap_or(0);
-            (place(&r[0]), epoch)
-        });
-        let mut w = csv::Writer::from_writer(Vec::new());
-        w.write_record(&header)?;
-        for r in &rows {
-            w.write_record(r)?;
-        }
-        let bytes = w.into_inner().context("encoding CSV")?;
-        write_atomically(&path, &bytes)?;
-    }
-    Ok(())
 }

@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use crate::data::Mnist;
 use crate::experiment::Experiment;
 use crate::grid::{float_label, RunSettings};
-use crate::output::{percent, RunRow, ResultsDir};
+use crate::output::{percent, ResultsDir, RunRow};
 use crate::train::{EpochRecord, RunStatus, Trainer};
 
 /// How a sweep is run.
@@ -86,27 +86,35 @@ pub fn run_sweep(exp: &Experiment, opts: &SweepOptions, stop: &AtomicBool) -> Re
         dir.display()
     ));
 
-    let results: Mutex<Vec<Option<Result<RunRow>>>> = Mutex::new((0..runs.len()).map(|_| None).collect());
+    let results: Mutex<Vec<Option<Result<RunRow>>>> =
+        Mutex::new((0..runs.len()).map(|_| None).collect());
     let done = std::sync::atomic::AtomicUsize::new(0);
     pool.install(|| {
-        runs.par_iter().enumerate().with_max_len(1).for_each(|(i, settings)| {
-            let result = train_one(settings, &data, exp, &out, stop, &log);
-            let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            match &result {
-                Ok(row) if row.status != "interrupted" => log.line(format!(
-                    "[{finished}/{}] {} {}: best validation {} (epoch {}), final test {}",
-                    runs.len(),
-                    row.settings.run,
-                    settings.label(),
-                    percent(row.best_validation_accuracy),
-                    row.best_epoch.map_or("-".to_string(), |e| e.to_string()),
-                    percent(row.final_test_accuracy),
-                )),
-                Ok(_) => {}
-                Err(e) => log.line(format!("run {} {} failed: {e:#}", settings.id(), settings.label())),
-            }
-            results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(result);
-        });
+        runs.par_iter()
+            .enumerate()
+            .with_max_len(1)
+            .for_each(|(i, settings)| {
+                let result = train_one(settings, &data, exp, &out, stop, &log);
+                let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                match &result {
+                    Ok(row) if row.status != "interrupted" => log.line(format!(
+                        "[{finished}/{}] {} {}: best validation {} (epoch {}), final test {}",
+                        runs.len(),
+                        row.settings.run,
+                        settings.label(),
+                        percent(row.best_validation_accuracy),
+                        row.best_epoch.map_or("-".to_string(), |e| e.to_string()),
+                        percent(row.final_test_accuracy),
+                    )),
+                    Ok(_) => {}
+                    Err(e) => log.line(format!(
+                        "run {} {} failed: {e:#}",
+                        settings.id(),
+                        settings.label()
+                    )),
+                }
+                results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(result);
+            });
     });
     log.finish();
 
@@ -117,9 +125,14 @@ pub fn run_sweep(exp: &Experiment, opts: &SweepOptions, stop: &AtomicBool) -> Re
         interrupted: false,
         seconds: 0.0,
     };
-    for (settings, result) in runs.iter().zip(results.into_inner().unwrap_or_else(|e| e.into_inner())) {
+    for (settings, result) in runs
+        .iter()
+        .zip(results.into_inner().unwrap_or_else(|e| e.into_inner()))
+    {
         match result {
-            Some(Ok(row)) if row.status == RunStatus::Interrupted.name() => report.interrupted = true,
+            Some(Ok(row)) if row.status == RunStatus::Interrupted.name() => {
+                report.interrupted = true
+            }
             Some(Ok(row)) => report.rows.push(row),
             Some(Err(error)) => report.failures.push(RunFailure {
                 settings: settings.clone(),
@@ -253,7 +266,13 @@ pub fn final_table(exp: &Experiment, rows: &[RunRow]) -> String {
         lines.push(line);
     }
     let widths: Vec<usize> = (0..lines[0].len())
-        .map(|c| lines.iter().map(|l| l[c].chars().count()).max().unwrap_or(0))
+        .map(|c| {
+            lines
+                .iter()
+                .map(|l| l[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     lines
         .iter()

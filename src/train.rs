@@ -65,7 +65,9 @@ impl EpochRecord {
 pub enum RunStatus {
     Completed,
     /// The parameters or a cost became NaN or infinite during this epoch.
-    Diverged { epoch: usize },
+    Diverged {
+        epoch: usize,
+    },
     /// Stopped by an interruption before the last epoch.
     Interrupted,
 }
@@ -201,8 +203,11 @@ impl<'d> Trainer<'d> {
             Metric::ValidationCost,
             Metric::ValidationAccuracy,
         );
-        let (test_cost, test_accuracy) =
-            measure(&self.data.test.all(), Metric::TestCost, Metric::TestAccuracy);
+        let (test_cost, test_accuracy) = measure(
+            &self.data.test.all(),
+            Metric::TestCost,
+            Metric::TestAccuracy,
+        );
         EpochRecord {
             epoch: self.epoch,
             train_cost,
@@ -308,11 +313,17 @@ mod tests {
         let b = collect(&s);
         let strip = |v: &[EpochRecord]| {
             v.iter()
-                .map(|r| EpochRecord { seconds: 0.0, ..r.clone() })
+                .map(|r| EpochRecord {
+                    seconds: 0.0,
+                    ..r.clone()
+                })
                 .collect::<Vec<_>>()
         };
         assert_eq!(strip(&a), strip(&b));
-        let c = collect(&RunSettings { seed: 2, ..s.clone() });
+        let c = collect(&RunSettings {
+            seed: 2,
+            ..s.clone()
+        });
         assert_ne!(strip(&a), strip(&c));
     }
 
@@ -349,7 +360,10 @@ mod tests {
             ..settings(1200)
         };
         let run_with = |threads| {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
             pool.install(|| {
                 let mut t = Trainer::new(&s, data, Monitor::all());
                 t.train_epoch();

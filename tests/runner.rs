@@ -30,8 +30,8 @@ fn a_tiny_sweep_writes_the_documented_files() {
         assert_eq!(r.len(), 18);
         assert_eq!((r[1], r[6], r[7]), ("784-30-10", "cross-entropy", "scaled"));
         assert_eq!(r[9], "500");
-        for c in 11..18 {
-            let v: f64 = r[c].parse().unwrap();
+        for (c, cell) in r.iter().enumerate().skip(11) {
+            let v: f64 = cell.parse().unwrap();
             assert!(v.is_finite() && v >= 0.0);
             if [12, 14, 16].contains(&c) {
                 assert!(v <= 1.0, "accuracies are fractions");
@@ -77,7 +77,13 @@ fn results_do_not_depend_on_the_thread_count() {
     );
     for threads in ["1", "2"] {
         runner(tmp.path())
-            .args([exp.to_str().unwrap(), "--threads", threads, "--out", threads])
+            .args([
+                exp.to_str().unwrap(),
+                "--threads",
+                threads,
+                "--out",
+                threads,
+            ])
             .assert()
             .success();
     }
@@ -132,15 +138,22 @@ fn bad_experiment_files_get_a_clear_error_and_no_training() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("bad.toml:5:7:"))
-        .stderr(predicate::str::contains("`grid.eta`: 0 is not allowed: the learning rate eta must be a finite number > 0"))
+        .stderr(predicate::str::contains(
+            "`grid.eta`: 0 is not allowed: the learning rate eta must be a finite number > 0",
+        ))
         .stderr(predicate::str::contains("panicked").not());
-    assert!(!tmp.path().join("results").exists(), "nothing is written for a bad file");
+    assert!(
+        !tmp.path().join("results").exists(),
+        "nothing is written for a bad file"
+    );
 
     runner(tmp.path())
         .arg("missing.toml")
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("missing.toml: cannot read the experiment file"));
+        .stderr(predicate::str::contains(
+            "missing.toml: cannot read the experiment file",
+        ));
 
     let exp = tmp.path().join("nodata.toml");
     std::fs::write(&exp, "description = \"x\"\n[data]\ndir = \"no/such/dir\"\n").unwrap();
@@ -148,7 +161,9 @@ fn bad_experiment_files_get_a_clear_error_and_no_training() {
         .arg(&exp)
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("`data.dir`: the data folder 'no/such/dir' does not exist"));
+        .stderr(predicate::str::contains(
+            "`data.dir`: the data folder 'no/such/dir' does not exist",
+        ));
 }
 
 #[test]
