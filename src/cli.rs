@@ -2,20 +2,38 @@
 
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
 
 /// Train a grid of neural networks on MNIST, in parallel and reproducibly, and write per-epoch
 /// metrics to CSV.
 ///
 /// The experiment file (TOML) declares the grid: layer sizes, learning rate eta, mini-batch size,
-/// epochs, seeds, cost, initialisation and L2 lambda; every combination is one run. See
-/// README.md for the format, or start from experiments/eta_sweep.toml.
+/// epochs, seeds, cost, initialisation and L2 lambda; every combination is one run. Running the
+/// same experiment again resumes it: finished runs are kept, unfinished ones trained again.
+/// See README.md for the format, or start from experiments/eta_sweep.toml.
 #[derive(Debug, Parser)]
-#[command(name = "runner", version, about, long_about)]
+#[command(
+    name = "runner",
+    version,
+    about,
+    long_about,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Training an experiment (the default command).
+#[derive(Debug, Args)]
+pub struct RunArgs {
     /// The experiment file, e.g. experiments/eta_sweep.toml.
-    #[arg(value_name = "EXPERIMENT.toml")]
-    pub experiment: PathBuf,
+    #[arg(value_name = "EXPERIMENT.toml", required = true)]
+    pub experiment: Option<PathBuf>,
 
     /// Results folder [default: results/<name of the experiment>].
     #[arg(long, value_name = "DIR")]
@@ -25,9 +43,53 @@ pub struct Cli {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
 
-    /// No progress bar, no log lines: only the final table and errors.
+    /// No progress bar and no log lines: only the final table and errors.
     #[arg(long, short)]
     pub quiet: bool,
+
+    /// Delete the results already in the results folder and start afresh.
+    #[arg(long)]
+    pub fresh: bool,
+
+    /// Train only share I of N of the grid (e.g. 2/4), or `auto` to read a Slurm job array's
+    /// SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT or a Kubernetes Indexed Job's
+    /// JOB_COMPLETION_INDEX (with RUNNER_SHARD_COUNT). Merge the shards with `runner merge`.
+    #[arg(long, value_name = "I/N|auto")]
+    pub shard: Option<String>,
+
+    /// Start even a grid of more than 10,000 runs.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate an experiment file and print the grid size, the runs already finished in its
+    /// results folder and an estimate of the time the rest will take.
+    Check {
+        /// The experiment file.
+        #[arg(value_name = "EXPERIMENT.toml")]
+        experiment: PathBuf,
+        /// Results folder [default: results/<name of the experiment>].
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Check only share I of N of the grid.
+        #[arg(long, value_name = "I/N|auto")]
+        shard: Option<String>,
+        /// Number of worker threads the estimate assumes [default: one per core].
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+        threads: Option<u16>,
+    },
+    /// Merge the results folders of shards (or of any runs of the same experiment) into OUT,
+    /// checking that they come from the same experiment and reporting missing or duplicated runs.
+    Merge {
+        /// The merged results folder (its own results, if any, are kept).
+        #[arg(value_name = "OUT")]
+        out: PathBuf,
+        /// The results folders to merge.
+        #[arg(value_name = "DIR", required = true)]
+        dirs: Vec<PathBuf>,
+    },
 }
 
 #[cfg(test)]
@@ -44,9 +106,25 @@ mod tests {
     fn parses_the_documented_flags() {
         let cli =
             Cli::try_parse_from(["runner", "x.toml", "--out", "o", "--threads", "2"]).unwrap();
-        assert_eq!(cli.experiment, PathBuf::from("x.toml"));
-        assert_eq!(cli.out, Some(PathBuf::from("o")));
-        assert_eq!(cli.threads, Some(2));
+        assert!(cli.command.is_none());
+        assert_eq!(cli.run.experiment, Some(PathBuf::from("x.toml")));
+        assert_eq!(cli.run.out, Some(PathBuf::from("o")));
+        assert_eq!(cli.run.threads, Some(2));
         assert!(Cli::try_parse_from(["runner", "x.toml", "--threads", "0"]).is_err());
+        assert!(Cli::try_parse_from(["runner"]).is_err());
+    }
+
+    #[test]
+    fn parses_subcommands() {
+        let cli = Cli::try_parse_from(["runner", "merge", "out", "a", "b"]).unwrap();
+        match cli.command {
+            Some(Command::Merge { out, dirs }) => {
+                assert_eq!(out, PathBuf::from("out"));
+                assert_eq!(dirs.len(), 2);
+            }
+            other => panic!("{other:?}"),
+        }
+        let cli = Cli::try_parse_from(["runner", "check", "x.toml"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Check { .. })));
     }
 }

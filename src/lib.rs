@@ -14,6 +14,7 @@ pub mod experiment;
 pub mod grid;
 pub mod network;
 pub mod output;
+pub mod resume;
 pub mod sweep;
 pub mod train;
 

@@ -1,10 +1,18 @@
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 
+use anyhow::{anyhow, Result};
 use clap::Parser;
-use runner::cli::Cli;
+use runner::cli::{Cli, Command, RunArgs};
 use runner::experiment::Experiment;
-use runner::sweep::{final_table, run_sweep, SweepOptions};
+use runner::resume::{merge, Shard};
+use runner::sweep::{check, final_table, run_sweep, SweepOptions};
+
+/// Set by the first Ctrl-C or SIGTERM: the sweep stops cleanly.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Exit code of a sweep stopped by Ctrl-C or SIGTERM (128 + SIGINT).
+const EXIT_INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
     match run() {
@@ -16,24 +24,100 @@ fn main() -> ExitCode {
     }
 }
 
-fn run() -> anyhow::Result<ExitCode> {
+fn run() -> Result<ExitCode> {
     let cli = Cli::parse();
-    let exp = Experiment::from_file(&cli.experiment)?;
+    match cli.command {
+        None => train(cli.run),
+        Some(Command::Check {
+            experiment,
+            out,
+            shard,
+            threads,
+        }) => {
+            let exp = Experiment::from_file(&experiment)?;
+            let opts = SweepOptions {
+                out,
+                shard: parse_shard(shard.as_deref())?,
+                threads: threads.map(usize::from),
+                ..SweepOptions::default()
+            };
+            println!("{}: valid", experiment.display());
+            println!("{}", check(&exp, &opts)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Merge { out, dirs }) => {
+            let report = merge(&out, &dirs)?;
+            println!("merged {} runs into {}", report.runs, out.display());
+            for (id, kept, skipped) in &report.duplicated {
+                println!(
+                    "duplicated: run {id} is in both '{}' and '{}' (kept the first)",
+                    kept.display(),
+                    skipped.display()
+                );
+            }
+            if report.missing.is_empty() {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!(
+                    "{} runs of the grid are in none of the folders:",
+                    report.missing.len()
+                );
+                for r in &report.missing {
+                    eprintln!("  {} {}", r.id(), r.label());
+                }
+                Ok(ExitCode::from(1))
+            }
+        }
+    }
+}
+
+fn parse_shard(text: Option<&str>) -> Result<Option<Shard>> {
+    text.map(|t| Shard::parse(t, |k| std::env::var(k).ok()).map_err(|e| anyhow!("--shard: {e}")))
+        .transpose()
+}
+
+fn train(args: RunArgs) -> Result<ExitCode> {
+    let path = args.experiment.expect("clap requires the experiment");
+    let exp = Experiment::from_file(&path)?;
     let opts = SweepOptions {
-        out: cli.out,
-        threads: cli.threads.map(usize::from),
+        out: args.out,
+        threads: args.threads.map(usize::from),
         progress_bar: true,
-        quiet: cli.quiet,
+        quiet: args.quiet,
+        fresh: args.fresh,
+        shard: parse_shard(args.shard.as_deref())?,
+        yes: args.yes,
     };
-    let stop = AtomicBool::new(false);
-    let report = run_sweep(&exp, &opts, &stop)?;
+    ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::SeqCst) {
+            eprintln!("\ninterrupted again: exiting at once; finished epochs are on disk");
+            std::process::exit(EXIT_INTERRUPTED.into());
+        }
+        eprintln!(
+            "\nstopping: the epochs in flight are abandoned, everything finished is saved \
+             (press Ctrl-C again to exit at once)"
+        );
+    })?;
+    let report = run_sweep(&exp, &opts, &STOP)?;
     println!("{}", final_table(&exp, &report.rows));
-    println!(
-        "{} runs finished in {:.1} s; results in {}",
-        report.rows.len(),
-        report.seconds,
-        report.dir.display()
-    );
+    let mut code = ExitCode::SUCCESS;
+    if report.interrupted {
+        println!(
+            "interrupted: {} of {} runs finished and saved in {}; run the same command again to resume",
+            report.rows.len(),
+            report.planned,
+            report.dir.display()
+        );
+        code = ExitCode::from(EXIT_INTERRUPTED);
+    } else {
+        println!(
+            "{} runs finished ({} of them earlier) in {:.1} s; results in {}",
+            report.rows.len(),
+            report.resumed,
+            report.seconds,
+            report.dir.display()
+        );
+    }
     if !report.failures.is_empty() {
         eprintln!("{} runs failed:", report.failures.len());
         for f in &report.failures {
@@ -44,7 +128,7 @@ fn run() -> anyhow::Result<ExitCode> {
                 f.error
             );
         }
-        return Ok(ExitCode::from(1));
+        code = ExitCode::from(1);
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(code)
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 
@@ -15,6 +15,7 @@ use crate::data::Mnist;
 use crate::experiment::Experiment;
 use crate::grid::{float_label, RunSettings};
 use crate::output::{percent, ResultsDir, RunRow};
+use crate::resume::{prepare, DirLock, Shard};
 use crate::train::{EpochRecord, RunStatus, Trainer};
 
 /// How a sweep is run.
@@ -26,9 +27,18 @@ pub struct SweepOptions {
     pub threads: Option<usize>,
     /// Show a progress bar on a terminal (log lines otherwise); false: log lines only.
     pub progress_bar: bool,
-    /// Print log lines and the final table.
+    /// No log lines or progress.
     pub quiet: bool,
+    /// Delete the results already in the folder and start afresh.
+    pub fresh: bool,
+    /// Train only this share of the grid.
+    pub shard: Option<Shard>,
+    /// Allow a grid of more than [`MAX_RUNS_WITHOUT_YES`] runs.
+    pub yes: bool,
 }
+
+/// Grids larger than this need `--yes`, so that a week-long job is never started by accident.
+pub const MAX_RUNS_WITHOUT_YES: u128 = 10_000;
 
 /// A run that could not finish because of an error (not a divergence).
 #[derive(Debug)]
@@ -41,19 +51,49 @@ pub struct RunFailure {
 #[derive(Debug)]
 pub struct SweepReport {
     pub dir: PathBuf,
-    /// Finished runs (completed or diverged), in grid order.
+    /// Finished runs (completed or diverged) of this sweep or shard, in grid order, including
+    /// those finished by an earlier, resumed invocation.
     pub rows: Vec<RunRow>,
+    /// Runs this invocation found already finished.
+    pub resumed: usize,
+    /// Runs this invocation set out to train.
+    pub planned: usize,
+    /// Rows dropped from metrics.csv while repairing it (cut-off runs, a torn last line).
+    pub repaired_rows: usize,
     pub failures: Vec<RunFailure>,
     /// True when the sweep was stopped before every run finished.
     pub interrupted: bool,
     pub seconds: f64,
 }
 
-/// The results folder of an experiment.
+/// The results folder of an experiment: `--out`, else `results/<name>`, or
+/// `results/<name>-shard-I-of-N` for a shard.
 pub fn results_dir(exp: &Experiment, opts: &SweepOptions) -> PathBuf {
-    opts.out
-        .clone()
-        .unwrap_or_else(|| Path::new("results").join(&exp.name))
+    opts.out.clone().unwrap_or_else(|| {
+        let name = match opts.shard {
+            Some(s) => format!("{}-shard-{}-of-{}", exp.name, s.index, s.count),
+            None => exp.name.clone(),
+        };
+        Path::new("results").join(name)
+    })
+}
+
+/// The runs this invocation is responsible for: the whole grid or the shard's share.
+pub fn planned_runs(exp: &Experiment, opts: &SweepOptions) -> Result<Vec<RunSettings>> {
+    let size = exp.grid.len();
+    if size > MAX_RUNS_WITHOUT_YES && !opts.yes {
+        bail!(
+            "{} declares {size} grid points, more than {MAX_RUNS_WITHOUT_YES}; run `runner check {}` \
+             for an estimate of the time, and add --yes if you mean it",
+            exp.path.display(),
+            exp.path.display()
+        );
+    }
+    let runs = exp.grid.runs(exp.data.train_size);
+    Ok(match opts.shard {
+        Some(shard) => shard.select(&runs),
+        None => runs,
+    })
 }
 
 /// Loads the experiment's data set, reporting how long it took.
@@ -66,7 +106,7 @@ pub fn load_data(exp: &Experiment) -> Result<Mnist> {
 pub fn run_sweep(exp: &Experiment, opts: &SweepOptions, stop: &AtomicBool) -> Result<SweepReport> {
     let started = Instant::now();
     let dir = results_dir(exp, opts);
-    let runs = exp.grid.runs(exp.data.train_size);
+    let all_runs = planned_runs(exp, opts)?;
     let threads = opts
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -75,11 +115,31 @@ pub fn run_sweep(exp: &Experiment, opts: &SweepOptions, stop: &AtomicBool) -> Re
         .build()
         .context("starting the worker threads")?;
 
-    let data = load_data(exp)?;
+    let _lock = DirLock::acquire(&dir)?;
+    let existing = prepare(&dir, exp, opts.fresh)?;
+    let runs: Vec<RunSettings> = all_runs
+        .iter()
+        .filter(|r| !existing.done.contains_key(&r.id()))
+        .cloned()
+        .collect();
     let out = ResultsDir::open(&dir, &exp.text)?;
     let log = Log::new(opts, runs.iter().map(|r| r.epochs as u64).sum());
+    let resumed = all_runs.len() - runs.len();
+    if resumed > 0 || existing.dropped_rows > 0 {
+        log.line(format!(
+            "resuming {}: {resumed} of {} runs already finished; {} rows of unfinished runs removed from metrics.csv",
+            dir.display(),
+            all_runs.len(),
+            existing.dropped_rows
+        ));
+    }
+    let data = if runs.is_empty() {
+        None
+    } else {
+        Some(load_data(exp)?)
+    };
     log.line(format!(
-        "{}: {} runs on {} threads, results in {}",
+        "{}: {} runs to train on {} threads, results in {}",
         exp.name,
         runs.len(),
         threads,
@@ -94,7 +154,8 @@ pub fn run_sweep(exp: &Experiment, opts: &SweepOptions, stop: &AtomicBool) -> Re
             .enumerate()
             .with_max_len(1)
             .for_each(|(i, settings)| {
-                let result = train_one(settings, &data, exp, &out, stop, &log);
+                let data = data.as_ref().expect("loaded when there are runs");
+                let result = train_one(settings, data, exp, &out, stop, &log);
                 let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                 match &result {
                     Ok(row) if row.status != "interrupted" => log.line(format!(
@@ -121,10 +182,14 @@ pub fn run_sweep(exp: &Experiment, opts: &SweepOptions, stop: &AtomicBool) -> Re
     let mut report = SweepReport {
         dir: dir.clone(),
         rows: Vec::new(),
+        resumed,
+        planned: all_runs.len(),
+        repaired_rows: existing.dropped_rows,
         failures: Vec::new(),
         interrupted: false,
         seconds: 0.0,
     };
+    let mut finished: HashMap<String, RunRow> = existing.done;
     for (settings, result) in runs
         .iter()
         .zip(results.into_inner().unwrap_or_else(|e| e.into_inner()))
@@ -133,7 +198,9 @@ pub fn run_sweep(exp: &Experiment, opts: &SweepOptions, stop: &AtomicBool) -> Re
             Some(Ok(row)) if row.status == RunStatus::Interrupted.name() => {
                 report.interrupted = true
             }
-            Some(Ok(row)) => report.rows.push(row),
+            Some(Ok(row)) => {
+                finished.insert(row.settings.run.clone(), row);
+            }
             Some(Err(error)) => report.failures.push(RunFailure {
                 settings: settings.clone(),
                 error,
@@ -141,7 +208,17 @@ pub fn run_sweep(exp: &Experiment, opts: &SweepOptions, stop: &AtomicBool) -> Re
             None => report.interrupted = true,
         }
     }
-    let order: HashMap<String, usize> = runs.iter().enumerate().map(|(i, r)| (r.id(), i)).collect();
+    report.rows = all_runs
+        .iter()
+        .filter_map(|r| finished.remove(&r.id()))
+        .collect();
+    let order: HashMap<String, usize> = exp
+        .grid
+        .runs(exp.data.train_size)
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.id(), i))
+        .collect();
     crate::output::sort_results(&dir, &order)?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
@@ -287,4 +364,135 @@ pub fn final_table(exp: &Experiment, rows: &[RunRow]) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// What `runner check` reports.
+#[derive(Debug)]
+pub struct CheckReport {
+    pub grid_points: u128,
+    pub runs: usize,
+    pub finished: usize,
+    pub epochs_left: usize,
+    /// Estimated wall time of the runs left, on `threads` threads.
+    pub estimate_seconds: Option<f64>,
+    pub threads: usize,
+    pub dir: PathBuf,
+}
+
+impl std::fmt::Display for CheckReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "grid points:      {}", self.grid_points)?;
+        writeln!(f, "distinct runs:    {}", self.runs)?;
+        writeln!(
+            f,
+            "already finished: {} (in {})",
+            self.finished,
+            self.dir.display()
+        )?;
+        writeln!(
+            f,
+            "left to train:    {} runs, {} epochs",
+            self.runs - self.finished,
+            self.epochs_left
+        )?;
+        match self.estimate_seconds {
+            Some(s) => write!(
+                f,
+                "estimated time:   {} on {} threads (from a short timing of each network shape on this machine)",
+                human_duration(s),
+                self.threads
+            ),
+            None => write!(f, "estimated time:   nothing left to train"),
+        }
+    }
+}
+
+/// `1h 05m`, `3m 12s`, `41s`.
+pub fn human_duration(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m {:02}s", s / 60, s % 60),
+        _ => format!("{}h {:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// Validates the experiment against its results folder (without changing anything) and
+/// estimates the time the runs left will take.
+pub fn check(exp: &Experiment, opts: &SweepOptions) -> Result<CheckReport> {
+    let dir = results_dir(
+        exp,
+        &SweepOptions {
+            yes: true,
+            ..opts.clone()
+        },
+    );
+    let runs = planned_runs(
+        exp,
+        &SweepOptions {
+            yes: true,
+            ..opts.clone()
+        },
+    )?;
+    let threads = opts
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let finished = match crate::resume::saved_experiment(&dir)? {
+        Some(old) => {
+            crate::resume::compatible(&old, exp).map_err(|diff| {
+                anyhow::anyhow!(
+                    "'{}' holds the results of a different experiment: {diff}; running it would be refused (use --fresh or --out)",
+                    dir.display()
+                )
+            })?;
+            crate::resume::read_states(&dir)?
+        }
+        None => HashMap::new(),
+    };
+    let left: Vec<&RunSettings> = runs
+        .iter()
+        .filter(|r| !finished.contains_key(&r.id()))
+        .collect();
+    let estimate_seconds = if left.is_empty() {
+        None
+    } else {
+        let data = load_data(exp)?;
+        // Time each distinct (sizes, batch size) briefly; evaluation is counted as forward
+        // passes at a third of a training example's cost.
+        let mut speed: HashMap<(Vec<usize>, usize), f64> = HashMap::new();
+        let mut total = 0.0;
+        let monitor = exp.data.monitor;
+        use crate::experiment::Metric;
+        let eval_examples = |r: &RunSettings| {
+            let mut n = 0;
+            if monitor.has(Metric::TrainCost) || monitor.has(Metric::TrainAccuracy) {
+                n += r.train_size;
+            }
+            if monitor.has(Metric::ValidationCost) || monitor.has(Metric::ValidationAccuracy) {
+                n += data.validation.len();
+            }
+            if monitor.has(Metric::TestCost) || monitor.has(Metric::TestAccuracy) {
+                n += data.test.len();
+            }
+            n
+        };
+        for r in &left {
+            let key = (r.sizes.clone(), r.batch_size);
+            let per_example = *speed.entry(key).or_insert_with(|| {
+                Trainer::new(r, &data, monitor).seconds_per_example(Duration::from_millis(300))
+            });
+            let per_epoch = per_example * (r.train_size as f64 + eval_examples(r) as f64 / 3.0);
+            total += per_epoch * r.epochs as f64;
+        }
+        Some(total / threads.min(left.len()) as f64)
+    };
+    Ok(CheckReport {
+        grid_points: exp.grid.len(),
+        runs: runs.len(),
+        finished: runs.len() - left.len(),
+        epochs_left: left.iter().map(|r| r.epochs).sum(),
+        estimate_seconds,
+        threads,
+        dir,
+    })
 }

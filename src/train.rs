@@ -21,6 +21,8 @@ const STREAM_SHUFFLE: u64 = 2;
 /// Mini-batches of at least this many examples are split into chunks whose gradients are
 /// computed in parallel (measured: below it the fork/join and extra sums cost more than they save).
 pub const PARALLEL_MIN_BATCH: usize = 256;
+/// How often (in training examples) an epoch checks whether the sweep is being stopped.
+const STOP_CHECK_EXAMPLES: usize = 2000;
 /// Target number of examples per chunk of a parallel mini-batch.
 const CHUNK_EXAMPLES: usize = 128;
 
@@ -137,12 +139,35 @@ impl<'d> Trainer<'d> {
     /// One pass over the shuffled training data in mini-batches, as the book's
     /// `update_mini_batch`; the last mini-batch may be smaller.
     pub fn train_epoch(&mut self) {
+        self.train_epoch_until(&AtomicBool::new(false));
+    }
+
+    /// [`Self::train_epoch`], abandoned (returning false, the epoch not counted) as soon as `stop`
+    /// is seen set; it is checked every [`STOP_CHECK_EXAMPLES`] examples.
+    pub fn train_epoch_until(&mut self, stop: &AtomicBool) -> bool {
         self.order.shuffle(&mut self.shuffle_rng);
+        let done = self.train_examples(self.train.len(), stop);
+        if done {
+            self.epoch += 1;
+        }
+        done
+    }
+
+    /// Trains the mini-batches that cover the first `count` examples of the current order;
+    /// false when `stop` was seen set first.
+    fn train_examples(&mut self, count: usize, stop: &AtomicBool) -> bool {
         let s = &self.settings;
         let n = self.train.len();
         let decay = (1.0 - s.eta * s.lambda / n as f64) as f32;
         let mut start = 0;
-        while start < n {
+        let mut next_check = STOP_CHECK_EXAMPLES;
+        while start < count.min(n) {
+            if start >= next_check {
+                if stop.load(Ordering::Relaxed) {
+                    return false;
+                }
+                next_check += STOP_CHECK_EXAMPLES;
+            }
             let end = (start + s.batch_size).min(n);
             let batch = &self.order[start..end];
             let m = batch.len();
@@ -171,7 +196,23 @@ impl<'d> Trainer<'d> {
                 .apply_gradient(&ws.grad_w, &ws.grad_b, rate, decay);
             start = end;
         }
-        self.epoch += 1;
+        true
+    }
+
+    /// Measures the training speed of this run's shape: trains mini-batches for about `budget`
+    /// and returns seconds per training example. The trainer is spent afterwards.
+    pub fn seconds_per_example(mut self, budget: std::time::Duration) -> f64 {
+        let never = AtomicBool::new(false);
+        let started = Instant::now();
+        let mut examples = 0;
+        let step = (self.settings.batch_size * 20)
+            .max(200)
+            .min(self.train.len());
+        while started.elapsed() < budget || examples == 0 {
+            self.train_examples(step, &never);
+            examples += step;
+        }
+        started.elapsed().as_secs_f64() / examples as f64
     }
 
     /// The monitored metrics of the current network.
@@ -229,26 +270,33 @@ impl<'d> Trainer<'d> {
     ) -> Result<RunOutcome, E> {
         let started = Instant::now();
         let mut status = RunStatus::Completed;
+        let mut written = 0;
         while self.epoch < self.settings.epochs {
             if stop.load(Ordering::Relaxed) {
                 status = RunStatus::Interrupted;
                 break;
             }
             let t = Instant::now();
-            self.train_epoch();
-            let seconds = t.elapsed().as_secs_f64();
-            if stop.load(Ordering::Relaxed) {
+            if !self.train_epoch_until(stop) || stop.load(Ordering::Relaxed) {
                 // The epoch in flight is abandoned: its record is not written.
-                self.epoch -= 1;
                 status = RunStatus::Interrupted;
                 break;
             }
+            let seconds = t.elapsed().as_secs_f64();
             let record = self.evaluate(seconds);
+            if stop.load(Ordering::Relaxed) {
+                status = RunStatus::Interrupted;
+                break;
+            }
             on_epoch(&record)?;
+            written = self.epoch;
             if !self.network.is_finite() || record.cost_is_bad() {
                 status = RunStatus::Diverged { epoch: self.epoch };
                 break;
             }
+        }
+        if status == RunStatus::Interrupted {
+            self.epoch = self.epoch.min(written);
         }
         Ok(RunOutcome {
             status,

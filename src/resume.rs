@@ -1,0 +1,617 @@
+//! Never lose a result: resuming a results folder, repairing what a crash left, sharding a grid
+//! across machines and merging the shards.
+//!
+//! The truth about what finished is the `state/<run>.toml` file that a run writes atomically
+//! when it ends (completed or diverged). `metrics.csv` is append-only while a sweep runs; before
+//! a resume it is rewritten to hold exactly the rows of finished runs, once each, so that runs cut
+//! off mid-way are trained again from the start and a torn last line is dropped.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use crate::experiment::Experiment;
+use crate::grid::{float_label, sizes_label, RunSettings};
+use crate::output::{write_atomically, ResultsDir, RunRow, METRICS_COLUMNS, RUNS_COLUMNS};
+
+/// Checks that the results in a folder, made by `old`, belong to `new`: the same data settings
+/// and a grid whose every list holds all the old values (new values may be added). Returns the
+/// first difference, named by its key.
+pub fn compatible(old: &Experiment, new: &Experiment) -> Result<(), String> {
+    fn subset<T: PartialEq>(old: &[T], new: &[T]) -> bool {
+        old.iter().all(|v| new.contains(v))
+    }
+    fn list<T>(v: &[T], show: impl Fn(&T) -> String) -> String {
+        format!("[{}]", v.iter().map(show).collect::<Vec<_>>().join(", "))
+    }
+    if old.data.train_size != new.data.train_size {
+        return Err(format!(
+            "`data.train_size` was {} and is now {}",
+            old.data.train_size, new.data.train_size
+        ));
+    }
+    if old.data.monitor != new.data.monitor {
+        let names =
+            |e: &Experiment| list(&e.data.monitor.metrics(), |m| format!("\"{}\"", m.name()));
+        return Err(format!(
+            "`data.monitor` was {} and is now {}",
+            names(old),
+            names(new)
+        ));
+    }
+    let (o, n) = (&old.grid, &new.grid);
+    let checks: [(&str, bool, String, String); 8] = [
+        (
+            "sizes",
+            subset(&o.sizes, &n.sizes),
+            list(&o.sizes, |s| sizes_label(s)),
+            list(&n.sizes, |s| sizes_label(s)),
+        ),
+        (
+            "eta",
+            subset(&o.eta, &n.eta),
+            list(&o.eta, |x| float_label(*x)),
+            list(&n.eta, |x| float_label(*x)),
+        ),
+        (
+            "batch_size",
+            subset(&o.batch_size, &n.batch_size),
+            list(&o.batch_size, |x| x.to_string()),
+            list(&n.batch_size, |x| x.to_string()),
+        ),
+        (
+            "epochs",
+            subset(&o.epochs, &n.epochs),
+            list(&o.epochs, |x| x.to_string()),
+            list(&n.epochs, |x| x.to_string()),
+        ),
+        (
+            "seed",
+            subset(&o.seed, &n.seed),
+            list(&o.seed, |x| x.to_string()),
+            list(&n.seed, |x| x.to_string()),
+        ),
+        (
+            "cost",
+            subset(&o.cost, &n.cost),
+            list(&o.cost, |x| x.to_string()),
+            list(&n.cost, |x| x.to_string()),
+        ),
+        (
+            "init",
+            subset(&o.init, &n.init),
+            list(&o.init, |x| x.to_string()),
+            list(&n.init, |x| x.to_string()),
+        ),
+        (
+            "lambda",
+            subset(&o.lambda, &n.lambda),
+            list(&o.lambda, |x| float_label(*x)),
+            list(&n.lambda, |x| float_label(*x)),
+        ),
+    ];
+    for (key, ok, was, now) in checks {
+        if !ok {
+            return Err(format!("`grid.{key}` was {was} and is now {now}"));
+        }
+    }
+    Ok(())
+}
+
+/// Reads the experiment saved in a results folder.
+pub fn saved_experiment(dir: &Path) -> Result<Option<Experiment>> {
+    let path = ResultsDir::experiment_path(dir);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let exp = Experiment::from_file(&path)
+        .with_context(|| format!("reading the experiment saved in '{}'", dir.display()))?;
+    Ok(Some(exp))
+}
+
+/// Holds the results folder for one process: a second `runner` on the same folder is refused.
+#[derive(Debug)]
+pub struct DirLock {
+    _file: File,
+}
+
+impl DirLock {
+    pub fn acquire(dir: &Path) -> Result<DirLock> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the results folder '{}'", dir.display()))?;
+        let path = dir.join(".lock");
+        let file = File::create(&path)
+            .with_context(|| format!("cannot write in the results folder '{}'", dir.display()))?;
+        match file.try_lock() {
+            Ok(()) => Ok(DirLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => bail!(
+                "another runner is writing to '{}'; wait for it to finish or use --out for another folder",
+                dir.display()
+            ),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(e).with_context(|| format!("locking '{}'", path.display()))
+            }
+        }
+    }
+}
+
+/// What a results folder already holds, after repair.
+#[derive(Debug, Default)]
+pub struct Existing {
+    /// Finished runs by id.
+    pub done: HashMap<String, RunRow>,
+    /// Lines removed from `metrics.csv`: rows of unfinished runs, duplicates, a torn tail.
+    pub dropped_rows: usize,
+}
+
+/// Deletes the files `runner` writes in a results folder (and nothing else).
+pub fn remove_results(dir: &Path) -> Result<()> {
+    for f in [
+        "metrics.csv",
+        "runs.csv",
+        "experiment.toml",
+        "summary.md",
+        "report.html",
+    ] {
+        let p = dir.join(f);
+        if p.exists() {
+            std::fs::remove_file(&p).with_context(|| format!("removing '{}'", p.display()))?;
+        }
+    }
+    for d in [ResultsDir::state_dir(dir), dir.join("plots")] {
+        if d.exists() {
+            std::fs::remove_dir_all(&d).with_context(|| format!("removing '{}'", d.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Prepares `dir` for `exp`: refuses results of a different experiment, deletes them first with
+/// `fresh`, and repairs what an interrupted sweep left. Returns the finished runs.
+pub fn prepare(dir: &Path, exp: &Experiment, fresh: bool) -> Result<Existing> {
+    if fresh {
+        remove_results(dir)?;
+        return Ok(Existing::default());
+    }
+    match saved_experiment(dir)? {
+        None => {
+            if ResultsDir::metrics_path(dir).exists() {
+                bail!(
+                    "'{}' holds a metrics.csv but no experiment.toml, so its results cannot be \
+                     checked against {}; run with --fresh to delete them, or use --out for another folder",
+                    dir.display(),
+                    exp.path.display()
+                );
+            }
+            Ok(Existing::default())
+        }
+        Some(old) => {
+            if let Err(diff) = compatible(&old, exp) {
+                bail!(
+                    "'{}' holds the results of a different experiment: {diff}. A results folder can \
+                     only be resumed by the same experiment, or one whose grid lists gained values. \
+                     Run with --fresh to delete these results and start afresh, or use --out for \
+                     another folder.",
+                    dir.display()
+                );
+            }
+            repair(dir)
+        }
+    }
+}
+
+/// Reads the state files and rewrites `metrics.csv` and `runs.csv` to hold exactly the
+/// finished runs.
+pub fn repair(dir: &Path) -> Result<Existing> {
+    let mut done = read_states(dir)?;
+    let metrics_path = ResultsDir::metrics_path(dir);
+    let (rows, mut dropped) = read_metrics_lines(&metrics_path)?;
+    // Keep each finished run's rows once, in the order written.
+    let mut seen = HashSet::new();
+    let mut per_run: HashMap<String, usize> = HashMap::new();
+    let mut kept = Vec::new();
+    for line in rows {
+        let run = line[0].clone();
+        let epoch = line[10].clone();
+        if done.contains_key(&run) && seen.insert((run.clone(), epoch)) {
+            *per_run.entry(run).or_default() += 1;
+            kept.push(line);
+        } else {
+            dropped += 1;
+        }
+    }
+    // A finished run whose rows are not all there (the CSV was damaged by hand) is trained again.
+    let incomplete: Vec<String> = done
+        .iter()
+        .filter(|(id, row)| per_run.get(*id).copied().unwrap_or(0) != row.epochs_completed)
+        .map(|(id, _)| id.clone())
+        .collect();
+    for id in &incomplete {
+        done.remove(id);
+        let _ = std::fs::remove_file(ResultsDir::state_dir(dir).join(format!("{id}.toml")));
+    }
+    if !incomplete.is_empty() {
+        let before = kept.len();
+        kept.retain(|l| !incomplete.contains(&l[0]));
+        dropped += before - kept.len();
+    }
+    write_csv(
+        &metrics_path,
+        &METRICS_COLUMNS,
+        kept.iter().map(|l| l.as_slice()),
+    )?;
+    let mut runs: Vec<&RunRow> = done.values().collect();
+    runs.sort_by(|a, b| a.settings.run.cmp(&b.settings.run));
+    write_run_rows(&ResultsDir::runs_path(dir), runs)?;
+    Ok(Existing {
+        done,
+        dropped_rows: dropped,
+    })
+}
+
+/// The finished runs recorded in `dir/state/`; leftover temporary files are removed.
+pub fn read_states(dir: &Path) -> Result<HashMap<String, RunRow>> {
+    let mut done = HashMap::new();
+    let state_dir = ResultsDir::state_dir(dir);
+    let Ok(entries) = std::fs::read_dir(&state_dir) else {
+        return Ok(done);
+    };
+    for entry in entries {
+        let path = entry?.path();
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("toml") => {
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading '{}'", path.display()))?;
+                let row: RunRow = toml::from_str(&text).with_context(|| {
+                    format!(
+                        "'{}' is damaged; delete it to train that run again",
+                        path.display()
+                    )
+                })?;
+                done.insert(row.settings.run.clone(), row);
+            }
+            Some("tmp") => {
+                let _ = std::fs::remove_file(&path);
+            }
+            _ => {}
+        }
+    }
+    Ok(done)
+}
+
+/// The data lines of a `metrics.csv` as fields; a line that is not a whole row (a torn tail, a
+/// line with the wrong number of fields) is counted as dropped instead.
+fn read_metrics_lines(path: &Path) -> Result<(Vec<Vec<String>>, usize)> {
+    let Ok(bytes) = std::fs::read(path) else {
+        return Ok((Vec::new(), 0));
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let complete = match text.rfind('\n') {
+        Some(i) => &text[..=i],
+        None => "",
+    };
+    let mut dropped = usize::from(complete.len() < text.len());
+    let mut rows = Vec::new();
+    for (i, line) in complete.lines().enumerate() {
+        if i == 0 && line.starts_with("run,") {
+            continue;
+        }
+        let fields: Vec<String> = line.split(',').map(str::to_string).collect();
+        let epoch_ok = fields.get(10).is_some_and(|e| e.parse::<usize>().is_ok());
+        if fields.len() == METRICS_COLUMNS.len() && epoch_ok {
+            rows.push(fields);
+        } else {
+            dropped += 1;
+        }
+    }
+    Ok((rows, dropped))
+}
+
+fn write_csv<'a>(
+    path: &Path,
+    header: &[&str],
+    rows: impl Iterator<Item = &'a [String]>,
+) -> Result<()> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(header)?;
+    for r in rows {
+        w.write_record(r)?;
+    }
+    write_atomically(path, &w.into_inner().context("encoding CSV")?)
+}
+
+fn write_run_rows<'a>(path: &Path, rows: impl IntoIterator<Item = &'a RunRow>) -> Result<()> {
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
+    w.write_record(RUNS_COLUMNS)?;
+    for r in rows {
+        w.serialize(r.csv_record())?;
+    }
+    write_atomically(path, &w.into_inner().context("encoding CSV")?)
+}
+
+/// A share of the grid: `index` of `count` (1-based as written, `1/3`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    /// Parses `I/N` (1 <= I <= N), or `auto`: Slurm's `SLURM_ARRAY_TASK_ID` (with
+    /// `SLURM_ARRAY_TASK_MIN`, default 0) and `SLURM_ARRAY_TASK_COUNT`, or a Kubernetes Indexed
+    /// Job's `JOB_COMPLETION_INDEX` with the count from `RUNNER_SHARD_COUNT`.
+    pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Shard, String> {
+        if text == "auto" {
+            let num = |name: &str| -> Result<Option<usize>, String> {
+                env(name)
+                    .map(|v| {
+                        v.trim()
+                            .parse::<usize>()
+                            .map_err(|_| format!("{name}={v} is not a whole number"))
+                    })
+                    .transpose()
+            };
+            if let (Some(id), Some(count)) =
+                (num("SLURM_ARRAY_TASK_ID")?, num("SLURM_ARRAY_TASK_COUNT")?)
+            {
+                let min = num("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
+                return Self::new(
+                    id.checked_sub(min)
+                        .ok_or("SLURM_ARRAY_TASK_ID < SLURM_ARRAY_TASK_MIN")?
+                        + 1,
+                    count,
+                );
+            }
+            if let Some(index) = num("JOB_COMPLETION_INDEX")? {
+                let count = num("RUNNER_SHARD_COUNT")?.ok_or(
+                    "JOB_COMPLETION_INDEX is set but RUNNER_SHARD_COUNT is not: set it to the Job's completions",
+                )?;
+                return Self::new(index + 1, count);
+            }
+            return Err("--shard auto needs SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT (a Slurm job array) \
+                        or JOB_COMPLETION_INDEX and RUNNER_SHARD_COUNT (a Kubernetes Indexed Job)"
+                .to_string());
+        }
+        let (i, n) = text
+            .split_once('/')
+            .ok_or_else(|| format!("'{text}' is not a shard: write I/N, e.g. 2/4, or auto"))?;
+        let parse = |s: &str| {
+            s.trim().parse::<usize>().map_err(|_| {
+                format!("'{text}' is not a shard: write I/N with whole numbers, e.g. 2/4")
+            })
+        };
+        Self::new(parse(i)?, parse(n)?)
+    }
+
+    fn new(index: usize, count: usize) -> Result<Shard, String> {
+        if count == 0 || index == 0 || index > count {
+            return Err(format!(
+                "shard {index}/{count} does not exist: the index runs from 1 to the count"
+            ));
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// Picks this shard's runs: runs are dealt, longest first (by epochs x examples x
+    /// parameters), to the least loaded shard, so shares are balanced and disjoint and every run
+    /// is in exactly one.
+    pub fn select(&self, runs: &[RunSettings]) -> Vec<RunSettings> {
+        let work = |r: &RunSettings| {
+            let params: usize = r.sizes.windows(2).map(|w| w[0] * w[1]).sum();
+            (r.epochs as u128) * (r.train_size as u128) * (params as u128)
+        };
+        let mut order: Vec<usize> = (0..runs.len()).collect();
+        order.sort_by_key(|&i| (std::cmp::Reverse(work(&runs[i])), i));
+        let mut load = vec![0u128; self.count];
+        let mut mine = vec![false; runs.len()];
+        for i in order {
+            let target = (0..self.count).min_by_key(|&s| (load[s], s)).unwrap();
+            load[target] += work(&runs[i]);
+            mine[i] = target + 1 == self.index;
+        }
+        runs.iter()
+            .zip(mine)
+            .filter(|(_, m)| *m)
+            .map(|(r, _)| r.clone())
+            .collect()
+    }
+}
+
+/// What `merge` did.
+#[derive(Debug, Default)]
+pub struct MergeReport {
+    pub runs: usize,
+    /// Runs of the grid found in no input.
+    pub missing: Vec<RunSettings>,
+    /// Runs found in more than one input: (run id, the folder kept, the folder skipped).
+    pub duplicated: Vec<(String, PathBuf, PathBuf)>,
+}
+
+/// Merges the finished runs of several results folders of the same experiment into `out`.
+pub fn merge(out: &Path, inputs: &[PathBuf]) -> Result<MergeReport> {
+    let mut sources: Vec<PathBuf> = Vec::new();
+    if ResultsDir::experiment_path(out).exists() {
+        sources.push(out.to_path_buf());
+    }
+    sources.extend(inputs.iter().filter(|p| p.as_path() != out).cloned());
+    if sources.is_empty() {
+        bail!(
+            "nothing to merge: name the shard folders to merge into '{}'",
+            out.display()
+        );
+    }
+    let mut experiment: Option<(Experiment, PathBuf)> = None;
+    let mut rows: HashMap<String, (RunRow, PathBuf)> = HashMap::new();
+    let mut metrics: Vec<Vec<String>> = Vec::new();
+    let mut report = MergeReport::default();
+    for dir in &sources {
+        let exp = saved_experiment(dir)?.with_context(|| {
+            format!(
+                "'{}' is not a results folder (it has no experiment.toml)",
+                dir.display()
+            )
+        })?;
+        if let Some((first, first_dir)) = &experiment {
+            let same = compatible(first, &exp).and_then(|_| compatible(&exp, first));
+            if let Err(diff) = same {
+                bail!(
+                    "'{}' and '{}' hold different experiments: {diff}",
+                    first_dir.display(),
+                    dir.display()
+                );
+            }
+        } else {
+            experiment = Some((exp, dir.clone()));
+        }
+        let done = read_states(dir)?;
+        let (lines, _) = read_metrics_lines(&ResultsDir::metrics_path(dir))?;
+        let mut taken = HashSet::new();
+        for (id, row) in done {
+            if let Some((_, kept)) = rows.get(&id) {
+                report.duplicated.push((id, kept.clone(), dir.clone()));
+            } else {
+                taken.insert(id.clone());
+                rows.insert(id, (row, dir.clone()));
+            }
+        }
+        let mut seen = HashSet::new();
+        metrics.extend(
+            lines
+                .into_iter()
+                .filter(|l| taken.contains(&l[0]) && seen.insert((l[0].clone(), l[10].clone()))),
+        );
+    }
+    let (exp, _) = experiment.expect("at least one source");
+    let grid_runs = exp.grid.runs(exp.data.train_size);
+    report.missing = grid_runs
+        .iter()
+        .filter(|r| !rows.contains_key(&r.id()))
+        .cloned()
+        .collect();
+    report.runs = rows.len();
+    let _lock = DirLock::acquire(out)?;
+    std::fs::create_dir_all(ResultsDir::state_dir(out))?;
+    write_atomically(&ResultsDir::experiment_path(out), exp.text.as_bytes())?;
+    for (row, _) in rows.values() {
+        let path = ResultsDir::state_dir(out).join(format!("{}.toml", row.settings.run));
+        write_atomically(&path, toml::to_string(row)?.as_bytes())?;
+    }
+    write_csv(
+        &ResultsDir::metrics_path(out),
+        &METRICS_COLUMNS,
+        metrics.iter().map(|l| l.as_slice()),
+    )?;
+    write_run_rows(&ResultsDir::runs_path(out), rows.values().map(|(r, _)| r))?;
+    let order: HashMap<String, usize> = grid_runs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.id(), i))
+        .collect();
+    crate::output::sort_results(out, &order)?;
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exp(grid: &str) -> Experiment {
+        Experiment::from_str(&format!("[grid]\n{grid}"), Path::new("e.toml")).unwrap()
+    }
+
+    #[test]
+    fn adding_values_is_compatible_changing_is_not() {
+        let old = exp("eta = [1.0, 3.0]\nseed = [1]");
+        assert!(compatible(&old, &exp("eta = [1.0, 3.0, 10.0]\nseed = [1, 2]")).is_ok());
+        assert!(compatible(&old, &exp("seed = [1]\neta = [3.0, 1.0]")).is_ok());
+        assert_eq!(
+            compatible(&old, &exp("eta = [1.0]\nseed = [1]")).unwrap_err(),
+            "`grid.eta` was [1.0, 3.0] and is now [1.0]"
+        );
+        assert_eq!(
+            compatible(&old, &exp("eta = [1.0, 3.0]\nepochs = 20")).unwrap_err(),
+            "`grid.epochs` was [30] and is now [20]"
+        );
+        let data = Experiment::from_str(
+            "[data]\ntrain_size = 100\n[grid]\neta = [1.0, 3.0]",
+            Path::new("e.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            compatible(&old, &data).unwrap_err(),
+            "`data.train_size` was 50000 and is now 100"
+        );
+    }
+
+    #[test]
+    fn shards_are_disjoint_balanced_and_complete() {
+        let e = exp(
+            "eta = [0.1, 0.5, 1.0, 3.0, 10.0, 100.0, 7.0]\nseed = [1, 2, 3]\nepochs = [10, 30]",
+        );
+        let runs = e.grid.runs(50_000);
+        let mut all = Vec::new();
+        let mut epochs = Vec::new();
+        for i in 1..=4 {
+            let part = Shard { index: i, count: 4 }.select(&runs);
+            epochs.push(part.iter().map(|r| r.epochs).sum::<usize>());
+            all.extend(part.into_iter().map(|r| r.id()));
+        }
+        assert_eq!(all.len(), runs.len());
+        let unique: HashSet<_> = all.iter().collect();
+        assert_eq!(unique.len(), runs.len());
+        let (min, max) = (epochs.iter().min().unwrap(), epochs.iter().max().unwrap());
+        assert!(max - min <= 30, "{epochs:?}");
+    }
+
+    #[test]
+    fn shard_parsing() {
+        let none = |_: &str| None;
+        assert_eq!(Shard::parse("2/3", none), Ok(Shard { index: 2, count: 3 }));
+        assert!(Shard::parse("0/3", none)
+            .unwrap_err()
+            .contains("does not exist"));
+        assert!(Shard::parse("4/3", none).is_err());
+        assert!(Shard::parse("x", none).unwrap_err().contains("write I/N"));
+        assert!(Shard::parse("auto", none)
+            .unwrap_err()
+            .contains("SLURM_ARRAY_TASK_ID"));
+        let slurm = |k: &str| match k {
+            "SLURM_ARRAY_TASK_ID" => Some("0".to_string()),
+            "SLURM_ARRAY_TASK_COUNT" => Some("4".to_string()),
+            _ => None,
+        };
+        assert_eq!(
+            Shard::parse("auto", slurm),
+            Ok(Shard { index: 1, count: 4 })
+        );
+        let k8s = |k: &str| match k {
+            "JOB_COMPLETION_INDEX" => Some("2".to_string()),
+            "RUNNER_SHARD_COUNT" => Some("3".to_string()),
+            _ => None,
+        };
+        assert_eq!(Shard::parse("auto", k8s), Ok(Shard { index: 3, count: 3 }));
+    }
+
+    #[test]
+    fn torn_and_foreign_lines_are_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("metrics.csv");
+        let good = "a,784-30-10,3.0,10,30,1,quadratic,large,0.0,100,1,0.1,0.9,,,,,0.5";
+        std::fs::write(
+            &p,
+            format!(
+                "{}\n{good}\n{good}\nbroken,line\n{}",
+                METRICS_COLUMNS.join(","),
+                &good[..20]
+            ),
+        )
+        .unwrap();
+        let (rows, dropped) = read_metrics_lines(&p).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(dropped, 2);
+    }
+}
