@@ -1,0 +1,382 @@
+//! Never lose a result: crashes, interruptions, changed experiments, shards (end-to-end, real
+//! binary on small slices of MNIST).
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command as StdCommand, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{experiment, runner, without_seconds};
+use predicates::prelude::*;
+
+/// 6 runs x 4 epochs; long enough (a few seconds) to be killed in the middle.
+const BODY: &str = "train_size = 3000\nmonitor = [\"validation_accuracy\", \"test_accuracy\", \"train_cost\"]\n[grid]\neta = [0.5, 3.0, 10.0]\nseed = [1, 2]\nepochs = 4\n";
+
+fn spawn(cwd: &Path, args: &[&str]) -> Child {
+    StdCommand::new(assert_cmd::cargo::cargo_bin("runner"))
+        .current_dir(cwd)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Lines in a file, 0 when it does not exist.
+fn lines(path: &Path) -> usize {
+    std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
+}
+
+/// Waits until `metrics.csv` holds at least `rows` data rows (or the child exits).
+fn wait_for_rows(child: &mut Child, metrics: &Path, rows: usize) {
+    let start = Instant::now();
+    while lines(metrics) < rows + 1 && start.elapsed() < Duration::from_secs(60) {
+        if child.try_wait().unwrap().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn reference(tmp: &Path, exp: &Path) -> (Vec<Vec<String>>, Vec<Vec<String>>) {
+    runner(tmp)
+        .args([exp.to_str().unwrap(), "--out", "reference", "-q"])
+        .assert()
+        .success();
+    (
+        without_seconds(&tmp.join("reference/metrics.csv")),
+        without_seconds(&tmp.join("reference/runs.csv")),
+    )
+}
+
+#[test]
+fn kill_9_at_any_moment_then_rerun_gives_the_uninterrupted_result() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = experiment(tmp.path(), "crash", BODY);
+    let (ref_metrics, ref_runs) = reference(tmp.path(), &exp);
+    assert_eq!(ref_metrics.len(), 25);
+    // Kill after 0 (start-up), 1, 5, 11 and 17 rows have been written.
+    for (k, rows) in [0, 1, 5, 11, 17].into_iter().enumerate() {
+        let out = format!("killed{k}");
+        let mut child = spawn(tmp.path(), &[exp.to_str().unwrap(), "--out", &out, "-q"]);
+        wait_for_rows(&mut child, &tmp.path().join(&out).join("metrics.csv"), rows);
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        runner(tmp.path())
+            .args([exp.to_str().unwrap(), "--out", &out, "-q"])
+            .assert()
+            .success();
+        let dir = tmp.path().join(&out);
+        assert_eq!(
+            without_seconds(&dir.join("metrics.csv")),
+            ref_metrics,
+            "killed after {rows} rows"
+        );
+        assert_eq!(
+            without_seconds(&dir.join("runs.csv")),
+            ref_runs,
+            "killed after {rows} rows"
+        );
+    }
+}
+
+#[test]
+fn a_torn_or_corrupted_tail_is_repaired_on_resume() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = experiment(tmp.path(), "torn", BODY);
+    let (ref_metrics, _) = reference(tmp.path(), &exp);
+    // A finished sweep, then a crash leaves half a line and garbage behind, and one run's
+    // state file disappears: that run is trained again, the junk is dropped.
+    runner(tmp.path())
+        .args([exp.to_str().unwrap(), "--out", "t", "-q"])
+        .assert()
+        .success();
+    let dir = tmp.path().join("t");
+    let metrics = dir.join("metrics.csv");
+    let mut text = std::fs::read_to_string(&metrics).unwrap();
+    let last = text.lines().last().unwrap().to_string();
+    text.push_str("garbage,,,\n");
+    text.push_str(&last[..last.len() / 2]);
+    std::fs::write(&metrics, text).unwrap();
+    let state = std::fs::read_dir(dir.join("state"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::remove_file(state).unwrap();
+    runner(tmp.path())
+        .args([exp.to_str().unwrap(), "--out", "t"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("resuming"))
+        .stdout(predicate::str::contains(
+            "6 runs finished (5 of them earlier)",
+        ));
+    assert_eq!(without_seconds(&metrics), ref_metrics);
+}
+
+#[test]
+fn extending_the_grid_trains_only_the_new_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let small = experiment(
+        tmp.path(),
+        "grow",
+        "train_size = 300\n[grid]\neta = [1.0]\nepochs = 2\n",
+    );
+    runner(tmp.path()).arg(&small).assert().success();
+    let dir = tmp.path().join("results/grow");
+    let first = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+    let bigger = experiment(
+        tmp.path(),
+        "grow",
+        "train_size = 300\n[grid]\neta = [1.0, 2.0]\nseed = [1, 2]\nepochs = 2\n",
+    );
+    runner(tmp.path())
+        .arg(&bigger)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("1 of 4 runs already finished"))
+        .stderr(predicate::str::contains("3 runs to train"));
+    let after = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+    assert_eq!(after.lines().count(), 9);
+    // The first run's rows are kept as they were, seconds included: it was not retrained.
+    for line in first.lines() {
+        assert!(after.contains(line), "{line} was rewritten");
+    }
+    // Running it again trains nothing.
+    runner(tmp.path())
+        .arg(&bigger)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("0 runs to train"));
+}
+
+#[test]
+fn a_changed_experiment_is_refused_and_fresh_starts_over() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = experiment(
+        tmp.path(),
+        "chg",
+        "train_size = 300\n[grid]\neta = [1.0, 2.0]\nepochs = 1\n",
+    );
+    runner(tmp.path()).arg(&exp).assert().success();
+    let changed = experiment(
+        tmp.path(),
+        "chg",
+        "train_size = 300\n[grid]\neta = [1.0, 2.0]\nepochs = 2\n",
+    );
+    runner(tmp.path())
+        .arg(&changed)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "holds the results of a different experiment: `grid.epochs` was [1] and is now [2]",
+        ))
+        .stderr(predicate::str::contains("--fresh"));
+    let removed = experiment(
+        tmp.path(),
+        "chg",
+        "train_size = 300\n[grid]\neta = [1.0]\nepochs = 1\n",
+    );
+    runner(tmp.path())
+        .arg(&removed)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "`grid.eta` was [1.0, 2.0] and is now [1.0]",
+        ));
+    let data = experiment(
+        tmp.path(),
+        "chg",
+        "train_size = 200\n[grid]\neta = [1.0, 2.0]\nepochs = 1\n",
+    );
+    runner(tmp.path())
+        .arg(&data)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "`data.train_size` was 300 and is now 200",
+        ));
+    // (each call above rewrote chg.toml; write the changed version again)
+    let changed = experiment(
+        tmp.path(),
+        "chg",
+        "train_size = 300\n[grid]\neta = [1.0, 2.0]\nepochs = 2\n",
+    );
+    runner(tmp.path())
+        .args([changed.to_str().unwrap(), "--fresh"])
+        .assert()
+        .success();
+    let metrics = std::fs::read_to_string(tmp.path().join("results/chg/metrics.csv")).unwrap();
+    assert_eq!(metrics.lines().count(), 5);
+}
+
+#[cfg(unix)]
+#[test]
+fn sigint_stops_cleanly_and_the_sweep_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = experiment(tmp.path(), "int", BODY);
+    let (ref_metrics, ref_runs) = reference(tmp.path(), &exp);
+    let mut child = spawn(tmp.path(), &[exp.to_str().unwrap(), "--out", "i"]);
+    let dir = tmp.path().join("i");
+    wait_for_rows(&mut child, &dir.join("metrics.csv"), 6);
+    let pid = child.id().to_string();
+    StdCommand::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stdout}\n{stderr}");
+    assert!(stderr.contains("stopping"), "{stderr}");
+    assert!(
+        stdout.contains("run the same command again to resume"),
+        "{stdout}"
+    );
+    // Everything finished is on disk: every state file's run has all its rows.
+    let states = std::fs::read_dir(dir.join("state")).unwrap().count();
+    let runs_rows = lines(&dir.join("runs.csv")) - 1;
+    assert_eq!(states, runs_rows);
+    runner(tmp.path())
+        .args([exp.to_str().unwrap(), "--out", "i", "-q"])
+        .assert()
+        .success();
+    assert_eq!(without_seconds(&dir.join("metrics.csv")), ref_metrics);
+    assert_eq!(without_seconds(&dir.join("runs.csv")), ref_runs);
+}
+
+#[test]
+fn three_shards_in_separate_processes_merge_to_the_single_process_result() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = experiment(tmp.path(), "sh", BODY);
+    let (ref_metrics, ref_runs) = reference(tmp.path(), &exp);
+    let mut children: Vec<Child> = (1..=3)
+        .map(|i| {
+            spawn(
+                tmp.path(),
+                &[
+                    exp.to_str().unwrap(),
+                    "--shard",
+                    &format!("{i}/3"),
+                    "--threads",
+                    "1",
+                    "-q",
+                ],
+            )
+        })
+        .collect();
+    for c in &mut children {
+        assert!(c.wait().unwrap().success());
+    }
+    let shards: Vec<String> = (1..=3)
+        .map(|i| format!("results/sh-shard-{i}-of-3"))
+        .collect();
+    for s in &shards {
+        assert_eq!(
+            lines(&tmp.path().join(s).join("runs.csv")),
+            3,
+            "{s}: 2 runs each"
+        );
+    }
+    // Two shards only: the third shard's runs are reported missing, exit code 1.
+    runner(tmp.path())
+        .args(["merge", "partial", &shards[0], &shards[1]])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "2 runs of the grid are in none of the folders",
+        ));
+    let mut args = vec!["merge", "merged"];
+    args.extend(shards.iter().map(String::as_str));
+    args.push(&shards[0]); // named twice: no duplicated rows
+    runner(tmp.path())
+        .args(&args)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("merged 6 runs"));
+    let merged = tmp.path().join("merged");
+    assert_eq!(without_seconds(&merged.join("metrics.csv")), ref_metrics);
+    assert_eq!(without_seconds(&merged.join("runs.csv")), ref_runs);
+    // Results of another experiment are refused.
+    let other = experiment(
+        tmp.path(),
+        "other",
+        "train_size = 300\n[grid]\nepochs = 1\n",
+    );
+    runner(tmp.path())
+        .args([other.to_str().unwrap(), "-q"])
+        .assert()
+        .success();
+    runner(tmp.path())
+        .args(["merge", "bad", &shards[0], "results/other"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("hold different experiments"));
+}
+
+#[test]
+fn check_reports_size_progress_and_estimate_without_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = experiment(
+        tmp.path(),
+        "chk",
+        "train_size = 300\n[grid]\neta = [1.0, 2.0, 2.0]\nepochs = 1\n",
+    );
+    runner(tmp.path())
+        .args(["check", exp.to_str().unwrap()])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("grid points:      3"))
+        .stdout(predicate::str::contains("distinct runs:    2"))
+        .stdout(predicate::str::contains("already finished: 0"))
+        .stdout(predicate::str::contains("estimated time:"));
+    assert!(!tmp.path().join("results").exists());
+    runner(tmp.path()).arg(&exp).assert().success();
+    runner(tmp.path())
+        .args(["check", exp.to_str().unwrap()])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("already finished: 2"))
+        .stdout(predicate::str::contains("nothing left to train"));
+}
+
+#[test]
+fn huge_grids_need_yes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let etas: Vec<String> = (1..=200).map(|i| format!("{i}.0")).collect();
+    let exp = experiment(
+        tmp.path(),
+        "huge",
+        &format!(
+            "[grid]\neta = [{}]\nseed = {:?}\n",
+            etas.join(", "),
+            (1..=60).collect::<Vec<_>>()
+        ),
+    );
+    runner(tmp.path())
+        .arg(&exp)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "12000 grid points, more than 10000",
+        ))
+        .stderr(predicate::str::contains("--yes"));
+    assert!(!tmp.path().join("results").exists());
+}
+
+#[test]
+fn an_unwritable_results_folder_is_reported_before_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = experiment(tmp.path(), "ro", "train_size = 300\n[grid]\nepochs = 1\n");
+    std::fs::write(tmp.path().join("file"), "not a folder").unwrap();
+    runner(tmp.path())
+        .args([exp.to_str().unwrap(), "--out", "file/sub"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "creating the results folder 'file/sub'",
+        ));
+}
