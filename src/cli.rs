@@ -60,6 +60,11 @@ pub struct RunArgs {
     /// Start even a grid of more than 10,000 runs.
     #[arg(long)]
     pub yes: bool,
+
+    /// Train every run alone instead of fusing runs that differ only in eta, lambda or cost
+    /// into one lockstep group (the results are bit-for-bit the same; fusing is faster).
+    #[arg(long)]
+    pub no_fuse: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -172,11 +172,52 @@ fn load_checked(dir: &Path, name: &'static str, sha: &'static str) -> Result<Idx
     Ok(idx)
 }
 
-/// A set of labelled images, stored as raw bytes.
+/// A set of labelled images, stored as raw bytes and, for the fast first layer, as the list of
+/// each image's non-zero pixels (about 19% of MNIST's pixels).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Split {
     images: Vec<u8>,
     labels: Vec<u8>,
+    sparse: SparseImages,
+}
+
+/// The non-zero pixels of every image (compressed sparse rows): image `i`'s pixels are
+/// `index[offsets[i]..offsets[i + 1]]` with byte values `value[..]` at the same positions.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SparseImages {
+    pub offsets: Vec<u32>,
+    pub index: Vec<u16>,
+    pub value: Vec<u8>,
+}
+
+impl SparseImages {
+    fn from_dense(images: &[u8]) -> SparseImages {
+        let n = images.len() / IMAGE_PIXELS;
+        let nnz = images.iter().filter(|&&p| p != 0).count();
+        let mut s = SparseImages {
+            offsets: Vec::with_capacity(n + 1),
+            index: Vec::with_capacity(nnz),
+            value: Vec::with_capacity(nnz),
+        };
+        s.offsets.push(0);
+        for image in images.chunks_exact(IMAGE_PIXELS) {
+            for (k, &p) in image.iter().enumerate() {
+                if p != 0 {
+                    s.index.push(k as u16);
+                    s.value.push(p);
+                }
+            }
+            s.offsets.push(s.index.len() as u32);
+        }
+        s
+    }
+
+    /// Pixel indices and byte values of image `i`.
+    #[inline]
+    pub fn image(&self, i: usize) -> (&[u16], &[u8]) {
+        let (a, b) = (self.offsets[i] as usize, self.offsets[i + 1] as usize);
+        (&self.index[a..b], &self.value[a..b])
+    }
 }
 
 impl Split {
@@ -196,7 +237,12 @@ impl Split {
                 labels[pos]
             )));
         }
-        Ok(Split { images, labels })
+        let sparse = SparseImages::from_dense(&images);
+        Ok(Split {
+            images,
+            labels,
+            sparse,
+        })
     }
 
     /// Number of examples.
@@ -215,6 +261,8 @@ impl Split {
         Examples {
             images: &self.images[..n * IMAGE_PIXELS],
             labels: &self.labels[..n],
+            sparse: &self.sparse,
+            first: 0,
         }
     }
 
@@ -224,11 +272,14 @@ impl Split {
     }
 }
 
-/// A borrowed run of examples: `images` holds `labels.len() * 784` pixel bytes.
+/// A borrowed run of examples: `images` holds `labels.len() * 784` pixel bytes; example `i`
+/// is image `first + i` of `sparse`.
 #[derive(Debug, Clone, Copy)]
 pub struct Examples<'a> {
     pub images: &'a [u8],
     pub labels: &'a [u8],
+    sparse: &'a SparseImages,
+    first: usize,
 }
 
 impl<'a> Examples<'a> {
@@ -252,7 +303,15 @@ impl<'a> Examples<'a> {
         Examples {
             images: &self.images[start * IMAGE_PIXELS..end * IMAGE_PIXELS],
             labels: &self.labels[start..end],
+            sparse: self.sparse,
+            first: self.first + start,
         }
+    }
+
+    /// The non-zero pixels of example `i`: their indices and byte values.
+    #[inline]
+    pub fn nonzero(&self, i: usize) -> (&'a [u16], &'a [u8]) {
+        self.sparse.image(self.first + i)
     }
 }
 
@@ -421,6 +480,19 @@ mod tests {
         assert!(Split::new(vec![0; 783], vec![3]).is_err());
         let err = Split::new(vec![0; 784], vec![10]).unwrap_err().to_string();
         assert!(err.contains("label 10 at index 0"), "{err}");
+    }
+
+    #[test]
+    fn sparse_rows_list_the_nonzero_pixels() {
+        let mut images = vec![0u8; 3 * 784];
+        images[5] = 7;
+        images[783] = 255;
+        images[2 * 784] = 1;
+        let split = Split::new(images, vec![1, 2, 3]).unwrap();
+        let all = split.all();
+        assert_eq!(all.nonzero(0), (&[5u16, 783][..], &[7u8, 255][..]));
+        assert_eq!(all.nonzero(1), (&[][..], &[][..]));
+        assert_eq!(all.range(2, 3).nonzero(0), (&[0u16][..], &[1u8][..]));
     }
 
     #[test]

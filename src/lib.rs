@@ -12,6 +12,7 @@ pub mod data;
 pub mod error;
 pub mod experiment;
 pub mod grid;
+pub mod group;
 pub mod network;
 pub mod output;
 pub mod resume;

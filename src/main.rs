@@ -87,6 +87,7 @@ fn train(args: RunArgs) -> Result<ExitCode> {
         fresh: args.fresh,
         shard: parse_shard(args.shard.as_deref())?,
         yes: args.yes,
+        no_fuse: args.no_fuse,
     };
     ctrlc::set_handler(|| {
         if STOP.swap(true, Ordering::SeqCst) {

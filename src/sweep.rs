@@ -16,7 +16,7 @@ use crate::experiment::Experiment;
 use crate::grid::{float_label, RunSettings};
 use crate::output::{percent, ResultsDir, RunRow};
 use crate::resume::{prepare, DirLock, Shard};
-use crate::train::{EpochRecord, RunStatus, Trainer};
+use crate::train::{group_key, EpochRecord, RunStatus, Trainer};
 
 /// How a sweep is run.
 #[derive(Debug, Clone, Default)]
@@ -35,6 +35,9 @@ pub struct SweepOptions {
     pub shard: Option<Shard>,
     /// Allow a grid of more than [`MAX_RUNS_WITHOUT_YES`] runs.
     pub yes: bool,
+    /// Train every run alone instead of in lockstep groups (results are identical; for
+    /// benchmarks and comparisons).
+    pub no_fuse: bool,
 }
 
 /// Grids larger than this need `--yes`, so that a week-long job is never started by accident.
@@ -149,13 +152,13 @@ pub fn run_sweep(exp: &Experiment, opts: &SweepOptions, stop: &AtomicBool) -> Re
     let results: Mutex<Vec<Option<Result<RunRow>>>> =
         Mutex::new((0..runs.len()).map(|_| None).collect());
     let done = std::sync::atomic::AtomicUsize::new(0);
+    let index: HashMap<String, usize> = runs.iter().enumerate().map(|(i, r)| (r.id(), i)).collect();
+    let tasks = plan_groups(&runs, threads, !opts.no_fuse);
     pool.install(|| {
-        runs.par_iter()
-            .enumerate()
-            .with_max_len(1)
-            .for_each(|(i, settings)| {
-                let data = data.as_ref().expect("loaded when there are runs");
-                let result = train_one(settings, data, exp, &out, stop, &log);
+        tasks.par_iter().with_max_len(1).for_each(|group| {
+            let data = data.as_ref().expect("loaded when there are runs");
+            let outcomes = train_group(group, data, exp, &out, stop, &log);
+            for (settings, result) in group.iter().zip(outcomes) {
                 let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                 match &result {
                     Ok(row) if row.status != "interrupted" => log.line(format!(
@@ -174,8 +177,10 @@ pub fn run_sweep(exp: &Experiment, opts: &SweepOptions, stop: &AtomicBool) -> Re
                         settings.label()
                     )),
                 }
-                results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(result);
-            });
+                results.lock().unwrap_or_else(|e| e.into_inner())[index[&settings.id()]] =
+                    Some(result);
+            }
+        });
     });
     log.finish();
 
@@ -224,37 +229,92 @@ pub fn run_sweep(exp: &Experiment, opts: &SweepOptions, stop: &AtomicBool) -> Re
     Ok(report)
 }
 
-/// Trains one run, writing each epoch as it ends; returns its `runs.csv` row.
-fn train_one(
-    settings: &RunSettings,
+/// Largest number of runs trained together in one group.
+pub const MAX_GROUP: usize = 16;
+
+/// Splits the runs into tasks for the pool: runs that can be trained in lockstep (same
+/// [`group_key`]) form groups of at most [`MAX_GROUP`], in grid order; then the largest groups are
+/// halved until there are at least as many tasks as threads, so no core idles. Without `fuse`,
+/// every run is its own task. Fusing never changes a number (a fused run is bit-identical to the
+/// run alone), so this may depend on the thread count.
+pub fn plan_groups(runs: &[RunSettings], threads: usize, fuse: bool) -> Vec<Vec<RunSettings>> {
+    if !fuse {
+        return runs.iter().map(|r| vec![r.clone()]).collect();
+    }
+    let mut groups: Vec<Vec<RunSettings>> = Vec::new();
+    let mut open: HashMap<_, usize> = HashMap::new();
+    for r in runs {
+        let key = group_key(r);
+        match open.get(&key) {
+            Some(&g) if groups[g].len() < MAX_GROUP => groups[g].push(r.clone()),
+            _ => {
+                open.insert(key, groups.len());
+                groups.push(vec![r.clone()]);
+            }
+        }
+    }
+    while groups.len() < threads {
+        let (largest, len) = groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (i, g.len()))
+            .max_by_key(|&(i, len)| (len, std::cmp::Reverse(i)))
+            .unwrap_or((0, 0));
+        if len < 2 {
+            break;
+        }
+        let tail = groups[largest].split_off(len.div_ceil(2));
+        groups.insert(largest + 1, tail);
+    }
+    groups
+}
+
+/// Trains a group of runs together, writing each run's epochs as they end; returns each run's
+/// `runs.csv` row or its error.
+fn train_group(
+    group: &[RunSettings],
     data: &Mnist,
     exp: &Experiment,
     out: &ResultsDir,
     stop: &AtomicBool,
     log: &Log,
-) -> Result<RunRow> {
-    let mut records: Vec<EpochRecord> = Vec::with_capacity(settings.epochs);
-    let trainer = Trainer::new(settings, data, exp.data.monitor);
-    let outcome = trainer.run(stop, |record| {
-        out.write_epoch(settings, record)?;
-        records.push(record.clone());
+) -> Vec<Result<RunRow>> {
+    let mut records: Vec<Vec<EpochRecord>> = vec![Vec::new(); group.len()];
+    let trainer = Trainer::new(group, data, exp.data.monitor);
+    let outcomes = trainer.run(stop, |r, record| {
+        out.write_epoch(&group[r], record)?;
+        records[r].push(record.clone());
         log.epoch();
         Ok::<_, anyhow::Error>(())
-    })?;
-    let row = RunRow::new(settings, &outcome, &records);
-    if outcome.status != RunStatus::Interrupted {
-        out.write_run(&row)?;
-    }
-    if let RunStatus::Diverged { epoch } = outcome.status {
-        log.line(format!(
-            "run {} {} diverged in epoch {epoch} (a cost or a parameter became NaN or infinite); \
-             its remaining epochs are skipped",
-            settings.id(),
-            settings.label()
-        ));
-        log.skip(settings.epochs - epoch);
-    }
-    Ok(row)
+    });
+    group
+        .iter()
+        .zip(outcomes)
+        .zip(&records)
+        .map(|((settings, outcome), records)| {
+            let outcome = match outcome {
+                Ok(o) => o,
+                Err(e) => {
+                    log.skip(settings.epochs - records.len());
+                    return Err(e);
+                }
+            };
+            let row = RunRow::new(settings, &outcome, records);
+            if outcome.status != RunStatus::Interrupted {
+                out.write_run(&row)?;
+            }
+            if let RunStatus::Diverged { epoch } = outcome.status {
+                log.line(format!(
+                    "run {} {} diverged in epoch {epoch} (a cost or a parameter became NaN or \
+                     infinite); its remaining epochs are skipped",
+                    settings.id(),
+                    settings.label()
+                ));
+                log.skip(settings.epochs - epoch);
+            }
+            Ok(row)
+        })
+        .collect()
 }
 
 /// Progress on a terminal, or plain log lines.
@@ -479,7 +539,8 @@ pub fn check(exp: &Experiment, opts: &SweepOptions) -> Result<CheckReport> {
         for r in &left {
             let key = (r.sizes.clone(), r.batch_size);
             let per_example = *speed.entry(key).or_insert_with(|| {
-                Trainer::new(r, &data, monitor).seconds_per_example(Duration::from_millis(300))
+                Trainer::new(std::slice::from_ref(*r), &data, monitor)
+                    .seconds_per_example(Duration::from_millis(300))
             });
             let per_epoch = per_example * (r.train_size as f64 + eval_examples(r) as f64 / 3.0);
             total += per_epoch * r.epochs as f64;

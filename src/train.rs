@@ -1,6 +1,8 @@
-//! One training run: epochs of shuffled mini-batches, the SGD step, and the per-epoch metrics.
+//! Training: epochs of shuffled mini-batches, the SGD step and the per-epoch metrics, for one run
+//! or for a group of runs trained in lockstep (see [`crate::group`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use rand::seq::SliceRandom;
@@ -10,8 +12,9 @@ use rayon::prelude::*;
 
 use crate::data::{Examples, Mnist};
 use crate::experiment::{Metric, Monitor};
-use crate::grid::RunSettings;
-use crate::network::{Network, Tally, Workspace};
+use crate::grid::{Init, RunSettings};
+use crate::group::{Grads, Group, RunParams, Scratch};
+use crate::network::{Network, Tally};
 
 /// Random stream for the initial weights and biases.
 const STREAM_INIT: u64 = 1;
@@ -19,12 +22,15 @@ const STREAM_INIT: u64 = 1;
 const STREAM_SHUFFLE: u64 = 2;
 
 /// Mini-batches of at least this many examples are split into chunks whose gradients are
-/// computed in parallel (measured: below it the fork/join and extra sums cost more than they save).
+/// computed in parallel (below it the fork/join costs more than it saves; see BENCHMARKS.md).
 pub const PARALLEL_MIN_BATCH: usize = 256;
-/// How often (in training examples) an epoch checks whether the sweep is being stopped.
-const STOP_CHECK_EXAMPLES: usize = 2000;
 /// Target number of examples per chunk of a parallel mini-batch.
 const CHUNK_EXAMPLES: usize = 128;
+/// How often (in training examples) an epoch checks whether the sweep is being stopped.
+const STOP_CHECK_EXAMPLES: usize = 2000;
+/// Examples per evaluation block: the unit of parallel work, fixed so that the sums are always
+/// taken in the same order.
+pub const EVAL_BLOCK: usize = 500;
 
 /// The metrics of one epoch; `None` for a metric not monitored.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,7 +43,8 @@ pub struct EpochRecord {
     pub validation_accuracy: Option<f64>,
     pub test_cost: Option<f64>,
     pub test_accuracy: Option<f64>,
-    /// Wall time of the epoch's training (evaluation not included).
+    /// The run's share of the wall time of the epoch's training (evaluation not included): the
+    /// group's time divided by the number of runs trained together.
     pub seconds: f64,
 }
 
@@ -92,45 +99,75 @@ pub struct RunOutcome {
     pub seconds: f64,
 }
 
-/// A run in progress: the network, its workspaces and its random stream.
+/// The settings that runs trained together must share: they start from the same weights and
+/// see the same mini-batches.
+pub fn group_key(r: &RunSettings) -> (Vec<usize>, Init, usize, usize, u64, usize) {
+    (
+        r.sizes.clone(),
+        r.init,
+        r.batch_size,
+        r.epochs,
+        r.seed,
+        r.train_size,
+    )
+}
+
+/// Runs in progress: their parameters, gradient buffers and the shared random stream.
 pub struct Trainer<'d> {
-    pub settings: RunSettings,
-    pub network: Network,
+    pub runs: Vec<RunSettings>,
+    params: Vec<RunParams>,
+    pub group: Group,
     train: Examples<'d>,
     data: &'d Mnist,
     monitor: Monitor,
     order: Vec<u32>,
     shuffle_rng: ChaCha8Rng,
-    /// One workspace for a serial mini-batch, or one per chunk of a parallel one.
-    workspaces: Vec<Workspace>,
+    /// One buffer for a serial mini-batch, or one per chunk of a parallel one.
+    grads: Vec<Grads>,
     chunk: usize,
+    /// Evaluation scratch buffers, one per worker thread.
+    scratch: Vec<Mutex<Scratch>>,
     epoch: usize,
 }
 
 impl<'d> Trainer<'d> {
-    /// Initialises the network from the run's seed. The initialisation and the shuffles come from
-    /// two streams of a ChaCha8 generator seeded with the run's seed alone, so a run's numbers
-    /// never depend on the other runs, the threads or the scheduling.
-    pub fn new(settings: &RunSettings, data: &'d Mnist, monitor: Monitor) -> Trainer<'d> {
-        let mut init_rng = ChaCha8Rng::seed_from_u64(settings.seed);
+    /// Starts `runs` (which must share [`group_key`]) from the weights drawn from their seed.
+    /// The initialisation and the shuffles come from two streams of a ChaCha8 generator seeded
+    /// with the seed alone, so the numbers never depend on the other runs, the threads or the
+    /// scheduling.
+    pub fn new(runs: &[RunSettings], data: &'d Mnist, monitor: Monitor) -> Trainer<'d> {
+        let first = &runs[0];
+        assert!(
+            runs.iter().all(|r| group_key(r) == group_key(first)),
+            "runs trained together must share sizes, init, batch size, epochs, seed and train_size"
+        );
+        let mut init_rng = ChaCha8Rng::seed_from_u64(first.seed);
         init_rng.set_stream(STREAM_INIT);
-        let mut shuffle_rng = ChaCha8Rng::seed_from_u64(settings.seed);
+        let mut shuffle_rng = ChaCha8Rng::seed_from_u64(first.seed);
         shuffle_rng.set_stream(STREAM_SHUFFLE);
-        let network = Network::new(&settings.sizes, settings.init, &mut init_rng);
-        let train = data.train.examples(settings.train_size);
-        let (chunk, chunks) = chunking(settings.batch_size);
-        let workspaces = (0..chunks)
-            .map(|_| Workspace::for_training(&settings.sizes, chunk))
-            .collect();
+        let network = Network::new(&first.sizes, first.init, &mut init_rng);
+        let group = Group::from_network(&network, runs.len());
+        let train = data.train.examples(first.train_size);
+        let (chunk, chunks) = chunking(first.batch_size);
+        let threads = rayon::current_num_threads().max(1);
         Trainer {
-            settings: settings.clone(),
-            network,
+            params: runs
+                .iter()
+                .map(|r| RunParams {
+                    eta: r.eta,
+                    lambda: r.lambda,
+                    cost: r.cost,
+                })
+                .collect(),
+            runs: runs.to_vec(),
+            grads: (0..chunks).map(|_| group.grads()).collect(),
+            scratch: (0..threads).map(|_| Mutex::new(group.scratch())).collect(),
+            group,
             train,
             data,
             monitor,
             order: (0..train.len() as u32).collect(),
             shuffle_rng,
-            workspaces,
             chunk,
             epoch: 0,
         }
@@ -156,9 +193,8 @@ impl<'d> Trainer<'d> {
     /// Trains the mini-batches that cover the first `count` examples of the current order;
     /// false when `stop` was seen set first.
     fn train_examples(&mut self, count: usize, stop: &AtomicBool) -> bool {
-        let s = &self.settings;
         let n = self.train.len();
-        let decay = (1.0 - s.eta * s.lambda / n as f64) as f32;
+        let batch_size = self.runs[0].batch_size;
         let mut start = 0;
         let mut next_check = STOP_CHECK_EXAMPLES;
         while start < count.min(n) {
@@ -168,141 +204,191 @@ impl<'d> Trainer<'d> {
                 }
                 next_check += STOP_CHECK_EXAMPLES;
             }
-            let end = (start + s.batch_size).min(n);
+            let end = (start + batch_size).min(n);
             let batch = &self.order[start..end];
-            let m = batch.len();
-            let rate = (s.eta / m as f64) as f32;
-            if self.workspaces.len() == 1 {
-                let ws = &mut self.workspaces[0];
-                ws.load_indices(&self.train, batch);
-                self.network.backprop(ws, m, s.cost);
+            if self.grads.len() == 1 {
+                self.group
+                    .accumulate(&mut self.grads[0], &self.params, &self.train, batch);
             } else {
-                let (net, train, chunk, cost) = (&self.network, &self.train, self.chunk, s.cost);
-                self.workspaces
+                let (group, params, train) = (&self.group, &self.params, &self.train);
+                self.grads
                     .par_iter_mut()
-                    .zip(batch.par_chunks(chunk))
-                    .for_each(|(ws, part)| {
-                        ws.load_indices(train, part);
-                        net.backprop(ws, part.len(), cost);
-                    });
-                let used = m.div_ceil(chunk);
-                let (first, rest) = self.workspaces.split_at_mut(1);
-                for other in &rest[..used - 1] {
-                    first[0].add_gradients(other);
-                }
+                    .zip(batch.par_chunks(self.chunk))
+                    .for_each(|(g, part)| group.accumulate(g, params, train, part));
             }
-            let ws = &self.workspaces[0];
-            self.network
-                .apply_gradient(&ws.grad_w, &ws.grad_b, rate, decay);
+            let used = batch.len().div_ceil(self.chunk);
+            self.group.apply(
+                &mut self.grads[..used],
+                &self.params,
+                &self.train,
+                batch.len(),
+                n,
+            );
             start = end;
         }
         true
     }
 
-    /// Measures the training speed of this run's shape: trains mini-batches for about `budget`
-    /// and returns seconds per training example. The trainer is spent afterwards.
+    /// Cost sums and correct counts of every run on `examples`, in parallel blocks of
+    /// [`EVAL_BLOCK`] summed in order.
+    fn tally(&self, examples: &Examples) -> Vec<Tally> {
+        let runs = self.runs.len();
+        let blocks = examples.len().div_ceil(EVAL_BLOCK);
+        let parts: Vec<Vec<Tally>> = (0..blocks)
+            .into_par_iter()
+            .map(|b| {
+                let block =
+                    examples.range(b * EVAL_BLOCK, ((b + 1) * EVAL_BLOCK).min(examples.len()));
+                let slot = rayon::current_thread_index().unwrap_or(0) % self.scratch.len();
+                let mut scratch = self.scratch[slot].lock().unwrap_or_else(|e| e.into_inner());
+                let mut tallies = vec![Tally::default(); runs];
+                self.group
+                    .tally(&mut scratch, &self.params, &block, &mut tallies);
+                tallies
+            })
+            .collect();
+        let mut total = vec![Tally::default(); runs];
+        for part in &parts {
+            for (t, p) in total.iter_mut().zip(part) {
+                t.cost_sum += p.cost_sum;
+                t.correct += p.correct;
+            }
+        }
+        total
+    }
+
+    /// The monitored metrics of every run's current network.
+    pub fn evaluate(&self, seconds: f64) -> Vec<EpochRecord> {
+        let runs = self.runs.len();
+        let sum_sq: Vec<f64> = (0..runs)
+            .map(|r| {
+                if self.params[r].lambda > 0.0 {
+                    self.group.sum_squared_weights(r)
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let mut records: Vec<EpochRecord> = (0..runs)
+            .map(|_| EpochRecord {
+                epoch: self.epoch,
+                train_cost: None,
+                train_accuracy: None,
+                validation_cost: None,
+                validation_accuracy: None,
+                test_cost: None,
+                test_accuracy: None,
+                seconds: seconds / runs as f64,
+            })
+            .collect();
+        type Slot = fn(&mut EpochRecord) -> (&mut Option<f64>, &mut Option<f64>);
+        let sets: [(Examples, Metric, Metric, Slot); 3] = [
+            (self.train, Metric::TrainCost, Metric::TrainAccuracy, |r| {
+                (&mut r.train_cost, &mut r.train_accuracy)
+            }),
+            (
+                self.data.validation.all(),
+                Metric::ValidationCost,
+                Metric::ValidationAccuracy,
+                |r| (&mut r.validation_cost, &mut r.validation_accuracy),
+            ),
+            (
+                self.data.test.all(),
+                Metric::TestCost,
+                Metric::TestAccuracy,
+                |r| (&mut r.test_cost, &mut r.test_accuracy),
+            ),
+        ];
+        for (examples, cost_metric, acc_metric, slot) in sets {
+            let (want_cost, want_acc) =
+                (self.monitor.has(cost_metric), self.monitor.has(acc_metric));
+            if !want_cost && !want_acc {
+                continue;
+            }
+            let n = examples.len() as f64;
+            for (r, t) in self.tally(&examples).iter().enumerate() {
+                // The book's total_cost: mean cost + 0.5 * lambda / len(data) * sum of w^2.
+                let cost = t.cost_sum / n + 0.5 * self.params[r].lambda / n * sum_sq[r];
+                let (c, a) = slot(&mut records[r]);
+                *c = want_cost.then_some(cost);
+                *a = want_acc.then_some(t.correct as f64 / n);
+            }
+        }
+        records
+    }
+
+    /// Measures the training speed of this shape: trains mini-batches for about `budget` and
+    /// returns seconds per training example (per run). The trainer is spent afterwards.
     pub fn seconds_per_example(mut self, budget: std::time::Duration) -> f64 {
         let never = AtomicBool::new(false);
         let started = Instant::now();
         let mut examples = 0;
-        let step = (self.settings.batch_size * 20)
+        let step = (self.runs[0].batch_size * 20)
             .max(200)
             .min(self.train.len());
         while started.elapsed() < budget || examples == 0 {
             self.train_examples(step, &never);
             examples += step;
         }
-        started.elapsed().as_secs_f64() / examples as f64
+        started.elapsed().as_secs_f64() / (examples * self.runs.len()) as f64
     }
 
-    /// The monitored metrics of the current network.
-    pub fn evaluate(&self, seconds: f64) -> EpochRecord {
-        let s = &self.settings;
-        let sum_sq = if s.lambda > 0.0 {
-            self.network.sum_squared_weights()
-        } else {
-            0.0
-        };
-        let wants = |cost: Metric, acc: Metric| self.monitor.has(cost) || self.monitor.has(acc);
-        // The book's total_cost: mean cost plus 0.5 * lambda / len(data) * sum of squared weights.
-        let measure = |examples: &Examples, cost_metric: Metric, acc_metric: Metric| {
-            if !wants(cost_metric, acc_metric) {
-                return (None, None);
-            }
-            let Tally { cost_sum, correct } = self.network.tally(examples, s.cost);
-            let n = examples.len() as f64;
-            let cost = cost_sum / n + 0.5 * s.lambda / n * sum_sq;
-            (
-                self.monitor.has(cost_metric).then_some(cost),
-                self.monitor.has(acc_metric).then_some(correct as f64 / n),
-            )
-        };
-        let (train_cost, train_accuracy) =
-            measure(&self.train, Metric::TrainCost, Metric::TrainAccuracy);
-        let (validation_cost, validation_accuracy) = measure(
-            &self.data.validation.all(),
-            Metric::ValidationCost,
-            Metric::ValidationAccuracy,
-        );
-        let (test_cost, test_accuracy) = measure(
-            &self.data.test.all(),
-            Metric::TestCost,
-            Metric::TestAccuracy,
-        );
-        EpochRecord {
-            epoch: self.epoch,
-            train_cost,
-            train_accuracy,
-            validation_cost,
-            validation_accuracy,
-            test_cost,
-            test_accuracy,
-            seconds,
-        }
-    }
-
-    /// Trains every epoch, handing each epoch's record to `on_epoch` as soon as it is known.
-    /// Stops early when the run diverges, when `stop` is set, or when `on_epoch` fails.
+    /// Trains every epoch, handing each run's record to `on_epoch(run index, record)` as soon as
+    /// the epoch is evaluated. A run stops early when it diverges or when `on_epoch` fails for it
+    /// (its result is then that error); all stop when `stop` is set.
     pub fn run<E>(
         mut self,
         stop: &AtomicBool,
-        mut on_epoch: impl FnMut(&EpochRecord) -> Result<(), E>,
-    ) -> Result<RunOutcome, E> {
+        mut on_epoch: impl FnMut(usize, &EpochRecord) -> Result<(), E>,
+    ) -> Vec<Result<RunOutcome, E>> {
         let started = Instant::now();
-        let mut status = RunStatus::Completed;
+        let runs = self.runs.len();
+        let mut results: Vec<Option<Result<RunOutcome, E>>> = (0..runs).map(|_| None).collect();
         let mut written = 0;
-        while self.epoch < self.settings.epochs {
-            if stop.load(Ordering::Relaxed) {
-                status = RunStatus::Interrupted;
-                break;
-            }
+        let mut interrupted = false;
+        while self.epoch < self.runs[0].epochs && results.iter().any(Option::is_none) {
             let t = Instant::now();
             if !self.train_epoch_until(stop) || stop.load(Ordering::Relaxed) {
-                // The epoch in flight is abandoned: its record is not written.
-                status = RunStatus::Interrupted;
+                interrupted = true; // the epoch in flight is abandoned
                 break;
             }
             let seconds = t.elapsed().as_secs_f64();
-            let record = self.evaluate(seconds);
+            let records = self.evaluate(seconds);
             if stop.load(Ordering::Relaxed) {
-                status = RunStatus::Interrupted;
+                interrupted = true;
                 break;
             }
-            on_epoch(&record)?;
+            for (r, record) in records.iter().enumerate() {
+                if results[r].is_some() {
+                    continue;
+                }
+                if let Err(e) = on_epoch(r, record) {
+                    results[r] = Some(Err(e));
+                } else if !self.group.run_is_finite(r) || record.cost_is_bad() {
+                    results[r] = Some(Ok(RunOutcome {
+                        status: RunStatus::Diverged { epoch: self.epoch },
+                        epochs_completed: self.epoch,
+                        seconds: started.elapsed().as_secs_f64(),
+                    }));
+                }
+            }
             written = self.epoch;
-            if !self.network.is_finite() || record.cost_is_bad() {
-                status = RunStatus::Diverged { epoch: self.epoch };
-                break;
-            }
         }
-        if status == RunStatus::Interrupted {
-            self.epoch = self.epoch.min(written);
-        }
-        Ok(RunOutcome {
-            status,
-            epochs_completed: self.epoch,
-            seconds: started.elapsed().as_secs_f64(),
-        })
+        let seconds = started.elapsed().as_secs_f64();
+        results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or(Ok(RunOutcome {
+                    status: if interrupted {
+                        RunStatus::Interrupted
+                    } else {
+                        RunStatus::Completed
+                    },
+                    epochs_completed: written,
+                    seconds,
+                }))
+            })
+            .collect()
     }
 }
 
@@ -327,6 +413,21 @@ mod tests {
         Grid::default().get(0, train_size)
     }
 
+    fn records(runs: &[RunSettings]) -> Vec<Vec<EpochRecord>> {
+        let data = crate::tests_support::mnist();
+        let mut out = vec![Vec::new(); runs.len()];
+        let results =
+            Trainer::new(runs, data, Monitor::all()).run(&AtomicBool::new(false), |r, rec| {
+                out[r].push(EpochRecord {
+                    seconds: 0.0,
+                    ..rec.clone()
+                });
+                Ok::<_, ()>(())
+            });
+        assert!(results.iter().all(|r| r.is_ok()));
+        out
+    }
+
     #[test]
     fn chunking_depends_on_batch_size_only() {
         assert_eq!(chunking(10), (10, 1));
@@ -340,44 +441,51 @@ mod tests {
     }
 
     #[test]
-    fn same_seed_same_network_and_numbers() {
-        let data = crate::tests_support::mnist();
+    fn same_seed_same_numbers_other_seed_other_numbers() {
         let s = RunSettings {
             epochs: 2,
             ..settings(1000)
         };
-        let stop = AtomicBool::new(false);
-        let collect = |s: &RunSettings| {
-            let mut recs = Vec::new();
-            Trainer::new(s, data, Monitor::all())
-                .run(&stop, |r| {
-                    recs.push(r.clone());
-                    Ok::<_, ()>(())
-                })
-                .unwrap();
-            recs
+        let a = records(std::slice::from_ref(&s));
+        assert_eq!(a, records(std::slice::from_ref(&s)));
+        assert_ne!(a, records(&[RunSettings { seed: 2, ..s }]));
+    }
+
+    #[test]
+    fn fused_runs_are_bit_identical_to_solo_runs() {
+        let base = RunSettings {
+            epochs: 3,
+            ..settings(1500)
         };
-        let a = collect(&s);
-        let b = collect(&s);
-        let strip = |v: &[EpochRecord]| {
-            v.iter()
-                .map(|r| EpochRecord {
-                    seconds: 0.0,
-                    ..r.clone()
-                })
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(strip(&a), strip(&b));
-        let c = collect(&RunSettings {
-            seed: 2,
-            ..s.clone()
-        });
-        assert_ne!(strip(&a), strip(&c));
+        let runs = vec![
+            RunSettings {
+                eta: 0.5,
+                ..base.clone()
+            },
+            RunSettings {
+                eta: 3.0,
+                lambda: 5.0,
+                ..base.clone()
+            },
+            RunSettings {
+                eta: 1.0,
+                cost: Cost::CrossEntropy,
+                ..base.clone()
+            },
+            RunSettings {
+                eta: 100.0,
+                ..base.clone()
+            },
+        ];
+        let fused = records(&runs);
+        for (r, run) in runs.iter().enumerate() {
+            let solo = records(std::slice::from_ref(run));
+            assert_eq!(fused[r], solo[0], "run {r} differs when fused");
+        }
     }
 
     #[test]
     fn learns_something_on_a_small_slice() {
-        let data = crate::tests_support::mnist();
         let s = RunSettings {
             epochs: 3,
             cost: Cost::CrossEntropy,
@@ -385,18 +493,31 @@ mod tests {
             eta: 0.5,
             ..settings(2000)
         };
-        let mut last = None;
-        let out = Trainer::new(&s, data, Monitor::all())
-            .run(&AtomicBool::new(false), |r| {
-                last = Some(r.clone());
-                Ok::<_, ()>(())
-            })
-            .unwrap();
-        assert_eq!(out.status, RunStatus::Completed);
-        assert_eq!(out.epochs_completed, 3);
-        let r = last.unwrap();
+        let recs = records(&[s]);
+        let r = recs[0].last().unwrap();
+        assert_eq!(recs[0].len(), 3);
         assert!(r.test_accuracy.unwrap() > 0.80, "{r:?}");
         assert!(r.train_accuracy.unwrap() > r.test_accuracy.unwrap() - 0.05);
+    }
+
+    #[test]
+    fn metrics_match_the_dense_reference_network() {
+        // After training, the engine's evaluation of a run equals the plain ndarray network's
+        // evaluation of the same weights (up to float rounding in the sums).
+        let data = crate::tests_support::mnist();
+        let s = RunSettings {
+            epochs: 1,
+            lambda: 2.0,
+            ..settings(1000)
+        };
+        let mut t = Trainer::new(std::slice::from_ref(&s), data, Monitor::all());
+        t.train_epoch();
+        let rec = &t.evaluate(0.0)[0];
+        let net = t.group.network(0);
+        let tally = net.tally(&data.test.all(), s.cost);
+        assert_eq!(rec.test_accuracy, Some(tally.correct as f64 / 10_000.0));
+        let cost = tally.cost_sum / 10_000.0 + 0.5 * 2.0 / 10_000.0 * net.sum_squared_weights();
+        assert!((rec.test_cost.unwrap() - cost).abs() < 1e-6 * cost);
     }
 
     #[test]
@@ -413,42 +534,52 @@ mod tests {
                 .build()
                 .unwrap();
             pool.install(|| {
-                let mut t = Trainer::new(&s, data, Monitor::all());
+                let mut t = Trainer::new(std::slice::from_ref(&s), data, Monitor::all());
                 t.train_epoch();
-                t.network
+                t.group.network(0)
             })
         };
         assert_eq!(run_with(1), run_with(2));
     }
 
     #[test]
-    fn exploding_weight_decay_diverges_and_stops() {
+    fn exploding_weight_decay_diverges_and_stops_only_that_run() {
         let data = crate::tests_support::mnist();
         // decay = 1 - eta * lambda / n = 1 - 100 * 1000 / 1000 = -99: the weights flip sign and
         // grow a hundredfold on each of the 100 mini-batches, past the largest f32.
-        let s = RunSettings {
-            epochs: 5,
-            eta: 100.0,
-            lambda: 1000.0,
+        let base = RunSettings {
+            epochs: 3,
             ..settings(1000)
         };
-        let mut seen = 0;
-        let out = Trainer::new(&s, data, Monitor::all())
-            .run(&AtomicBool::new(false), |_| {
-                seen += 1;
-                Ok::<_, ()>(())
-            })
-            .unwrap();
-        assert_eq!(out.status, RunStatus::Diverged { epoch: 1 });
-        assert_eq!((out.epochs_completed, seen), (1, 1));
+        let runs = [
+            RunSettings {
+                eta: 100.0,
+                lambda: 1000.0,
+                ..base.clone()
+            },
+            RunSettings {
+                eta: 1.0,
+                ..base.clone()
+            },
+        ];
+        let mut seen = [0, 0];
+        let out = Trainer::new(&runs, data, Monitor::all()).run(&AtomicBool::new(false), |r, _| {
+            seen[r] += 1;
+            Ok::<_, ()>(())
+        });
+        let out: Vec<RunOutcome> = out.into_iter().map(Result::unwrap).collect();
+        assert_eq!(out[0].status, RunStatus::Diverged { epoch: 1 });
+        assert_eq!(out[1].status, RunStatus::Completed);
+        assert_eq!(seen, [1, 3]);
+        assert_eq!((out[0].epochs_completed, out[1].epochs_completed), (1, 3));
     }
 
     #[test]
     fn a_set_stop_flag_trains_nothing() {
         let data = crate::tests_support::mnist();
-        let out = Trainer::new(&settings(100), data, Monitor::all())
-            .run(&AtomicBool::new(true), |_| Ok::<_, ()>(()))
-            .unwrap();
+        let out = Trainer::new(&[settings(100)], data, Monitor::all())
+            .run(&AtomicBool::new(true), |_, _| Ok::<_, ()>(()));
+        let out = out[0].as_ref().unwrap();
         assert_eq!(out.status, RunStatus::Interrupted);
         assert_eq!(out.epochs_completed, 0);
     }
