@@ -255,8 +255,8 @@ impl Group {
             let (n_in, n_out, p) = (self.sizes[l], self.sizes[l + 1], self.pad[l]);
             for k in 0..n_in {
                 let row = self.row(l, r, k);
-                for j in 0..n_out {
-                    net.weights[l][[j, k]] = row[j];
+                for (j, &w) in row[..n_out].iter().enumerate() {
+                    net.weights[l][[j, k]] = w;
                 }
             }
             for j in 0..n_out {
