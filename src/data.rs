@@ -201,12 +201,9 @@ impl SparseImages {
         };
         s.offsets.push(0);
         for image in images.chunks_exact(IMAGE_PIXELS) {
-            for (k, &p) in image.iter().enumerate() {
-                if p != 0 {
-                    s.index.push(k as u16);
-                    s.value.push(p);
-                }
-            }
+            let nonzero = image.iter().enumerate().filter(|(_, &p)| p != 0);
+            s.index.extend(nonzero.clone().map(|(k, _)| k as u16));
+            s.value.extend(nonzero.map(|(_, &p)| p));
             s.offsets.push(s.index.len() as u32);
         }
         s
@@ -356,17 +353,20 @@ impl Mnist {
             load_checked(dir, si.0, si.1)?,
             load_checked(dir, sl.0, sl.1)?,
         );
-        let train_all = Self::split_from(train_images, train_labels)?;
-        let test = Self::split_from(test_images, test_labels)?;
+        Self::check_shapes(&train_images, &train_labels)?;
+        Self::check_shapes(&test_images, &test_labels)?;
+        if train_labels.data.len() < MNIST_TRAIN {
+            return Err(DataError::Inconsistent(format!(
+                "the training file has {} images, fewer than the {MNIST_TRAIN} of the book's split",
+                train_labels.data.len()
+            )));
+        }
         let cut = MNIST_TRAIN * IMAGE_PIXELS;
-        let train = Split::new(
-            train_all.images[..cut].to_vec(),
-            train_all.labels[..MNIST_TRAIN].to_vec(),
-        )?;
-        let validation = Split::new(
-            train_all.images[cut..].to_vec(),
-            train_all.labels[MNIST_TRAIN..].to_vec(),
-        )?;
+        let mut images = train_images.data;
+        let mut labels = train_labels.data;
+        let validation = Split::new(images.split_off(cut), labels.split_off(MNIST_TRAIN))?;
+        let train = Split::new(images, labels)?;
+        let test = Split::new(test_images.data, test_labels.data)?;
         Ok(Mnist {
             dir: dir.to_path_buf(),
             train,
@@ -375,7 +375,7 @@ impl Mnist {
         })
     }
 
-    fn split_from(images: Idx, labels: Idx) -> Result<Split, DataError> {
+    fn check_shapes(images: &Idx, labels: &Idx) -> Result<(), DataError> {
         if images.dims.len() != 3 || images.dims[1] * images.dims[2] != IMAGE_PIXELS {
             return Err(DataError::Inconsistent(format!(
                 "images have dimensions {:?}, expected [n, 28, 28]",
@@ -388,7 +388,7 @@ impl Mnist {
                 labels.dims, images.dims[0]
             )));
         }
-        Split::new(images.data, labels.data)
+        Ok(())
     }
 }
 

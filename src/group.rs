@@ -17,7 +17,9 @@
 //! Layout: each layer's neurons are padded to a multiple of [`LANES`] per run (padding weights,
 //! biases and errors are zero), so every inner loop is whole SIMD vectors.
 
-use multiversion::multiversion;
+use crate::dispatch;
+use crate::network::Tally;
+use crate::simd::{Scalar, Simd};
 
 use crate::data::{pixel, Examples};
 use crate::grid::Cost;
@@ -90,112 +92,120 @@ impl Grads {
     }
 }
 
-/// One SIMD vector's worth of floats.
-type Lanes = [f32; LANES];
-
-/// Views a slice whose length is a multiple of [`LANES`] as whole vectors.
+/// `y += a * x`, lane by lane.
 #[inline(always)]
-fn vectors(x: &[f32]) -> &[Lanes] {
-    let (chunks, rest) = x.as_chunks::<LANES>();
-    debug_assert!(rest.is_empty());
-    chunks
-}
-
-#[inline(always)]
-fn vectors_mut(x: &mut [f32]) -> &mut [Lanes] {
-    let (chunks, rest) = x.as_chunks_mut::<LANES>();
-    debug_assert!(rest.is_empty());
-    chunks
-}
-
-/// `y += a * x`, lane by lane (loaded, computed and stored as whole vectors).
-#[inline(always)]
-fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
+fn axpy<V: Simd>(y: &mut [f32], a: f32, x: &[f32]) {
     debug_assert_eq!(y.len(), x.len());
-    for (yv, xv) in vectors_mut(y).iter_mut().zip(vectors(x)) {
-        let mut t = *yv;
-        for l in 0..LANES {
-            t[l] += a * xv[l];
-        }
-        *yv = t;
+    let a = V::splat(a);
+    for (yc, xc) in y.chunks_exact_mut(V::LANES).zip(x.chunks_exact(V::LANES)) {
+        V::load(yc).add(a.mul(V::load(xc))).store(yc);
     }
 }
 
 /// `y += x`, lane by lane.
 #[inline(always)]
-fn add(y: &mut [f32], x: &[f32]) {
-    for (yv, xv) in vectors_mut(y).iter_mut().zip(vectors(x)) {
-        let mut t = *yv;
-        for l in 0..LANES {
-            t[l] += xv[l];
-        }
-        *yv = t;
+fn add<V: Simd>(y: &mut [f32], x: &[f32]) {
+    for (yc, xc) in y.chunks_exact_mut(V::LANES).zip(x.chunks_exact(V::LANES)) {
+        V::load(yc).add(V::load(xc)).store(yc);
     }
 }
 
-/// `out = bias + sum over terms (k, a) of a * w[k * stride ..][..out.len()]`, accumulated in
-/// registers a few vectors at a time (the terms are walked once per block of up to four
-/// vectors). Per lane this is exactly `z = b; z += a_k * w_k` in the order of the terms.
+/// `y = a ⊙ x`, lane by lane.
 #[inline(always)]
-fn weighted_rows<I>(out: &mut [f32], bias: &[f32], w: &[f32], stride: usize, terms: I)
+fn product<V: Simd>(y: &mut [f32], a: &[f32], x: &[f32]) {
+    for (yc, (ac, xc)) in y
+        .chunks_exact_mut(V::LANES)
+        .zip(a.chunks_exact(V::LANES).zip(x.chunks_exact(V::LANES)))
+    {
+        V::load(ac).mul(V::load(xc)).store(yc);
+    }
+}
+
+/// Dot product with one accumulator per lane of a [`LANES`]-wide unit (whatever the vector
+/// width), summed in lane order at the end: the same sums on every instruction set.
+#[inline(always)]
+fn dot<V: Simd>(x: &[f32], y: &[f32]) -> f32 {
+    let units = LANES / V::LANES;
+    let mut acc = [V::splat(0.0); LANES];
+    for (c, (xc, yc)) in x
+        .chunks_exact(V::LANES)
+        .zip(y.chunks_exact(V::LANES))
+        .enumerate()
+    {
+        let u = c % units;
+        acc[u] = acc[u].add(V::load(xc).mul(V::load(yc)));
+    }
+    let mut lanes = [0f32; LANES];
+    for (u, a) in acc.iter().take(units).enumerate() {
+        a.store(&mut lanes[u * V::LANES..]);
+    }
+    lanes.iter().fold(0.0, |s, &v| s + v)
+}
+
+/// `out = bias + sum over terms (k, a) of a * w[k * stride ..][..out.len()]`, accumulated in
+/// registers a block of vectors at a time (the terms are walked once per block). Per lane this is
+/// always `z = (b + sum of the even terms) + sum of the odd terms`, each sum in term order: two
+/// accumulators per vector hide the latency of the additions, and the block width (which depends
+/// on the group size and the vector width) never changes a lane's arithmetic.
+#[inline(always)]
+fn weighted_rows<V: Simd, I>(out: &mut [f32], bias: &[f32], w: &[f32], stride: usize, terms: I)
 where
     I: Iterator<Item = (usize, f32)> + Clone,
 {
-    let vectors = out.len() / LANES;
+    let vectors = out.len() / V::LANES;
+    // Two accumulators per vector must fit in the registers: 32 with AVX-512, 16 otherwise.
+    let max_block = if V::LANES == 16 { 8 } else { 4 };
     let mut first = 0;
     while first < vectors {
-        let width = (vectors - first).min(4);
-        let col = first * LANES;
-        let (o, b) = (&mut out[col..], &bias[col..]);
+        let width = (vectors - first).min(max_block);
+        let col = first * V::LANES;
+        let (o, b, t) = (&mut out[col..], &bias[col..], terms.clone());
         match width {
-            4 => weighted_block::<4, I>(o, b, w, stride, col, terms.clone()),
-            3 => weighted_block::<3, I>(o, b, w, stride, col, terms.clone()),
-            2 => weighted_block::<2, I>(o, b, w, stride, col, terms.clone()),
-            _ => weighted_block::<1, I>(o, b, w, stride, col, terms.clone()),
+            8 => weighted_block::<V, 8, I>(o, b, w, stride, col, t),
+            7 => weighted_block::<V, 7, I>(o, b, w, stride, col, t),
+            6 => weighted_block::<V, 6, I>(o, b, w, stride, col, t),
+            5 => weighted_block::<V, 5, I>(o, b, w, stride, col, t),
+            4 => weighted_block::<V, 4, I>(o, b, w, stride, col, t),
+            3 => weighted_block::<V, 3, I>(o, b, w, stride, col, t),
+            2 => weighted_block::<V, 2, I>(o, b, w, stride, col, t),
+            _ => weighted_block::<V, 1, I>(o, b, w, stride, col, t),
         }
         first += width;
     }
 }
 
 #[inline(always)]
-fn weighted_block<const B: usize, I>(
+fn weighted_block<V: Simd, const B: usize, I>(
     out: &mut [f32],
     bias: &[f32],
     w: &[f32],
     stride: usize,
     col: usize,
-    terms: I,
+    mut terms: I,
 ) where
     I: Iterator<Item = (usize, f32)>,
 {
-    let mut acc = [[0f32; LANES]; B];
-    for (q, bv) in vectors(&bias[..B * LANES]).iter().enumerate() {
-        acc[q] = *bv;
+    let mut even = [V::splat(0.0); B];
+    let mut odd = [V::splat(0.0); B];
+    for (q, a) in even.iter_mut().enumerate() {
+        *a = V::load(&bias[q * V::LANES..]);
     }
-    for (k, a) in terms {
-        let at = k * stride + col;
-        let row = vectors(&w[at..at + B * LANES]);
-        for q in 0..B {
-            for l in 0..LANES {
-                acc[q][l] += a * row[q][l];
-            }
+    #[inline(always)]
+    fn step<V: Simd, const B: usize>(acc: &mut [V; B], w: &[f32], at: usize, a: f32) {
+        let row = &w[at..at + B * V::LANES];
+        let a = V::splat(a);
+        for (q, acc) in acc.iter_mut().enumerate() {
+            *acc = acc.add(a.mul(V::load(&row[q * V::LANES..])));
         }
     }
-    for (q, ov) in vectors_mut(&mut out[..B * LANES]).iter_mut().enumerate() {
-        *ov = acc[q];
+    while let Some((k, a)) = terms.next() {
+        step(&mut even, w, k * stride + col, a);
+        let Some((k, a)) = terms.next() else { break };
+        step(&mut odd, w, k * stride + col, a);
     }
-}
-
-/// Dot product with one accumulator per lane, summed in a fixed order at the end.
-#[inline(always)]
-fn dot(x: &[f32], y: &[f32]) -> f32 {
-    let mut acc = [0f32; LANES];
-    for (xv, yv) in vectors(x).iter().zip(vectors(y)) {
-        for l in 0..LANES {
-            acc[l] += xv[l] * yv[l];
-        }
+    for (q, (e, o)) in even.iter().zip(&odd).enumerate() {
+        e.add(*o).store(&mut out[q * V::LANES..]);
     }
-    acc.iter().fold(0.0, |s, &v| s + v)
 }
 
 impl Group {
@@ -343,7 +353,7 @@ impl Group {
     /// Forward pass of one example (given by its non-zero pixels) for every run. With `logits`,
     /// the output layer keeps its weighted inputs z; otherwise every layer gets the sigmoid.
     #[inline(always)]
-    fn forward(&self, s: &mut Scratch, index: &[u16], value: &[u8], logits: bool) {
+    fn forward<V: Simd>(&self, s: &mut Scratch, index: &[u16], value: &[u8], logits: bool) {
         let layers = self.layers();
         let (runs, p0) = (self.runs, self.pad[0]);
         let row_len = runs * p0;
@@ -352,7 +362,7 @@ impl Group {
             .iter()
             .zip(value)
             .map(|(&k, &v)| (k as usize, pixel(v)));
-        weighted_rows(a0, &self.b[0], &self.w[0], row_len, terms);
+        weighted_rows::<V, _>(a0, &self.b[0], &self.w[0], row_len, terms);
         if !(logits && layers == 1) {
             a0.iter_mut().for_each(|z| *z = sigmoid(*z));
         }
@@ -366,7 +376,7 @@ impl Group {
                 let z = &mut out[r * p..(r + 1) * p];
                 let w = &self.w[l][r * n_in * p..(r + 1) * n_in * p];
                 let terms = input[r * p_in..r * p_in + n_in].iter().copied().enumerate();
-                weighted_rows(z, &self.b[l][r * p..(r + 1) * p], w, p, terms);
+                weighted_rows::<V, _>(z, &self.b[l][r * p..(r + 1) * p], w, p, terms);
                 if !(logits && last) {
                     z.iter_mut().for_each(|z| *z = sigmoid(*z));
                 }
@@ -376,7 +386,7 @@ impl Group {
 
     /// Forward and backward pass of one example, adding its gradient to `grads`.
     #[inline(always)]
-    fn backprop_example(
+    fn backprop_example<V: Simd>(
         &self,
         grads: &mut Grads,
         params: &[RunParams],
@@ -394,7 +404,7 @@ impl Group {
             rows,
             scratch: s,
         } = grads;
-        self.forward(s, index, value, false);
+        self.forward::<V>(s, index, value, false);
         // Output error: (a - y) * a (1 - a) for the quadratic cost, a - y for cross-entropy.
         let top = layers - 1;
         let (n_out, p) = (self.sizes[layers], self.pad[top]);
@@ -421,22 +431,22 @@ impl Group {
             let input = &s.act[l - 1];
             for r in 0..runs {
                 let dr = &d_out[r * p..(r + 1) * p];
-                add(&mut gb[l][r * p..(r + 1) * p], dr);
+                add::<V>(&mut gb[l][r * p..(r + 1) * p], dr);
                 let w = &self.w[l][r * n_in * p..(r + 1) * n_in * p];
                 let gw = &mut g[l][r * n_in * p..(r + 1) * n_in * p];
                 let a_in = &input[r * p_in..(r + 1) * p_in];
                 let di = &mut d_in[r * p_in..(r + 1) * p_in];
                 for k in 0..n_in {
                     let a = a_in[k];
-                    axpy(&mut gw[k * p..(k + 1) * p], a, dr);
-                    di[k] = dot(&w[k * p..(k + 1) * p], dr) * a * (1.0 - a);
+                    axpy::<V>(&mut gw[k * p..(k + 1) * p], a, dr);
+                    di[k] = dot::<V>(&w[k * p..(k + 1) * p], dr) * a * (1.0 - a);
                 }
                 di[n_in..].fill(0.0);
             }
         }
         // First layer: keep the example's errors for the update.
         let d0 = &s.delta[0];
-        add(&mut gb[0], d0);
+        add::<V>(&mut gb[0], d0);
         let row_len = d0.len();
         let at = rows.len() * row_len;
         if errors.len() < at + row_len {
@@ -449,10 +459,10 @@ impl Group {
     /// Adds another chunk's sums (upper-layer and bias gradients) to `into`.
     fn merge_grads(&self, into: &mut Grads, other: &Grads) {
         for l in 1..self.layers() {
-            add(&mut into.g[l], &other.g[l]);
+            add::<Scalar>(&mut into.g[l], &other.g[l]);
         }
         for l in 0..self.layers() {
-            add(&mut into.gb[l], &other.gb[l]);
+            add::<Scalar>(&mut into.gb[l], &other.gb[l]);
         }
     }
 
@@ -506,7 +516,7 @@ impl Group {
             }
         }
         let row_len = self.runs * p0;
-        update_first_layer(
+        update_dispatch(
             &mut self.w[0],
             row_len,
             first,
@@ -515,7 +525,7 @@ impl Group {
             examples,
         );
         for chunk in rest.iter() {
-            update_first_layer(
+            update_dispatch(
                 &mut self.w[0],
                 row_len,
                 chunk,
@@ -539,7 +549,7 @@ impl Group {
         examples: &Examples,
         indices: &[u32],
     ) {
-        accumulate_batch(self, grads, params, examples, indices)
+        accumulate_dispatch(self, grads, params, examples, indices)
     }
 
     /// Adds, per run, the cost and the correct predictions of `examples` to `tallies`.
@@ -548,9 +558,9 @@ impl Group {
         s: &mut Scratch,
         params: &[RunParams],
         examples: &Examples,
-        tallies: &mut [crate::network::Tally],
+        tallies: &mut [Tally],
     ) {
-        tally_block(self, s, params, examples, tallies)
+        tally_dispatch(self, s, params, examples, tallies)
     }
 
     /// Per-run cost sum of one example (for the gradient checks).
@@ -562,7 +572,7 @@ impl Group {
         label: usize,
     ) -> Vec<f64> {
         let mut s = self.scratch();
-        self.forward(&mut s, index, value, true);
+        self.forward::<Scalar>(&mut s, index, value, true);
         let (top, n_out) = (self.layers() - 1, self.sizes[self.layers()]);
         let p = self.pad[top];
         params
@@ -573,8 +583,12 @@ impl Group {
     }
 }
 
-#[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma", "x86_64+avx"))]
-fn accumulate_batch(
+dispatch!(fn accumulate_dispatch(group: &Group, grads: &mut Grads, params: &[RunParams], examples: &Examples, indices: &[u32]) => accumulate_batch);
+dispatch!(fn update_dispatch(w0: &mut [f32], row_len: usize, grads: &Grads, rates: &[f32], scaled: &mut [f32], examples: &Examples) => update_first_layer);
+dispatch!(fn tally_dispatch(group: &Group, s: &mut Scratch, params: &[RunParams], examples: &Examples, tallies: &mut [Tally]) => tally_block);
+
+#[inline(always)]
+fn accumulate_batch<V: Simd>(
     group: &Group,
     grads: &mut Grads,
     params: &[RunParams],
@@ -584,14 +598,14 @@ fn accumulate_batch(
     for &i in indices {
         let (index, value) = examples.nonzero(i as usize);
         let label = examples.labels[i as usize] as usize;
-        group.backprop_example(grads, params, i, index, value, label);
+        group.backprop_example::<V>(grads, params, i, index, value, label);
     }
 }
 
 /// `w0[k] -= x_k * (rate ⊙ delta)` for every accumulated example and each of its non-zero
 /// pixels `k`, in the order the examples were accumulated.
-#[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma", "x86_64+avx"))]
-fn update_first_layer(
+#[inline(always)]
+fn update_first_layer<V: Simd>(
     w0: &mut [f32],
     row_len: usize,
     grads: &Grads,
@@ -601,31 +615,29 @@ fn update_first_layer(
 ) {
     for (slot, &i) in grads.rows.iter().enumerate() {
         let delta = &grads.d0[slot * row_len..(slot + 1) * row_len];
-        for (s, (&r, &d)) in scaled.iter_mut().zip(rates.iter().zip(delta)) {
-            *s = r * d;
-        }
+        product::<V>(scaled, rates, delta);
         let (index, value) = examples.nonzero(i as usize);
         for (&k, &v) in index.iter().zip(value) {
             let k = k as usize;
-            axpy(&mut w0[k * row_len..(k + 1) * row_len], -pixel(v), scaled);
+            axpy::<V>(&mut w0[k * row_len..(k + 1) * row_len], -pixel(v), scaled);
         }
     }
 }
 
-#[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma", "x86_64+avx"))]
-fn tally_block(
+#[inline(always)]
+fn tally_block<V: Simd>(
     group: &Group,
     s: &mut Scratch,
     params: &[RunParams],
     examples: &Examples,
-    tallies: &mut [crate::network::Tally],
+    tallies: &mut [Tally],
 ) {
     let (top, n_out) = (group.layers() - 1, group.sizes[group.layers()]);
     let p = group.pad[top];
     for i in 0..examples.len() {
         let (index, value) = examples.nonzero(i);
         let label = examples.labels[i] as usize;
-        group.forward(s, index, value, true);
+        group.forward::<V>(s, index, value, true);
         for (r, (pr, t)) in params.iter().zip(tallies.iter_mut()).enumerate() {
             let z = &s.act[top][r * p..r * p + n_out];
             t.cost_sum += example_cost(pr.cost, z, label);
@@ -665,7 +677,7 @@ mod tests {
             let d = &grads.d0[slot * row_len..(slot + 1) * row_len];
             let (index, value) = examples.nonzero(i as usize);
             for (&k, &v) in index.iter().zip(value) {
-                axpy(
+                axpy::<Scalar>(
                     &mut g[k as usize * row_len..(k as usize + 1) * row_len],
                     pixel(v),
                     d,

@@ -16,6 +16,7 @@ pub mod group;
 pub mod network;
 pub mod output;
 pub mod resume;
+pub mod simd;
 pub mod sweep;
 pub mod train;
 

@@ -1,0 +1,216 @@
+//! A minimal SIMD layer for the training kernels: vectors of `f32` with load, store, add,
+//! multiply and broadcast, for AVX-512, AVX and SSE2 (and plain scalars elsewhere).
+//!
+//! The kernels are written once, generic over [`Simd`], marked `#[inline(always)]`, and
+//! instantiated inside `#[target_feature]` entry points chosen at run time ([`Isa::detect`]).
+//! Only separate multiplies and adds are used (never fused multiply-add), and every lane computes
+//! exactly what the scalar code would, so the results are the same on every instruction set.
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+
+/// A vector of `LANES` floats.
+pub trait Simd: Copy {
+    const LANES: usize;
+    fn splat(x: f32) -> Self;
+    /// Loads `LANES` floats from the start of `s`.
+    fn load(s: &[f32]) -> Self;
+    /// Stores `LANES` floats at the start of `s`.
+    fn store(self, s: &mut [f32]);
+    fn add(self, o: Self) -> Self;
+    fn mul(self, o: Self) -> Self;
+}
+
+/// The instruction set the kernels run with on this machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isa {
+    Avx512,
+    Avx,
+    Sse2,
+    Scalar,
+}
+
+impl Isa {
+    /// The widest instruction set this processor supports (detected once).
+    pub fn detect() -> Isa {
+        static ISA: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
+        *ISA.get_or_init(|| {
+            #[cfg(target_arch = "x86_64")]
+            {
+                if std::env::var_os("RUNNER_NO_AVX512").is_none()
+                    && std::arch::is_x86_feature_detected!("avx512f")
+                {
+                    return Isa::Avx512;
+                }
+                if std::arch::is_x86_feature_detected!("avx") {
+                    return Isa::Avx;
+                }
+                Isa::Sse2
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            Isa::Scalar
+        })
+    }
+}
+
+/// One float: the portable fallback.
+#[derive(Clone, Copy)]
+pub struct Scalar(f32);
+
+impl Simd for Scalar {
+    const LANES: usize = 1;
+    #[inline(always)]
+    fn splat(x: f32) -> Self {
+        Scalar(x)
+    }
+    #[inline(always)]
+    fn load(s: &[f32]) -> Self {
+        Scalar(s[0])
+    }
+    #[inline(always)]
+    fn store(self, s: &mut [f32]) {
+        s[0] = self.0;
+    }
+    #[inline(always)]
+    fn add(self, o: Self) -> Self {
+        Scalar(self.0 + o.0)
+    }
+    #[inline(always)]
+    fn mul(self, o: Self) -> Self {
+        Scalar(self.0 * o.0)
+    }
+}
+
+macro_rules! x86_vector {
+    ($name:ident, $lanes:expr, $reg:ty, $set1:ident, $loadu:ident, $storeu:ident, $add:ident, $mul:ident) => {
+        /// A SIMD register of floats.
+        #[cfg(target_arch = "x86_64")]
+        #[derive(Clone, Copy)]
+        pub struct $name($reg);
+
+        #[cfg(target_arch = "x86_64")]
+        impl Simd for $name {
+            const LANES: usize = $lanes;
+            #[inline(always)]
+            fn splat(x: f32) -> Self {
+                // SAFETY: only instantiated inside functions compiled with this instruction set,
+                // which run only where Isa::detect found it.
+                unsafe { $name($set1(x)) }
+            }
+            #[inline(always)]
+            fn load(s: &[f32]) -> Self {
+                assert!(s.len() >= $lanes);
+                // SAFETY: bounds checked above; instruction set as for splat.
+                unsafe { $name($loadu(s.as_ptr())) }
+            }
+            #[inline(always)]
+            fn store(self, s: &mut [f32]) {
+                assert!(s.len() >= $lanes);
+                // SAFETY: bounds checked above; instruction set as for splat.
+                unsafe { $storeu(s.as_mut_ptr(), self.0) }
+            }
+            #[inline(always)]
+            fn add(self, o: Self) -> Self {
+                // SAFETY: instruction set as for splat.
+                unsafe { $name($add(self.0, o.0)) }
+            }
+            #[inline(always)]
+            fn mul(self, o: Self) -> Self {
+                // SAFETY: instruction set as for splat.
+                unsafe { $name($mul(self.0, o.0)) }
+            }
+        }
+    };
+}
+
+x86_vector!(
+    Avx512,
+    16,
+    __m512,
+    _mm512_set1_ps,
+    _mm512_loadu_ps,
+    _mm512_storeu_ps,
+    _mm512_add_ps,
+    _mm512_mul_ps
+);
+x86_vector!(
+    Avx,
+    8,
+    __m256,
+    _mm256_set1_ps,
+    _mm256_loadu_ps,
+    _mm256_storeu_ps,
+    _mm256_add_ps,
+    _mm256_mul_ps
+);
+x86_vector!(
+    Sse2,
+    4,
+    __m128,
+    _mm_set1_ps,
+    _mm_loadu_ps,
+    _mm_storeu_ps,
+    _mm_add_ps,
+    _mm_mul_ps
+);
+
+/// Defines `$name(args) -> ret` that runs the generic kernel `$kernel::<V>(args)` compiled for
+/// the widest instruction set of this machine.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! dispatch {
+    ($vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? => $kernel:ident) => {
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f")]
+                fn avx512($($arg: $ty),*) $(-> $ret)? {
+                    $kernel::<$crate::simd::Avx512>($($arg),*)
+                }
+                #[target_feature(enable = "avx")]
+                fn avx($($arg: $ty),*) $(-> $ret)? {
+                    $kernel::<$crate::simd::Avx>($($arg),*)
+                }
+                match $crate::simd::Isa::detect() {
+                    // SAFETY: the instruction set was detected on this processor.
+                    $crate::simd::Isa::Avx512 => unsafe { avx512($($arg),*) },
+                    $crate::simd::Isa::Avx => unsafe { avx($($arg),*) },
+                    _ => $kernel::<$crate::simd::Sse2>($($arg),*),
+                }
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            {
+                $kernel::<$crate::simd::Scalar>($($arg),*)
+            }
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn axpy<V: Simd>(y: &mut [f32], a: f32, x: &[f32]) {
+        for i in (0..y.len()).step_by(V::LANES) {
+            V::load(&y[i..])
+                .add(V::splat(a).mul(V::load(&x[i..])))
+                .store(&mut y[i..]);
+        }
+    }
+
+    #[test]
+    fn every_instruction_set_computes_the_same_lanes() {
+        let x: Vec<f32> = (0..32).map(|i| (i as f32).sin() * 1e3).collect();
+        let y0: Vec<f32> = (0..32).map(|i| (i as f32).cos() / 7.0).collect();
+        let mut want = y0.clone();
+        axpy::<Scalar>(&mut want, 0.1, &x);
+        let mut sse = y0.clone();
+        axpy::<Sse2>(&mut sse, 0.1, &x);
+        assert_eq!(sse, want);
+        dispatch!(fn detected(y: &mut [f32], a: f32, x: &[f32]) => axpy);
+        let mut best = y0.clone();
+        detected(&mut best, 0.1, &x);
+        assert_eq!(best, want);
+        assert_ne!(want, y0);
+    }
+}
