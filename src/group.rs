@@ -19,9 +19,9 @@
 
 use crate::dispatch;
 use crate::network::Tally;
-use crate::simd::{Scalar, Simd};
+use crate::simd::{prefetch, Scalar, Simd};
 
-use crate::data::{pixel, Examples};
+use crate::data::Examples;
 use crate::grid::Cost;
 use crate::network::{argmax, example_cost, sigmoid, Network};
 
@@ -53,6 +53,11 @@ pub struct Group {
     w: Vec<Vec<f32>>,
     /// `b[l]`: `[runs * pad[l]]`.
     b: Vec<Vec<f32>>,
+    /// `wt[l >= 1]`: the transpose of `w[l]`, `[runs][sizes[l + 1]][pad[l - 1]]`, kept in step
+    /// with `w[l]` to propagate errors down with the same row kernel; `wt[0]` is empty.
+    wt: Vec<Vec<f32>>,
+    /// Zeros, as wide as the widest padded layer (the "bias" of the error propagation).
+    zeros: Vec<f32>,
 }
 
 /// Activations and errors of one example, for every layer and run.
@@ -121,25 +126,52 @@ fn product<V: Simd>(y: &mut [f32], a: &[f32], x: &[f32]) {
     }
 }
 
-/// Dot product with one accumulator per lane of a [`LANES`]-wide unit (whatever the vector
-/// width), summed in lane order at the end: the same sums on every instruction set.
+/// `d = d * (a * (1 - a))`: errors times the sigmoid's slope, lane by lane.
 #[inline(always)]
-fn dot<V: Simd>(x: &[f32], y: &[f32]) -> f32 {
-    let units = LANES / V::LANES;
-    let mut acc = [V::splat(0.0); LANES];
-    for (c, (xc, yc)) in x
-        .chunks_exact(V::LANES)
-        .zip(y.chunks_exact(V::LANES))
-        .enumerate()
-    {
-        let u = c % units;
-        acc[u] = acc[u].add(V::load(xc).mul(V::load(yc)));
+fn times_slope<V: Simd>(d: &mut [f32], a: &[f32]) {
+    let one = V::splat(1.0);
+    for (dc, ac) in d.chunks_exact_mut(V::LANES).zip(a.chunks_exact(V::LANES)) {
+        let a = V::load(ac);
+        V::load(dc).mul(a.mul(one.sub(a))).store(dc);
     }
-    let mut lanes = [0f32; LANES];
-    for (u, a) in acc.iter().take(units).enumerate() {
-        a.store(&mut lanes[u * V::LANES..]);
+}
+
+/// The terms `(k, a)` of a weighted sum of rows: a sparse input's non-zero pixels, or every
+/// entry of a dense vector.
+trait Terms: Copy {
+    fn len(&self) -> usize;
+    fn term(&self, t: usize) -> (usize, f32);
+}
+
+#[derive(Clone, Copy)]
+struct SparseTerms<'a> {
+    index: &'a [u16],
+    value: &'a [f32],
+}
+
+impl Terms for SparseTerms<'_> {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.index.len()
     }
-    lanes.iter().fold(0.0, |s, &v| s + v)
+    #[inline(always)]
+    fn term(&self, t: usize) -> (usize, f32) {
+        (self.index[t] as usize, self.value[t])
+    }
+}
+
+#[derive(Clone, Copy)]
+struct DenseTerms<'a>(&'a [f32]);
+
+impl Terms for DenseTerms<'_> {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    #[inline(always)]
+    fn term(&self, t: usize) -> (usize, f32) {
+        (t, self.0[t])
+    }
 }
 
 /// `out = bias + sum over terms (k, a) of a * w[k * stride ..][..out.len()]`, accumulated in
@@ -148,10 +180,13 @@ fn dot<V: Simd>(x: &[f32], y: &[f32]) -> f32 {
 /// accumulators per vector hide the latency of the additions, and the block width (which depends
 /// on the group size and the vector width) never changes a lane's arithmetic.
 #[inline(always)]
-fn weighted_rows<V: Simd, I>(out: &mut [f32], bias: &[f32], w: &[f32], stride: usize, terms: I)
-where
-    I: Iterator<Item = (usize, f32)> + Clone,
-{
+fn weighted_rows<V: Simd, I: Terms>(
+    out: &mut [f32],
+    bias: &[f32],
+    w: &[f32],
+    stride: usize,
+    terms: I,
+) {
     let vectors = out.len() / V::LANES;
     // Two accumulators per vector must fit in the registers: 32 with AVX-512, 16 otherwise.
     let max_block = if V::LANES == 16 { 8 } else { 4 };
@@ -159,7 +194,7 @@ where
     while first < vectors {
         let width = (vectors - first).min(max_block);
         let col = first * V::LANES;
-        let (o, b, t) = (&mut out[col..], &bias[col..], terms.clone());
+        let (o, b, t) = (&mut out[col..], &bias[col..], terms);
         match width {
             8 => weighted_block::<V, 8, I>(o, b, w, stride, col, t),
             7 => weighted_block::<V, 7, I>(o, b, w, stride, col, t),
@@ -175,16 +210,14 @@ where
 }
 
 #[inline(always)]
-fn weighted_block<V: Simd, const B: usize, I>(
+fn weighted_block<V: Simd, const B: usize, I: Terms>(
     out: &mut [f32],
     bias: &[f32],
     w: &[f32],
     stride: usize,
     col: usize,
-    mut terms: I,
-) where
-    I: Iterator<Item = (usize, f32)>,
-{
+    terms: I,
+) {
     let mut even = [V::splat(0.0); B];
     let mut odd = [V::splat(0.0); B];
     for (q, a) in even.iter_mut().enumerate() {
@@ -198,10 +231,18 @@ fn weighted_block<V: Simd, const B: usize, I>(
             *acc = acc.add(a.mul(V::load(&row[q * V::LANES..])));
         }
     }
-    while let Some((k, a)) = terms.next() {
+    let n = terms.len();
+    let mut t = 0;
+    while t + 1 < n {
+        let (k, a) = terms.term(t);
         step(&mut even, w, k * stride + col, a);
-        let Some((k, a)) = terms.next() else { break };
+        let (k, a) = terms.term(t + 1);
         step(&mut odd, w, k * stride + col, a);
+        t += 2;
+    }
+    if t < n {
+        let (k, a) = terms.term(t);
+        step(&mut even, w, k * stride + col, a);
     }
     for (q, (e, o)) in even.iter().zip(&odd).enumerate() {
         e.add(*o).store(&mut out[q * V::LANES..]);
@@ -238,12 +279,40 @@ impl Group {
             w.push(wl);
             b.push(bl);
         }
-        Group {
+        let zeros = vec![0f32; runs * pad.iter().max().copied().unwrap_or(0)];
+        let wt = w.iter().map(|_| Vec::new()).collect();
+        let mut group = Group {
             sizes,
             runs,
             pad,
             w,
             b,
+            wt,
+            zeros,
+        };
+        for l in 1..group.layers() {
+            group.wt[l] = vec![0f32; runs * group.sizes[l + 1] * group.pad[l - 1]];
+            for r in 0..runs {
+                group.transpose(l, r);
+            }
+        }
+        group
+    }
+
+    /// Refreshes run `r`'s block of `wt[l]` from `w[l]`.
+    fn transpose(&mut self, l: usize, r: usize) {
+        let (n_in, n_out, p_in, p) = (
+            self.sizes[l],
+            self.sizes[l + 1],
+            self.pad[l - 1],
+            self.pad[l],
+        );
+        let w = &self.w[l][r * n_in * p..(r + 1) * n_in * p];
+        let wt = &mut self.wt[l][r * n_out * p_in..(r + 1) * n_out * p_in];
+        for k in 0..n_in {
+            for j in 0..n_out {
+                wt[j * p_in + k] = w[k * p + j];
+            }
         }
     }
 
@@ -353,15 +422,12 @@ impl Group {
     /// Forward pass of one example (given by its non-zero pixels) for every run. With `logits`,
     /// the output layer keeps its weighted inputs z; otherwise every layer gets the sigmoid.
     #[inline(always)]
-    fn forward<V: Simd>(&self, s: &mut Scratch, index: &[u16], value: &[u8], logits: bool) {
+    fn forward<V: Simd>(&self, s: &mut Scratch, index: &[u16], value: &[f32], logits: bool) {
         let layers = self.layers();
         let (runs, p0) = (self.runs, self.pad[0]);
         let row_len = runs * p0;
         let a0 = &mut s.act[0];
-        let terms = index
-            .iter()
-            .zip(value)
-            .map(|(&k, &v)| (k as usize, pixel(v)));
+        let terms = SparseTerms { index, value };
         weighted_rows::<V, _>(a0, &self.b[0], &self.w[0], row_len, terms);
         if !(logits && layers == 1) {
             a0.iter_mut().for_each(|z| *z = sigmoid(*z));
@@ -375,7 +441,7 @@ impl Group {
             for r in 0..runs {
                 let z = &mut out[r * p..(r + 1) * p];
                 let w = &self.w[l][r * n_in * p..(r + 1) * n_in * p];
-                let terms = input[r * p_in..r * p_in + n_in].iter().copied().enumerate();
+                let terms = DenseTerms(&input[r * p_in..r * p_in + n_in]);
                 weighted_rows::<V, _>(z, &self.b[l][r * p..(r + 1) * p], w, p, terms);
                 if !(logits && last) {
                     z.iter_mut().for_each(|z| *z = sigmoid(*z));
@@ -392,7 +458,7 @@ impl Group {
         params: &[RunParams],
         example: u32,
         index: &[u16],
-        value: &[u8],
+        value: &[f32],
         label: usize,
     ) {
         let layers = self.layers();
@@ -424,7 +490,12 @@ impl Group {
             }
         }
         for l in (1..layers).rev() {
-            let (n_in, p_in, p) = (self.sizes[l], self.pad[l - 1], self.pad[l]);
+            let (n_in, n_out, p_in, p) = (
+                self.sizes[l],
+                self.sizes[l + 1],
+                self.pad[l - 1],
+                self.pad[l],
+            );
             let (below, above) = s.delta.split_at_mut(l);
             let d_in = &mut below[l - 1];
             let d_out = &above[0];
@@ -432,16 +503,17 @@ impl Group {
             for r in 0..runs {
                 let dr = &d_out[r * p..(r + 1) * p];
                 add::<V>(&mut gb[l][r * p..(r + 1) * p], dr);
-                let w = &self.w[l][r * n_in * p..(r + 1) * n_in * p];
                 let gw = &mut g[l][r * n_in * p..(r + 1) * n_in * p];
                 let a_in = &input[r * p_in..(r + 1) * p_in];
-                let di = &mut d_in[r * p_in..(r + 1) * p_in];
-                for k in 0..n_in {
-                    let a = a_in[k];
+                for (k, &a) in a_in[..n_in].iter().enumerate() {
                     axpy::<V>(&mut gw[k * p..(k + 1) * p], a, dr);
-                    di[k] = dot::<V>(&w[k * p..(k + 1) * p], dr) * a * (1.0 - a);
                 }
-                di[n_in..].fill(0.0);
+                // delta_in = (W delta_out) * a (1 - a), through the transposed weights.
+                let wt = &self.wt[l][r * n_out * p_in..(r + 1) * n_out * p_in];
+                let di = &mut d_in[r * p_in..(r + 1) * p_in];
+                let terms = DenseTerms(&dr[..n_out]);
+                weighted_rows::<V, _>(di, &self.zeros[..p_in], wt, p_in, terms);
+                times_slope::<V>(di, a_in);
             }
         }
         // First layer: keep the example's errors for the update.
@@ -507,6 +579,7 @@ impl Group {
                 w.iter_mut()
                     .zip(g)
                     .for_each(|(w, &g)| *w = decay * *w - rate * g);
+                self.transpose(l, r);
             }
             for l in 0..self.layers() {
                 let p = self.pad[l];
@@ -568,7 +641,7 @@ impl Group {
         &self,
         params: &[RunParams],
         index: &[u16],
-        value: &[u8],
+        value: &[f32],
         label: usize,
     ) -> Vec<f64> {
         let mut s = self.scratch();
@@ -595,7 +668,13 @@ fn accumulate_batch<V: Simd>(
     examples: &Examples,
     indices: &[u32],
 ) {
-    for &i in indices {
+    for (t, &i) in indices.iter().enumerate() {
+        // The examples are visited in shuffled order: fetch the next one's pixels early.
+        if let Some(&next) = indices.get(t + 1) {
+            let (index, value) = examples.nonzero(next as usize);
+            prefetch(index);
+            prefetch(value);
+        }
         let (index, value) = examples.nonzero(i as usize);
         let label = examples.labels[i as usize] as usize;
         group.backprop_example::<V>(grads, params, i, index, value, label);
@@ -619,7 +698,7 @@ fn update_first_layer<V: Simd>(
         let (index, value) = examples.nonzero(i as usize);
         for (&k, &v) in index.iter().zip(value) {
             let k = k as usize;
-            axpy::<V>(&mut w0[k * row_len..(k + 1) * row_len], -pixel(v), scaled);
+            axpy::<V>(&mut w0[k * row_len..(k + 1) * row_len], -v, scaled);
         }
     }
 }
@@ -679,7 +758,7 @@ mod tests {
             for (&k, &v) in index.iter().zip(value) {
                 axpy::<Scalar>(
                     &mut g[k as usize * row_len..(k as usize + 1) * row_len],
-                    pixel(v),
+                    v,
                     d,
                 );
             }

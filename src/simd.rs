@@ -18,6 +18,7 @@ pub trait Simd: Copy {
     /// Stores `LANES` floats at the start of `s`.
     fn store(self, s: &mut [f32]);
     fn add(self, o: Self) -> Self;
+    fn sub(self, o: Self) -> Self;
     fn mul(self, o: Self) -> Self;
 }
 
@@ -53,6 +54,23 @@ impl Isa {
     }
 }
 
+/// Asks the processor to bring the cache lines of `data` closer (a hint; no effect elsewhere).
+#[inline(always)]
+pub fn prefetch<T>(data: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let bytes = std::mem::size_of_val(data);
+        let start = data.as_ptr() as *const i8;
+        for offset in (0..bytes).step_by(64) {
+            // SAFETY: a prefetch never faults and the address lies inside `data`; SSE is part
+            // of x86_64.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.add(offset)) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = data;
+}
+
 /// One float: the portable fallback.
 #[derive(Clone, Copy)]
 pub struct Scalar(f32);
@@ -76,13 +94,17 @@ impl Simd for Scalar {
         Scalar(self.0 + o.0)
     }
     #[inline(always)]
+    fn sub(self, o: Self) -> Self {
+        Scalar(self.0 - o.0)
+    }
+    #[inline(always)]
     fn mul(self, o: Self) -> Self {
         Scalar(self.0 * o.0)
     }
 }
 
 macro_rules! x86_vector {
-    ($name:ident, $lanes:expr, $reg:ty, $set1:ident, $loadu:ident, $storeu:ident, $add:ident, $mul:ident) => {
+    ($name:ident, $lanes:expr, $reg:ty, $set1:ident, $loadu:ident, $storeu:ident, $add:ident, $sub:ident, $mul:ident) => {
         /// A SIMD register of floats.
         #[cfg(target_arch = "x86_64")]
         #[derive(Clone, Copy)]
@@ -115,6 +137,11 @@ macro_rules! x86_vector {
                 unsafe { $name($add(self.0, o.0)) }
             }
             #[inline(always)]
+            fn sub(self, o: Self) -> Self {
+                // SAFETY: instruction set as for splat.
+                unsafe { $name($sub(self.0, o.0)) }
+            }
+            #[inline(always)]
             fn mul(self, o: Self) -> Self {
                 // SAFETY: instruction set as for splat.
                 unsafe { $name($mul(self.0, o.0)) }
@@ -131,6 +158,7 @@ x86_vector!(
     _mm512_loadu_ps,
     _mm512_storeu_ps,
     _mm512_add_ps,
+    _mm512_sub_ps,
     _mm512_mul_ps
 );
 x86_vector!(
@@ -141,6 +169,7 @@ x86_vector!(
     _mm256_loadu_ps,
     _mm256_storeu_ps,
     _mm256_add_ps,
+    _mm256_sub_ps,
     _mm256_mul_ps
 );
 x86_vector!(
@@ -151,6 +180,7 @@ x86_vector!(
     _mm_loadu_ps,
     _mm_storeu_ps,
     _mm_add_ps,
+    _mm_sub_ps,
     _mm_mul_ps
 );
 

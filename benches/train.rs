@@ -1,0 +1,202 @@
+//! Training speed: `cargo bench` (or `cargo bench -- epoch_784_30_10` for one group).
+//!
+//! Throughput is reported in dense-equivalent floating-point operations, so criterion's
+//! "thrpt" column reads as GFLOP/s: per training example 2 x (forward + weight-gradient
+//! multiply-adds) plus the error propagation below the first layer, plus the SGD update of every
+//! weight per mini-batch. One epoch of [784, 30, 10] at batch 10 is 5.03 GFLOP; one core of the
+//! reference machine sustains about 99 GFLOP/s in a large float32 matrix product (the dense
+//! floor: 0.051 s per epoch). The sparse first layer does less arithmetic than it is credited
+//! with, so it can exceed that rate.
+
+use std::path::Path;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use runner::data::Mnist;
+use runner::experiment::{Experiment, Monitor};
+use runner::grid::{Grid, RunSettings};
+use runner::network::{Network, Workspace};
+use runner::sweep::{run_sweep, SweepOptions};
+use runner::train::Trainer;
+
+fn data() -> &'static Mnist {
+    static DATA: OnceLock<Mnist> = OnceLock::new();
+    DATA.get_or_init(|| Mnist::load(&data_dir()).expect("data/mnist loads"))
+}
+
+fn data_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist")
+}
+
+/// Dense-equivalent flops of one training epoch.
+fn epoch_flops(sizes: &[usize], examples: usize, batch: usize) -> u64 {
+    let weights: usize = sizes.windows(2).map(|w| w[0] * w[1]).sum();
+    let below_first: usize = sizes.windows(2).skip(1).map(|w| w[0] * w[1]).sum();
+    let per_example = 2 * (2 * weights + below_first);
+    let updates = 2 * weights * examples.div_ceil(batch);
+    (per_example * examples + updates) as u64
+}
+
+fn settings(sizes: &[usize], batch: usize) -> RunSettings {
+    RunSettings {
+        sizes: sizes.to_vec(),
+        batch_size: batch,
+        ..Grid::default().get(0, 50_000)
+    }
+}
+
+/// One training epoch of one network on one thread (the fast engine).
+fn epochs(c: &mut Criterion) {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("epoch_1thread");
+    group.sample_size(10).warm_up_time(Duration::from_secs(1));
+    let shapes: [(&[usize], usize); 6] = [
+        (&[784, 30, 10], 1),
+        (&[784, 30, 10], 10),
+        (&[784, 30, 10], 100),
+        (&[784, 30, 10], 1000),
+        (&[784, 100, 10], 10),
+        (&[784, 100, 30, 10], 10),
+    ];
+    for (sizes, batch) in shapes {
+        let s = settings(sizes, batch);
+        let label = format!("{}_batch{batch}", runner::grid::sizes_label(sizes));
+        group.throughput(Throughput::Elements(epoch_flops(sizes, 50_000, batch)));
+        group.bench_function(BenchmarkId::new("sparse", &label), |b| {
+            pool.install(|| {
+                let mut t = Trainer::new(std::slice::from_ref(&s), data(), Monitor::all());
+                b.iter(|| t.train_epoch());
+            })
+        });
+    }
+    // The plain ndarray/matrixmultiply implementation of the same maths, for comparison.
+    let sizes = [784, 30, 10];
+    group.throughput(Throughput::Elements(epoch_flops(&sizes, 50_000, 10)));
+    group.bench_function(BenchmarkId::new("dense_gemm", "784-30-10_batch10"), |b| {
+        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(1);
+        let mut net = Network::new(&sizes, runner::grid::Init::Large, &mut rng);
+        let mut ws = Workspace::for_training(&sizes, 10);
+        let train = data().train.all();
+        let order: Vec<u32> = (0..50_000).collect();
+        b.iter(|| {
+            for batch in order.chunks(10) {
+                ws.load_indices(&train, batch);
+                net.backprop(&mut ws, batch.len(), runner::grid::Cost::Quadratic);
+                net.apply_gradient(&ws.grad_w, &ws.grad_b, 0.3, 1.0);
+            }
+        })
+    });
+    group.finish();
+}
+
+/// Several runs fused in one lockstep group against the same runs one by one (one thread).
+fn fused(c: &mut Criterion) {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("fused_7runs_epoch_1thread");
+    group.sample_size(10).warm_up_time(Duration::from_secs(1));
+    let runs: Vec<RunSettings> = [0.01, 0.1, 0.5, 1.0, 3.0, 10.0, 100.0]
+        .iter()
+        .map(|&eta| RunSettings {
+            eta,
+            ..settings(&[784, 30, 10], 10)
+        })
+        .collect();
+    group.throughput(Throughput::Elements(
+        7 * epoch_flops(&[784, 30, 10], 50_000, 10),
+    ));
+    group.bench_function("fused", |b| {
+        pool.install(|| {
+            let mut t = Trainer::new(&runs, data(), Monitor::all());
+            b.iter(|| t.train_epoch());
+        })
+    });
+    group.bench_function("one_by_one", |b| {
+        pool.install(|| {
+            let mut ts: Vec<Trainer> = runs
+                .iter()
+                .map(|r| Trainer::new(std::slice::from_ref(r), data(), Monitor::all()))
+                .collect();
+            b.iter(|| ts.iter_mut().for_each(|t| t.train_epoch()));
+        })
+    });
+    group.finish();
+}
+
+/// Evaluation of 10,000 examples (forward passes, cost and accuracy), 1 and 2 threads.
+fn evaluation(c: &mut Criterion) {
+    let mut group = c.benchmark_group("evaluate_10000");
+    group.sample_size(20);
+    let sizes = [784, 30, 10];
+    let weights: usize = 784 * 30 + 30 * 10;
+    group.throughput(Throughput::Elements((2 * weights * 10_000) as u64));
+    let s = RunSettings {
+        train_size: 10_000,
+        ..settings(&sizes, 10)
+    };
+    let monitor = Monitor::only(&[runner::experiment::Metric::TestAccuracy]);
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        group.bench_function(format!("{threads}thread"), |b| {
+            pool.install(|| {
+                let t = Trainer::new(std::slice::from_ref(&s), data(), monitor);
+                b.iter(|| t.evaluate(0.0));
+            })
+        });
+    }
+    group.finish();
+}
+
+fn loading(c: &mut Criterion) {
+    let mut group = c.benchmark_group("load_mnist");
+    group.sample_size(10);
+    group.bench_function("gz_sha256_split", |b| {
+        b.iter(|| Mnist::load(&data_dir()).unwrap())
+    });
+    group.finish();
+}
+
+/// The eta sweep network, 7 learning rates x 3 epochs, test accuracy monitored, through the
+/// whole sweep machinery (results written to a temporary folder).
+fn sweep(c: &mut Criterion) {
+    let mut group = c.benchmark_group("sweep_7eta_3epochs");
+    group.sample_size(10).warm_up_time(Duration::from_secs(1));
+    group.throughput(Throughput::Elements(
+        21 * epoch_flops(&[784, 30, 10], 50_000, 10),
+    ));
+    let text = format!(
+        "description = \"bench\"\n[data]\ndir = \"{}\"\nmonitor = [\"test_accuracy\"]\n[grid]\neta = [0.01, 0.1, 0.5, 1.0, 3.0, 10.0, 100.0]\nepochs = 3\n",
+        data_dir().display()
+    );
+    let exp = Experiment::from_str(&text, Path::new("bench.toml")).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    for (threads, fuse) in [(1, true), (2, true), (1, false), (2, false)] {
+        let name = format!("{threads}thread_{}", if fuse { "fused" } else { "unfused" });
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let opts = SweepOptions {
+                    out: Some(out.path().join("r")),
+                    threads: Some(threads),
+                    quiet: true,
+                    fresh: true,
+                    no_fuse: !fuse,
+                    ..SweepOptions::default()
+                };
+                run_sweep(&exp, &opts, &std::sync::atomic::AtomicBool::new(false)).unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, epochs, fused, evaluation, loading, sweep);
+criterion_main!(benches);
