@@ -559,7 +559,7 @@ impl Group {
         let p0 = self.pad[0];
         // Per-lane learning rates (eta / m of the lane's run) in a free scratch buffer.
         let mut rates = std::mem::take(&mut first.scratch.act[0]);
-        let mut scaled = std::mem::take(&mut first.scratch.delta[0]);
+        let scaled = std::mem::take(&mut first.scratch.delta[0]);
         for (r, params) in params.iter().enumerate() {
             let rate = (params.eta / m as f64) as f32;
             let decay = (1.0 - params.eta * params.lambda / n as f64) as f32;
@@ -589,23 +589,50 @@ impl Group {
             }
         }
         let row_len = self.runs * p0;
-        update_dispatch(
-            &mut self.w[0],
-            row_len,
-            first,
-            &rates,
-            &mut scaled,
-            examples,
-        );
-        for chunk in rest.iter() {
+        // The first layer: rows of disjoint pixel ranges are independent; split them over the
+        // pool when the mini-batch came in parallel chunks (each row sees the examples in the
+        // same order either way, so the split never changes a number).
+        let parts = if rest.is_empty() {
+            1
+        } else {
+            (rest.len() + 1).min(4)
+        };
+        let rows_per_part = self.sizes[0].div_ceil(parts);
+        let mut buffers: [Vec<f32>; 4] = Default::default();
+        buffers[0] = scaled;
+        for (b, chunk) in buffers[1..parts].iter_mut().zip(rest.iter_mut()) {
+            *b = std::mem::take(&mut chunk.scratch.delta[0]);
+        }
+        let (head, tail, r) = (&*first, &*rest, &rates);
+        if parts == 1 {
             update_dispatch(
                 &mut self.w[0],
+                0,
                 row_len,
-                chunk,
-                &rates,
-                &mut scaled,
+                head,
+                tail,
+                r,
+                &mut buffers[0],
                 examples,
             );
+        } else {
+            use rayon::prelude::*;
+            self.w[0]
+                .par_chunks_mut(rows_per_part * row_len)
+                .zip(buffers[..parts].par_iter_mut())
+                .enumerate()
+                .for_each(|(part, (w0, buf))| {
+                    let from = part * rows_per_part;
+                    update_dispatch(w0, from, row_len, head, tail, r, buf, examples)
+                });
+        }
+        let [scaled, b1, b2, b3] = buffers;
+        for (b, chunk) in [b1, b2, b3]
+            .into_iter()
+            .zip(rest.iter_mut())
+            .take(parts - 1)
+        {
+            chunk.scratch.delta[0] = b;
         }
         first.scratch.act[0] = rates;
         first.scratch.delta[0] = scaled;
@@ -657,7 +684,7 @@ impl Group {
 }
 
 dispatch!(fn accumulate_dispatch(group: &Group, grads: &mut Grads, params: &[RunParams], examples: &Examples, indices: &[u32]) => accumulate_batch);
-dispatch!(fn update_dispatch(w0: &mut [f32], row_len: usize, grads: &Grads, rates: &[f32], scaled: &mut [f32], examples: &Examples) => update_first_layer);
+dispatch!(fn update_dispatch(w0: &mut [f32], first_row: usize, row_len: usize, first: &Grads, rest: &[Grads], rates: &[f32], scaled: &mut [f32], examples: &Examples) => update_first_layer);
 dispatch!(fn tally_dispatch(group: &Group, s: &mut Scratch, params: &[RunParams], examples: &Examples, tallies: &mut [Tally]) => tally_block);
 
 #[inline(always)]
@@ -681,24 +708,32 @@ fn accumulate_batch<V: Simd>(
     }
 }
 
-/// `w0[k] -= x_k * (rate ⊙ delta)` for every accumulated example and each of its non-zero
-/// pixels `k`, in the order the examples were accumulated.
+/// `w0[k] -= x_k * (rate ⊙ delta)` for every accumulated example (chunk by chunk, in order) and
+/// each of its non-zero pixels `k` in the rows `w0` holds (from `first_row`).
 #[inline(always)]
 fn update_first_layer<V: Simd>(
     w0: &mut [f32],
+    first_row: usize,
     row_len: usize,
-    grads: &Grads,
+    first: &Grads,
+    rest: &[Grads],
     rates: &[f32],
     scaled: &mut [f32],
     examples: &Examples,
 ) {
-    for (slot, &i) in grads.rows.iter().enumerate() {
-        let delta = &grads.d0[slot * row_len..(slot + 1) * row_len];
-        product::<V>(scaled, rates, delta);
-        let (index, value) = examples.nonzero(i as usize);
-        for (&k, &v) in index.iter().zip(value) {
-            let k = k as usize;
-            axpy::<V>(&mut w0[k * row_len..(k + 1) * row_len], -v, scaled);
+    let end_row = first_row + w0.len() / row_len;
+    for grads in std::iter::once(first).chain(rest) {
+        for (slot, &i) in grads.rows.iter().enumerate() {
+            let delta = &grads.d0[slot * row_len..(slot + 1) * row_len];
+            product::<V>(scaled, rates, delta);
+            let (index, value) = examples.nonzero(i as usize);
+            // pixel indices are ascending: find this part's range
+            let from = index.partition_point(|&k| (k as usize) < first_row);
+            let to = index.partition_point(|&k| (k as usize) < end_row);
+            for (&k, &v) in index[from..to].iter().zip(&value[from..to]) {
+                let k = k as usize - first_row;
+                axpy::<V>(&mut w0[k * row_len..(k + 1) * row_len], -v, scaled);
+            }
         }
     }
 }
