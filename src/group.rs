@@ -711,6 +711,7 @@ fn accumulate_batch<V: Simd>(
 /// `w0[k] -= x_k * (rate ⊙ delta)` for every accumulated example (chunk by chunk, in order) and
 /// each of its non-zero pixels `k` in the rows `w0` holds (from `first_row`).
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn update_first_layer<V: Simd>(
     w0: &mut [f32],
     first_row: usize,

@@ -190,13 +190,16 @@ x86_vector!(
 #[doc(hidden)]
 macro_rules! dispatch {
     ($vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? => $kernel:ident) => {
+        #[allow(clippy::too_many_arguments)]
         $vis fn $name($($arg: $ty),*) $(-> $ret)? {
             #[cfg(target_arch = "x86_64")]
             {
+                #[allow(clippy::too_many_arguments)]
                 #[target_feature(enable = "avx512f")]
                 fn avx512($($arg: $ty),*) $(-> $ret)? {
                     $kernel::<$crate::simd::Avx512>($($arg),*)
                 }
+                #[allow(clippy::too_many_arguments)]
                 #[target_feature(enable = "avx")]
                 fn avx($($arg: $ty),*) $(-> $ret)? {
                     $kernel::<$crate::simd::Avx>($($arg),*)
