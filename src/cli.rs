@@ -85,6 +85,23 @@ pub enum Command {
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
         threads: Option<u16>,
     },
+    /// Print the summary of a results folder: runs grouped by every setting but the seed, mean and
+    /// spread over seeds, best first, and the answer for each swept setting. Also writes
+    /// summary.md, the plots and report.html there.
+    Summary {
+        /// The results folder (holding metrics.csv).
+        #[arg(value_name = "RESULTS_DIR")]
+        dir: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Markdown)]
+        format: Format,
+    },
+    /// Draw the plots of a results folder into RESULTS_DIR/plots/ (SVG) and write report.html.
+    Plot {
+        /// The results folder (holding metrics.csv).
+        #[arg(value_name = "RESULTS_DIR")]
+        dir: PathBuf,
+    },
     /// Merge the results folders of shards (or of any runs of the same experiment) into OUT,
     /// checking that they come from the same experiment and reporting missing or duplicated runs.
     Merge {
@@ -95,6 +112,14 @@ pub enum Command {
         #[arg(value_name = "DIR", required = true)]
         dirs: Vec<PathBuf>,
     },
+}
+
+/// Formats of `runner summary`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Markdown,
+    Csv,
+    Json,
 }
 
 #[cfg(test)]

@@ -15,8 +15,11 @@ pub mod grid;
 pub mod group;
 pub mod network;
 pub mod output;
+pub mod plot;
+pub mod report;
 pub mod resume;
 pub mod simd;
+pub mod summary;
 pub mod sweep;
 pub mod train;
 

@@ -3,8 +3,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{anyhow, Result};
 use clap::Parser;
-use runner::cli::{Cli, Command, RunArgs};
+use runner::cli::{Cli, Command, Format, RunArgs};
 use runner::experiment::Experiment;
+use runner::report::write_report;
 use runner::resume::{merge, Shard};
 use runner::sweep::{check, final_table, run_sweep, SweepOptions};
 
@@ -43,6 +44,22 @@ fn run() -> Result<ExitCode> {
             };
             println!("{}: valid", experiment.display());
             println!("{}", check(&exp, &opts)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Summary { dir, format }) => {
+            let (summary, _) = write_report(&dir)?;
+            match format {
+                Format::Markdown => print!("{}", summary.markdown()),
+                Format::Csv => print!("{}", summary.csv()?),
+                Format::Json => println!("{}", summary.json()?),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Plot { dir }) => {
+            let (_, written) = write_report(&dir)?;
+            for p in written {
+                println!("{}", p.display());
+            }
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Merge { out, dirs }) => {
@@ -101,6 +118,25 @@ fn train(args: RunArgs) -> Result<ExitCode> {
     })?;
     let report = run_sweep(&exp, &opts, &STOP)?;
     println!("{}", final_table(&exp, &report.rows));
+    if !report.rows.is_empty() {
+        match write_report(&report.dir) {
+            Ok((summary, _)) => {
+                if !summary.answers.is_empty() {
+                    println!();
+                    for a in &summary.answers {
+                        println!("{}\n", a.replace("**", ""));
+                    }
+                }
+                println!(
+                    "summary, plots and report: {}, {}, {}",
+                    report.dir.join("summary.md").display(),
+                    report.dir.join("plots").display(),
+                    report.dir.join("report.html").display()
+                );
+            }
+            Err(e) => eprintln!("warning: could not write the summary and plots: {e:#}"),
+        }
+    }
     let mut code = ExitCode::SUCCESS;
     if report.interrupted {
         println!(

@@ -1,0 +1,702 @@
+//! The answer to the question a sweep asks: runs grouped by every setting except the seed,
+//! statistics over seeds, and a paragraph per swept setting. Built from `metrics.csv` alone, so
+//! it works on merged or resumed results and on a CSV from another tool with the same columns.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+use crate::grid::float_label;
+
+/// One row of `metrics.csv`, read by column name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub run: String,
+    pub group: GroupKey,
+    pub seed: u64,
+    pub epoch: usize,
+    pub train_cost: Option<f64>,
+    pub validation_accuracy: Option<f64>,
+    pub test_accuracy: Option<f64>,
+    pub validation_cost: Option<f64>,
+    pub test_cost: Option<f64>,
+}
+
+/// Every setting of a run except the seed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GroupKey {
+    pub sizes: String,
+    pub eta: f64,
+    pub batch_size: usize,
+    pub epochs: usize,
+    pub cost: String,
+    pub init: String,
+    pub lambda: f64,
+    pub train_size: usize,
+}
+
+/// The settings a sweep can vary (the seed aside), in the order they are reported.
+pub const KEYS: [&str; 8] = [
+    "eta",
+    "lambda",
+    "batch_size",
+    "sizes",
+    "cost",
+    "init",
+    "epochs",
+    "train_size",
+];
+
+impl GroupKey {
+    /// The value of a setting, as text.
+    pub fn value(&self, key: &str) -> String {
+        match key {
+            "sizes" => self.sizes.clone(),
+            "eta" => float_label(self.eta),
+            "batch_size" => self.batch_size.to_string(),
+            "epochs" => self.epochs.to_string(),
+            "cost" => self.cost.clone(),
+            "init" => self.init.clone(),
+            "lambda" => float_label(self.lambda),
+            "train_size" => self.train_size.to_string(),
+            _ => String::new(),
+        }
+    }
+
+    /// The value of a numeric setting, for plotting on a numeric axis.
+    pub fn number(&self, key: &str) -> Option<f64> {
+        match key {
+            "eta" => Some(self.eta),
+            "lambda" => Some(self.lambda),
+            "batch_size" => Some(self.batch_size as f64),
+            "epochs" => Some(self.epochs as f64),
+            "train_size" => Some(self.train_size as f64),
+            _ => None,
+        }
+    }
+
+    /// `eta=3.0 lambda=0.0` for the given keys.
+    pub fn label(&self, keys: &[&str]) -> String {
+        keys.iter()
+            .map(|k| format!("{k}={}", self.value(k)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// Reads `metrics.csv` (or any CSV with its columns).
+pub fn read_metrics(path: &Path) -> Result<Vec<Row>> {
+    let mut reader =
+        csv::Reader::from_path(path).with_context(|| format!("reading '{}'", path.display()))?;
+    let header = reader.headers()?.clone();
+    let col = |name: &str| -> Result<usize> {
+        header.iter().position(|h| h == name).with_context(|| {
+            format!(
+                "'{}' has no `{name}` column; it needs the columns of runner's metrics.csv",
+                path.display()
+            )
+        })
+    };
+    let names = [
+        "run",
+        "sizes",
+        "eta",
+        "batch_size",
+        "epochs",
+        "seed",
+        "cost",
+        "init",
+        "lambda",
+        "train_size",
+        "epoch",
+    ];
+    let mut idx = [0usize; 11];
+    for (i, name) in names.iter().enumerate() {
+        idx[i] = col(name)?;
+    }
+    let [run, sizes, eta, batch, epochs, seed, cost, init, lambda, train_size, epoch] = idx;
+    let optional = |name: &str| header.iter().position(|h| h == name);
+    let (tc, va, ta, vc, tsc) = (
+        optional("train_cost"),
+        optional("validation_accuracy"),
+        optional("test_accuracy"),
+        optional("validation_cost"),
+        optional("test_cost"),
+    );
+    let mut rows = Vec::new();
+    for (line, record) in reader.records().enumerate() {
+        let r = record.with_context(|| format!("reading '{}'", path.display()))?;
+        let at = || format!("'{}' line {}", path.display(), line + 2);
+        let num = |c: usize| -> Result<f64> {
+            r.get(c)
+                .unwrap_or("")
+                .parse::<f64>()
+                .with_context(|| format!("{}: `{}` is not a number", at(), &header[c]))
+        };
+        let int = |c: usize| -> Result<usize> {
+            r.get(c)
+                .unwrap_or("")
+                .parse::<usize>()
+                .with_context(|| format!("{}: `{}` is not a whole number", at(), &header[c]))
+        };
+        let opt = |c: Option<usize>| -> Option<f64> {
+            c.and_then(|c| r.get(c))
+                .filter(|v| !v.is_empty())
+                .map(|v| v.parse::<f64>().unwrap_or(f64::NAN))
+        };
+        rows.push(Row {
+            run: r.get(run).unwrap_or("").to_string(),
+            group: GroupKey {
+                sizes: r.get(sizes).unwrap_or("").to_string(),
+                eta: num(eta)?,
+                batch_size: int(batch)?,
+                epochs: int(epochs)?,
+                cost: r.get(cost).unwrap_or("").to_string(),
+                init: r.get(init).unwrap_or("").to_string(),
+                lambda: num(lambda)?,
+                train_size: int(train_size)?,
+            },
+            seed: int(seed)? as u64,
+            epoch: int(epoch)?,
+            train_cost: opt(tc),
+            validation_accuracy: opt(va),
+            test_accuracy: opt(ta),
+            validation_cost: opt(vc),
+            test_cost: opt(tsc),
+        });
+    }
+    if rows.is_empty() {
+        bail!("'{}' holds no rows yet", path.display());
+    }
+    Ok(rows)
+}
+
+/// Mean and sample standard deviation.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Stat {
+    pub mean: f64,
+    pub std: f64,
+}
+
+impl Stat {
+    pub fn of(values: &[f64]) -> Stat {
+        let n = values.len() as f64;
+        if values.is_empty() {
+            return Stat {
+                mean: f64::NAN,
+                std: f64::NAN,
+            };
+        }
+        let mean = values.iter().sum::<f64>() / n;
+        let var = if values.len() > 1 {
+            values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
+        } else {
+            0.0
+        };
+        Stat {
+            mean,
+            std: var.sqrt(),
+        }
+    }
+}
+
+/// One run's curve and its figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunCurve {
+    pub seed: u64,
+    /// (epoch, accuracy, training cost) in epoch order.
+    pub points: Vec<(usize, Option<f64>, Option<f64>)>,
+    pub best_accuracy: f64,
+    pub best_epoch: usize,
+    pub test_at_best: Option<f64>,
+    pub final_train_cost: Option<f64>,
+    pub diverged: bool,
+    /// The training cost rose between epochs at least twice in the first ten epochs.
+    pub oscillates: bool,
+}
+
+/// A group of runs differing only in the seed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Group {
+    #[serde(flatten)]
+    pub key: GroupKey,
+    pub seeds: usize,
+    pub diverged: usize,
+    pub best_accuracy: Stat,
+    pub test_at_best: Option<Stat>,
+    pub final_train_cost: Option<Stat>,
+    pub best_epoch: Stat,
+    #[serde(skip)]
+    pub runs: Vec<RunCurve>,
+}
+
+impl Group {
+    /// Seeds that diverged, oscillated early or failed to learn (best accuracy below 20%).
+    pub fn unstable_seeds(&self) -> usize {
+        self.runs
+            .iter()
+            .filter(|r| r.diverged || r.oscillates || r.best_accuracy < 0.2)
+            .count()
+    }
+}
+
+/// The summary of a results folder.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    /// `validation` or `test`: the accuracy the summary ranks by.
+    pub accuracy: &'static str,
+    /// Settings with more than one value (the seed aside).
+    pub swept: Vec<&'static str>,
+    /// Groups, best first.
+    pub groups: Vec<Group>,
+    /// One paragraph per swept setting.
+    pub answers: Vec<String>,
+}
+
+/// Relative rise of the training cost between epochs that counts as a rise.
+const RISE: f64 = 0.005;
+
+fn curve(rows: &[&Row], use_validation: bool) -> RunCurve {
+    let mut rows = rows.to_vec();
+    rows.sort_by_key(|r| r.epoch);
+    let acc = |r: &Row| {
+        if use_validation {
+            r.validation_accuracy
+        } else {
+            r.test_accuracy
+        }
+    };
+    let points: Vec<(usize, Option<f64>, Option<f64>)> = rows
+        .iter()
+        .map(|r| (r.epoch, acc(r), r.train_cost))
+        .collect();
+    let mut best = (f64::NEG_INFINITY, 0, None);
+    for r in &rows {
+        if let Some(a) = acc(r) {
+            if a > best.0 {
+                best = (a, r.epoch, r.test_accuracy);
+            }
+        }
+    }
+    let diverged = rows.iter().any(|r| {
+        [r.train_cost, r.validation_cost, r.test_cost]
+            .iter()
+            .flatten()
+            .any(|c| !c.is_finite())
+    });
+    let costs: Vec<f64> = rows.iter().take(10).filter_map(|r| r.train_cost).collect();
+    let rises = costs
+        .windows(2)
+        .filter(|w| w[1] > w[0] * (1.0 + RISE))
+        .count();
+    RunCurve {
+        seed: rows[0].seed,
+        best_accuracy: best.0,
+        best_epoch: best.1,
+        test_at_best: best.2,
+        final_train_cost: rows.last().and_then(|r| r.train_cost),
+        diverged,
+        oscillates: rises >= 2,
+        points,
+    }
+}
+
+fn pct_stat(s: &Stat) -> String {
+    format!("{:.2}% ± {:.2}", 100.0 * s.mean, 100.0 * s.std)
+}
+
+/// Groups the rows and answers the question of each swept setting.
+pub fn summarize(rows: &[Row]) -> Summary {
+    let use_validation = rows.iter().any(|r| r.validation_accuracy.is_some());
+    let mut keys: Vec<GroupKey> = Vec::new();
+    for r in rows {
+        if !keys.contains(&r.group) {
+            keys.push(r.group.clone());
+        }
+    }
+    let mut groups: Vec<Group> = keys
+        .into_iter()
+        .map(|key| {
+            let mine: Vec<&Row> = rows.iter().filter(|r| r.group == key).collect();
+            let mut seeds: Vec<u64> = mine.iter().map(|r| r.seed).collect();
+            seeds.sort();
+            seeds.dedup();
+            let runs: Vec<RunCurve> = seeds
+                .iter()
+                .map(|s| {
+                    let run: Vec<&Row> = mine.iter().filter(|r| r.seed == *s).copied().collect();
+                    curve(&run, use_validation)
+                })
+                .collect();
+            let collect = |f: &dyn Fn(&RunCurve) -> Option<f64>| -> Option<Stat> {
+                let v: Vec<f64> = runs.iter().filter_map(f).collect();
+                (!v.is_empty()).then(|| Stat::of(&v))
+            };
+            Group {
+                seeds: runs.len(),
+                diverged: runs.iter().filter(|r| r.diverged).count(),
+                best_accuracy: collect(&|r| Some(r.best_accuracy).filter(|a| a.is_finite()))
+                    .unwrap_or(Stat {
+                        mean: f64::NAN,
+                        std: f64::NAN,
+                    }),
+                test_at_best: if use_validation {
+                    collect(&|r| r.test_at_best)
+                } else {
+                    None
+                },
+                final_train_cost: collect(&|r| r.final_train_cost),
+                best_epoch: Stat::of(&runs.iter().map(|r| r.best_epoch as f64).collect::<Vec<_>>()),
+                key,
+                runs,
+            }
+        })
+        .collect();
+    groups.sort_by(|a, b| {
+        b.best_accuracy
+            .mean
+            .partial_cmp(&a.best_accuracy.mean)
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    let swept: Vec<&'static str> = KEYS
+        .iter()
+        .copied()
+        .filter(|k| {
+            let values: BTreeSet<String> = groups.iter().map(|g| g.key.value(k)).collect();
+            values.len() > 1
+        })
+        .collect();
+    let accuracy = if use_validation { "validation" } else { "test" };
+    let answers = swept.iter().map(|k| answer(k, &groups, accuracy)).collect();
+    Summary {
+        accuracy,
+        swept,
+        groups,
+        answers,
+    }
+}
+
+/// For each value of `key`, its best group (the other settings at their best), ordered by
+/// the value (numerically where it is a number).
+pub fn best_per_value<'g>(key: &str, groups: &'g [Group]) -> Vec<(String, &'g Group)> {
+    let mut out: Vec<(String, &Group)> = Vec::new();
+    for g in groups {
+        // groups are sorted best first: the first one seen for a value is its best
+        let v = g.key.value(key);
+        if !out.iter().any(|(x, _)| *x == v) {
+            out.push((v, g));
+        }
+    }
+    out.sort_by(|a, b| match (a.1.key.number(key), b.1.key.number(key)) {
+        (Some(x), Some(y)) => x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal),
+        _ => a.0.cmp(&b.0),
+    });
+    out
+}
+
+fn answer(key: &str, groups: &[Group], accuracy: &str) -> String {
+    let per_value = best_per_value(key, groups);
+    let mut ranked: Vec<&(String, &Group)> = per_value.iter().collect();
+    ranked.sort_by(|a, b| {
+        b.1.best_accuracy
+            .mean
+            .partial_cmp(&a.1.best_accuracy.mean)
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    let (best_v, best) = ranked[0];
+    let mut text = format!(
+        "**{key}**: the best value is {key} = {best_v}, with a best {accuracy} accuracy of {} \
+         (mean ± standard deviation over {} seed{})",
+        pct_stat(&best.best_accuracy),
+        best.seeds,
+        if best.seeds == 1 { "" } else { "s" }
+    );
+    if let Some((second_v, second)) = ranked.get(1) {
+        let gap = best.best_accuracy.mean - second.best_accuracy.mean;
+        let spread = best.best_accuracy.std.max(second.best_accuracy.std);
+        let _ = write!(
+            text,
+            "; the runner-up, {key} = {second_v}, reaches {}, {:.2} points less{}",
+            pct_stat(&second.best_accuracy),
+            100.0 * gap,
+            if best.seeds > 1 && gap < 2.0 * spread {
+                " — within the spread over seeds, so the two are not clearly different"
+            } else {
+                ""
+            }
+        );
+    }
+    text.push('.');
+    if key == "eta" {
+        text.push(' ');
+        text.push_str(&eta_threshold(&per_value));
+    }
+    text
+}
+
+/// The book's question about the learning rate: where does training stop improving steadily?
+fn eta_threshold(per_value: &[(String, &Group)]) -> String {
+    let unstable = |g: &Group| 2 * g.unstable_seeds() > g.seeds;
+    let Some(first_bad) = per_value.iter().position(|(_, g)| unstable(g)) else {
+        let (largest, _) = per_value.last().expect("at least two values");
+        return format!(
+            "No learning rate tried made training unstable (the training cost fell at almost \
+             every epoch and no run diverged), so the threshold lies above eta = {largest}; \
+             try larger values to find it."
+        );
+    };
+    let (threshold, g) = &per_value[first_bad];
+    let what = {
+        let diverged = g.diverged;
+        let oscillating = g.runs.iter().filter(|r| r.oscillates).count();
+        let stuck = g.runs.iter().filter(|r| r.best_accuracy < 0.2).count();
+        let mut parts = Vec::new();
+        if diverged > 0 {
+            parts.push(format!("{diverged} of {} seeds diverged", g.seeds));
+        }
+        if oscillating > 0 {
+            parts.push(format!(
+                "the training cost rose between epochs early on in {oscillating} of {}",
+                g.seeds
+            ));
+        }
+        if stuck > 0 {
+            parts.push(format!(
+                "{stuck} of {} never learned (accuracy near chance)",
+                g.seeds
+            ));
+        }
+        parts.join(", ")
+    };
+    let below = if first_bad > 0 {
+        format!(
+            " The largest value that trained steadily is eta = {}.",
+            per_value[first_bad - 1].0
+        )
+    } else {
+        " Even the smallest value tried is unstable: try smaller values.".to_string()
+    };
+    let half: f64 = threshold.parse::<f64>().unwrap_or(f64::NAN) / 2.0;
+    format!(
+        "Training stops improving steadily at eta = {threshold} ({what}).{below} The book's rule \
+         of thumb is to use about half the threshold: eta ≈ {}.",
+        float_label(half)
+    )
+}
+
+impl Summary {
+    /// The summary table as Markdown, answers first.
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        for a in &self.answers {
+            let _ = writeln!(out, "{a}\n");
+        }
+        let shown: Vec<&str> = if self.swept.is_empty() {
+            vec!["eta"]
+        } else {
+            self.swept.clone()
+        };
+        let acc = self.accuracy;
+        let mut header: Vec<String> = shown.iter().map(|s| s.to_string()).collect();
+        header.extend([
+            "seeds".to_string(),
+            format!("best {acc} accuracy"),
+            if acc == "validation" {
+                "test accuracy at best".to_string()
+            } else {
+                String::new()
+            },
+            "final training cost".to_string(),
+            "best epoch".to_string(),
+            "diverged".to_string(),
+        ]);
+        header.retain(|h| !h.is_empty());
+        let _ = writeln!(out, "| {} |", header.join(" | "));
+        let _ = writeln!(out, "|{}", " --- |".repeat(header.len()));
+        for g in &self.groups {
+            let mut cells: Vec<String> = shown.iter().map(|k| g.key.value(k)).collect();
+            cells.push(g.seeds.to_string());
+            cells.push(pct_stat(&g.best_accuracy));
+            if acc == "validation" {
+                cells.push(g.test_at_best.as_ref().map_or("-".to_string(), pct_stat));
+            }
+            cells.push(
+                g.final_train_cost
+                    .map_or("-".to_string(), |s| format!("{:.4} ± {:.4}", s.mean, s.std)),
+            );
+            cells.push(format!("{:.1}", g.best_epoch.mean));
+            cells.push(g.diverged.to_string());
+            let _ = writeln!(out, "| {} |", cells.join(" | "));
+        }
+        out
+    }
+
+    /// One CSV row per group.
+    pub fn csv(&self) -> Result<String> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record([
+            "sizes",
+            "eta",
+            "batch_size",
+            "epochs",
+            "cost",
+            "init",
+            "lambda",
+            "train_size",
+            "seeds",
+            "diverged",
+            "accuracy",
+            "best_accuracy_mean",
+            "best_accuracy_std",
+            "test_at_best_mean",
+            "test_at_best_std",
+            "final_train_cost_mean",
+            "final_train_cost_std",
+            "best_epoch_mean",
+        ])?;
+        let f = |x: Option<f64>| x.map_or(String::new(), |v| v.to_string());
+        for g in &self.groups {
+            let k = &g.key;
+            w.write_record([
+                k.sizes.clone(),
+                float_label(k.eta),
+                k.batch_size.to_string(),
+                k.epochs.to_string(),
+                k.cost.clone(),
+                k.init.clone(),
+                float_label(k.lambda),
+                k.train_size.to_string(),
+                g.seeds.to_string(),
+                g.diverged.to_string(),
+                self.accuracy.to_string(),
+                g.best_accuracy.mean.to_string(),
+                g.best_accuracy.std.to_string(),
+                f(g.test_at_best.map(|s| s.mean)),
+                f(g.test_at_best.map(|s| s.std)),
+                f(g.final_train_cost.map(|s| s.mean)),
+                f(g.final_train_cost.map(|s| s.std)),
+                g.best_epoch.mean.to_string(),
+            ])?;
+        }
+        Ok(String::from_utf8(w.into_inner().context("encoding CSV")?)?)
+    }
+
+    /// The whole summary as JSON.
+    pub fn json(&self) -> Result<String> {
+        Ok(serde_json::to_string_pretty(self)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A hand-made metrics.csv: eta 1.0 and 3.0 with two seeds, and 100.0 whose cost explodes.
+    const CSV: &str = "\
+run,sizes,eta,batch_size,epochs,seed,cost,init,lambda,train_size,epoch,train_cost,train_accuracy,validation_cost,validation_accuracy,test_cost,test_accuracy,seconds
+a,784-30-10,1.0,10,3,1,quadratic,large,0.0,1000,1,0.30,,,0.80,,0.79,1
+a,784-30-10,1.0,10,3,1,quadratic,large,0.0,1000,2,0.20,,,0.85,,0.84,1
+a,784-30-10,1.0,10,3,1,quadratic,large,0.0,1000,3,0.10,,,0.84,,0.83,1
+b,784-30-10,1.0,10,3,2,quadratic,large,0.0,1000,1,0.32,,,0.81,,0.80,1
+b,784-30-10,1.0,10,3,2,quadratic,large,0.0,1000,2,0.22,,,0.83,,0.82,1
+b,784-30-10,1.0,10,3,2,quadratic,large,0.0,1000,3,0.12,,,0.87,,0.86,1
+c,784-30-10,3.0,10,3,1,quadratic,large,0.0,1000,1,0.25,,,0.90,,0.89,1
+c,784-30-10,3.0,10,3,1,quadratic,large,0.0,1000,2,0.15,,,0.92,,0.91,1
+c,784-30-10,3.0,10,3,1,quadratic,large,0.0,1000,3,0.05,,,0.91,,0.90,1
+d,784-30-10,3.0,10,3,2,quadratic,large,0.0,1000,1,0.26,,,0.88,,0.87,1
+d,784-30-10,3.0,10,3,2,quadratic,large,0.0,1000,2,0.16,,,0.90,,0.89,1
+d,784-30-10,3.0,10,3,2,quadratic,large,0.0,1000,3,0.06,,,0.94,,0.93,1
+e,784-30-10,100.0,10,3,1,quadratic,large,0.0,1000,1,0.50,,,0.10,,0.10,1
+e,784-30-10,100.0,10,3,1,quadratic,large,0.0,1000,2,0.60,,,0.11,,0.10,1
+e,784-30-10,100.0,10,3,1,quadratic,large,0.0,1000,3,0.70,,,0.12,,0.10,1
+f,784-30-10,100.0,10,3,2,quadratic,large,0.0,1000,1,NaN,,,0.10,,0.10,1
+";
+
+    fn summary() -> Summary {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("metrics.csv");
+        std::fs::write(&p, CSV).unwrap();
+        summarize(&read_metrics(&p).unwrap())
+    }
+
+    #[test]
+    fn groups_by_everything_but_the_seed_with_hand_computed_statistics() {
+        let s = summary();
+        assert_eq!(s.accuracy, "validation");
+        assert_eq!(s.swept, vec!["eta"]);
+        assert_eq!(s.groups.len(), 3);
+        let best = &s.groups[0];
+        assert_eq!(best.key.eta, 3.0);
+        assert_eq!(best.seeds, 2);
+        // best validation accuracies 0.92 (epoch 2) and 0.94 (epoch 3)
+        assert!((best.best_accuracy.mean - 0.93).abs() < 1e-12);
+        assert!((best.best_accuracy.std - (0.0002f64).sqrt()).abs() < 1e-12);
+        // test accuracy at those epochs: 0.91 and 0.93
+        assert!((best.test_at_best.unwrap().mean - 0.92).abs() < 1e-12);
+        // final training costs 0.05 and 0.06
+        assert!((best.final_train_cost.unwrap().mean - 0.055).abs() < 1e-12);
+        assert!((best.best_epoch.mean - 2.5).abs() < 1e-12);
+        assert_eq!(best.diverged, 0);
+        let second = &s.groups[1];
+        assert_eq!(second.key.eta, 1.0);
+        assert!((second.best_accuracy.mean - 0.86).abs() < 1e-12); // 0.85 and 0.87
+        let worst = &s.groups[2];
+        assert_eq!((worst.key.eta, worst.diverged, worst.seeds), (100.0, 1, 2));
+    }
+
+    #[test]
+    fn answers_name_the_best_eta_and_the_threshold() {
+        let s = summary();
+        assert_eq!(s.answers.len(), 1);
+        let a = &s.answers[0];
+        assert!(a.contains("the best value is eta = 3.0"), "{a}");
+        assert!(a.contains("93.00% ± 1.41"), "{a}");
+        assert!(a.contains("runner-up, eta = 1.0"), "{a}");
+        assert!(a.contains("7.00 points less"), "{a}");
+        assert!(
+            a.contains("Training stops improving steadily at eta = 100.0"),
+            "{a}"
+        );
+        assert!(a.contains("1 of 2 seeds diverged"), "{a}");
+        assert!(
+            a.contains("largest value that trained steadily is eta = 3.0"),
+            "{a}"
+        );
+        assert!(a.contains("eta ≈ 50.0"), "{a}");
+    }
+
+    #[test]
+    fn exports_carry_the_same_figures() {
+        let s = summary();
+        let md = s.markdown();
+        assert!(
+            md.contains("| eta | seeds | best validation accuracy |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 3.0 | 2 | 93.00% ± 1.41 | 92.00% ± 1.41 |"),
+            "{md}"
+        );
+        let csv = s.csv().unwrap();
+        assert_eq!(csv.lines().count(), 4);
+        let first = csv.lines().nth(1).unwrap();
+        assert!(first.starts_with("784-30-10,3.0,10,3,quadratic,large,0.0,1000,2,0,validation,"));
+        let mean: f64 = first.split(',').nth(11).unwrap().parse().unwrap();
+        assert!((mean - 0.93).abs() < 1e-12);
+        let json: serde_json::Value = serde_json::from_str(&s.json().unwrap()).unwrap();
+        assert_eq!(json["groups"][0]["eta"], 3.0);
+        assert_eq!(json["swept"][0], "eta");
+    }
+
+    #[test]
+    fn missing_columns_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.csv");
+        std::fs::write(&p, "run,eta\nx,1\n").unwrap();
+        let err = read_metrics(&p).unwrap_err().to_string();
+        assert!(err.contains("has no `sizes` column"), "{err}");
+    }
+}

@@ -1,0 +1,166 @@
+//! The summary, the plots and the HTML report, end to end, including a real headless browser.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command as StdCommand;
+
+use common::{experiment, runner};
+use predicates::prelude::*;
+
+const BODY: &str =
+    "train_size = 500\n[grid]\neta = [0.5, 3.0]\nseed = [1, 2]\nepochs = 3\ncost = \"cross-entropy\"\ninit = \"scaled\"\n";
+
+fn sweep(tmp: &Path) -> std::path::PathBuf {
+    let exp = experiment(tmp, "rep", BODY);
+    runner(tmp)
+        .arg(&exp)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("eta: the best value is eta = "))
+        .stdout(predicate::str::contains("report.html"));
+    tmp.join("results/rep")
+}
+
+#[test]
+fn a_sweep_ends_with_summary_plots_and_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = sweep(tmp.path());
+    for f in [
+        "summary.md",
+        "plots/learning_curves.svg",
+        "plots/answer.svg",
+        "report.html",
+    ] {
+        assert!(dir.join(f).is_file(), "{f} is missing");
+    }
+    let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    assert!(
+        md.contains("| eta | seeds | best validation accuracy |"),
+        "{md}"
+    );
+    assert_eq!(
+        md.lines()
+            .filter(|l| l.starts_with("| 0.5 ") || l.starts_with("| 3.0 "))
+            .count(),
+        2
+    );
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert_eq!(html.matches("<svg").count(), 2, "both plots are inlined");
+    assert!(!html.contains("src=\"http"), "the page needs no network");
+    assert!(html.contains("[grid]"), "the experiment file is shown");
+}
+
+#[test]
+fn summary_exports_csv_and_json_with_the_same_figures() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = sweep(tmp.path());
+    let out = runner(tmp.path())
+        .args(["summary", dir.to_str().unwrap(), "--format", "json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(json["groups"].as_array().unwrap().len(), 2);
+    assert_eq!(json["swept"][0], "eta");
+    let best = json["groups"][0]["best_accuracy"]["mean"].as_f64().unwrap();
+    let out = runner(tmp.path())
+        .args(["summary", dir.to_str().unwrap(), "--format", "csv"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let csv = String::from_utf8(out).unwrap();
+    let first: Vec<&str> = csv.lines().nth(1).unwrap().split(',').collect();
+    assert_eq!(first[11].parse::<f64>().unwrap(), best);
+    runner(tmp.path())
+        .args(["summary", "no/such/dir"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no/such/dir/metrics.csv"));
+}
+
+fn chromium() -> Option<&'static str> {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|b| {
+            StdCommand::new(b)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+}
+
+#[test]
+fn the_report_renders_in_a_headless_browser() {
+    let Some(browser) = chromium() else {
+        eprintln!("SKIPPED the_report_renders_in_a_headless_browser: no chromium on this machine (.ci/run installs Debian's chromium package)");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = sweep(tmp.path());
+    let page = format!(
+        "file://{}",
+        dir.join("report.html").canonicalize().unwrap().display()
+    );
+    let profile = tmp.path().join("profile");
+    let flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ];
+    let dom = StdCommand::new(browser)
+        .args(flags)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(["--dump-dom", &page])
+        .output()
+        .unwrap();
+    assert!(
+        dom.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dom.stderr)
+    );
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    for id in ["learning_curves", "answer"] {
+        let at = dom
+            .find(&format!("id=\"{id}\""))
+            .unwrap_or_else(|| panic!("figure {id} missing"));
+        let figure = &dom[at..at + dom[at..].find("</figure>").unwrap()];
+        assert!(figure.contains("<svg"), "{id} has no drawing");
+        assert!(
+            figure.matches("<polyline").count() >= 2,
+            "{id} has no lines"
+        );
+    }
+    let shot = tmp.path().join("report.png");
+    let status = StdCommand::new(browser)
+        .args(flags)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args([
+            "--window-size=1400,2400",
+            &format!("--screenshot={}", shot.display()),
+            &page,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let png = std::fs::read(&shot).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    assert!(
+        png.len() > 30_000,
+        "the screenshot is nearly blank ({} bytes)",
+        png.len()
+    );
+}
