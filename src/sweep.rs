@@ -284,7 +284,7 @@ fn train_group(
     let outcomes = trainer.run(stop, |r, record| {
         out.write_epoch(&group[r], record)?;
         records[r].push(record.clone());
-        log.epoch();
+        log.epoch(&group[r], record);
         Ok::<_, anyhow::Error>(())
     });
     group
@@ -321,6 +321,32 @@ fn train_group(
 struct Log {
     bar: Option<ProgressBar>,
     quiet: bool,
+    live: Mutex<Live>,
+}
+
+/// The live view: the best run so far and the latest accuracy of each run in flight.
+#[derive(Default)]
+struct Live {
+    best: Option<(f64, String)>,
+    running: std::collections::BTreeMap<String, (usize, f64)>,
+}
+
+impl Live {
+    fn message(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some((acc, label)) = &self.best {
+            parts.push(format!("best so far: {label} {}", percent(Some(*acc))));
+        }
+        let running: Vec<String> = self
+            .running
+            .iter()
+            .map(|(label, (epoch, acc))| format!("{label} e{epoch} {}", percent(Some(*acc))))
+            .collect();
+        if !running.is_empty() {
+            parts.push(format!("running: {}", running.join(", ")));
+        }
+        parts.join(" | ")
+    }
 }
 
 impl Log {
@@ -340,6 +366,7 @@ impl Log {
         Log {
             bar,
             quiet: opts.quiet,
+            live: Mutex::new(Live::default()),
         }
     }
 
@@ -353,10 +380,27 @@ impl Log {
         }
     }
 
-    fn epoch(&self) {
-        if let Some(bar) = &self.bar {
-            bar.inc(1);
+    /// Counts an epoch and updates the live view with its accuracy (validation, else test,
+    /// else training).
+    fn epoch(&self, settings: &RunSettings, record: &EpochRecord) {
+        let Some(bar) = &self.bar else { return };
+        bar.inc(1);
+        let acc = record
+            .validation_accuracy
+            .or(record.test_accuracy)
+            .or(record.train_accuracy);
+        let Some(acc) = acc else { return };
+        let label = format!("eta={} seed={}", float_label(settings.eta), settings.seed);
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        if live.best.as_ref().is_none_or(|(b, _)| acc > *b) {
+            live.best = Some((acc, label.clone()));
         }
+        if record.epoch >= settings.epochs {
+            live.running.remove(&label);
+        } else {
+            live.running.insert(label, (record.epoch, acc));
+        }
+        bar.set_message(live.message());
     }
 
     fn skip(&self, epochs: usize) {
