@@ -93,6 +93,31 @@ fn epochs(c: &mut Criterion) {
     group.finish();
 }
 
+/// Within one run: a large mini-batch (1,000) on 1 and 2 threads.
+fn scaling(c: &mut Criterion) {
+    let mut group = c.benchmark_group("scaling_784-30-10_batch1000");
+    group.sample_size(10).warm_up_time(Duration::from_secs(1));
+    let s = settings(&[784, 30, 10], 1000);
+    group.throughput(Throughput::Elements(epoch_flops(
+        &[784, 30, 10],
+        50_000,
+        1000,
+    )));
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        group.bench_function(format!("{threads}thread"), |b| {
+            pool.install(|| {
+                let mut t = Trainer::new(std::slice::from_ref(&s), data(), Monitor::all());
+                b.iter(|| t.train_epoch());
+            })
+        });
+    }
+    group.finish();
+}
+
 /// Several runs fused in one lockstep group against the same runs one by one (one thread).
 fn fused(c: &mut Criterion) {
     let pool = rayon::ThreadPoolBuilder::new()
@@ -198,5 +223,10 @@ fn sweep(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, epochs, fused, evaluation, loading, sweep);
+criterion_group! {
+    name = benches;
+    // criterion's HTML charts need system fonts; the numbers are what matter here
+    config = Criterion::default().without_plots();
+    targets = epochs, scaling, fused, evaluation, loading, sweep
+}
 criterion_main!(benches);
