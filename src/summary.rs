@@ -10,6 +10,7 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use crate::grid::float_label;
+use crate::output::METRICS_COLUMNS;
 
 /// One row of `metrics.csv`, read by column name.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,19 +101,8 @@ pub fn read_metrics(path: &Path) -> Result<Vec<Row>> {
             )
         })
     };
-    let names = [
-        "run",
-        "sizes",
-        "eta",
-        "batch_size",
-        "epochs",
-        "seed",
-        "cost",
-        "init",
-        "lambda",
-        "train_size",
-        "epoch",
-    ];
+    // the settings and the epoch: the first eleven columns of runner's metrics.csv
+    let names = &METRICS_COLUMNS[..11];
     let mut idx = [0usize; 11];
     for (i, name) in names.iter().enumerate() {
         idx[i] = col(name)?;

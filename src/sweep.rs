@@ -157,7 +157,25 @@ pub fn run_sweep(exp: &Experiment, opts: &SweepOptions, stop: &AtomicBool) -> Re
     pool.install(|| {
         tasks.par_iter().with_max_len(1).for_each(|group| {
             let data = data.as_ref().expect("loaded when there are runs");
-            let outcomes = train_group(group, data, exp, &out, stop, &log);
+            // A bug in one group must not take the finished runs of the others down with it.
+            let outcomes = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                train_group(group, data, exp, &out, stop, &log)
+            }))
+            .unwrap_or_else(|panic| {
+                let what = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                group
+                    .iter()
+                    .map(|_| {
+                        Err(anyhow::anyhow!(
+                            "internal error in runner (please report it): {what}"
+                        ))
+                    })
+                    .collect()
+            });
             for (settings, result) in group.iter().zip(outcomes) {
                 let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                 match &result {
