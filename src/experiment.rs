@@ -114,7 +114,10 @@ const GRID_KEYS: &[&str] = &[
     "cost",
     "init",
     "lambda",
+    "seeds",
 ];
+/// Largest number of values a range may generate.
+const MAX_RANGE_VALUES: usize = 100_000;
 /// Names people use for the grid keys in other tools and in the book's code.
 const ALIASES: &[(&str, &str)] = &[
     ("learning_rate", "eta"),
@@ -123,7 +126,6 @@ const ALIASES: &[(&str, &str)] = &[
     ("batch", "batch_size"),
     ("lmbda", "lambda"),
     ("l2", "lambda"),
-    ("seeds", "seed"),
     ("layers", "sizes"),
     ("epoch", "epochs"),
 ];
@@ -449,6 +451,23 @@ impl<'a> Doc<'a> {
                 })
                 .collect::<Result<_, _>>()?;
         }
+        if let (Some(_), Some(_)) = (t.get("seed"), t.get("seeds")) {
+            return Err(self.error(
+                &["grid", "seeds"],
+                "give either `seed` (a list of seeds) or `seeds` (how many: seeds = 5 means seed = [1, 2, 3, 4, 5]), not both".to_string(),
+            ));
+        }
+        if let Some(v) = t.get("seeds") {
+            let path = ["grid", "seeds"];
+            let n = self.integer(&path, v, "a whole number of seeds from 1 to 100000")?;
+            if !(1..=MAX_RANGE_VALUES as i64).contains(&n) {
+                return Err(self.error(
+                    &path,
+                    format!("{n} is not allowed: `seeds = N` trains seeds 1 to N; N must be from 1 to 100000"),
+                ));
+            }
+            grid.seed = (1..=n as u64).collect();
+        }
         if let Some(v) = t.get("seed") {
             let path = ["grid", "seed"];
             grid.seed = self
@@ -515,6 +534,9 @@ impl<'a> Doc<'a> {
     }
 
     fn integers(&self, path: &[&str], v: &Value, what: &str) -> Result<Vec<i64>, ExperimentError> {
+        if let Value::Table(t) = v {
+            return self.int_range(path, t);
+        }
         self.list(path, v, what)?
             .into_iter()
             .map(|item| match item {
@@ -533,6 +555,18 @@ impl<'a> Doc<'a> {
         v: &Value,
         check: impl Fn(f64) -> Result<(), &'static str>,
     ) -> Result<Vec<f64>, ExperimentError> {
+        if let Value::Table(t) = v {
+            let values = self.float_range(path, t)?;
+            for &x in &values {
+                check(x).map_err(|allowed| {
+                    self.error(
+                        path,
+                        format!("the range gives {x}, which is not allowed: {allowed}"),
+                    )
+                })?;
+            }
+            return Ok(values);
+        }
         self.list(path, v, "numbers")?
             .into_iter()
             .map(|item| {
@@ -555,6 +589,154 @@ impl<'a> Doc<'a> {
                 Ok(x)
             })
             .collect()
+    }
+
+    /// `{ log = [from, to], num = N }` (log-spaced) or `{ lin = [from, to], num = N }`, ends
+    /// included, values rounded to 12 significant digits so that they print as written.
+    fn float_range(&self, path: &[&str], t: &Table) -> Result<Vec<f64>, ExperimentError> {
+        const FORM: &str = "a range is { log = [from, to], num = N } (log-spaced) or \
+                            { lin = [from, to], num = N } (evenly spaced), ends included";
+        self.check_keys(t, path, &["log", "lin", "num"])?;
+        let (kind, ends) = match (t.get("log"), t.get("lin")) {
+            (Some(e), None) => ("log", e),
+            (None, Some(e)) => ("lin", e),
+            _ => {
+                return Err(self.error(path, format!("give exactly one of `log` and `lin`: {FORM}")))
+            }
+        };
+        let num_path: Vec<&str> = path.iter().copied().chain(["num"]).collect();
+        let num = match t.get("num") {
+            Some(Value::Integer(n)) if (2..=MAX_RANGE_VALUES as i64).contains(n) => *n as usize,
+            Some(other) => {
+                return Err(self.error(
+                    &num_path,
+                    format!(
+                        "{} is not allowed: `num` is how many values, from 2 to 100000",
+                        show(other)
+                    ),
+                ))
+            }
+            None => return Err(self.error(path, format!("`num` is missing: {FORM}"))),
+        };
+        let number = |v: &Value| match v {
+            Value::Float(x) => Some(*x),
+            Value::Integer(n) => Some(*n as f64),
+            _ => None,
+        };
+        let (from, to) = match ends {
+            Value::Array(a) if a.len() == 2 => match (number(&a[0]), number(&a[1])) {
+                (Some(x), Some(y)) if x.is_finite() && y.is_finite() => (x, y),
+                _ => {
+                    return Err(
+                        self.error(path, format!("the ends must be two finite numbers: {FORM}"))
+                    )
+                }
+            },
+            other => {
+                return Err(self.error(
+                    path,
+                    format!(
+                        "expected two ends like [0.01, 100.0], found {}: {FORM}",
+                        show(other)
+                    ),
+                ))
+            }
+        };
+        if kind == "log" && (from <= 0.0 || to <= 0.0) {
+            return Err(self.error(
+                path,
+                format!("a log-spaced range needs ends > 0, found [{from}, {to}]"),
+            ));
+        }
+        let round = |x: f64| format!("{x:.11e}").parse::<f64>().unwrap_or(x);
+        let step = |i: usize| i as f64 / (num - 1) as f64;
+        let mut values: Vec<f64> = (0..num)
+            .map(|i| match kind {
+                "log" => round((from.ln() + step(i) * (to.ln() - from.ln())).exp()),
+                _ => round(from + step(i) * (to - from)),
+            })
+            .collect();
+        values[0] = from;
+        values[num - 1] = to;
+        Ok(values)
+    }
+
+    /// `{ range = [from, to], step = S }` (from, from + S, ... up to to) or
+    /// `{ pow2 = [from, to] }` (the powers of two from..=to).
+    fn int_range(&self, path: &[&str], t: &Table) -> Result<Vec<i64>, ExperimentError> {
+        const FORM: &str = "a range of whole numbers is { range = [from, to], step = S } \
+                            (step 1 if left out) or { pow2 = [from, to] } (the powers of two in between)";
+        self.check_keys(t, path, &["range", "step", "pow2"])?;
+        let ends = |v: &Value| -> Result<(i64, i64), ExperimentError> {
+            match v {
+                Value::Array(a) if a.len() == 2 => match (&a[0], &a[1]) {
+                    (Value::Integer(x), Value::Integer(y)) if x <= y => Ok((*x, *y)),
+                    _ => Err(self.error(
+                        path,
+                        format!("the ends must be two whole numbers, the first not larger: {FORM}"),
+                    )),
+                },
+                other => Err(self.error(
+                    path,
+                    format!(
+                        "expected two ends like [10, 100], found {}: {FORM}",
+                        show(other)
+                    ),
+                )),
+            }
+        };
+        let values: Vec<i64> = match (t.get("range"), t.get("pow2")) {
+            (Some(r), None) => {
+                let (from, to) = ends(r)?;
+                let step = match t.get("step") {
+                    None => 1,
+                    Some(Value::Integer(s)) if *s >= 1 => *s,
+                    Some(other) => {
+                        let step_path: Vec<&str> = path.iter().copied().chain(["step"]).collect();
+                        return Err(self.error(
+                            &step_path,
+                            format!(
+                                "{} is not allowed: the step is a whole number >= 1",
+                                show(other)
+                            ),
+                        ));
+                    }
+                };
+                if (to - from) / step >= MAX_RANGE_VALUES as i64 {
+                    return Err(
+                        self.error(path, "the range gives more than 100000 values".to_string())
+                    );
+                }
+                (from..=to).step_by(step as usize).collect()
+            }
+            (None, Some(r)) => {
+                if t.contains_key("step") {
+                    return Err(self.error(
+                        path,
+                        format!("`step` goes with `range`, not `pow2`: {FORM}"),
+                    ));
+                }
+                let (from, to) = ends(r)?;
+                let powers: Vec<i64> = (0..63)
+                    .map(|k| 1i64 << k)
+                    .filter(|p| (from..=to).contains(p))
+                    .collect();
+                if powers.is_empty() {
+                    return Err(self.error(
+                        path,
+                        format!("there is no power of two from {from} to {to}"),
+                    ));
+                }
+                powers
+            }
+            _ => {
+                return Err(self.error(
+                    path,
+                    format!("give exactly one of `range` and `pow2`: {FORM}"),
+                ))
+            }
+        };
+        Ok(values)
     }
 
     fn choices(
@@ -807,7 +989,7 @@ lambda = 0.0
     fn unknown_keys_get_a_suggestion() {
         assert_eq!(
             err("[grid]\netaa = 3.0"),
-            "experiments/test.toml:2:1: `grid.etaa`: unknown key (did you mean `eta`?); the keys allowed in [grid] are: sizes, eta, batch_size, epochs, seed, cost, init, lambda"
+            "experiments/test.toml:2:1: `grid.etaa`: unknown key (did you mean `eta`?); the keys allowed in [grid] are: sizes, eta, batch_size, epochs, seed, cost, init, lambda, seeds"
         );
         assert!(err("[grid]\nlearning_rate = 3.0").contains("did you mean `eta`?"));
         assert!(err("[grid]\nmini_batch_size = 3").contains("did you mean `batch_size`?"));
@@ -838,6 +1020,62 @@ lambda = 0.0
     fn names_must_be_safe_folder_names() {
         assert!(err("name = \"../etc\"").contains("`name`"));
         assert_eq!(parse("name = \"my-run_2\"").unwrap().name, "my-run_2");
+    }
+
+    #[test]
+    fn ranges_expand_with_their_ends() {
+        let e = parse("[grid]\neta = { log = [0.001, 100.0], num = 11 }\nlambda = { lin = [0.5, 5.0], num = 10 }\nbatch_size = { pow2 = [1, 1024] }\nepochs = { range = [10, 100], step = 10 }\nseeds = 5").unwrap();
+        let g = &e.grid;
+        assert_eq!(g.eta.len(), 11);
+        assert_eq!((g.eta[0], g.eta[10]), (0.001, 100.0));
+        assert_eq!(g.eta[2], 0.01, "log-spaced values print as written");
+        assert_eq!(g.eta[6], 1.0);
+        assert!(g
+            .eta
+            .windows(2)
+            .all(|w| (w[1] / w[0] - 10f64.sqrt()).abs() < 1e-9));
+        assert_eq!(
+            g.lambda,
+            vec![0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0]
+        );
+        assert_eq!(
+            g.batch_size,
+            vec![1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
+        );
+        assert_eq!(g.epochs, vec![10, 20, 30, 40, 50, 60, 70, 80, 90, 100]);
+        assert_eq!(g.seed, vec![1, 2, 3, 4, 5]);
+        assert_eq!(g.len(), 11 * 10 * 11 * 10 * 5);
+        let e = parse(
+            "[grid]\nepochs = { range = [1, 10], step = 4 }\nbatch_size = { pow2 = [3, 20] }",
+        )
+        .unwrap();
+        assert_eq!(e.grid.epochs, vec![1, 5, 9]);
+        assert_eq!(e.grid.batch_size, vec![4, 8, 16]);
+    }
+
+    #[test]
+    fn range_mistakes_are_explained() {
+        assert!(err("[grid]\neta = { log = [0.0, 1.0], num = 3 }")
+            .contains("a log-spaced range needs ends > 0"));
+        assert!(err("[grid]\neta = { log = [0.1, 1.0] }").contains("`num` is missing"));
+        assert!(err("[grid]\neta = { log = [0.1, 1.0], num = 1 }")
+            .contains("`grid.eta.num`: 1 is not allowed"));
+        assert!(err("[grid]\neta = { lin = [-1.0, 1.0], num = 3 }")
+            .contains("the range gives -1, which is not allowed"));
+        assert!(err("[grid]\neta = { logg = [0.1, 1.0], num = 3 }")
+            .contains("`grid.eta.logg`: unknown key (did you mean `log`?)"));
+        assert!(err("[grid]\neta = { log = [1.0], num = 3 }")
+            .contains("expected two ends like [0.01, 100.0]"));
+        assert!(err("[grid]\nbatch_size = { range = [0, 10] }")
+            .contains("`grid.batch_size`: 0 is not allowed"));
+        assert!(err("[grid]\nepochs = { range = [5, 1] }").contains("the first not larger"));
+        assert!(err("[grid]\nepochs = { range = [1, 5], step = 0 }")
+            .contains("`grid.epochs.step`: 0 is not allowed"));
+        assert!(
+            err("[grid]\nbatch_size = { pow2 = [5, 7] }").contains("no power of two from 5 to 7")
+        );
+        assert!(err("[grid]\nseed = 1\nseeds = 3").contains("either `seed`"));
+        assert!(err("[grid]\nseeds = 0").contains("`grid.seeds`: 0 is not allowed"));
     }
 
     #[test]
