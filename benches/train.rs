@@ -13,16 +13,16 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use runner::data::Mnist;
+use runner::data::Dataset;
 use runner::experiment::{Experiment, Monitor};
 use runner::grid::{Grid, RunSettings};
 use runner::network::{Network, Workspace};
 use runner::sweep::{run_sweep, SweepOptions};
 use runner::train::Trainer;
 
-fn data() -> &'static Mnist {
-    static DATA: OnceLock<Mnist> = OnceLock::new();
-    DATA.get_or_init(|| Mnist::load(&data_dir()).expect("data/mnist loads"))
+fn data() -> &'static Dataset {
+    static DATA: OnceLock<Dataset> = OnceLock::new();
+    DATA.get_or_init(|| Dataset::load_mnist(&data_dir()).expect("data/mnist loads"))
 }
 
 fn data_dir() -> std::path::PathBuf {
@@ -185,7 +185,7 @@ fn loading(c: &mut Criterion) {
     let mut group = c.benchmark_group("load_mnist");
     group.sample_size(10);
     group.bench_function("gz_sha256_split", |b| {
-        b.iter(|| Mnist::load(&data_dir()).unwrap())
+        b.iter(|| Dataset::load_mnist(&data_dir()).unwrap())
     });
     group.finish();
 }

@@ -20,6 +20,72 @@ pub const IMAGE_PIXELS: usize = 784;
 pub const CLASSES: usize = 10;
 /// Training examples in the book's split; the rest of the 60,000 are validation.
 pub const MNIST_TRAIN: usize = 50_000;
+/// Images in the training file of MNIST and Fashion-MNIST.
+pub const TRAINING_FILE_IMAGES: usize = 60_000;
+/// Validation examples in the book's split: the last 10,000 of the training file.
+pub const DEFAULT_VALIDATION: usize = 10_000;
+
+/// The standard file names, in the order of the checksum tables.
+pub const FILE_NAMES: [&str; 4] = [
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+];
+
+/// Which data set a folder holds, and so which checksums its files must have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatasetKind {
+    /// LeCun et al.'s digits (the default; shipped in data/mnist).
+    Mnist,
+    /// Zalando's Fashion-MNIST: same layout, ten kinds of clothing.
+    FashionMnist,
+    /// Any folder of IDX files with MNIST's layout (28x28 images, labels 0-9); no checksums.
+    Idx,
+}
+
+impl DatasetKind {
+    pub const ALL: [DatasetKind; 3] = [
+        DatasetKind::Mnist,
+        DatasetKind::FashionMnist,
+        DatasetKind::Idx,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DatasetKind::Mnist => "mnist",
+            DatasetKind::FashionMnist => "fashion-mnist",
+            DatasetKind::Idx => "idx",
+        }
+    }
+
+    /// The folder used when `data.dir` is not given.
+    pub fn default_dir(self) -> Option<&'static str> {
+        match self {
+            DatasetKind::Mnist => Some("data/mnist"),
+            DatasetKind::FashionMnist => Some("/usr/share/datasets/fashion-mnist"),
+            DatasetKind::Idx => None,
+        }
+    }
+
+    /// The sha256 of each file's decompressed bytes, in the order of [`FILE_NAMES`].
+    fn checksums(self) -> Option<[&'static str; 4]> {
+        match self {
+            DatasetKind::Mnist => Some(MNIST_FILES.map(|f| f.1)),
+            DatasetKind::FashionMnist => Some(FASHION_MNIST_SHA256),
+            DatasetKind::Idx => None,
+        }
+    }
+}
+
+/// Fashion-MNIST as Debian's `dataset-fashion-mnist` package installs it (the decompressed
+/// bytes; the package's gzip files are compressed differently from Zalando's downloads).
+const FASHION_MNIST_SHA256: [&str; 4] = [
+    "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+];
 
 /// The four standard MNIST files with the sha256 of their decompressed bytes.
 pub const MNIST_FILES: [(&str, &str); 4] = [
@@ -140,13 +206,19 @@ fn find_file(dir: &Path, name: &'static str) -> Result<PathBuf, DataError> {
     Err(DataError::Missing {
         dir: dir.to_path_buf(),
         name,
-        hint: "set `data.dir` in the experiment file to the folder with the MNIST IDX files"
+        hint: "set `data.dir` in the experiment file to the folder with the IDX files (for \
+               Fashion-MNIST: apt-get install dataset-fashion-mnist)"
             .to_string(),
     })
 }
 
 /// Reads, checks and parses one standard MNIST file.
-fn load_checked(dir: &Path, name: &'static str, sha: &'static str) -> Result<Idx, DataError> {
+fn load_checked(
+    dir: &Path,
+    name: &'static str,
+    sha: Option<&'static str>,
+    dataset: &'static str,
+) -> Result<Idx, DataError> {
     let path = find_file(dir, name)?;
     let file = std::fs::File::open(&path).map_err(|source| DataError::Io {
         path: path.clone(),
@@ -160,14 +232,16 @@ fn load_checked(dir: &Path, name: &'static str, sha: &'static str) -> Result<Idx
         path: path.clone(),
         reason,
     })?;
-    let actual = sha256_hex(&bytes);
-    if actual != sha {
-        return Err(DataError::Checksum {
-            path,
-            dataset: "MNIST",
-            expected: sha,
-            actual,
-        });
+    if let Some(expected) = sha {
+        let actual = sha256_hex(&bytes);
+        if actual != expected {
+            return Err(DataError::Checksum {
+                path,
+                dataset,
+                expected,
+                actual,
+            });
+        }
     }
     Ok(idx)
 }
@@ -337,47 +411,66 @@ static PIXEL_TABLE: [f32; 256] = {
     t
 };
 
-/// MNIST in the book's split: 50,000 training, 10,000 validation, 10,000 test examples.
+/// A data set in the book's split: the training file's first images for training, its last
+/// `validation_size` (10,000 by default) for validation, the t10k file for testing.
 #[derive(Debug)]
-pub struct Mnist {
+pub struct Dataset {
     pub dir: PathBuf,
+    pub kind: DatasetKind,
     pub train: Split,
     pub validation: Split,
     pub test: Split,
 }
 
 /// Shared, read-only handle on a loaded data set.
-pub type SharedMnist = Arc<Mnist>;
+pub type SharedDataset = Arc<Dataset>;
 
-impl Mnist {
+impl Dataset {
+    /// Loads MNIST from `dir` with the book's split.
+    pub fn load_mnist(dir: &Path) -> Result<Dataset, DataError> {
+        Self::load(dir, DatasetKind::Mnist, DEFAULT_VALIDATION)
+    }
+
     /// Loads the four standard files from `dir` (`.gz` or uncompressed), verifying the sha256 of
-    /// each file's decompressed bytes and the shapes, and splits the training file 50,000/10,000.
-    pub fn load(dir: &Path) -> Result<Mnist, DataError> {
-        let [ti, tl, si, sl] = MNIST_FILES;
-        let (train_images, train_labels) = (
-            load_checked(dir, ti.0, ti.1)?,
-            load_checked(dir, tl.0, tl.1)?,
-        );
-        let (test_images, test_labels) = (
-            load_checked(dir, si.0, si.1)?,
-            load_checked(dir, sl.0, sl.1)?,
-        );
+    /// each file's decompressed bytes against the data set's (unless `kind` is
+    /// [`DatasetKind::Idx`]) and the shapes, and keeps the last `validation_size` training images
+    /// for validation.
+    pub fn load(
+        dir: &Path,
+        kind: DatasetKind,
+        validation_size: usize,
+    ) -> Result<Dataset, DataError> {
+        let sums = kind.checksums();
+        let label = match kind {
+            DatasetKind::Mnist => "MNIST",
+            DatasetKind::FashionMnist => "Fashion-MNIST",
+            DatasetKind::Idx => "IDX",
+        };
+        let file = |i: usize| load_checked(dir, FILE_NAMES[i], sums.map(|s| s[i]), label);
+        let (train_images, train_labels) = (file(0)?, file(1)?);
+        let (test_images, test_labels) = (file(2)?, file(3)?);
         Self::check_shapes(&train_images, &train_labels)?;
         Self::check_shapes(&test_images, &test_labels)?;
-        if train_labels.data.len() < MNIST_TRAIN {
+        let total = train_labels.data.len();
+        if validation_size >= total {
             return Err(DataError::Inconsistent(format!(
-                "the training file has {} images, fewer than the {MNIST_TRAIN} of the book's split",
-                train_labels.data.len()
+                "the training file of '{}' has {total} images: validation_size {validation_size} \
+                 leaves none for training",
+                dir.display()
             )));
         }
-        let cut = MNIST_TRAIN * IMAGE_PIXELS;
+        let kept = total - validation_size;
         let mut images = train_images.data;
         let mut labels = train_labels.data;
-        let validation = Split::new(images.split_off(cut), labels.split_off(MNIST_TRAIN))?;
+        let validation = Split::new(
+            images.split_off(kept * IMAGE_PIXELS),
+            labels.split_off(kept),
+        )?;
         let train = Split::new(images, labels)?;
         let test = Split::new(test_images.data, test_labels.data)?;
-        Ok(Mnist {
+        Ok(Dataset {
             dir: dir.to_path_buf(),
+            kind,
             train,
             validation,
             test,
@@ -514,12 +607,12 @@ mod tests {
     #[test]
     fn missing_and_corrupt_files_are_reported_with_their_path() {
         let dir = tempfile::tempdir().unwrap();
-        let err = Mnist::load(dir.path()).unwrap_err().to_string();
+        let err = Dataset::load_mnist(dir.path()).unwrap_err().to_string();
         assert!(err.contains("no train-images-idx3-ubyte"), "{err}");
         // A well-formed IDX file with the wrong content fails the checksum.
         let p = dir.path().join("train-images-idx3-ubyte");
         std::fs::write(&p, idx_bytes(&[1, 28, 28], &[0; 784])).unwrap();
-        let err = Mnist::load(dir.path()).unwrap_err().to_string();
+        let err = Dataset::load_mnist(dir.path()).unwrap_err().to_string();
         assert!(
             err.contains("sha256") && err.contains("train-images-idx3-ubyte"),
             "{err}"
@@ -534,8 +627,67 @@ mod tests {
             &gz[..gz.len() / 2],
         )
         .unwrap();
-        let err = Mnist::load(d2.path()).unwrap_err().to_string();
+        let err = Dataset::load_mnist(d2.path()).unwrap_err().to_string();
         assert!(err.contains("train-images-idx3-ubyte.gz"), "{err}");
+    }
+
+    #[test]
+    fn validation_size_moves_the_split() {
+        let m =
+            Dataset::load(&crate::tests_support::mnist_dir(), DatasetKind::Mnist, 5000).unwrap();
+        assert_eq!(
+            (m.train.len(), m.validation.len(), m.test.len()),
+            (55_000, 5_000, 10_000)
+        );
+        let book = crate::tests_support::mnist();
+        // the validation set is the last images of the training file
+        assert_eq!(
+            m.validation.all().labels,
+            &book.validation.all().labels[5000..]
+        );
+        assert_eq!(&m.train.all().labels[..50_000], book.train.all().labels);
+        let err = Dataset::load(
+            &crate::tests_support::mnist_dir(),
+            DatasetKind::Mnist,
+            60_000,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("validation_size 60000 leaves none for training"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn mnist_is_not_fashion_mnist() {
+        let err = Dataset::load(
+            &crate::tests_support::mnist_dir(),
+            DatasetKind::FashionMnist,
+            10_000,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("not the standard Fashion-MNIST file"), "{err}");
+        // but any IDX folder of the same layout loads without checksums
+        let any =
+            Dataset::load(&crate::tests_support::mnist_dir(), DatasetKind::Idx, 10_000).unwrap();
+        assert_eq!(any.train.len(), 50_000);
+    }
+
+    #[test]
+    fn fashion_mnist_loads_where_debian_installs_it() {
+        let dir = Path::new("/usr/share/datasets/fashion-mnist");
+        if !dir.is_dir() {
+            eprintln!("SKIPPED fashion_mnist_loads_where_debian_installs_it: Debian's dataset-fashion-mnist is not installed (.ci/run installs it)");
+            return;
+        }
+        let f = Dataset::load(dir, DatasetKind::FashionMnist, 10_000).unwrap();
+        assert_eq!(
+            (f.train.len(), f.validation.len(), f.test.len()),
+            (50_000, 10_000, 10_000)
+        );
+        assert_eq!(&f.train.all().labels[..10], &[9, 0, 0, 3, 0, 2, 7, 2, 5, 5]);
     }
 
     #[test]

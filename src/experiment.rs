@@ -8,9 +8,11 @@ use std::path::{Path, PathBuf};
 use toml::de::{DeTable, DeValue};
 use toml::{Table, Value};
 
-use crate::data::{CLASSES, IMAGE_PIXELS, MNIST_TRAIN};
+use crate::data::{
+    DatasetKind, CLASSES, DEFAULT_VALIDATION, IMAGE_PIXELS, MNIST_TRAIN, TRAINING_FILE_IMAGES,
+};
 use crate::error::ExperimentError;
-use crate::grid::{Cost, Grid, Init};
+use crate::grid::{Cost, Grid, Init, RunSettings};
 
 /// A metric that can be computed after each epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -82,10 +84,14 @@ impl Monitor {
 /// The `[data]` table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DataSettings {
-    /// The folder as written in the file (default `data/mnist`).
+    /// Which data set (and so which checksums): `mnist` (default), `fashion-mnist` or `idx`.
+    pub dataset: DatasetKind,
+    /// The folder as written in the file (default: the data set's, `data/mnist` for MNIST).
     pub dir: PathBuf,
-    /// Number of training examples: the first `train_size` of the 50,000.
+    /// Number of training examples: the first `train_size` of the training split.
     pub train_size: usize,
+    /// Validation examples: the last `validation_size` images of the training file.
+    pub validation_size: usize,
     pub monitor: Monitor,
 }
 
@@ -104,7 +110,7 @@ pub struct Experiment {
 }
 
 const TOP_KEYS: &[&str] = &["name", "description", "data", "grid"];
-const DATA_KEYS: &[&str] = &["dir", "train_size", "monitor"];
+const DATA_KEYS: &[&str] = &["dataset", "dir", "train_size", "validation_size", "monitor"];
 const GRID_KEYS: &[&str] = &[
     "sizes",
     "eta",
@@ -177,8 +183,14 @@ impl Experiment {
             &["data", "dir"],
             format!(
                 "the data folder '{}' does not exist (looked in the current folder and beside the \
-                 experiment file); it must hold the MNIST IDX files, as data/mnist in the repository does",
-                dir.display()
+                 experiment file); it must hold the four IDX files, as data/mnist in the repository \
+                 does{}",
+                dir.display(),
+                if self.data.dataset == DatasetKind::FashionMnist {
+                    " (Fashion-MNIST: apt-get install dataset-fashion-mnist, or set data.dir)"
+                } else {
+                    ""
+                }
             ),
         ))
     }
@@ -186,6 +198,15 @@ impl Experiment {
     /// Number of distinct runs.
     pub fn run_count(&self) -> usize {
         self.grid.runs(self.data.train_size).len()
+    }
+
+    /// Every distinct run, in grid order, with the experiment's data settings.
+    pub fn runs(&self) -> Vec<RunSettings> {
+        let mut runs = self.grid.runs(self.data.train_size);
+        for r in &mut runs {
+            r.dataset = self.data.dataset;
+        }
+        runs
     }
 }
 
@@ -336,31 +357,82 @@ impl<'a> Doc<'a> {
 
     fn data(&self) -> Result<DataSettings, ExperimentError> {
         let mut data = DataSettings {
+            dataset: DatasetKind::Mnist,
             dir: PathBuf::from("data/mnist"),
             train_size: MNIST_TRAIN,
+            validation_size: DEFAULT_VALIDATION,
             monitor: Monitor::all(),
         };
         let Some(t) = self.sub_table("data")? else {
             return Ok(data);
         };
         self.check_keys(t, &["data"], DATA_KEYS)?;
-        if let Some(v) = t.get("dir") {
-            let s = self.string(&["data", "dir"], v)?;
-            if s.is_empty() {
-                return Err(self.error(&["data", "dir"], "must not be empty".to_string()));
-            }
-            data.dir = PathBuf::from(s);
+        if let Some(v) = t.get("dataset") {
+            let names: Vec<&str> = DatasetKind::ALL.iter().map(|d| d.name()).collect();
+            data.dataset = DatasetKind::ALL[self
+                .choices(&["data", "dataset"], v, &names)?
+                .first()
+                .copied()
+                .filter(|_| !v.is_array())
+                .ok_or_else(|| {
+                    self.error(
+                        &["data", "dataset"],
+                        "give one data set, not a list".to_string(),
+                    )
+                })?];
         }
-        if let Some(v) = t.get("train_size") {
-            let path = ["data", "train_size"];
-            let n = self.integer(&path, v, "a whole number from 1 to 50000")?;
-            if !(1..=MNIST_TRAIN as i64).contains(&n) {
+        match (t.get("dir"), data.dataset.default_dir()) {
+            (Some(v), _) => {
+                let s = self.string(&["data", "dir"], v)?;
+                if s.is_empty() {
+                    return Err(self.error(&["data", "dir"], "must not be empty".to_string()));
+                }
+                data.dir = PathBuf::from(s);
+            }
+            (None, Some(default)) => data.dir = PathBuf::from(default),
+            (None, None) => {
+                return Err(self.error(
+                    &["data", "dataset"],
+                    "dataset = \"idx\" needs `dir`: the folder holding the four IDX files"
+                        .to_string(),
+                ))
+            }
+        }
+        if let Some(v) = t.get("validation_size") {
+            let path = ["data", "validation_size"];
+            let n = self.integer(&path, v, "a whole number from 0 to 59999")?;
+            if !(0..TRAINING_FILE_IMAGES as i64).contains(&n) {
                 return Err(self.error(
                     &path,
-                    format!("{n} is not allowed: train_size must be from 1 to 50000 (the book's training split)"),
+                    format!("{n} is not allowed: validation_size is taken from the end of the 60000 training images, from 0 to 59999"),
+                ));
+            }
+            data.validation_size = n as usize;
+        }
+        // By default the training set is the rest of the training file (the book's 50,000).
+        let available = TRAINING_FILE_IMAGES - data.validation_size;
+        data.train_size = available;
+        if let Some(v) = t.get("train_size") {
+            let path = ["data", "train_size"];
+            let n = self.integer(&path, v, &format!("a whole number from 1 to {available}"))?;
+            if !(1..=available as i64).contains(&n) {
+                return Err(self.error(
+                    &path,
+                    format!(
+                        "{n} is not allowed: train_size must be from 1 to {available} (the training \
+                         file's 60000 images less validation_size {})",
+                        data.validation_size
+                    ),
                 ));
             }
             data.train_size = n as usize;
+        } else if data.dataset == DatasetKind::Idx {
+            return Err(self.error(
+                &["data", "dataset"],
+                "dataset = \"idx\" needs `train_size`: how many of the folder's training images to \
+                 train on (the rest of the file after validation_size, at most)"
+                    .to_string(),
+            ));
         }
         if let Some(v) = t.get("monitor") {
             let path = ["data", "monitor"];
@@ -389,6 +461,17 @@ impl<'a> Doc<'a> {
                 metrics.push(m);
             }
             data.monitor = Monitor::only(&metrics);
+        }
+        if data.validation_size == 0
+            && (data.monitor.has(Metric::ValidationCost)
+                || data.monitor.has(Metric::ValidationAccuracy))
+        {
+            return Err(self.error(
+                &["data", "validation_size"],
+                "0 leaves no validation set, so `data.monitor` must not list validation_cost or \
+                 validation_accuracy (and it lists every metric when it is left out)"
+                    .to_string(),
+            ));
         }
         Ok(data)
     }
@@ -1020,6 +1103,33 @@ lambda = 0.0
     fn names_must_be_safe_folder_names() {
         assert!(err("name = \"../etc\"").contains("`name`"));
         assert_eq!(parse("name = \"my-run_2\"").unwrap().name, "my-run_2");
+    }
+
+    #[test]
+    fn data_sets_and_the_validation_split() {
+        let e = parse("[data]\ndataset = \"fashion-mnist\"").unwrap();
+        assert_eq!(e.data.dataset, DatasetKind::FashionMnist);
+        assert_eq!(
+            e.data.dir,
+            PathBuf::from("/usr/share/datasets/fashion-mnist")
+        );
+        assert_eq!(
+            (e.data.train_size, e.data.validation_size),
+            (50_000, 10_000)
+        );
+        assert!(e.runs()[0].canonical().ends_with(";dataset=fashion-mnist"));
+        let e = parse("[data]\nvalidation_size = 5000").unwrap();
+        assert_eq!((e.data.train_size, e.data.validation_size), (55_000, 5_000));
+        let e = parse("[data]\nvalidation_size = 0\nmonitor = [\"test_accuracy\"]").unwrap();
+        assert_eq!(e.data.train_size, 60_000);
+        assert!(err("[data]\nvalidation_size = 0").contains("0 leaves no validation set"));
+        assert!(err("[data]\nvalidation_size = 20000\ntrain_size = 50000")
+            .contains("train_size must be from 1 to 40000"));
+        assert!(err("[data]\ndataset = \"cifar\"")
+            .contains("use \"mnist\" or \"fashion-mnist\" or \"idx\""));
+        assert!(err("[data]\ndataset = \"idx\"").contains("dataset = \"idx\" needs `dir`"));
+        assert!(err("[data]\ndataset = \"idx\"\ndir = \"x\"").contains("needs `train_size`"));
+        assert!(err("[data]\nvalidation_size = 60000").contains("from 0 to 59999"));
     }
 
     #[test]

@@ -7,6 +7,8 @@ use std::fmt;
 
 use sha2::{Digest, Sha256};
 
+use crate::data::DatasetKind;
+
 /// Cost function of the output layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Cost {
@@ -72,6 +74,8 @@ pub struct RunSettings {
     pub lambda: f64,
     /// Number of training examples used (the first `train_size` of the training split).
     pub train_size: usize,
+    /// The data set trained on.
+    pub dataset: DatasetKind,
 }
 
 /// Writes layer sizes like `784-30-10`.
@@ -92,8 +96,13 @@ impl RunSettings {
     /// The canonical text of the settings: every key in a fixed order, floats written so that
     /// they read back exactly. Two runs are the same run exactly when this text is the same.
     pub fn canonical(&self) -> String {
+        // (MNIST, the default, is left out so that ids stay those of earlier results)
+        let dataset = match self.dataset {
+            DatasetKind::Mnist => String::new(),
+            other => format!(";dataset={}", other.name()),
+        };
         format!(
-            "sizes={};eta={};batch_size={};epochs={};seed={};cost={};init={};lambda={};train_size={}",
+            "sizes={};eta={};batch_size={};epochs={};seed={};cost={};init={};lambda={};train_size={}{}",
             sizes_label(&self.sizes),
             float_label(self.eta),
             self.batch_size,
@@ -102,7 +111,8 @@ impl RunSettings {
             self.cost,
             self.init,
             float_label(self.lambda),
-            self.train_size
+            self.train_size,
+            dataset
         )
     }
 
@@ -203,6 +213,7 @@ impl Grid {
             eta: self.eta[digits[6]],
             seed: self.seed[digits[7]],
             train_size,
+            dataset: DatasetKind::Mnist,
         }
     }
 

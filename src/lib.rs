@@ -28,15 +28,15 @@ pub(crate) mod tests_support {
     use std::path::PathBuf;
     use std::sync::OnceLock;
 
-    use crate::data::Mnist;
+    use crate::data::Dataset;
 
     pub fn mnist_dir() -> PathBuf {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/mnist")
     }
 
     /// The real data set, loaded once for all unit tests.
-    pub fn mnist() -> &'static Mnist {
-        static DATA: OnceLock<Mnist> = OnceLock::new();
-        DATA.get_or_init(|| Mnist::load(&mnist_dir()).expect("data/mnist loads"))
+    pub fn mnist() -> &'static Dataset {
+        static DATA: OnceLock<Dataset> = OnceLock::new();
+        DATA.get_or_init(|| Dataset::load_mnist(&mnist_dir()).expect("data/mnist loads"))
     }
 }

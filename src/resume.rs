@@ -26,6 +26,19 @@ pub fn compatible(old: &Experiment, new: &Experiment) -> Result<(), String> {
     fn list<T>(v: &[T], show: impl Fn(&T) -> String) -> String {
         format!("[{}]", v.iter().map(show).collect::<Vec<_>>().join(", "))
     }
+    if old.data.dataset != new.data.dataset {
+        return Err(format!(
+            "`data.dataset` was \"{}\" and is now \"{}\"",
+            old.data.dataset.name(),
+            new.data.dataset.name()
+        ));
+    }
+    if old.data.validation_size != new.data.validation_size {
+        return Err(format!(
+            "`data.validation_size` was {} and is now {}",
+            old.data.validation_size, new.data.validation_size
+        ));
+    }
     if old.data.train_size != new.data.train_size {
         return Err(format!(
             "`data.train_size` was {} and is now {}",
@@ -486,7 +499,7 @@ pub fn merge(out: &Path, inputs: &[PathBuf]) -> Result<MergeReport> {
         );
     }
     let (exp, _) = experiment.expect("at least one source");
-    let grid_runs = exp.grid.runs(exp.data.train_size);
+    let grid_runs = exp.runs();
     report.missing = grid_runs
         .iter()
         .filter(|r| !rows.contains_key(&r.id()))

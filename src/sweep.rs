@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 
-use crate::data::Mnist;
+use crate::data::Dataset;
 use crate::experiment::Experiment;
 use crate::grid::{float_label, RunSettings};
 use crate::output::{percent, ResultsDir, RunRow};
@@ -92,7 +92,7 @@ pub fn planned_runs(exp: &Experiment, opts: &SweepOptions) -> Result<Vec<RunSett
             exp.path.display()
         );
     }
-    let runs = exp.grid.runs(exp.data.train_size);
+    let runs = exp.runs();
     Ok(match opts.shard {
         Some(shard) => shard.select(&runs),
         None => runs,
@@ -100,9 +100,28 @@ pub fn planned_runs(exp: &Experiment, opts: &SweepOptions) -> Result<Vec<RunSett
 }
 
 /// Loads the experiment's data set, reporting how long it took.
-pub fn load_data(exp: &Experiment) -> Result<Mnist> {
+pub fn load_data(exp: &Experiment) -> Result<Dataset> {
     let dir = exp.resolve_data_dir()?;
-    Mnist::load(&dir).with_context(|| format!("loading MNIST from '{}'", dir.display()))
+    let data =
+        Dataset::load(&dir, exp.data.dataset, exp.data.validation_size).with_context(|| {
+            format!(
+                "loading the {} data set from '{}'",
+                exp.data.dataset.name(),
+                dir.display()
+            )
+        })?;
+    if data.train.len() < exp.data.train_size {
+        bail!(
+            "{}: `data.train_size` is {}, but '{}' holds only {} training images after the \
+             {} for validation",
+            exp.path.display(),
+            exp.data.train_size,
+            dir.display(),
+            data.train.len(),
+            data.validation.len()
+        );
+    }
+    Ok(data)
 }
 
 /// Trains every run of `exp` that is not finished yet; `stop` interrupts it cleanly.
@@ -236,8 +255,7 @@ pub fn run_sweep(exp: &Experiment, opts: &SweepOptions, stop: &AtomicBool) -> Re
         .filter_map(|r| finished.remove(&r.id()))
         .collect();
     let order: HashMap<String, usize> = exp
-        .grid
-        .runs(exp.data.train_size)
+        .runs()
         .iter()
         .enumerate()
         .map(|(i, r)| (r.id(), i))
@@ -291,7 +309,7 @@ pub fn plan_groups(runs: &[RunSettings], threads: usize, fuse: bool) -> Vec<Vec<
 /// `runs.csv` row or its error.
 fn train_group(
     group: &[RunSettings],
-    data: &Mnist,
+    data: &Dataset,
     exp: &Experiment,
     out: &ResultsDir,
     stop: &AtomicBool,

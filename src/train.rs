@@ -10,7 +10,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use crate::data::{Examples, Mnist};
+use crate::data::{Dataset, Examples};
 use crate::experiment::{Metric, Monitor};
 use crate::grid::{Init, RunSettings};
 use crate::group::{Grads, Group, RunParams, Scratch};
@@ -118,7 +118,7 @@ pub struct Trainer<'d> {
     params: Vec<RunParams>,
     pub group: Group,
     train: Examples<'d>,
-    data: &'d Mnist,
+    data: &'d Dataset,
     monitor: Monitor,
     order: Vec<u32>,
     shuffle_rng: ChaCha8Rng,
@@ -135,7 +135,7 @@ impl<'d> Trainer<'d> {
     /// The initialisation and the shuffles come from two streams of a ChaCha8 generator seeded
     /// with the seed alone, so the numbers never depend on the other runs, the threads or the
     /// scheduling.
-    pub fn new(runs: &[RunSettings], data: &'d Mnist, monitor: Monitor) -> Trainer<'d> {
+    pub fn new(runs: &[RunSettings], data: &'d Dataset, monitor: Monitor) -> Trainer<'d> {
         let first = &runs[0];
         assert!(
             runs.iter().all(|r| group_key(r) == group_key(first)),
