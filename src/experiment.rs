@@ -1198,7 +1198,10 @@ lambda = 0.0
     fn shipped_experiments_parse() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
         let mut n = 0;
-        for entry in std::fs::read_dir(&dir).unwrap() {
+        let files = std::fs::read_dir(&dir)
+            .unwrap()
+            .chain(std::fs::read_dir(dir.join("book")).unwrap());
+        for entry in files {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "toml") {
                 let e = Experiment::from_file(&path).unwrap_or_else(|e| panic!("{e}"));
@@ -1210,6 +1213,6 @@ lambda = 0.0
                 n += 1;
             }
         }
-        assert!(n >= 3, "expected at least 3 shipped experiments, found {n}");
+        assert!(n >= 9, "expected at least 9 shipped experiments, found {n}");
     }
 }
