@@ -196,17 +196,21 @@ impl Experiment {
     }
 
     /// Number of distinct runs.
-    pub fn run_count(&self) -> usize {
-        self.grid.runs(self.data.train_size).len()
+    pub fn run_count(&self) -> u128 {
+        self.grid.len()
     }
 
     /// Every distinct run, in grid order, with the experiment's data settings.
     pub fn runs(&self) -> Vec<RunSettings> {
-        let mut runs = self.grid.runs(self.data.train_size);
-        for r in &mut runs {
+        self.iter_runs().collect()
+    }
+
+    /// The runs one at a time, without building the grid in memory.
+    pub fn iter_runs(&self) -> impl Iterator<Item = RunSettings> + '_ {
+        self.grid.iter(self.data.train_size).map(|mut r| {
             r.dataset = self.data.dataset;
-        }
-        runs
+            r
+        })
     }
 }
 
@@ -582,6 +586,7 @@ impl<'a> Doc<'a> {
                 .map(|i| Init::ALL[i])
                 .collect();
         }
+        grid.dedup();
         Ok(grid)
     }
 

@@ -217,18 +217,37 @@ impl Grid {
         }
     }
 
-    /// Every distinct run of the grid in enumeration order; a point equal to an earlier one
-    /// (a repeated value in a list) is listed once.
+    /// Every run of the grid in enumeration order. Each list holds distinct values (see
+    /// [`Grid::dedup`]), so every grid point is a distinct run.
     pub fn runs(&self, train_size: usize) -> Vec<RunSettings> {
-        let mut seen = std::collections::HashSet::new();
-        let mut out = Vec::new();
-        for i in 0..self.len() {
-            let run = self.get(i, train_size);
-            if seen.insert(run.canonical()) {
-                out.push(run);
+        self.iter(train_size).collect()
+    }
+
+    /// The runs one at a time, by index: nothing is built in memory, whatever the grid's size.
+    pub fn iter(&self, train_size: usize) -> impl Iterator<Item = RunSettings> + '_ {
+        (0..self.len()).map(move |i| self.get(i, train_size))
+    }
+
+    /// Removes repeated values from every list, keeping the first of each: a value listed twice
+    /// is one run, trained once.
+    pub fn dedup(&mut self) {
+        fn dedup<T: PartialEq + Clone>(v: &mut Vec<T>) {
+            let mut out: Vec<T> = Vec::with_capacity(v.len());
+            for x in v.drain(..) {
+                if !out.contains(&x) {
+                    out.push(x);
+                }
             }
+            *v = out;
         }
-        out
+        dedup(&mut self.sizes);
+        dedup(&mut self.eta);
+        dedup(&mut self.batch_size);
+        dedup(&mut self.epochs);
+        dedup(&mut self.seed);
+        dedup(&mut self.cost);
+        dedup(&mut self.init);
+        dedup(&mut self.lambda);
     }
 
     /// The keys with more than one distinct value, in file order.
@@ -302,11 +321,13 @@ mod tests {
 
     #[test]
     fn repeated_values_are_trained_once() {
-        let g = Grid {
+        let mut g = Grid {
             eta: vec![3.0, 3.0, 1.0],
             ..Grid::default()
         };
         assert_eq!(g.len(), 3);
+        g.dedup();
+        assert_eq!(g.len(), 2);
         let runs = g.runs(50_000);
         assert_eq!(runs.len(), 2);
         assert_eq!(runs[0].eta, 3.0);

@@ -92,11 +92,30 @@ pub fn planned_runs(exp: &Experiment, opts: &SweepOptions) -> Result<Vec<RunSett
             exp.path.display()
         );
     }
-    let runs = exp.runs();
-    Ok(match opts.shard {
-        Some(shard) => shard.select(&runs),
-        None => runs,
-    })
+    Ok(shard_runs(exp, opts.shard).collect())
+}
+
+/// Grids up to this size are sharded by dealing runs, longest first, to the least loaded shard;
+/// larger ones round-robin by grid index, without building the grid.
+pub const BALANCED_SHARDING_LIMIT: u128 = 1_000_000;
+
+/// The runs of a shard (or of the whole grid), lazily where the grid is large.
+pub fn shard_runs(
+    exp: &Experiment,
+    shard: Option<Shard>,
+) -> Box<dyn Iterator<Item = RunSettings> + '_> {
+    match shard {
+        None => Box::new(exp.iter_runs()),
+        Some(shard) if exp.grid.len() <= BALANCED_SHARDING_LIMIT => {
+            Box::new(shard.select(&exp.runs()).into_iter())
+        }
+        Some(Shard { index, count }) => Box::new(
+            exp.iter_runs()
+                .enumerate()
+                .filter(move |(i, _)| i % count == index - 1)
+                .map(|(_, r)| r),
+        ),
+    }
 }
 
 /// Loads the experiment's data set, reporting how long it took.
@@ -510,9 +529,9 @@ pub fn final_table(exp: &Experiment, rows: &[RunRow]) -> String {
 #[derive(Debug)]
 pub struct CheckReport {
     pub grid_points: u128,
-    pub runs: usize,
-    pub finished: usize,
-    pub epochs_left: usize,
+    pub runs: u128,
+    pub finished: u128,
+    pub epochs_left: u128,
     /// Estimated wall time of the runs left, on `threads` threads.
     pub estimate_seconds: Option<f64>,
     pub threads: usize,
@@ -560,20 +579,7 @@ pub fn human_duration(seconds: f64) -> String {
 /// Validates the experiment against its results folder (without changing anything) and
 /// estimates the time the runs left will take.
 pub fn check(exp: &Experiment, opts: &SweepOptions) -> Result<CheckReport> {
-    let dir = results_dir(
-        exp,
-        &SweepOptions {
-            yes: true,
-            ..opts.clone()
-        },
-    );
-    let runs = planned_runs(
-        exp,
-        &SweepOptions {
-            yes: true,
-            ..opts.clone()
-        },
-    )?;
+    let dir = results_dir(exp, opts);
     let threads = opts
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -589,49 +595,48 @@ pub fn check(exp: &Experiment, opts: &SweepOptions) -> Result<CheckReport> {
         }
         None => HashMap::new(),
     };
-    let left: Vec<&RunSettings> = runs
-        .iter()
-        .filter(|r| !finished.contains_key(&r.id()))
-        .collect();
-    let estimate_seconds = if left.is_empty() {
-        None
-    } else {
-        let data = load_data(exp)?;
+    // The runs are visited one at a time: a grid of millions is checked without building it.
+    let monitor = exp.data.monitor;
+    let mut data: Option<Dataset> = None;
+    let mut speed: HashMap<(Vec<usize>, usize), f64> = HashMap::new();
+    let (mut runs, mut left, mut epochs_left, mut total) = (0u128, 0u128, 0u128, 0.0f64);
+    for r in shard_runs(exp, opts.shard) {
+        runs += 1;
+        if !finished.is_empty() && finished.contains_key(&r.id()) {
+            continue;
+        }
+        left += 1;
+        epochs_left += r.epochs as u128;
+        if data.is_none() {
+            data = Some(load_data(exp)?);
+        }
+        let data = data.as_ref().expect("just loaded");
         // Time each distinct (sizes, batch size) briefly; evaluation is counted as forward
         // passes at a third of a training example's cost.
-        let mut speed: HashMap<(Vec<usize>, usize), f64> = HashMap::new();
-        let mut total = 0.0;
-        let monitor = exp.data.monitor;
+        let key = (r.sizes.clone(), r.batch_size);
+        let per_example = *speed.entry(key).or_insert_with(|| {
+            Trainer::new(std::slice::from_ref(&r), data, monitor)
+                .seconds_per_example(Duration::from_millis(300))
+        });
         use crate::experiment::Metric;
-        let eval_examples = |r: &RunSettings| {
-            let mut n = 0;
-            if monitor.has(Metric::TrainCost) || monitor.has(Metric::TrainAccuracy) {
-                n += r.train_size;
-            }
-            if monitor.has(Metric::ValidationCost) || monitor.has(Metric::ValidationAccuracy) {
-                n += data.validation.len();
-            }
-            if monitor.has(Metric::TestCost) || monitor.has(Metric::TestAccuracy) {
-                n += data.test.len();
-            }
-            n
-        };
-        for r in &left {
-            let key = (r.sizes.clone(), r.batch_size);
-            let per_example = *speed.entry(key).or_insert_with(|| {
-                Trainer::new(std::slice::from_ref(*r), &data, monitor)
-                    .seconds_per_example(Duration::from_millis(300))
-            });
-            let per_epoch = per_example * (r.train_size as f64 + eval_examples(r) as f64 / 3.0);
-            total += per_epoch * r.epochs as f64;
+        let mut eval = 0;
+        if monitor.has(Metric::TrainCost) || monitor.has(Metric::TrainAccuracy) {
+            eval += r.train_size;
         }
-        Some(total / threads.min(left.len()) as f64)
-    };
+        if monitor.has(Metric::ValidationCost) || monitor.has(Metric::ValidationAccuracy) {
+            eval += data.validation.len();
+        }
+        if monitor.has(Metric::TestCost) || monitor.has(Metric::TestAccuracy) {
+            eval += data.test.len();
+        }
+        total += per_example * (r.train_size as f64 + eval as f64 / 3.0) * r.epochs as f64;
+    }
+    let estimate_seconds = (left > 0).then(|| total / (threads as f64).min(left as f64));
     Ok(CheckReport {
         grid_points: exp.grid.len(),
-        runs: runs.len(),
-        finished: runs.len() - left.len(),
-        epochs_left: left.iter().map(|r| r.epochs).sum(),
+        runs,
+        finished: runs - left,
+        epochs_left,
         estimate_seconds,
         threads,
         dir,

@@ -329,7 +329,8 @@ fn check_reports_size_progress_and_estimate_without_training() {
         .args(["check", exp.to_str().unwrap()])
         .assert()
         .success()
-        .stdout(predicate::str::contains("grid points:      3"))
+        // the repeated 2.0 is one run
+        .stdout(predicate::str::contains("grid points:      2"))
         .stdout(predicate::str::contains("distinct runs:    2"))
         .stdout(predicate::str::contains("already finished: 0"))
         .stdout(predicate::str::contains("estimated time:"));
@@ -341,6 +342,29 @@ fn check_reports_size_progress_and_estimate_without_training() {
         .success()
         .stdout(predicate::str::contains("already finished: 2"))
         .stdout(predicate::str::contains("nothing left to train"));
+}
+
+#[test]
+fn a_ten_million_point_grid_is_checked_and_sharded_without_building_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = experiment(
+        tmp.path(),
+        "tenmillion",
+        "[grid]\neta = { log = [0.001, 100.0], num = 10000 }\nseeds = 1000\n",
+    );
+    runner(tmp.path())
+        .args(["check", exp.to_str().unwrap()])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("grid points:      10000000"))
+        .stdout(predicate::str::contains("distinct runs:    10000000"))
+        .stdout(predicate::str::contains("estimated time:"));
+    // one share of seven, dealt round-robin by grid index
+    runner(tmp.path())
+        .args(["check", exp.to_str().unwrap(), "--shard", "3/7"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("distinct runs:    1428572"));
 }
 
 #[test]
