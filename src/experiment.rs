@@ -12,7 +12,7 @@ use crate::data::{
     DatasetKind, CLASSES, DEFAULT_VALIDATION, IMAGE_PIXELS, MNIST_TRAIN, TRAINING_FILE_IMAGES,
 };
 use crate::error::ExperimentError;
-use crate::grid::{Cost, Grid, Init, RunSettings};
+use crate::grid::{Cost, Grid, Init, Partial, RunSettings};
 
 /// A metric that can be computed after each epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -121,6 +121,19 @@ const GRID_KEYS: &[&str] = &[
     "init",
     "lambda",
     "seeds",
+    "zip",
+];
+/// Keys a `[[grid.zip]]` table may hold.
+const ZIP_KEYS: &[&str] = &[
+    "sizes",
+    "eta",
+    "batch_size",
+    "epochs",
+    "seed",
+    "cost",
+    "init",
+    "lambda",
+    "train_size",
 ];
 /// Largest number of values a range may generate.
 const MAX_RANGE_VALUES: usize = 100_000;
@@ -337,7 +350,7 @@ impl<'a> Doc<'a> {
             Some(v) => self.string(&["description"], v)?,
         };
         let data = self.data()?;
-        let grid = self.grid(data.train_size)?;
+        let grid = self.grid(&data)?;
         Ok(Experiment {
             path: self.path.to_path_buf(),
             text: self.text.to_string(),
@@ -480,31 +493,187 @@ impl<'a> Doc<'a> {
         Ok(data)
     }
 
-    fn grid(&self, train_size: usize) -> Result<Grid, ExperimentError> {
+    fn grid(&self, data: &DataSettings) -> Result<Grid, ExperimentError> {
+        let train_size = data.train_size;
+        let available = TRAINING_FILE_IMAGES - data.validation_size;
         let mut grid = Grid::default();
         let Some(t) = self.sub_table("grid")? else {
             return Ok(grid);
         };
         self.check_keys(t, &["grid"], GRID_KEYS)?;
+        let plain: Table = t
+            .iter()
+            .filter(|(k, _)| k.as_str() != "zip")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        self.apply_keys(&plain, &["grid"], &mut grid, train_size)?;
+        if let Some(v) = t.get("zip") {
+            grid.zips = self.zips(v, t, &grid, train_size, available)?;
+        }
+        grid.dedup();
+        Ok(grid)
+    }
+
+    /// `[[grid.zip]]` tables: in each, every key's list has the same length and the lists vary
+    /// together (point i takes the i-th value of every key).
+    fn zips(
+        &self,
+        v: &Value,
+        plain: &Table,
+        grid: &Grid,
+        train_size: usize,
+        available: usize,
+    ) -> Result<Vec<Vec<Partial>>, ExperimentError> {
+        let Value::Array(tables) = v else {
+            return Err(self.error(
+                &["grid", "zip"],
+                "write zipped settings as [[grid.zip]] tables, each holding lists of equal length"
+                    .to_string(),
+            ));
+        };
+        let mut seen: Vec<String> = Vec::new();
+        let mut zips = Vec::new();
+        for (i, table) in tables.iter().enumerate() {
+            let index = i.to_string();
+            let prefix = ["grid", "zip", index.as_str()];
+            let Value::Table(t) = table else {
+                return Err(self.error(&prefix, "expected a table of lists".to_string()));
+            };
+            self.check_keys(t, &prefix, ZIP_KEYS)?;
+            if t.is_empty() {
+                return Err(self.error(
+                    &prefix,
+                    "an empty [[grid.zip]] table zips nothing".to_string(),
+                ));
+            }
+            let mut z = Grid::default();
+            let keys: Vec<&str> = ZIP_KEYS
+                .iter()
+                .copied()
+                .filter(|k| t.contains_key(*k))
+                .collect();
+            for key in &keys {
+                let path = [prefix[0], prefix[1], prefix[2], key];
+                if plain.contains_key(*key) || seen.iter().any(|s| s == key) {
+                    return Err(self.error(
+                        &path,
+                        format!("`{key}` is set in more than one place: a key is either in [grid] or in one [[grid.zip]] table"),
+                    ));
+                }
+                seen.push(key.to_string());
+            }
+            let grid_keys: Table = t
+                .iter()
+                .filter(|(k, _)| k.as_str() != "train_size")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            self.apply_keys(&grid_keys, &prefix, &mut z, available)?;
+            let mut columns: Vec<(&str, usize)> = Vec::new();
+            let len_of = |key: &str| -> usize {
+                match key {
+                    "sizes" => z.sizes.len(),
+                    "eta" => z.eta.len(),
+                    "batch_size" => z.batch_size.len(),
+                    "epochs" => z.epochs.len(),
+                    "seed" => z.seed.len(),
+                    "cost" => z.cost.len(),
+                    "init" => z.init.len(),
+                    "lambda" => z.lambda.len(),
+                    _ => 0,
+                }
+            };
+            let mut train_sizes = Vec::new();
+            if let Some(v) = t.get("train_size") {
+                let path = [prefix[0], prefix[1], prefix[2], "train_size"];
+                for n in self.integers(&path, v, &format!("whole numbers from 1 to {available}"))? {
+                    if !(1..=available as i64).contains(&n) {
+                        return Err(self.error(
+                            &path,
+                            format!("{n} is not allowed: train_size must be from 1 to {available}"),
+                        ));
+                    }
+                    train_sizes.push(n as usize);
+                }
+                columns.push(("train_size", train_sizes.len()));
+            }
+            for key in keys.iter().filter(|k| **k != "train_size") {
+                columns.push((key, len_of(key)));
+            }
+            let n = columns[0].1;
+            if let Some((key, len)) = columns.iter().find(|(_, len)| *len != n) {
+                return Err(self.error(
+                    &prefix,
+                    format!(
+                        "the lists of a [[grid.zip]] table vary together, so they need the same length: `{}` has {n} values, `{key}` has {len}",
+                        columns[0].0
+                    ),
+                ));
+            }
+            let points: Vec<Partial> = (0..n)
+                .map(|j| {
+                    let has = |key: &str| keys.contains(&key);
+                    Partial {
+                        sizes: has("sizes").then(|| z.sizes[j].clone()),
+                        eta: has("eta").then(|| z.eta[j]),
+                        batch_size: has("batch_size").then(|| z.batch_size[j]),
+                        epochs: has("epochs").then(|| z.epochs[j]),
+                        seed: has("seed").then(|| z.seed[j]),
+                        cost: has("cost").then(|| z.cost[j]),
+                        init: has("init").then(|| z.init[j]),
+                        lambda: has("lambda").then(|| z.lambda[j]),
+                        train_size: has("train_size").then(|| train_sizes[j]),
+                    }
+                })
+                .collect();
+            // every mini-batch size must fit every training-set size it meets
+            for p in &points {
+                let ts = p.train_size.unwrap_or(train_size);
+                let batches = p.batch_size.map_or(grid.batch_size.clone(), |b| vec![b]);
+                if let Some(b) = batches.iter().find(|&&b| b > ts) {
+                    return Err(self.error(
+                        &prefix,
+                        format!("a mini-batch of {b} does not fit a training set of {ts} examples"),
+                    ));
+                }
+            }
+            zips.push(points);
+        }
+        Ok(zips)
+    }
+
+    /// Reads the grid keys of `t` (the `[grid]` table or one `[[grid.zip]]` table, named by
+    /// `prefix`) into `grid`.
+    fn apply_keys(
+        &self,
+        t: &Table,
+        prefix: &[&str],
+        grid: &mut Grid,
+        train_size: usize,
+    ) -> Result<(), ExperimentError> {
+        let at = |key: &'static str| -> Vec<&str> {
+            let mut p = prefix.to_vec();
+            p.push(key);
+            p
+        };
         if let Some(v) = t.get("sizes") {
             grid.sizes = self.sizes(v)?;
         }
         if let Some(v) = t.get("eta") {
-            grid.eta = self.floats(&["grid", "eta"], v, |x| {
+            grid.eta = self.floats(&at("eta"), v, |x| {
                 (x.is_finite() && x > 0.0)
                     .then_some(())
                     .ok_or("the learning rate eta must be a finite number > 0, e.g. 3.0")
             })?;
         }
         if let Some(v) = t.get("lambda") {
-            grid.lambda = self.floats(&["grid", "lambda"], v, |x| {
+            grid.lambda = self.floats(&at("lambda"), v, |x| {
                 (x.is_finite() && x >= 0.0)
                     .then_some(())
                     .ok_or("the L2 regularisation lambda must be a finite number >= 0, e.g. 5.0 (0 turns it off)")
             })?;
         }
         if let Some(v) = t.get("batch_size") {
-            let path = ["grid", "batch_size"];
+            let path = at("batch_size");
             let what = format!("whole numbers from 1 to train_size ({train_size})");
             grid.batch_size = self
                 .integers(&path, v, &what)?
@@ -522,7 +691,7 @@ impl<'a> Doc<'a> {
                 .collect::<Result<_, _>>()?;
         }
         if let Some(v) = t.get("epochs") {
-            let path = ["grid", "epochs"];
+            let path = at("epochs");
             grid.epochs = self
                 .integers(&path, v, "whole numbers from 1 to 100000")?
                 .into_iter()
@@ -540,12 +709,12 @@ impl<'a> Doc<'a> {
         }
         if let (Some(_), Some(_)) = (t.get("seed"), t.get("seeds")) {
             return Err(self.error(
-                &["grid", "seeds"],
+                &at("seeds"),
                 "give either `seed` (a list of seeds) or `seeds` (how many: seeds = 5 means seed = [1, 2, 3, 4, 5]), not both".to_string(),
             ));
         }
         if let Some(v) = t.get("seeds") {
-            let path = ["grid", "seeds"];
+            let path = at("seeds");
             let n = self.integer(&path, v, "a whole number of seeds from 1 to 100000")?;
             if !(1..=MAX_RANGE_VALUES as i64).contains(&n) {
                 return Err(self.error(
@@ -556,7 +725,7 @@ impl<'a> Doc<'a> {
             grid.seed = (1..=n as u64).collect();
         }
         if let Some(v) = t.get("seed") {
-            let path = ["grid", "seed"];
+            let path = at("seed");
             grid.seed = self
                 .integers(&path, v, "whole numbers >= 0")?
                 .into_iter()
@@ -573,7 +742,7 @@ impl<'a> Doc<'a> {
         if let Some(v) = t.get("cost") {
             let names: Vec<&str> = Cost::ALL.iter().map(|c| c.name()).collect();
             grid.cost = self
-                .choices(&["grid", "cost"], v, &names)?
+                .choices(&at("cost"), v, &names)?
                 .into_iter()
                 .map(|i| Cost::ALL[i])
                 .collect();
@@ -581,13 +750,12 @@ impl<'a> Doc<'a> {
         if let Some(v) = t.get("init") {
             let names: Vec<&str> = Init::ALL.iter().map(|c| c.name()).collect();
             grid.init = self
-                .choices(&["grid", "init"], v, &names)?
+                .choices(&at("init"), v, &names)?
                 .into_iter()
                 .map(|i| Init::ALL[i])
                 .collect();
         }
-        grid.dedup();
-        Ok(grid)
+        Ok(())
     }
 
     fn string(&self, path: &[&str], v: &Value) -> Result<String, ExperimentError> {
@@ -1077,7 +1245,7 @@ lambda = 0.0
     fn unknown_keys_get_a_suggestion() {
         assert_eq!(
             err("[grid]\netaa = 3.0"),
-            "experiments/test.toml:2:1: `grid.etaa`: unknown key (did you mean `eta`?); the keys allowed in [grid] are: sizes, eta, batch_size, epochs, seed, cost, init, lambda, seeds"
+            "experiments/test.toml:2:1: `grid.etaa`: unknown key (did you mean `eta`?); the keys allowed in [grid] are: sizes, eta, batch_size, epochs, seed, cost, init, lambda, seeds, zip"
         );
         assert!(err("[grid]\nlearning_rate = 3.0").contains("did you mean `eta`?"));
         assert!(err("[grid]\nmini_batch_size = 3").contains("did you mean `batch_size`?"));
@@ -1135,6 +1303,32 @@ lambda = 0.0
         assert!(err("[data]\ndataset = \"idx\"").contains("dataset = \"idx\" needs `dir`"));
         assert!(err("[data]\ndataset = \"idx\"\ndir = \"x\"").contains("needs `train_size`"));
         assert!(err("[data]\nvalidation_size = 60000").contains("from 0 to 59999"));
+    }
+
+    #[test]
+    fn zipped_settings() {
+        let e = parse("[grid]\nseed = [1, 2]\n[[grid.zip]]\ntrain_size = [100, 1000, 10000]\nlambda = [0.01, 0.1, 1.0]\n").unwrap();
+        assert_eq!(e.grid.len(), 6);
+        let runs = e.runs();
+        assert_eq!((runs[0].train_size, runs[0].lambda), (100, 0.01));
+        assert_eq!(
+            (runs[5].train_size, runs[5].lambda, runs[5].seed),
+            (10_000, 1.0, 2)
+        );
+        assert!(
+            err("[grid]\n[[grid.zip]]\ntrain_size = [100, 1000]\nlambda = [0.01]\n")
+                .contains("need the same length: `train_size` has 2 values, `lambda` has 1")
+        );
+        assert!(
+            err("[grid]\nlambda = 1.0\n[[grid.zip]]\ntrain_size = [100]\nlambda = [0.01]\n")
+                .contains("`grid.zip.0.lambda`: `lambda` is set in more than one place")
+        );
+        assert!(err("[grid]\n[[grid.zip]]\nlamda = [0.1]\n").contains("did you mean `lambda`?"));
+        assert!(err("[grid]\n[[grid.zip]]\ntrain_size = [5]\n")
+            .contains("a mini-batch of 10 does not fit a training set of 5"));
+        assert!(err("[grid]\nzip = 3\n").contains("[[grid.zip]] tables"));
+        assert!(err("[grid]\n[[grid.zip]]\neta = [0.5, -1.0]\n")
+            .contains("`grid.zip.0.eta`: -1.0 is not allowed"));
     }
 
     #[test]

@@ -137,6 +137,48 @@ impl RunSettings {
     }
 }
 
+/// Settings that vary together: one point of a `[[grid.zip]]` table.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Partial {
+    pub sizes: Option<Vec<usize>>,
+    pub eta: Option<f64>,
+    pub batch_size: Option<usize>,
+    pub epochs: Option<usize>,
+    pub seed: Option<u64>,
+    pub cost: Option<Cost>,
+    pub init: Option<Init>,
+    pub lambda: Option<f64>,
+    pub train_size: Option<usize>,
+}
+
+impl Partial {
+    fn apply(&self, r: &mut RunSettings) {
+        if let Some(v) = &self.sizes {
+            r.sizes = v.clone();
+        }
+        macro_rules! set {
+            ($($f:ident),*) => { $( if let Some(v) = self.$f { r.$f = v; } )* };
+        }
+        set!(eta, batch_size, epochs, seed, cost, init, lambda, train_size);
+    }
+
+    /// The value of `key` as text, when this point sets it.
+    pub fn value(&self, key: &str) -> Option<String> {
+        match key {
+            "sizes" => self.sizes.as_ref().map(|s| sizes_label(s)),
+            "eta" => self.eta.map(float_label),
+            "batch_size" => self.batch_size.map(|v| v.to_string()),
+            "epochs" => self.epochs.map(|v| v.to_string()),
+            "seed" => self.seed.map(|v| v.to_string()),
+            "cost" => self.cost.map(|v| v.to_string()),
+            "init" => self.init.map(|v| v.to_string()),
+            "lambda" => self.lambda.map(float_label),
+            "train_size" => self.train_size.map(|v| v.to_string()),
+            _ => None,
+        }
+    }
+}
+
 /// The values of each grid key; every list is non-empty and validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Grid {
@@ -148,6 +190,8 @@ pub struct Grid {
     pub cost: Vec<Cost>,
     pub init: Vec<Init>,
     pub lambda: Vec<f64>,
+    /// Zipped settings: each zip is one axis of the grid whose points set several keys together.
+    pub zips: Vec<Vec<Partial>>,
 }
 
 impl Default for Grid {
@@ -162,6 +206,7 @@ impl Default for Grid {
             cost: vec![Cost::Quadratic],
             init: vec![Init::Large],
             lambda: vec![0.0],
+            zips: Vec::new(),
         }
     }
 }
@@ -185,7 +230,9 @@ impl Grid {
     pub fn len(&self) -> u128 {
         self.radices()
             .iter()
-            .fold(1u128, |acc, &r| acc.saturating_mul(r as u128))
+            .copied()
+            .chain(self.zips.iter().map(|z| z.len()))
+            .fold(1u128, |acc, r| acc.saturating_mul(r as u128))
     }
 
     /// True when the grid has no point (never, for a validated grid).
@@ -193,17 +240,22 @@ impl Grid {
         self.len() == 0
     }
 
-    /// The grid point at `index` (`0..len()`); the seed varies fastest, then eta, ..., sizes slowest.
+    /// The grid point at `index` (`0..len()`); the seed varies fastest, then eta, ..., sizes,
+    /// then the zips (the first zip slowest).
     pub fn get(&self, index: u128, train_size: usize) -> RunSettings {
         assert!(index < self.len(), "grid index {index} out of range");
         let radices = self.radices();
         let mut digits = [0usize; 8];
-        let mut rest = index;
+        let plain: u128 = radices
+            .iter()
+            .fold(1u128, |a, &r| a.saturating_mul(r as u128));
+        let mut zipped = index / plain;
+        let mut rest = index % plain;
         for k in (0..8).rev() {
             digits[k] = (rest % radices[k] as u128) as usize;
             rest /= radices[k] as u128;
         }
-        RunSettings {
+        let mut run = RunSettings {
             sizes: self.sizes[digits[0]].clone(),
             cost: self.cost[digits[1]],
             init: self.init[digits[2]],
@@ -214,7 +266,16 @@ impl Grid {
             seed: self.seed[digits[7]],
             train_size,
             dataset: DatasetKind::Mnist,
+        };
+        let mut picks = Vec::with_capacity(self.zips.len());
+        for zip in self.zips.iter().rev() {
+            picks.push(&zip[(zipped % zip.len() as u128) as usize]);
+            zipped /= zip.len() as u128;
         }
+        for partial in picks.iter().rev() {
+            partial.apply(&mut run);
+        }
+        run
     }
 
     /// Every run of the grid in enumeration order. Each list holds distinct values (see
@@ -248,6 +309,9 @@ impl Grid {
         dedup(&mut self.cost);
         dedup(&mut self.init);
         dedup(&mut self.lambda);
+        for zip in &mut self.zips {
+            dedup(zip);
+        }
     }
 
     /// The keys with more than one distinct value, in file order.
@@ -279,6 +343,25 @@ impl Grid {
         }
         if distinct(&self.lambda) {
             keys.push("lambda");
+        }
+        for key in [
+            "sizes",
+            "eta",
+            "batch_size",
+            "epochs",
+            "seed",
+            "cost",
+            "init",
+            "lambda",
+            "train_size",
+        ] {
+            let zipped = self.zips.iter().any(|z| {
+                let values: Vec<Option<String>> = z.iter().map(|p| p.value(key)).collect();
+                values.iter().any(|v| v.is_some() && v != &values[0])
+            });
+            if zipped && !keys.contains(&key) {
+                keys.push(key);
+            }
         }
         keys
     }
@@ -408,6 +491,38 @@ mod tests {
         let last = g.get(g.len() - 1, 10);
         assert_eq!((last.lambda, last.seed), (99.0, 999));
         assert_eq!(last.eta, 1.0);
+    }
+
+    #[test]
+    fn zipped_settings_vary_together() {
+        let point = |t: usize, l: f64| Partial {
+            train_size: Some(t),
+            lambda: Some(l),
+            ..Partial::default()
+        };
+        let g = Grid {
+            seed: vec![1, 2],
+            zips: vec![vec![point(100, 0.01), point(1000, 0.1), point(10_000, 1.0)]],
+            ..Grid::default()
+        };
+        assert_eq!(g.len(), 6);
+        let runs = g.runs(50_000);
+        let got: Vec<(usize, f64, u64)> = runs
+            .iter()
+            .map(|r| (r.train_size, r.lambda, r.seed))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (100, 0.01, 1),
+                (100, 0.01, 2),
+                (1000, 0.1, 1),
+                (1000, 0.1, 2),
+                (10_000, 1.0, 1),
+                (10_000, 1.0, 2)
+            ]
+        );
+        assert_eq!(g.swept_keys(), vec!["seed", "lambda", "train_size"]);
     }
 
     #[test]

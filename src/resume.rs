@@ -105,6 +105,12 @@ pub fn compatible(old: &Experiment, new: &Experiment) -> Result<(), String> {
             list(&n.lambda, |x| float_label(*x)),
         ),
     ];
+    if o.zips != n.zips {
+        return Err(
+            "the `[[grid.zip]]` tables changed (zipped settings must stay as they were)"
+                .to_string(),
+        );
+    }
     for (key, ok, was, now) in checks {
         if !ok {
             return Err(format!("`grid.{key}` was {was} and is now {now}"));

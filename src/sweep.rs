@@ -492,6 +492,7 @@ pub fn final_table(exp: &Experiment, rows: &[RunRow]) -> String {
                 "cost" => s.cost.clone(),
                 "init" => s.init.clone(),
                 "lambda" => float_label(s.lambda),
+                "train_size" => s.train_size.to_string(),
                 _ => String::new(),
             });
         }
