@@ -109,7 +109,18 @@ pub struct Experiment {
     pub grid: Grid,
 }
 
-const TOP_KEYS: &[&str] = &["name", "description", "data", "grid"];
+const TOP_KEYS: &[&str] = &["name", "description", "data", "grid", "search"];
+const SEARCH_KEYS: &[&str] = &["mode", "trials", "seed"];
+/// Keys a random search samples, in the order they are drawn.
+const SEARCHED_KEYS: [&str; 7] = [
+    "sizes",
+    "eta",
+    "batch_size",
+    "epochs",
+    "cost",
+    "init",
+    "lambda",
+];
 const DATA_KEYS: &[&str] = &["dataset", "dir", "train_size", "validation_size", "monitor"];
 const GRID_KEYS: &[&str] = &[
     "sizes",
@@ -497,6 +508,7 @@ impl<'a> Doc<'a> {
         let train_size = data.train_size;
         let available = TRAINING_FILE_IMAGES - data.validation_size;
         let mut grid = Grid::default();
+        let search = self.search()?;
         let Some(t) = self.sub_table("grid")? else {
             return Ok(grid);
         };
@@ -506,12 +518,89 @@ impl<'a> Doc<'a> {
             .filter(|(k, _)| k.as_str() != "zip")
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
+        // A random search may leave `num` out of a log or lin range: only the ends matter.
+        let mut plain = plain;
+        if search.is_some() {
+            for key in ["eta", "lambda"] {
+                if let Some(Value::Table(r)) = plain.get_mut(key) {
+                    if !r.contains_key("num") && (r.contains_key("log") || r.contains_key("lin")) {
+                        r.insert("num".to_string(), Value::Integer(2));
+                    }
+                }
+            }
+        }
         self.apply_keys(&plain, &["grid"], &mut grid, train_size)?;
         if let Some(v) = t.get("zip") {
+            if search.is_some() {
+                return Err(self.error(
+                    &["search"],
+                    "a random search samples the grid's lists and ranges; it cannot be combined with [[grid.zip]]".to_string(),
+                ));
+            }
             grid.zips = self.zips(v, t, &grid, train_size, available)?;
         }
         grid.dedup();
+        if let Some((trials, seed)) = search {
+            grid = random_search(grid, &plain, trials, seed);
+        }
         Ok(grid)
+    }
+
+    /// `[search] mode = "random", trials = N, seed = S`: returns (trials, seed), or None for the
+    /// plain grid (`mode = "grid"`, the default).
+    fn search(&self) -> Result<Option<(usize, u64)>, ExperimentError> {
+        let Some(t) = self.sub_table("search")? else {
+            return Ok(None);
+        };
+        self.check_keys(t, &["search"], SEARCH_KEYS)?;
+        match t.get("mode") {
+            None => {
+                return Err(self.error(
+                    &["search"],
+                    "`mode` is missing: \"random\" or \"grid\"".to_string(),
+                ))
+            }
+            Some(Value::String(m)) if m == "grid" => return Ok(None),
+            Some(Value::String(m)) if m == "random" => {}
+            Some(other) => {
+                return Err(self.error(
+                    &["search", "mode"],
+                    format!("{} is not allowed: use \"random\" or \"grid\"", show(other)),
+                ))
+            }
+        }
+        let trials = match t.get("trials") {
+            Some(Value::Integer(n)) if (1..=MAX_RANGE_VALUES as i64).contains(n) => *n as usize,
+            Some(other) => {
+                return Err(self.error(
+                    &["search", "trials"],
+                    format!(
+                        "{} is not allowed: the number of trials is from 1 to 100000",
+                        show(other)
+                    ),
+                ))
+            }
+            None => {
+                return Err(self.error(
+                    &["search"],
+                    "`trials` is missing: how many points to draw".to_string(),
+                ))
+            }
+        };
+        let seed = match t.get("seed") {
+            None => 1,
+            Some(Value::Integer(n)) if *n >= 0 => *n as u64,
+            Some(other) => {
+                return Err(self.error(
+                    &["search", "seed"],
+                    format!(
+                        "{} is not allowed: the search's seed is a whole number >= 0",
+                        show(other)
+                    ),
+                ))
+            }
+        };
+        Ok(Some((trials, seed)))
     }
 
     /// `[[grid.zip]]` tables: in each, every key's list has the same length and the lists vary
@@ -1093,6 +1182,98 @@ impl<'a> Doc<'a> {
     }
 }
 
+/// Replaces every searched key with more than one value by `trials` random draws (one zip axis):
+/// log ranges log-uniformly, lin ranges uniformly between their ends, other lists by picking a
+/// value. The seeds stay an axis of their own, so every trial is trained with every seed. The
+/// draws depend on the search's seed alone.
+fn random_search(mut grid: Grid, raw: &Table, trials: usize, seed: u64) -> Grid {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let continuous = |key: &str| -> Option<(bool, f64, f64)> {
+        let Some(Value::Table(t)) = raw.get(key) else {
+            return None;
+        };
+        let (log, ends) = match (t.get("log"), t.get("lin")) {
+            (Some(e), _) => (true, e),
+            (_, Some(e)) => (false, e),
+            _ => return None,
+        };
+        let Value::Array(a) = ends else { return None };
+        let num = |v: &Value| v.as_float().or_else(|| v.as_integer().map(|n| n as f64));
+        Some((log, num(&a[0])?, num(&a[1])?))
+    };
+    let round = |x: f64| format!("{x:.5e}").parse::<f64>().unwrap_or(x);
+    let draw =
+        |key: &str, n: usize, rng: &mut rand_chacha::ChaCha8Rng| -> Option<Result<f64, usize>> {
+            if let Some((log, a, b)) = continuous(key) {
+                let u: f64 = rng.random();
+                return Some(Ok(round(if log {
+                    (a.ln() + u * (b.ln() - a.ln())).exp()
+                } else {
+                    a + u * (b - a)
+                })));
+            }
+            (n > 1).then(|| Err(rng.random_range(0..n)))
+        };
+    let mut points = Vec::with_capacity(trials);
+    for _ in 0..trials {
+        let mut p = Partial::default();
+        for key in SEARCHED_KEYS {
+            let n = match key {
+                "sizes" => grid.sizes.len(),
+                "eta" => grid.eta.len(),
+                "batch_size" => grid.batch_size.len(),
+                "epochs" => grid.epochs.len(),
+                "cost" => grid.cost.len(),
+                "init" => grid.init.len(),
+                _ => grid.lambda.len(),
+            };
+            let Some(d) = draw(key, n, &mut rng) else {
+                continue;
+            };
+            match (key, d) {
+                ("eta", Ok(x)) => p.eta = Some(x),
+                ("lambda", Ok(x)) => p.lambda = Some(x),
+                ("sizes", Err(i)) => p.sizes = Some(grid.sizes[i].clone()),
+                ("eta", Err(i)) => p.eta = Some(grid.eta[i]),
+                ("batch_size", Err(i)) => p.batch_size = Some(grid.batch_size[i]),
+                ("epochs", Err(i)) => p.epochs = Some(grid.epochs[i]),
+                ("cost", Err(i)) => p.cost = Some(grid.cost[i]),
+                ("init", Err(i)) => p.init = Some(grid.init[i]),
+                ("lambda", Err(i)) => p.lambda = Some(grid.lambda[i]),
+                _ => {}
+            }
+        }
+        points.push(p);
+    }
+    // the drawn keys vary only through the trials
+    let drawn = |key: &str| points.iter().any(|p| p.value(key).is_some());
+    if drawn("sizes") {
+        grid.sizes.truncate(1);
+    }
+    if drawn("eta") {
+        grid.eta.truncate(1);
+    }
+    if drawn("batch_size") {
+        grid.batch_size.truncate(1);
+    }
+    if drawn("epochs") {
+        grid.epochs.truncate(1);
+    }
+    if drawn("cost") {
+        grid.cost.truncate(1);
+    }
+    if drawn("init") {
+        grid.init.truncate(1);
+    }
+    if drawn("lambda") {
+        grid.lambda.truncate(1);
+    }
+    grid.zips = vec![points];
+    grid.dedup();
+    grid
+}
+
 /// 1-based line and column of a byte offset.
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
@@ -1329,6 +1510,38 @@ lambda = 0.0
         assert!(err("[grid]\nzip = 3\n").contains("[[grid.zip]] tables"));
         assert!(err("[grid]\n[[grid.zip]]\neta = [0.5, -1.0]\n")
             .contains("`grid.zip.0.eta`: -1.0 is not allowed"));
+    }
+
+    #[test]
+    fn random_search_is_reproducible_and_stays_in_range() {
+        let text = "[search]\nmode = \"random\"\ntrials = 50\nseed = 7\n[grid]\neta = { log = [0.001, 100.0] }\nlambda = { lin = [0.0, 5.0], num = 3 }\nbatch_size = [10, 20]\nseeds = 2\n";
+        let a = parse(text).unwrap();
+        let b = parse(text).unwrap();
+        assert_eq!(a.grid, b.grid, "the same search seed draws the same points");
+        assert_eq!(a.grid.len(), 100, "50 trials x 2 seeds");
+        let runs = a.runs();
+        assert!(runs
+            .iter()
+            .all(|r| (0.001..=100.0).contains(&r.eta) && (0.0..=5.0).contains(&r.lambda)));
+        assert!(runs
+            .iter()
+            .all(|r| r.batch_size == 10 || r.batch_size == 20));
+        // log-uniform: about half the draws below 0.316 (the geometric middle)
+        let low = runs.iter().filter(|r| r.eta < 0.316).count();
+        assert!(
+            (30..=70).contains(&low),
+            "{low} of 100 below the geometric middle"
+        );
+        let other = parse(&text.replace("seed = 7", "seed = 8")).unwrap();
+        assert_ne!(a.grid, other.grid);
+        assert!(err("[search]\nmode = \"random\"\n").contains("`trials` is missing"));
+        assert!(
+            err("[search]\nmode = \"bayes\"\ntrials = 3\n").contains("use \"random\" or \"grid\"")
+        );
+        assert!(err(
+            "[search]\nmode = \"random\"\ntrials = 3\n[grid]\n[[grid.zip]]\neta = [1.0]\n"
+        )
+        .contains("cannot be combined"));
     }
 
     #[test]
