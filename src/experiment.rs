@@ -12,7 +12,7 @@ use crate::data::{
     DatasetKind, CLASSES, DEFAULT_VALIDATION, IMAGE_PIXELS, MNIST_TRAIN, TRAINING_FILE_IMAGES,
 };
 use crate::error::ExperimentError;
-use crate::grid::{Cost, Grid, Init, Partial, RunSettings};
+use crate::grid::{Cost, Grid, Init, Partial, RunSettings, SETTING_KEYS};
 
 /// A metric that can be computed after each epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -134,18 +134,8 @@ const GRID_KEYS: &[&str] = &[
     "seeds",
     "zip",
 ];
-/// Keys a `[[grid.zip]]` table may hold.
-const ZIP_KEYS: &[&str] = &[
-    "sizes",
-    "eta",
-    "batch_size",
-    "epochs",
-    "seed",
-    "cost",
-    "init",
-    "lambda",
-    "train_size",
-];
+/// Keys a `[[grid.zip]]` table may hold: every setting of a run.
+const ZIP_KEYS: &[&str] = &SETTING_KEYS;
 /// Largest number of values a range may generate.
 const MAX_RANGE_VALUES: usize = 100_000;
 /// Names people use for the grid keys in other tools and in the book's code.

@@ -137,6 +137,19 @@ impl RunSettings {
     }
 }
 
+/// The settings of a run that an experiment can vary (the data set aside), in file order.
+pub const SETTING_KEYS: [&str; 9] = [
+    "sizes",
+    "eta",
+    "batch_size",
+    "epochs",
+    "seed",
+    "cost",
+    "init",
+    "lambda",
+    "train_size",
+];
+
 /// Settings that vary together: one point of a `[[grid.zip]]` table.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Partial {
