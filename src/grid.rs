@@ -357,17 +357,7 @@ impl Grid {
         if distinct(&self.lambda) {
             keys.push("lambda");
         }
-        for key in [
-            "sizes",
-            "eta",
-            "batch_size",
-            "epochs",
-            "seed",
-            "cost",
-            "init",
-            "lambda",
-            "train_size",
-        ] {
+        for key in SETTING_KEYS {
             let zipped = self.zips.iter().any(|z| {
                 let values: Vec<Option<String>> = z.iter().map(|p| p.value(key)).collect();
                 values.iter().any(|v| v.is_some() && v != &values[0])
