@@ -7,7 +7,6 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use flate2::read::GzDecoder;
 use sha2::{Digest, Sha256};
@@ -421,9 +420,6 @@ pub struct Dataset {
     pub validation: Split,
     pub test: Split,
 }
-
-/// Shared, read-only handle on a loaded data set.
-pub type SharedDataset = Arc<Dataset>;
 
 impl Dataset {
     /// Loads MNIST from `dir` with the book's split.

@@ -648,19 +648,6 @@ impl<'a> Doc<'a> {
                 .collect();
             self.apply_keys(&grid_keys, &prefix, &mut z, available)?;
             let mut columns: Vec<(&str, usize)> = Vec::new();
-            let len_of = |key: &str| -> usize {
-                match key {
-                    "sizes" => z.sizes.len(),
-                    "eta" => z.eta.len(),
-                    "batch_size" => z.batch_size.len(),
-                    "epochs" => z.epochs.len(),
-                    "seed" => z.seed.len(),
-                    "cost" => z.cost.len(),
-                    "init" => z.init.len(),
-                    "lambda" => z.lambda.len(),
-                    _ => 0,
-                }
-            };
             let mut train_sizes = Vec::new();
             if let Some(v) = t.get("train_size") {
                 let path = [prefix[0], prefix[1], prefix[2], "train_size"];
@@ -676,7 +663,7 @@ impl<'a> Doc<'a> {
                 columns.push(("train_size", train_sizes.len()));
             }
             for key in keys.iter().filter(|k| **k != "train_size") {
-                columns.push((key, len_of(key)));
+                columns.push((key, z.count(key)));
             }
             let n = columns[0].1;
             if let Some((key, len)) = columns.iter().find(|(_, len)| *len != n) {
@@ -1209,15 +1196,7 @@ fn random_search(mut grid: Grid, raw: &Table, trials: usize, seed: u64) -> Grid 
     for _ in 0..trials {
         let mut p = Partial::default();
         for key in SEARCHED_KEYS {
-            let n = match key {
-                "sizes" => grid.sizes.len(),
-                "eta" => grid.eta.len(),
-                "batch_size" => grid.batch_size.len(),
-                "epochs" => grid.epochs.len(),
-                "cost" => grid.cost.len(),
-                "init" => grid.init.len(),
-                _ => grid.lambda.len(),
-            };
+            let n = grid.count(key);
             let Some(d) = draw(key, n, &mut rng) else {
                 continue;
             };
@@ -1237,27 +1216,10 @@ fn random_search(mut grid: Grid, raw: &Table, trials: usize, seed: u64) -> Grid 
         points.push(p);
     }
     // the drawn keys vary only through the trials
-    let drawn = |key: &str| points.iter().any(|p| p.value(key).is_some());
-    if drawn("sizes") {
-        grid.sizes.truncate(1);
-    }
-    if drawn("eta") {
-        grid.eta.truncate(1);
-    }
-    if drawn("batch_size") {
-        grid.batch_size.truncate(1);
-    }
-    if drawn("epochs") {
-        grid.epochs.truncate(1);
-    }
-    if drawn("cost") {
-        grid.cost.truncate(1);
-    }
-    if drawn("init") {
-        grid.init.truncate(1);
-    }
-    if drawn("lambda") {
-        grid.lambda.truncate(1);
+    for key in SEARCHED_KEYS {
+        if points.iter().any(|p| p.value(key).is_some()) {
+            grid.keep_first(key);
+        }
     }
     grid.zips = vec![points];
     grid.dedup();

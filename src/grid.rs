@@ -302,6 +302,36 @@ impl Grid {
         (0..self.len()).map(move |i| self.get(i, train_size))
     }
 
+    /// How many values the plain list of `key` holds (0 for a key that is not a list here).
+    pub fn count(&self, key: &str) -> usize {
+        match key {
+            "sizes" => self.sizes.len(),
+            "eta" => self.eta.len(),
+            "batch_size" => self.batch_size.len(),
+            "epochs" => self.epochs.len(),
+            "seed" => self.seed.len(),
+            "cost" => self.cost.len(),
+            "init" => self.init.len(),
+            "lambda" => self.lambda.len(),
+            _ => 0,
+        }
+    }
+
+    /// Keeps only the first value of the plain list of `key` (when a zip sets that key).
+    pub fn keep_first(&mut self, key: &str) {
+        match key {
+            "sizes" => self.sizes.truncate(1),
+            "eta" => self.eta.truncate(1),
+            "batch_size" => self.batch_size.truncate(1),
+            "epochs" => self.epochs.truncate(1),
+            "seed" => self.seed.truncate(1),
+            "cost" => self.cost.truncate(1),
+            "init" => self.init.truncate(1),
+            "lambda" => self.lambda.truncate(1),
+            _ => {}
+        }
+    }
+
     /// Removes repeated values from every list, keeping the first of each: a value listed twice
     /// is one run, trained once.
     pub fn dedup(&mut self) {

@@ -262,10 +262,6 @@ impl Workspace {
         }
     }
 
-    pub fn capacity(&self) -> usize {
-        self.capacity
-    }
-
     /// True when the buffers fit a network of these layer sizes.
     pub fn fits(&self, sizes: &[usize]) -> bool {
         self.acts.len() == sizes.len() && self.acts.iter().zip(sizes).all(|(a, &n)| a.ncols() == n)

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::grid::{float_label, sizes_label, RunSettings};
+use crate::grid::{sizes_label, RunSettings};
 use crate::train::{EpochRecord, RunOutcome, RunStatus};
 
 /// Columns of `metrics.csv`, in order.
@@ -288,21 +288,6 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Formats an optional fraction as a percentage, `-` when missing.
 pub fn percent(x: Option<f64>) -> String {
     x.map_or_else(|| "-".to_string(), |v| format!("{:.2}%", 100.0 * v))
-}
-
-/// A short description of a row's settings, for messages.
-pub fn describe(s: &SettingsColumns) -> String {
-    format!(
-        "{} ({} eta={} batch={} {} {} lambda={} seed={})",
-        s.run,
-        s.sizes,
-        float_label(s.eta),
-        s.batch_size,
-        s.cost,
-        s.init,
-        float_label(s.lambda),
-        s.seed
-    )
 }
 
 /// Rewrites `metrics.csv` and `runs.csv` in grid order (`order` maps run ids to their place in

@@ -14,7 +14,7 @@ use crate::data::{Dataset, Examples};
 use crate::experiment::{Metric, Monitor};
 use crate::grid::{Init, RunSettings};
 use crate::group::{Grads, Group, RunParams, Scratch};
-use crate::network::{Network, Tally};
+use crate::network::{Network, Tally, EVAL_BLOCK};
 
 /// Random stream for the initial weights and biases.
 const STREAM_INIT: u64 = 1;
@@ -28,9 +28,6 @@ pub const PARALLEL_MIN_BATCH: usize = 256;
 const CHUNK_EXAMPLES: usize = 128;
 /// How often (in training examples) an epoch checks whether the sweep is being stopped.
 const STOP_CHECK_EXAMPLES: usize = 2000;
-/// Examples per evaluation block: the unit of parallel work, fixed so that the sums are always
-/// taken in the same order.
-pub const EVAL_BLOCK: usize = 500;
 
 /// The metrics of one epoch; `None` for a metric not monitored.
 #[derive(Debug, Clone, PartialEq)]
