@@ -12,7 +12,7 @@ use crate::data::{
     DatasetKind, CLASSES, DEFAULT_VALIDATION, IMAGE_PIXELS, MNIST_TRAIN, TRAINING_FILE_IMAGES,
 };
 use crate::error::ExperimentError;
-use crate::grid::{Cost, Grid, Init, Partial, RunSettings, SETTING_KEYS};
+use crate::grid::{Activation, Cost, Grid, Init, Partial, RunSettings, Schedule, Variant};
 
 /// A metric that can be computed after each epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -109,7 +109,7 @@ pub struct Experiment {
     pub grid: Grid,
 }
 
-const TOP_KEYS: &[&str] = &["name", "description", "data", "grid", "search"];
+const TOP_KEYS: &[&str] = &["name", "description", "data", "grid", "search", "variant"];
 const SEARCH_KEYS: &[&str] = &["mode", "trials", "seed"];
 /// Keys a random search samples, in the order they are drawn.
 const SEARCHED_KEYS: [&str; 7] = [
@@ -131,11 +131,51 @@ const GRID_KEYS: &[&str] = &[
     "cost",
     "init",
     "lambda",
+    "activation",
+    "output",
+    "momentum",
+    "eta_schedule",
+    "early_stopping",
     "seeds",
     "zip",
 ];
-/// Keys a `[[grid.zip]]` table may hold: every setting of a run.
-const ZIP_KEYS: &[&str] = &SETTING_KEYS;
+/// Keys a `[[grid.zip]]` table may hold: every setting of a run (`output` sets the cost).
+const ZIP_KEYS: &[&str] = &[
+    "sizes",
+    "eta",
+    "batch_size",
+    "epochs",
+    "seed",
+    "cost",
+    "init",
+    "lambda",
+    "train_size",
+    "activation",
+    "momentum",
+    "eta_schedule",
+    "early_stopping",
+    "output",
+];
+/// Keys a `[[variant]]` table may hold: its name and single values of the settings.
+const VARIANT_KEYS: &[&str] = &[
+    "name",
+    "sizes",
+    "eta",
+    "batch_size",
+    "epochs",
+    "seed",
+    "cost",
+    "init",
+    "lambda",
+    "train_size",
+    "activation",
+    "momentum",
+    "eta_schedule",
+    "early_stopping",
+    "output",
+];
+/// The output layers `output` may name: sigmoid (with the `cost`) or softmax (log-likelihood).
+const OUTPUTS: [&str; 2] = ["sigmoid", "softmax"];
 /// Largest number of values a range may generate.
 const MAX_RANGE_VALUES: usize = 100_000;
 /// Names people use for the grid keys in other tools and in the book's code.
@@ -148,6 +188,10 @@ const ALIASES: &[(&str, &str)] = &[
     ("l2", "lambda"),
     ("layers", "sizes"),
     ("epoch", "epochs"),
+    ("mu", "momentum"),
+    ("schedule", "eta_schedule"),
+    ("patience", "early_stopping"),
+    ("variants", "variant"),
 ];
 
 impl Experiment {
@@ -351,7 +395,21 @@ impl<'a> Doc<'a> {
             Some(v) => self.string(&["description"], v)?,
         };
         let data = self.data()?;
-        let grid = self.grid(&data)?;
+        let mut grid = self.grid(&data)?;
+        grid.variants = self.variants(&grid, &data)?;
+        let columns = grid.extra_columns();
+        if data.validation_size == 0 {
+            for key in ["eta_schedule", "early_stopping"] {
+                if columns.contains(&key) {
+                    return Err(self.error(
+                        &["data", "validation_size"],
+                        format!(
+                            "0 leaves no validation set, but `{key}` is decided by the validation                              accuracy after each epoch: keep a validation set (the default is 10000)"
+                        ),
+                    ));
+                }
+            }
+        }
         Ok(Experiment {
             path: self.path.to_path_buf(),
             text: self.text.to_string(),
@@ -631,9 +689,22 @@ impl<'a> Doc<'a> {
                 .copied()
                 .filter(|k| t.contains_key(*k))
                 .collect();
+            if t.contains_key("cost") && t.contains_key("output") {
+                return Err(self.error(
+                    &prefix,
+                    "give `cost` or `output` in a [[grid.zip]] table, not both (`output = \"softmax\"` is the log-likelihood cost)".to_string(),
+                ));
+            }
             for key in &keys {
                 let path = [prefix[0], prefix[1], prefix[2], key];
-                if plain.contains_key(*key) || seen.iter().any(|s| s == key) {
+                // `output` sets the cost: it counts as the same key
+                let same: &[&str] = if matches!(*key, "cost" | "output") {
+                    &["cost", "output"]
+                } else {
+                    std::slice::from_ref(key)
+                };
+                let key = &if *key == "output" { "cost" } else { *key };
+                if same.iter().any(|k| plain.contains_key(*k)) || seen.iter().any(|s| s == key) {
                     return Err(self.error(
                         &path,
                         format!("`{key}` is set in more than one place: a key is either in [grid] or in one [[grid.zip]] table"),
@@ -663,7 +734,8 @@ impl<'a> Doc<'a> {
                 columns.push(("train_size", train_sizes.len()));
             }
             for key in keys.iter().filter(|k| **k != "train_size") {
-                columns.push((key, z.count(key)));
+                let counted = if *key == "output" { "cost" } else { key };
+                columns.push((key, z.count(counted)));
             }
             let n = columns[0].1;
             if let Some((key, len)) = columns.iter().find(|(_, len)| *len != n) {
@@ -677,7 +749,9 @@ impl<'a> Doc<'a> {
             }
             let points: Vec<Partial> = (0..n)
                 .map(|j| {
-                    let has = |key: &str| keys.contains(&key);
+                    let has = |key: &str| {
+                        keys.contains(&key) || (key == "cost" && keys.contains(&"output"))
+                    };
                     Partial {
                         sizes: has("sizes").then(|| z.sizes[j].clone()),
                         eta: has("eta").then(|| z.eta[j]),
@@ -688,6 +762,10 @@ impl<'a> Doc<'a> {
                         init: has("init").then(|| z.init[j]),
                         lambda: has("lambda").then(|| z.lambda[j]),
                         train_size: has("train_size").then(|| train_sizes[j]),
+                        activation: has("activation").then(|| z.activation[j]),
+                        momentum: has("momentum").then(|| z.momentum[j]),
+                        eta_schedule: has("eta_schedule").then(|| z.eta_schedule[j]),
+                        early_stopping: has("early_stopping").then(|| z.early_stopping[j]),
                     }
                 })
                 .collect();
@@ -821,7 +899,273 @@ impl<'a> Doc<'a> {
                 .map(|i| Init::ALL[i])
                 .collect();
         }
+        if let Some(v) = t.get("output") {
+            grid.cost = self.output(
+                &at("output"),
+                v,
+                t.contains_key("cost").then_some(&grid.cost),
+            )?;
+        }
+        if let Some(v) = t.get("activation") {
+            let names: Vec<&str> = Activation::ALL.iter().map(|c| c.name()).collect();
+            grid.activation = self
+                .choices(&at("activation"), v, &names)?
+                .into_iter()
+                .map(|i| Activation::ALL[i])
+                .collect();
+        }
+        if let Some(v) = t.get("momentum") {
+            grid.momentum = self.floats(&at("momentum"), v, |x| {
+                (x.is_finite() && (0.0..1.0).contains(&x))
+                    .then_some(())
+                    .ok_or("the momentum coefficient mu must be from 0 (plain SGD) up to, not including, 1, e.g. 0.9")
+            })?;
+        }
+        if let Some(v) = t.get("early_stopping") {
+            let path = at("early_stopping");
+            let what = "a whole number of epochs from 0 (never stop early) to 100000";
+            grid.early_stopping = self
+                .integers(&path, v, what)?
+                .into_iter()
+                .map(|n| {
+                    if (0..=100_000).contains(&n) {
+                        Ok(n as usize)
+                    } else {
+                        Err(self.error(
+                            &path,
+                            format!("{n} is not allowed: early_stopping is {what}"),
+                        ))
+                    }
+                })
+                .collect::<Result<_, _>>()?;
+        }
+        if let Some(v) = t.get("eta_schedule") {
+            let path = at("eta_schedule");
+            const ALLOWED: &str = "use \"constant\" or \"halve:N\" (halve eta each time the validation \
+                                   accuracy has not improved for N epochs, and stop once eta is 1/128 of \
+                                   its start)";
+            grid.eta_schedule = self
+                .list(&path, v, "schedules")?
+                .into_iter()
+                .map(|item| {
+                    let Value::String(text) = item else {
+                        return Err(self.error(
+                            &path,
+                            format!("expected a string, found {}: {ALLOWED}", show(item)),
+                        ));
+                    };
+                    Schedule::parse(text).ok_or_else(|| {
+                        self.error(&path, format!("\"{text}\" is not allowed: {ALLOWED}"))
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+        }
         Ok(())
+    }
+
+    /// `output = "sigmoid"` or `"softmax"` (or a list): the output layer, which goes with the
+    /// cost: a softmax layer is trained with the log-likelihood. Returns the cost list: the
+    /// sigmoid costs of `costs` (given in the same table; quadratic when not) for "sigmoid", the
+    /// log-likelihood for "softmax".
+    fn output(
+        &self,
+        path: &[&str],
+        v: &Value,
+        costs: Option<&Vec<Cost>>,
+    ) -> Result<Vec<Cost>, ExperimentError> {
+        let outputs = self.choices(path, v, &OUTPUTS)?;
+        let (sigmoid, softmax) = (outputs.contains(&0), outputs.contains(&1));
+        let Some(costs) = costs else {
+            return Ok(outputs
+                .iter()
+                .map(|&o| {
+                    if o == 0 {
+                        Cost::Quadratic
+                    } else {
+                        Cost::LogLikelihood
+                    }
+                })
+                .collect());
+        };
+        let sigmoid_costs: Vec<Cost> = costs.iter().copied().filter(|c| !c.softmax()).collect();
+        let mut out = Vec::new();
+        if sigmoid {
+            if sigmoid_costs.is_empty() {
+                return Err(self.error(
+                    path,
+                    "a sigmoid output layer needs the cost \"quadratic\" or \"cross-entropy\"; \
+                     `cost` lists only \"log-likelihood\", which is the softmax's"
+                        .to_string(),
+                ));
+            }
+            out.extend(sigmoid_costs);
+        } else if let Some(c) = sigmoid_costs.first() {
+            return Err(self.error(
+                path,
+                format!(
+                    "output = \"softmax\" is trained with the log-likelihood cost, so cost = \"{c}\" \
+                     cannot go with it: leave `cost` out (or list \"sigmoid\" in `output` too)"
+                ),
+            ));
+        }
+        if softmax {
+            out.push(Cost::LogLikelihood);
+        }
+        Ok(out)
+    }
+
+    /// `[[variant]]` tables: a `name` and single values of settings, each variant combined with
+    /// the rest of the grid.
+    fn variants(&self, grid: &Grid, data: &DataSettings) -> Result<Vec<Variant>, ExperimentError> {
+        let Some(v) = self.table.get("variant") else {
+            return Ok(Vec::new());
+        };
+        let Value::Array(tables) = v else {
+            return Err(self.error(
+                &["variant"],
+                "write variants as [[variant]] tables, each with a `name` and the settings it changes"
+                    .to_string(),
+            ));
+        };
+        let available = TRAINING_FILE_IMAGES - data.validation_size;
+        let mut variants: Vec<Variant> = Vec::new();
+        for (i, table) in tables.iter().enumerate() {
+            let index = i.to_string();
+            let prefix = ["variant", index.as_str()];
+            let Value::Table(t) = table else {
+                return Err(self.error(&prefix, "expected a table".to_string()));
+            };
+            self.check_keys(t, &prefix, VARIANT_KEYS)?;
+            let name = match t.get("name") {
+                None => {
+                    return Err(self.error(
+                        &prefix,
+                        "`name` is missing: each variant is shown by its name in the CSV files and plots"
+                            .to_string(),
+                    ))
+                }
+                Some(v) => self.string(&["variant", index.as_str(), "name"], v)?,
+            };
+            let name_path = ["variant", index.as_str(), "name"];
+            let ok = !name.trim().is_empty()
+                && name.len() <= 60
+                && name
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || " -_.+=()/:".contains(c));
+            if !ok {
+                return Err(self.error(
+                    &name_path,
+                    format!(
+                        "\"{name}\" is not allowed: a variant's name is 1 to 60 letters, digits, \
+                         spaces and -_.+=()/: (it goes into CSV cells and plot legends)"
+                    ),
+                ));
+            }
+            if variants.iter().any(|v| v.name == name) {
+                return Err(self.error(
+                    &name_path,
+                    format!("\"{name}\" names two variants: give each its own name"),
+                ));
+            }
+            let settings: Table = t
+                .iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "name" | "train_size"))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let mut z = Grid::default();
+            self.apply_keys(&settings, &prefix, &mut z, available)?;
+            let mut p = Partial::default();
+            let has = |key: &str| t.contains_key(key);
+            for key in VARIANT_KEYS.iter().filter(|k| has(k) && **k != "name") {
+                let path = ["variant", index.as_str(), key];
+                let counted = if *key == "output" { "cost" } else { *key };
+                let single = match *key {
+                    "train_size" => !matches!(t.get("train_size"), Some(Value::Array(_))),
+                    _ => z.count(counted) == 1,
+                };
+                if !single {
+                    return Err(self.error(
+                        &path,
+                        format!(
+                            "a variant sets one value per key; to try several values of `{key}`, \
+                             list them in [grid] (every variant is combined with the whole grid)"
+                        ),
+                    ));
+                }
+                let swept_in_grid = grid.count(counted) > 1
+                    || grid
+                        .zips
+                        .iter()
+                        .flatten()
+                        .any(|zp| zp.value(counted).is_some());
+                if swept_in_grid {
+                    return Err(self.error(
+                        &path,
+                        format!(
+                            "`{key}` varies in [grid] and is also set by variant \"{name}\": a \
+                             variant can only override a key that has one value in the grid"
+                        ),
+                    ));
+                }
+            }
+            if has("sizes") {
+                p.sizes = Some(z.sizes[0].clone());
+            }
+            if has("eta") {
+                p.eta = Some(z.eta[0]);
+            }
+            if has("batch_size") {
+                p.batch_size = Some(z.batch_size[0]);
+            }
+            if has("epochs") {
+                p.epochs = Some(z.epochs[0]);
+            }
+            if has("seed") || has("seeds") {
+                p.seed = Some(z.seed[0]);
+            }
+            if has("cost") || has("output") {
+                p.cost = Some(z.cost[0]);
+            }
+            if has("init") {
+                p.init = Some(z.init[0]);
+            }
+            if has("lambda") {
+                p.lambda = Some(z.lambda[0]);
+            }
+            if has("activation") {
+                p.activation = Some(z.activation[0]);
+            }
+            if has("momentum") {
+                p.momentum = Some(z.momentum[0]);
+            }
+            if has("eta_schedule") {
+                p.eta_schedule = Some(z.eta_schedule[0]);
+            }
+            if has("early_stopping") {
+                p.early_stopping = Some(z.early_stopping[0]);
+            }
+            if let Some(v) = t.get("train_size") {
+                let path = ["variant", index.as_str(), "train_size"];
+                let n = self.integer(&path, v, &format!("a whole number from 1 to {available}"))?;
+                if !(1..=available as i64).contains(&n) {
+                    return Err(self.error(
+                        &path,
+                        format!("{n} is not allowed: train_size must be from 1 to {available}"),
+                    ));
+                }
+                p.train_size = Some(n as usize);
+            }
+            let ts = p.train_size.unwrap_or(data.train_size);
+            let batches = p.batch_size.map_or(grid.batch_size.clone(), |b| vec![b]);
+            if let Some(b) = batches.iter().find(|&&b| b > ts) {
+                return Err(self.error(
+                    &prefix,
+                    format!("a mini-batch of {b} does not fit a training set of {ts} examples"),
+                ));
+            }
+            variants.push(Variant { name, settings: p });
+        }
+        Ok(variants)
     }
 
     fn string(&self, path: &[&str], v: &Value) -> Result<String, ExperimentError> {
@@ -1378,7 +1722,7 @@ lambda = 0.0
     fn unknown_keys_get_a_suggestion() {
         assert_eq!(
             err("[grid]\netaa = 3.0"),
-            "experiments/test.toml:2:1: `grid.etaa`: unknown key (did you mean `eta`?); the keys allowed in [grid] are: sizes, eta, batch_size, epochs, seed, cost, init, lambda, seeds, zip"
+            "experiments/test.toml:2:1: `grid.etaa`: unknown key (did you mean `eta`?); the keys allowed in [grid] are: sizes, eta, batch_size, epochs, seed, cost, init, lambda, activation, output, momentum, eta_schedule, early_stopping, seeds, zip"
         );
         assert!(err("[grid]\nlearning_rate = 3.0").contains("did you mean `eta`?"));
         assert!(err("[grid]\nmini_batch_size = 3").contains("did you mean `batch_size`?"));

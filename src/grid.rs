@@ -16,16 +16,118 @@ pub enum Cost {
     Quadratic,
     /// C = -sum y ln a + (1 - y) ln(1 - a); output delta = a - y (chapter 3).
     CrossEntropy,
+    /// A softmax output layer with C = -ln a_y; output delta = a - y (chapter 3). Chosen by
+    /// `output = "softmax"` or `cost = "log-likelihood"`.
+    LogLikelihood,
 }
 
 impl Cost {
-    pub const ALL: [Cost; 2] = [Cost::Quadratic, Cost::CrossEntropy];
+    pub const ALL: [Cost; 3] = [Cost::Quadratic, Cost::CrossEntropy, Cost::LogLikelihood];
 
     pub fn name(self) -> &'static str {
         match self {
             Cost::Quadratic => "quadratic",
             Cost::CrossEntropy => "cross-entropy",
+            Cost::LogLikelihood => "log-likelihood",
         }
+    }
+
+    /// True for the softmax output layer (log-likelihood cost); false for sigmoid outputs.
+    pub fn softmax(self) -> bool {
+        self == Cost::LogLikelihood
+    }
+}
+
+/// The activation function of the hidden layers (the output layer is sigmoid or softmax, by the
+/// cost).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Activation {
+    /// 1 / (1 + e^-z) (chapters 1 and 3).
+    #[default]
+    Sigmoid,
+    /// tanh z (chapter 3, "other models of artificial neuron").
+    Tanh,
+    /// max(0, z), the rectified linear unit (chapter 3).
+    Relu,
+}
+
+impl Activation {
+    pub const ALL: [Activation; 3] = [Activation::Sigmoid, Activation::Tanh, Activation::Relu];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Sigmoid => "sigmoid",
+            Activation::Tanh => "tanh",
+            Activation::Relu => "relu",
+        }
+    }
+
+    /// The activation of a weighted input `z`.
+    #[inline(always)]
+    pub fn apply(self, z: f32) -> f32 {
+        match self {
+            Activation::Sigmoid => crate::network::sigmoid(z),
+            Activation::Tanh => z.tanh(),
+            Activation::Relu => z.max(0.0),
+        }
+    }
+
+    /// The slope at the weighted input that gave activation `a`, from `a` alone:
+    /// a (1 - a), 1 - a^2, or 1 where a > 0 (0 otherwise).
+    #[inline(always)]
+    pub fn slope(self, a: f32) -> f32 {
+        match self {
+            Activation::Sigmoid => a * (1.0 - a),
+            Activation::Tanh => 1.0 - a * a,
+            Activation::Relu => (a > 0.0) as u8 as f32,
+        }
+    }
+}
+
+impl fmt::Display for Activation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How the learning rate changes during a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Schedule {
+    /// eta stays as set (chapter 1).
+    #[default]
+    Constant,
+    /// The book's schedule (chapter 3): halve eta each time the validation accuracy has not
+    /// improved for `patience` epochs; stop once eta has fallen to 1/128 of its start.
+    Halve { patience: usize },
+}
+
+/// Halvings after which a [`Schedule::Halve`] run stops (eta is then 1/128 of its start).
+pub const SCHEDULE_HALVINGS: u32 = 7;
+
+impl Schedule {
+    /// `constant` or `halve:N`, as written in experiment files and the CSV.
+    pub fn label(self) -> String {
+        match self {
+            Schedule::Constant => "constant".to_string(),
+            Schedule::Halve { patience } => format!("halve:{patience}"),
+        }
+    }
+
+    /// Reads [`Self::label`]'s form back; None for anything else.
+    pub fn parse(text: &str) -> Option<Schedule> {
+        if text == "constant" {
+            return Some(Schedule::Constant);
+        }
+        let n = text.strip_prefix("halve:")?.trim().parse::<usize>().ok()?;
+        (1..=100_000)
+            .contains(&n)
+            .then_some(Schedule::Halve { patience: n })
+    }
+}
+
+impl fmt::Display for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.label())
     }
 }
 
@@ -76,6 +178,16 @@ pub struct RunSettings {
     pub train_size: usize,
     /// The data set trained on.
     pub dataset: DatasetKind,
+    /// Activation of the hidden layers.
+    pub activation: Activation,
+    /// Momentum coefficient mu of momentum-based SGD (0: plain SGD).
+    pub momentum: f64,
+    /// How eta changes during the run.
+    pub eta_schedule: Schedule,
+    /// Stop when the validation accuracy has not improved for this many epochs (0: never).
+    pub early_stopping: usize,
+    /// The name of the `[[variant]]` this run belongs to, if the experiment has variants.
+    pub variant: Option<String>,
 }
 
 /// Writes layer sizes like `784-30-10`.
@@ -101,8 +213,16 @@ impl RunSettings {
             DatasetKind::Mnist => String::new(),
             other => format!(";dataset={}", other.name()),
         };
+        // Settings added after the first results were written appear only when not at their
+        // default, so that the ids of runs that do not use them never change.
+        let mut extra = String::new();
+        for key in EXTRA_KEYS {
+            if let Some(v) = self.extra_value(key) {
+                extra.push_str(&format!(";{key}={v}"));
+            }
+        }
         format!(
-            "sizes={};eta={};batch_size={};epochs={};seed={};cost={};init={};lambda={};train_size={}{}",
+            "sizes={};eta={};batch_size={};epochs={};seed={};cost={};init={};lambda={};train_size={}{}{}",
             sizes_label(&self.sizes),
             float_label(self.eta),
             self.batch_size,
@@ -112,8 +232,31 @@ impl RunSettings {
             self.init,
             float_label(self.lambda),
             self.train_size,
-            dataset
+            dataset,
+            extra
         )
+    }
+
+    /// The value of one of [`EXTRA_KEYS`] as written in the CSV, or None when it is at its
+    /// default (sigmoid, momentum 0, constant eta, no early stopping, no variant).
+    pub fn extra_value(&self, key: &str) -> Option<String> {
+        match key {
+            "activation" => {
+                (self.activation != Activation::Sigmoid).then(|| self.activation.to_string())
+            }
+            "momentum" => (self.momentum != 0.0).then(|| float_label(self.momentum)),
+            "eta_schedule" => {
+                (self.eta_schedule != Schedule::Constant).then(|| self.eta_schedule.label())
+            }
+            "early_stopping" => (self.early_stopping != 0).then(|| self.early_stopping.to_string()),
+            "variant" => self.variant.clone(),
+            _ => None,
+        }
+    }
+
+    /// True when the run needs the validation accuracy after every epoch to decide what to do.
+    pub fn watches_validation(&self) -> bool {
+        self.early_stopping > 0 || self.eta_schedule != Schedule::Constant
     }
 
     /// A stable id of the run: the first 12 hex digits of the sha256 of [`Self::canonical`].
@@ -124,7 +267,7 @@ impl RunSettings {
 
     /// A short human label, e.g. `784-30-10 eta=3.0 seed=1`.
     pub fn label(&self) -> String {
-        format!(
+        let mut label = format!(
             "{} eta={} batch={} {} {} lambda={} seed={}",
             sizes_label(&self.sizes),
             float_label(self.eta),
@@ -133,12 +276,40 @@ impl RunSettings {
             self.init,
             float_label(self.lambda),
             self.seed
-        )
+        );
+        for key in EXTRA_KEYS {
+            if let Some(v) = self.extra_value(key) {
+                label.push_str(&format!(" {key}={v}"));
+            }
+        }
+        label
     }
 }
 
-/// The settings of a run that an experiment can vary (the data set aside), in file order.
-pub const SETTING_KEYS: [&str; 9] = [
+/// Run settings beyond the first ten columns of the CSV files. Each gets a column of its own,
+/// after the standard ones, in the experiments that set it (see [`Grid::extra_columns`]).
+pub const EXTRA_KEYS: [&str; 5] = [
+    "activation",
+    "momentum",
+    "eta_schedule",
+    "early_stopping",
+    "variant",
+];
+
+/// The CSV text of an extra setting at its default.
+pub fn extra_default(key: &str) -> &'static str {
+    match key {
+        "activation" => "sigmoid",
+        "momentum" => "0.0",
+        "eta_schedule" => "constant",
+        "early_stopping" => "0",
+        _ => "",
+    }
+}
+
+/// The settings of a run that an experiment can vary (the data set and the variant aside), in
+/// file order.
+pub const SETTING_KEYS: [&str; 13] = [
     "sizes",
     "eta",
     "batch_size",
@@ -148,6 +319,10 @@ pub const SETTING_KEYS: [&str; 9] = [
     "init",
     "lambda",
     "train_size",
+    "activation",
+    "momentum",
+    "eta_schedule",
+    "early_stopping",
 ];
 
 /// Settings that vary together: one point of a `[[grid.zip]]` table.
@@ -162,6 +337,18 @@ pub struct Partial {
     pub init: Option<Init>,
     pub lambda: Option<f64>,
     pub train_size: Option<usize>,
+    pub activation: Option<Activation>,
+    pub momentum: Option<f64>,
+    pub eta_schedule: Option<Schedule>,
+    pub early_stopping: Option<usize>,
+}
+
+/// A named partial setting (`[[variant]]`): every run of the rest of the grid is trained once
+/// per variant, with the variant's settings on top.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Variant {
+    pub name: String,
+    pub settings: Partial,
 }
 
 impl Partial {
@@ -172,7 +359,20 @@ impl Partial {
         macro_rules! set {
             ($($f:ident),*) => { $( if let Some(v) = self.$f { r.$f = v; } )* };
         }
-        set!(eta, batch_size, epochs, seed, cost, init, lambda, train_size);
+        set!(
+            eta,
+            batch_size,
+            epochs,
+            seed,
+            cost,
+            init,
+            lambda,
+            train_size,
+            activation,
+            momentum,
+            eta_schedule,
+            early_stopping
+        );
     }
 
     /// The value of `key` as text, when this point sets it.
@@ -187,6 +387,10 @@ impl Partial {
             "init" => self.init.map(|v| v.to_string()),
             "lambda" => self.lambda.map(float_label),
             "train_size" => self.train_size.map(|v| v.to_string()),
+            "activation" => self.activation.map(|v| v.to_string()),
+            "momentum" => self.momentum.map(float_label),
+            "eta_schedule" => self.eta_schedule.map(|v| v.label()),
+            "early_stopping" => self.early_stopping.map(|v| v.to_string()),
             _ => None,
         }
     }
@@ -203,8 +407,14 @@ pub struct Grid {
     pub cost: Vec<Cost>,
     pub init: Vec<Init>,
     pub lambda: Vec<f64>,
+    pub activation: Vec<Activation>,
+    pub momentum: Vec<f64>,
+    pub eta_schedule: Vec<Schedule>,
+    pub early_stopping: Vec<usize>,
     /// Zipped settings: each zip is one axis of the grid whose points set several keys together.
     pub zips: Vec<Vec<Partial>>,
+    /// Named variants: the slowest axis; a variant's settings override the rest of the grid.
+    pub variants: Vec<Variant>,
 }
 
 impl Default for Grid {
@@ -219,21 +429,30 @@ impl Default for Grid {
             cost: vec![Cost::Quadratic],
             init: vec![Init::Large],
             lambda: vec![0.0],
+            activation: vec![Activation::Sigmoid],
+            momentum: vec![0.0],
+            eta_schedule: vec![Schedule::Constant],
+            early_stopping: vec![0],
             zips: Vec::new(),
+            variants: Vec::new(),
         }
     }
 }
 
 impl Grid {
     /// The list lengths in enumeration order, slowest-varying first.
-    fn radices(&self) -> [usize; 8] {
+    fn radices(&self) -> [usize; 12] {
         [
             self.sizes.len(),
+            self.activation.len(),
             self.cost.len(),
             self.init.len(),
             self.lambda.len(),
+            self.momentum.len(),
             self.batch_size.len(),
             self.epochs.len(),
+            self.eta_schedule.len(),
+            self.early_stopping.len(),
             self.eta.len(),
             self.seed.len(),
         ]
@@ -245,6 +464,7 @@ impl Grid {
             .iter()
             .copied()
             .chain(self.zips.iter().map(|z| z.len()))
+            .chain((!self.variants.is_empty()).then_some(self.variants.len()))
             .fold(1u128, |acc, r| acc.saturating_mul(r as u128))
     }
 
@@ -254,31 +474,36 @@ impl Grid {
     }
 
     /// The grid point at `index` (`0..len()`); the seed varies fastest, then eta, ..., sizes,
-    /// then the zips (the first zip slowest).
+    /// then the zips (the first zip slowest), then the variants (slowest of all).
     pub fn get(&self, index: u128, train_size: usize) -> RunSettings {
         assert!(index < self.len(), "grid index {index} out of range");
         let radices = self.radices();
-        let mut digits = [0usize; 8];
+        let mut digits = [0usize; 12];
         let plain: u128 = radices
             .iter()
             .fold(1u128, |a, &r| a.saturating_mul(r as u128));
         let mut zipped = index / plain;
         let mut rest = index % plain;
-        for k in (0..8).rev() {
+        for k in (0..12).rev() {
             digits[k] = (rest % radices[k] as u128) as usize;
             rest /= radices[k] as u128;
         }
         let mut run = RunSettings {
             sizes: self.sizes[digits[0]].clone(),
-            cost: self.cost[digits[1]],
-            init: self.init[digits[2]],
-            lambda: self.lambda[digits[3]],
-            batch_size: self.batch_size[digits[4]],
-            epochs: self.epochs[digits[5]],
-            eta: self.eta[digits[6]],
-            seed: self.seed[digits[7]],
+            activation: self.activation[digits[1]],
+            cost: self.cost[digits[2]],
+            init: self.init[digits[3]],
+            lambda: self.lambda[digits[4]],
+            momentum: self.momentum[digits[5]],
+            batch_size: self.batch_size[digits[6]],
+            epochs: self.epochs[digits[7]],
+            eta_schedule: self.eta_schedule[digits[8]],
+            early_stopping: self.early_stopping[digits[9]],
+            eta: self.eta[digits[10]],
+            seed: self.seed[digits[11]],
             train_size,
             dataset: DatasetKind::Mnist,
+            variant: None,
         };
         let mut picks = Vec::with_capacity(self.zips.len());
         for zip in self.zips.iter().rev() {
@@ -287,6 +512,11 @@ impl Grid {
         }
         for partial in picks.iter().rev() {
             partial.apply(&mut run);
+        }
+        if !self.variants.is_empty() {
+            let v = &self.variants[(zipped % self.variants.len() as u128) as usize];
+            v.settings.apply(&mut run);
+            run.variant = Some(v.name.clone());
         }
         run
     }
@@ -313,6 +543,10 @@ impl Grid {
             "cost" => self.cost.len(),
             "init" => self.init.len(),
             "lambda" => self.lambda.len(),
+            "activation" => self.activation.len(),
+            "momentum" => self.momentum.len(),
+            "eta_schedule" => self.eta_schedule.len(),
+            "early_stopping" => self.early_stopping.len(),
             _ => 0,
         }
     }
@@ -328,6 +562,10 @@ impl Grid {
             "cost" => self.cost.truncate(1),
             "init" => self.init.truncate(1),
             "lambda" => self.lambda.truncate(1),
+            "activation" => self.activation.truncate(1),
+            "momentum" => self.momentum.truncate(1),
+            "eta_schedule" => self.eta_schedule.truncate(1),
+            "early_stopping" => self.early_stopping.truncate(1),
             _ => {}
         }
     }
@@ -352,6 +590,10 @@ impl Grid {
         dedup(&mut self.cost);
         dedup(&mut self.init);
         dedup(&mut self.lambda);
+        dedup(&mut self.activation);
+        dedup(&mut self.momentum);
+        dedup(&mut self.eta_schedule);
+        dedup(&mut self.early_stopping);
         for zip in &mut self.zips {
             dedup(zip);
         }
@@ -387,6 +629,18 @@ impl Grid {
         if distinct(&self.lambda) {
             keys.push("lambda");
         }
+        if distinct(&self.activation) {
+            keys.push("activation");
+        }
+        if distinct(&self.momentum) {
+            keys.push("momentum");
+        }
+        if distinct(&self.eta_schedule) {
+            keys.push("eta_schedule");
+        }
+        if distinct(&self.early_stopping) {
+            keys.push("early_stopping");
+        }
         for key in SETTING_KEYS {
             let zipped = self.zips.iter().any(|z| {
                 let values: Vec<Option<String>> = z.iter().map(|p| p.value(key)).collect();
@@ -396,7 +650,37 @@ impl Grid {
                 keys.push(key);
             }
         }
+        if self.variants.len() > 1 {
+            keys.push("variant");
+        }
         keys
+    }
+
+    /// The [`EXTRA_KEYS`] that get a column in this grid's CSV files: those some run sets to a
+    /// value other than its default, and `variant` when there are variants. An experiment that
+    /// uses none of them writes exactly the standard columns.
+    pub fn extra_columns(&self) -> Vec<&'static str> {
+        let partials = || {
+            self.zips
+                .iter()
+                .flatten()
+                .chain(self.variants.iter().map(|v| &v.settings))
+        };
+        EXTRA_KEYS
+            .iter()
+            .copied()
+            .filter(|&key| {
+                let in_lists = match key {
+                    "activation" => self.activation.iter().any(|a| *a != Activation::Sigmoid),
+                    "momentum" => self.momentum.iter().any(|m| *m != 0.0),
+                    "eta_schedule" => self.eta_schedule.iter().any(|s| *s != Schedule::Constant),
+                    "early_stopping" => self.early_stopping.iter().any(|n| *n != 0),
+                    _ => !self.variants.is_empty(),
+                };
+                in_lists
+                    || partials().any(|p| p.value(key).is_some_and(|v| v != extra_default(key)))
+            })
+            .collect()
     }
 }
 

@@ -22,8 +22,8 @@ use crate::network::Tally;
 use crate::simd::{prefetch, Scalar, Simd};
 
 use crate::data::Examples;
-use crate::grid::Cost;
-use crate::network::{argmax, example_cost, sigmoid, Network};
+use crate::grid::{Activation, Cost};
+use crate::network::{argmax, example_cost, sigmoid, softmax, Network};
 
 /// Floats per SIMD vector the layout is padded for (one AVX-512 register).
 pub const LANES: usize = 16;
@@ -38,7 +38,34 @@ pub fn padded(n: usize) -> usize {
 pub struct RunParams {
     pub eta: f64,
     pub lambda: f64,
+    /// The cost, which also chooses the output layer (softmax for the log-likelihood).
     pub cost: Cost,
+    /// The hidden layers' activation.
+    pub activation: Activation,
+    /// Momentum coefficient mu; the runs of a group either all use momentum or none does.
+    pub momentum: f64,
+}
+
+impl RunParams {
+    /// Plain SGD with sigmoid hidden layers (the book's chapters 1 and 3 network).
+    pub fn sgd(eta: f64, lambda: f64, cost: Cost) -> RunParams {
+        RunParams {
+            eta,
+            lambda,
+            cost,
+            activation: Activation::Sigmoid,
+            momentum: 0.0,
+        }
+    }
+}
+
+/// One step of momentum-based SGD for one parameter (the book, chapter 3, with the L2 term in
+/// the gradient): `v <- mu v - (wd w + rate g)`, `w <- w + v`, where `rate = eta / m` multiplies
+/// the summed gradient `g` and `wd = eta lambda / n` (0 for biases).
+#[inline(always)]
+pub fn momentum_step(w: &mut f32, v: &mut f32, g: f32, mu: f32, rate: f32, wd: f32) {
+    *v = mu * *v - (wd * *w + rate * g);
+    *w += *v;
 }
 
 /// The parameters of `runs` networks with the same layer sizes.
@@ -58,6 +85,10 @@ pub struct Group {
     wt: Vec<Vec<f32>>,
     /// Zeros, as wide as the widest padded layer (the "bias" of the error propagation).
     zeros: Vec<f32>,
+    /// Velocities of momentum-based SGD, laid out as `w` and `b`; empty until a step with
+    /// momentum allocates them.
+    vw: Vec<Vec<f32>>,
+    vb: Vec<Vec<f32>>,
 }
 
 /// Activations and errors of one example, for every layer and run.
@@ -126,13 +157,48 @@ fn product<V: Simd>(y: &mut [f32], a: &[f32], x: &[f32]) {
     }
 }
 
-/// `d = d * (a * (1 - a))`: errors times the sigmoid's slope, lane by lane.
+/// `d = d * f'(z)`, with the slope computed from the activation `a = f(z)`: `a (1 - a)` for the
+/// sigmoid, `1 - a^2` for tanh, `[a > 0]` for the ReLU, lane by lane.
 #[inline(always)]
-fn times_slope<V: Simd>(d: &mut [f32], a: &[f32]) {
-    let one = V::splat(1.0);
-    for (dc, ac) in d.chunks_exact_mut(V::LANES).zip(a.chunks_exact(V::LANES)) {
-        let a = V::load(ac);
-        V::load(dc).mul(a.mul(one.sub(a))).store(dc);
+fn times_slope<V: Simd>(d: &mut [f32], a: &[f32], f: Activation) {
+    match f {
+        Activation::Sigmoid => {
+            let one = V::splat(1.0);
+            for (dc, ac) in d.chunks_exact_mut(V::LANES).zip(a.chunks_exact(V::LANES)) {
+                let a = V::load(ac);
+                V::load(dc).mul(a.mul(one.sub(a))).store(dc);
+            }
+        }
+        Activation::Tanh => {
+            let one = V::splat(1.0);
+            for (dc, ac) in d.chunks_exact_mut(V::LANES).zip(a.chunks_exact(V::LANES)) {
+                let a = V::load(ac);
+                V::load(dc).mul(one.sub(a.mul(a))).store(dc);
+            }
+        }
+        Activation::Relu => {
+            for (d, &a) in d.iter_mut().zip(a) {
+                if a <= 0.0 {
+                    *d = 0.0;
+                }
+            }
+        }
+    }
+}
+
+/// The activation of a layer's weighted inputs `z` (one run's padded block) in place: `f` for a
+/// hidden layer; for the output layer the softmax of the first `n_out` entries (log-likelihood)
+/// or the sigmoid.
+#[inline(always)]
+fn activate(z: &mut [f32], output: Option<(Cost, usize)>, f: Activation) {
+    match output {
+        Some((cost, n_out)) if cost.softmax() => softmax(&mut z[..n_out]),
+        Some(_) => z.iter_mut().for_each(|z| *z = sigmoid(*z)),
+        None => match f {
+            Activation::Sigmoid => z.iter_mut().for_each(|z| *z = sigmoid(*z)),
+            Activation::Tanh => z.iter_mut().for_each(|z| *z = z.tanh()),
+            Activation::Relu => z.iter_mut().for_each(|z| *z = z.max(0.0)),
+        },
     }
 }
 
@@ -289,6 +355,8 @@ impl Group {
             b,
             wt,
             zeros,
+            vw: Vec::new(),
+            vb: Vec::new(),
         };
         for l in 1..group.layers() {
             group.wt[l] = vec![0f32; runs * group.sizes[l + 1] * group.pad[l - 1]];
@@ -420,17 +488,29 @@ impl Group {
     }
 
     /// Forward pass of one example (given by its non-zero pixels) for every run. With `logits`,
-    /// the output layer keeps its weighted inputs z; otherwise every layer gets the sigmoid.
+    /// the output layer keeps its weighted inputs z; otherwise it gets the softmax (log-likelihood
+    /// runs) or the sigmoid. Hidden layers get each run's activation.
     #[inline(always)]
-    fn forward<V: Simd>(&self, s: &mut Scratch, index: &[u16], value: &[f32], logits: bool) {
+    fn forward<V: Simd>(
+        &self,
+        s: &mut Scratch,
+        params: &[RunParams],
+        index: &[u16],
+        value: &[f32],
+        logits: bool,
+    ) {
         let layers = self.layers();
         let (runs, p0) = (self.runs, self.pad[0]);
+        let n_out = self.sizes[layers];
         let row_len = runs * p0;
         let a0 = &mut s.act[0];
         let terms = SparseTerms { index, value };
         weighted_rows::<V, _>(a0, &self.b[0], &self.w[0], row_len, terms);
         if !(logits && layers == 1) {
-            a0.iter_mut().for_each(|z| *z = sigmoid(*z));
+            for (r, pr) in params.iter().enumerate() {
+                let output = (layers == 1).then_some((pr.cost, n_out));
+                activate(&mut a0[r * p0..(r + 1) * p0], output, pr.activation);
+            }
         }
         for l in 1..layers {
             let (n_in, p_in, p) = (self.sizes[l], self.pad[l - 1], self.pad[l]);
@@ -444,7 +524,8 @@ impl Group {
                 let terms = DenseTerms(&input[r * p_in..r * p_in + n_in]);
                 weighted_rows::<V, _>(z, &self.b[l][r * p..(r + 1) * p], w, p, terms);
                 if !(logits && last) {
-                    z.iter_mut().for_each(|z| *z = sigmoid(*z));
+                    let output = last.then_some((params[r].cost, n_out));
+                    activate(z, output, params[r].activation);
                 }
             }
         }
@@ -470,8 +551,9 @@ impl Group {
             rows,
             scratch: s,
         } = grads;
-        self.forward::<V>(s, index, value, false);
-        // Output error: (a - y) * a (1 - a) for the quadratic cost, a - y for cross-entropy.
+        self.forward::<V>(s, params, index, value, false);
+        // Output error: (a - y) * a (1 - a) for the quadratic cost, a - y for cross-entropy and
+        // for the softmax with the log-likelihood.
         let top = layers - 1;
         let (n_out, p) = (self.sizes[layers], self.pad[top]);
         for (r, params) in params.iter().enumerate() {
@@ -482,7 +564,7 @@ impl Group {
                     let y = (j == label) as u8 as f32;
                     match params.cost {
                         Cost::Quadratic => (a[j] - y) * a[j] * (1.0 - a[j]),
-                        Cost::CrossEntropy => a[j] - y,
+                        Cost::CrossEntropy | Cost::LogLikelihood => a[j] - y,
                     }
                 } else {
                     0.0
@@ -513,7 +595,7 @@ impl Group {
                 let di = &mut d_in[r * p_in..(r + 1) * p_in];
                 let terms = DenseTerms(&dr[..n_out]);
                 weighted_rows::<V, _>(di, &self.zeros[..p_in], wt, p_in, terms);
-                times_slope::<V>(di, a_in);
+                times_slope::<V>(di, a_in, params[r].activation);
             }
         }
         // First layer: keep the example's errors for the update.
@@ -557,15 +639,56 @@ impl Group {
             self.merge_grads(first, other);
         }
         let p0 = self.pad[0];
+        let row_len = self.runs * p0;
+        let momentum = params.iter().any(|p| p.momentum > 0.0);
+        debug_assert!(!momentum || params.iter().all(|p| p.momentum > 0.0));
+        if momentum && self.vw.is_empty() {
+            self.vw = self.w.iter().map(|w| vec![0f32; w.len()]).collect();
+            self.vb = self.b.iter().map(|b| vec![0f32; b.len()]).collect();
+        }
         // Per-lane learning rates (eta / m of the lane's run) in a free scratch buffer.
         let mut rates = std::mem::take(&mut first.scratch.act[0]);
         let scaled = std::mem::take(&mut first.scratch.delta[0]);
         for (r, params) in params.iter().enumerate() {
             let rate = (params.eta / m as f64) as f32;
-            let decay = (1.0 - params.eta * params.lambda / n as f64) as f32;
             rates[r * p0..(r + 1) * p0].fill(rate);
+            if momentum {
+                // v <- mu v - wd w - rate g, w <- w + v; the first layer's `- rate g` is added
+                // to v below, from the stored errors, and then v to w.
+                let mu = params.momentum as f32;
+                let wd = (params.eta * params.lambda / n as f64) as f32;
+                let lane = r * p0..(r + 1) * p0;
+                for (w, v) in self.w[0]
+                    .chunks_exact(row_len)
+                    .zip(self.vw[0].chunks_exact_mut(row_len))
+                {
+                    for (w, v) in w[lane.clone()].iter().zip(&mut v[lane.clone()]) {
+                        *v = mu * *v - wd * *w;
+                    }
+                }
+                for l in 1..self.layers() {
+                    let len = self.sizes[l] * self.pad[l];
+                    let w = &mut self.w[l][r * len..(r + 1) * len];
+                    let v = &mut self.vw[l][r * len..(r + 1) * len];
+                    let g = &first.g[l][r * len..(r + 1) * len];
+                    for ((w, v), &g) in w.iter_mut().zip(v.iter_mut()).zip(g) {
+                        momentum_step(w, v, g, mu, rate, wd);
+                    }
+                    self.transpose(l, r);
+                }
+                for l in 0..self.layers() {
+                    let p = self.pad[l];
+                    let b = &mut self.b[l][r * p..(r + 1) * p];
+                    let v = &mut self.vb[l][r * p..(r + 1) * p];
+                    let gb = &first.gb[l][r * p..(r + 1) * p];
+                    for ((b, v), &g) in b.iter_mut().zip(v.iter_mut()).zip(gb) {
+                        momentum_step(b, v, g, mu, rate, 0.0);
+                    }
+                }
+                continue;
+            }
+            let decay = (1.0 - params.eta * params.lambda / n as f64) as f32;
             if decay != 1.0 {
-                let row_len = self.runs * p0;
                 for row in self.w[0].chunks_exact_mut(row_len) {
                     row[r * p0..(r + 1) * p0]
                         .iter_mut()
@@ -588,7 +711,6 @@ impl Group {
                 b.iter_mut().zip(gb).for_each(|(b, &g)| *b -= rate * g);
             }
         }
-        let row_len = self.runs * p0;
         // The first layer: rows of disjoint pixel ranges are independent; split them over the
         // pool when the mini-batch came in parallel chunks (each row sees the examples in the
         // same order either way, so the split never changes a number).
@@ -604,20 +726,17 @@ impl Group {
             *b = std::mem::take(&mut chunk.scratch.delta[0]);
         }
         let (head, tail, r) = (&*first, &*rest, &rates);
+        // With momentum the examples' steps go into the velocity, which is then added to w.
+        let target = if momentum {
+            &mut self.vw[0]
+        } else {
+            &mut self.w[0]
+        };
         if parts == 1 {
-            update_dispatch(
-                &mut self.w[0],
-                0,
-                row_len,
-                head,
-                tail,
-                r,
-                &mut buffers[0],
-                examples,
-            );
+            update_dispatch(target, 0, row_len, head, tail, r, &mut buffers[0], examples);
         } else {
             use rayon::prelude::*;
-            self.w[0]
+            target
                 .par_chunks_mut(rows_per_part * row_len)
                 .zip(buffers[..parts].par_iter_mut())
                 .enumerate()
@@ -633,6 +752,9 @@ impl Group {
             .take(parts - 1)
         {
             chunk.scratch.delta[0] = b;
+        }
+        if momentum {
+            add::<Scalar>(&mut self.w[0], &self.vw[0]);
         }
         first.scratch.act[0] = rates;
         first.scratch.delta[0] = scaled;
@@ -672,7 +794,7 @@ impl Group {
         label: usize,
     ) -> Vec<f64> {
         let mut s = self.scratch();
-        self.forward::<Scalar>(&mut s, index, value, true);
+        self.forward::<Scalar>(&mut s, params, index, value, true);
         let (top, n_out) = (self.layers() - 1, self.sizes[self.layers()]);
         let p = self.pad[top];
         params
@@ -752,7 +874,7 @@ fn tally_block<V: Simd>(
     for i in 0..examples.len() {
         let (index, value) = examples.nonzero(i);
         let label = examples.labels[i] as usize;
-        group.forward::<V>(s, index, value, true);
+        group.forward::<V>(s, params, index, value, true);
         for (r, (pr, t)) in params.iter().zip(tallies.iter_mut()).enumerate() {
             let z = &s.act[top][r * p..r * p + n_out];
             t.cost_sum += example_cost(pr.cost, z, label);
@@ -768,17 +890,23 @@ mod tests {
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
+    /// Lanes of every kind: both sigmoid costs, softmax with the log-likelihood, tanh and ReLU
+    /// hidden layers.
     fn params() -> Vec<RunParams> {
         vec![
+            RunParams::sgd(3.0, 0.0, Cost::Quadratic),
+            RunParams::sgd(0.5, 5.0, Cost::CrossEntropy),
             RunParams {
-                eta: 3.0,
-                lambda: 0.0,
-                cost: Cost::Quadratic,
+                activation: Activation::Tanh,
+                ..RunParams::sgd(0.1, 0.0, Cost::LogLikelihood)
             },
             RunParams {
-                eta: 0.5,
-                lambda: 5.0,
-                cost: Cost::CrossEntropy,
+                activation: Activation::Relu,
+                ..RunParams::sgd(0.1, 0.0, Cost::CrossEntropy)
+            },
+            RunParams {
+                activation: Activation::Relu,
+                ..RunParams::sgd(0.1, 0.0, Cost::LogLikelihood)
             },
         ]
     }
@@ -824,17 +952,19 @@ mod tests {
         for sizes in [vec![784, 10], vec![784, 7, 10], vec![784, 6, 5, 10]] {
             let mut rng = ChaCha8Rng::seed_from_u64(11);
             let net = Network::new(&sizes, Init::Scaled, &mut rng);
-            let mut group = Group::from_network(&net, 2);
+            let runs = params.len();
+            let mut group = Group::from_network(&net, runs);
             let mut grads = group.grads();
             group.accumulate(&mut grads, &params, &examples, &[0, 1, 2]);
             let g0 = first_layer_gradient(&group, &grads, &examples);
             let cost = |g: &Group| -> Vec<f64> {
-                let mut total = vec![0.0; 2];
+                let mut total = vec![0.0; runs];
                 for i in 0..3 {
                     let (index, value) = examples.nonzero(i);
                     let c = g.example_costs(&params, index, value, examples.labels[i] as usize);
-                    total[0] += c[0];
-                    total[1] += c[1];
+                    for (t, c) in total.iter_mut().zip(c) {
+                        *t += c;
+                    }
                 }
                 total
             };
@@ -856,7 +986,7 @@ mod tests {
                         (false, _) => grads.gb[l][at],
                     } as f64;
                     let run = if l == 0 {
-                        (at % (2 * group.pad[0])) / group.pad[0]
+                        (at % (runs * group.pad[0])) / group.pad[0]
                     } else if is_w {
                         at / (group.sizes[l] * group.pad[l])
                     } else {
@@ -880,7 +1010,8 @@ mod tests {
                         (numeric - analytic).abs() / (1e-3 + numeric.abs().max(analytic.abs()));
                     assert!(
                         err < 2e-2,
-                        "{sizes:?} layer {l} {} {at}: numeric {numeric} vs backprop {analytic}",
+                        "{sizes:?} run {run} ({:?}) layer {l} {} {at}: numeric {numeric} vs backprop {analytic}",
+                        params[run],
                         if is_w { "weight" } else { "bias" }
                     );
                     checked += 1;
@@ -898,11 +1029,7 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(2);
         let net = Network::new(&[784, 30, 10], Init::Large, &mut rng);
         for cost in Cost::ALL {
-            let p = [RunParams {
-                eta: 1.0,
-                lambda: 0.0,
-                cost,
-            }];
+            let p = [RunParams::sgd(1.0, 0.0, cost)];
             let group = Group::from_network(&net, 1);
             let mut grads = group.grads();
             group.accumulate(&mut grads, &p, &examples, &indices);
@@ -932,11 +1059,7 @@ mod tests {
         let examples = data.train.examples(20);
         let mut rng = ChaCha8Rng::seed_from_u64(4);
         let mut net = Network::new(&[784, 20, 10], Init::Scaled, &mut rng);
-        let p = [RunParams {
-            eta: 0.5,
-            lambda: 5.0,
-            cost: Cost::CrossEntropy,
-        }];
+        let p = [RunParams::sgd(0.5, 5.0, Cost::CrossEntropy)];
         let mut group = Group::from_network(&net, 1);
         let mut chunks = vec![group.grads(), group.grads()];
         let mut ws = crate::network::Workspace::for_training(&net.sizes, 10);

@@ -11,7 +11,7 @@ use rand::Rng;
 use rand_distr::StandardNormal;
 
 use crate::data::{pixel, Examples, IMAGE_PIXELS};
-use crate::grid::{Cost, Init};
+use crate::grid::{Activation, Cost, Init};
 
 /// Weights and biases.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,10 +35,34 @@ fn softplus(x: f64) -> f64 {
     x.max(0.0) + (-x.abs()).exp().ln_1p()
 }
 
+/// The softmax of `z` in place: e^z_j / sum_k e^z_k (shifted by the largest z, so it never
+/// overflows).
+#[inline]
+pub fn softmax(z: &mut [f32]) {
+    let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0f32;
+    for x in z.iter_mut() {
+        *x = (*x - max).exp();
+        sum += *x;
+    }
+    for x in z.iter_mut() {
+        *x /= sum;
+    }
+}
+
 /// Per-example cost of output pre-activations `z` against the digit `label`:
 /// quadratic 1/2 ||sigmoid(z) - y||^2, or cross-entropy
-/// -sum y ln a + (1 - y) ln(1 - a) computed from `z` so that it stays finite when `a` saturates.
+/// -sum y ln a + (1 - y) ln(1 - a) computed from `z` so that it stays finite when `a` saturates,
+/// or the log-likelihood -ln softmax(z)_label = ln sum_k e^z_k - z_label.
 pub fn example_cost(cost: Cost, z: &[f32], label: usize) -> f64 {
+    if cost == Cost::LogLikelihood {
+        let max = z
+            .iter()
+            .map(|&x| x as f64)
+            .fold(f64::NEG_INFINITY, f64::max);
+        let sum: f64 = z.iter().map(|&x| (x as f64 - max).exp()).sum();
+        return max + sum.ln() - z[label] as f64;
+    }
     let mut total = 0.0f64;
     for (j, &zj) in z.iter().enumerate() {
         let y = (j == label) as u8 as f64;
@@ -54,6 +78,7 @@ pub fn example_cost(cost: Cost, z: &[f32], label: usize) -> f64 {
                     softplus(zj as f64)
                 }
             }
+            Cost::LogLikelihood => unreachable!("handled above"),
         };
     }
     total
@@ -120,6 +145,11 @@ impl Network {
     /// Forward pass of the first `m` rows of `ws.acts[0]`. Every layer but the last gets the
     /// sigmoid; the last layer's pre-activations `z` are left in `ws.acts[L]`.
     pub fn forward_logits(&self, ws: &mut Workspace, m: usize) {
+        self.forward_logits_with(ws, m, Activation::Sigmoid)
+    }
+
+    /// [`Self::forward_logits`] with `hidden` as the hidden layers' activation.
+    pub fn forward_logits_with(&self, ws: &mut Workspace, m: usize, hidden: Activation) {
         for l in 0..self.layers() {
             let (before, after) = ws.acts.split_at_mut(l + 1);
             let input = before[l].slice(s![..m, ..]);
@@ -136,7 +166,7 @@ impl Network {
                     }
                 } else {
                     for (z, &b) in row.iter_mut().zip(bias) {
-                        *z = sigmoid(*z + b);
+                        *z = hidden.apply(*z + b);
                     }
                 }
             }
@@ -145,17 +175,36 @@ impl Network {
 
     /// Forward pass with the sigmoid on every layer: `ws.acts[l]` holds the activations.
     pub fn forward(&self, ws: &mut Workspace, m: usize) {
-        self.forward_logits(ws, m);
+        self.forward_with(ws, m, Activation::Sigmoid, Cost::Quadratic);
+    }
+
+    /// Forward pass with `hidden` on the hidden layers and, on the output layer, the softmax for
+    /// the log-likelihood cost or the sigmoid for the others.
+    pub fn forward_with(&self, ws: &mut Workspace, m: usize, hidden: Activation, cost: Cost) {
+        self.forward_logits_with(ws, m, hidden);
         let l = self.layers();
-        ws.acts[l].slice_mut(s![..m, ..]).mapv_inplace(sigmoid);
+        let mut out = ws.acts[l].slice_mut(s![..m, ..]);
+        if cost.softmax() {
+            for mut row in out.rows_mut() {
+                softmax(row.as_slice_mut().unwrap());
+            }
+        } else {
+            out.mapv_inplace(sigmoid);
+        }
     }
 
     /// Forward and backward pass of the mini-batch loaded in `ws` (its first `m` rows): leaves
     /// in `ws.grad_w` / `ws.grad_b` the gradient of the cost summed over the batch (not averaged).
     pub fn backprop(&self, ws: &mut Workspace, m: usize, cost: Cost) {
-        self.forward(ws, m);
+        self.backprop_with(ws, m, cost, Activation::Sigmoid)
+    }
+
+    /// [`Self::backprop`] with `hidden` as the hidden layers' activation.
+    pub fn backprop_with(&self, ws: &mut Workspace, m: usize, cost: Cost, hidden: Activation) {
+        self.forward_with(ws, m, hidden, cost);
         let layers = self.layers();
-        // Output error: (a - y) * sigma'(z) for the quadratic cost, a - y for cross-entropy.
+        // Output error: (a - y) * sigma'(z) for the quadratic cost, a - y for cross-entropy and
+        // for the softmax with the log-likelihood.
         {
             let a = ws.acts[layers].slice(s![..m, ..]);
             let mut delta = ws.deltas[layers - 1].slice_mut(s![..m, ..]);
@@ -164,7 +213,7 @@ impl Network {
                 let y = (ws.labels[i] as usize == j) as u8 as f32;
                 *d = match cost {
                     Cost::Quadratic => (aij - y) * aij * (1.0 - aij),
-                    Cost::CrossEntropy => aij - y,
+                    Cost::CrossEntropy | Cost::LogLikelihood => aij - y,
                 };
             }
         }
@@ -177,9 +226,9 @@ impl Network {
             sum_rows(&delta, ws.grad_b[l].as_slice_mut().unwrap());
             if l > 0 {
                 let mut prev = lower[l - 1].slice_mut(s![..m, ..]);
-                // [m, n_in] = [m, n_out] · [n_out, n_in], then * sigma'(z) = a (1 - a)
+                // [m, n_in] = [m, n_out] · [n_out, n_in], then * sigma'(z), from a
                 general_mat_mul(1.0, &delta, &self.weights[l], 0.0, &mut prev);
-                prev.zip_mut_with(&input, |d, &a| *d *= a * (1.0 - a));
+                prev.zip_mut_with(&input, |d, &a| *d *= hidden.slope(a));
             }
         }
     }
@@ -329,9 +378,20 @@ pub const EVAL_BLOCK: usize = 500;
 impl Network {
     /// Cost sum and correct count of one block of at most `ws.capacity()` examples.
     pub fn tally_block(&self, ws: &mut Workspace, examples: &Examples, cost: Cost) -> Tally {
+        self.tally_block_with(ws, examples, cost, Activation::Sigmoid)
+    }
+
+    /// [`Self::tally_block`] with `hidden` as the hidden layers' activation.
+    pub fn tally_block_with(
+        &self,
+        ws: &mut Workspace,
+        examples: &Examples,
+        cost: Cost,
+        hidden: Activation,
+    ) -> Tally {
         let m = examples.len();
         ws.load_range(examples);
-        self.forward_logits(ws, m);
+        self.forward_logits_with(ws, m, hidden);
         let mut tally = Tally::default();
         for (i, z) in ws.output(m).rows().into_iter().enumerate() {
             let z = z.as_slice().unwrap();
@@ -384,8 +444,14 @@ mod tests {
     use rand_chacha::ChaCha8Rng;
 
     /// Total cost of the batch in `ws` (first m rows), in f64, from the network's outputs.
-    fn batch_cost(net: &Network, ws: &mut Workspace, m: usize, cost: Cost) -> f64 {
-        net.forward_logits(ws, m);
+    fn batch_cost(
+        net: &Network,
+        ws: &mut Workspace,
+        m: usize,
+        cost: Cost,
+        hidden: Activation,
+    ) -> f64 {
+        net.forward_logits_with(ws, m, hidden);
         (0..m)
             .map(|i| {
                 let z = ws.output(m).row(i).to_vec();
@@ -397,6 +463,10 @@ mod tests {
     /// Compares backprop's gradient with central finite differences on every parameter of a
     /// small 3-layer network (run in f32, so the step and tolerance are chosen for f32).
     fn gradient_check(cost: Cost, sizes: &[usize]) {
+        gradient_check_with(cost, Activation::Sigmoid, sizes)
+    }
+
+    fn gradient_check_with(cost: Cost, hidden: Activation, sizes: &[usize]) {
         let mut rng = ChaCha8Rng::seed_from_u64(42);
         let mut net = Network::new(sizes, Init::Scaled, &mut rng);
         let m = 4;
@@ -405,9 +475,14 @@ mod tests {
             *v = rng.random::<f32>();
         }
         ws.labels[..m].copy_from_slice(&[0, 3, 1, 3]);
-        net.backprop(&mut ws, m, cost);
+        net.backprop_with(&mut ws, m, cost, hidden);
         let (gw, gb) = (ws.grad_w.clone(), ws.grad_b.clone());
-        let h = 1e-2f32;
+        // (a smaller step for the ReLU, so that no step crosses its kink at 0)
+        let h = if hidden == Activation::Relu {
+            1e-3
+        } else {
+            1e-2f32
+        };
         let mut checked = 0;
         let mut worst = 0.0f64;
         for l in 0..net.layers() {
@@ -424,9 +499,9 @@ mod tests {
                 // SAFETY: p points into `net`, which is not moved or reallocated here.
                 let orig = unsafe { *p };
                 unsafe { *p = orig + h };
-                let plus = batch_cost(&net, &mut ws, m, cost);
+                let plus = batch_cost(&net, &mut ws, m, cost, hidden);
                 unsafe { *p = orig - h };
-                let minus = batch_cost(&net, &mut ws, m, cost);
+                let minus = batch_cost(&net, &mut ws, m, cost, hidden);
                 unsafe { *p = orig };
                 let numeric = (plus - minus) / (2.0 * h as f64);
                 let analytic = if idx < nw {
@@ -438,7 +513,7 @@ mod tests {
                 worst = worst.max(err);
                 assert!(
                     err < 2e-2,
-                    "{cost:?} layer {l} param {idx}: numeric {numeric} vs backprop {analytic}"
+                    "{cost:?} {hidden:?} layer {l} param {idx}: numeric {numeric} vs backprop {analytic}"
                 );
                 checked += 1;
             }
@@ -457,6 +532,52 @@ mod tests {
     fn gradient_matches_finite_differences_cross_entropy() {
         gradient_check(Cost::CrossEntropy, &[6, 5, 4]);
         gradient_check(Cost::CrossEntropy, &[5, 4, 3, 4]);
+    }
+
+    #[test]
+    fn gradient_matches_finite_differences_softmax_log_likelihood() {
+        gradient_check(Cost::LogLikelihood, &[6, 5, 4]);
+        gradient_check(Cost::LogLikelihood, &[5, 4, 3, 4]);
+        gradient_check(Cost::LogLikelihood, &[12, 5]);
+    }
+
+    #[test]
+    fn gradient_matches_finite_differences_tanh_and_relu() {
+        for hidden in [Activation::Tanh, Activation::Relu] {
+            for cost in Cost::ALL {
+                gradient_check_with(cost, hidden, &[6, 5, 4]);
+                gradient_check_with(cost, hidden, &[5, 4, 3, 4]);
+            }
+        }
+    }
+
+    #[test]
+    fn activations_and_their_slopes() {
+        for hidden in Activation::ALL {
+            for z in [-2.0f32, -0.3, 0.4, 1.7] {
+                let a = hidden.apply(z);
+                let h = 1e-3f32;
+                let numeric = (hidden.apply(z + h) - hidden.apply(z - h)) / (2.0 * h);
+                assert!(
+                    (hidden.slope(a) - numeric).abs() < 1e-2,
+                    "{hidden:?} at {z}"
+                );
+            }
+        }
+        assert_eq!(Activation::Relu.apply(-1.0), 0.0);
+        assert_eq!(Activation::Relu.apply(2.5), 2.5);
+        assert!((Activation::Tanh.apply(1.0) - 0.761_594_2).abs() < 1e-6);
+        let mut z = [1.0f32, 2.0, 3.0];
+        softmax(&mut z);
+        let e = [1f32.exp(), 2f32.exp(), 3f32.exp()];
+        let sum: f32 = e.iter().sum();
+        for (a, e) in z.iter().zip(e) {
+            assert!((a - e / sum).abs() < 1e-6);
+        }
+        // no overflow for large weighted inputs
+        let mut big = [1000.0f32, 1000.0];
+        softmax(&mut big);
+        assert_eq!(big, [0.5, 0.5]);
     }
 
     #[test]
@@ -501,6 +622,13 @@ mod tests {
         assert!((example_cost(Cost::CrossEntropy, &z, 1) - 2.0 * 2f64.ln()).abs() < 1e-9);
         // stays finite where the output saturates
         assert!((example_cost(Cost::CrossEntropy, &[-200.0], 0) - 200.0).abs() < 1e-9);
+        // log-likelihood: -ln softmax(z)_y = -ln 1/2
+        assert!((example_cost(Cost::LogLikelihood, &z, 1) - 2f64.ln()).abs() < 1e-9);
+        // -ln(e^1 / (e^1 + e^3 + e^0))
+        let ll = example_cost(Cost::LogLikelihood, &[1.0, 3.0, 0.0], 0);
+        let want = -(1f64.exp() / (1f64.exp() + 3f64.exp() + 1.0)).ln();
+        assert!((ll - want).abs() < 1e-9);
+        assert!(example_cost(Cost::LogLikelihood, &[500.0, -500.0], 1).is_finite());
         assert_eq!(argmax(&[0.1, 0.7, 0.7, 0.2]), 1);
     }
 

@@ -2,7 +2,7 @@
 //! `runs.csv` (one row per run), `experiment.toml` (the experiment as run) and `state/`
 //! (one small file per finished run, written atomically).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::grid::{sizes_label, RunSettings};
+use crate::grid::{extra_default, sizes_label, RunSettings, EXTRA_KEYS};
 use crate::train::{EpochRecord, RunOutcome, RunStatus};
 
 /// Columns of `metrics.csv`, in order.
@@ -56,6 +56,47 @@ pub const RUNS_COLUMNS: [&str; 17] = [
     "final_test_accuracy",
     "seconds",
 ];
+
+/// The header of `metrics.csv`: the standard columns, then the extra setting columns the
+/// experiment uses (see [`crate::grid::Grid::extra_columns`]).
+pub fn metrics_header(extra: &[&str]) -> Vec<String> {
+    METRICS_COLUMNS
+        .iter()
+        .chain(extra)
+        .map(|c| c.to_string())
+        .collect()
+}
+
+/// The header of `runs.csv`, as [`metrics_header`].
+pub fn runs_header(extra: &[&str]) -> Vec<String> {
+    RUNS_COLUMNS
+        .iter()
+        .chain(extra)
+        .map(|c| c.to_string())
+        .collect()
+}
+
+/// The CSV cells of the extra setting columns `columns` for a run whose non-default extra
+/// settings are `extra`.
+pub fn extra_cells(extra: &BTreeMap<String, String>, columns: &[String]) -> Vec<String> {
+    columns
+        .iter()
+        .map(|c| {
+            extra
+                .get(c)
+                .cloned()
+                .unwrap_or_else(|| extra_default(c).to_string())
+        })
+        .collect()
+}
+
+/// A run's extra settings that are not at their default, by key.
+pub fn extra_settings(s: &RunSettings) -> BTreeMap<String, String> {
+    EXTRA_KEYS
+        .iter()
+        .filter_map(|k| s.extra_value(k).map(|v| (k.to_string(), v)))
+        .collect()
+}
 
 /// The settings columns shared by both files.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -127,6 +168,10 @@ impl MetricsRow {
 /// One row of `runs.csv`: a run's settings and how it ended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRow {
+    /// The settings beyond the standard columns that are not at their default (activation,
+    /// momentum, ...), by key.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, String>,
     pub settings: SettingsColumns,
     pub status: String,
     pub diverged_epoch: Option<usize>,
@@ -149,6 +194,7 @@ impl RunRow {
             }
         }
         RunRow {
+            extra: extra_settings(s),
             settings: SettingsColumns::of(s),
             status: outcome.status.name().to_string(),
             diverged_epoch: match outcome.status {
@@ -165,8 +211,9 @@ impl RunRow {
 }
 
 impl RunRow {
-    /// The row as `runs.csv` columns (the settings flattened in front).
-    pub fn csv_record(&self) -> impl Serialize + '_ {
+    /// The row as `runs.csv` columns (the settings flattened in front, the extra setting
+    /// `columns` at the end).
+    pub fn csv_record(&self, columns: &[String]) -> impl Serialize + '_ {
         (
             &self.settings,
             &self.status,
@@ -176,6 +223,7 @@ impl RunRow {
             self.best_epoch,
             self.final_test_accuracy,
             self.seconds,
+            extra_cells(&self.extra, columns),
         )
     }
 }
@@ -188,7 +236,7 @@ struct AppendCsv {
 }
 
 impl AppendCsv {
-    fn open(path: PathBuf, header: &[&str]) -> Result<AppendCsv> {
+    fn open(path: PathBuf, header: &[String]) -> Result<AppendCsv> {
         let exists = path.exists() && std::fs::metadata(&path)?.len() > 0;
         let file = OpenOptions::new()
             .create(true)
@@ -216,6 +264,8 @@ impl AppendCsv {
 /// An open results folder.
 pub struct ResultsDir {
     pub dir: PathBuf,
+    /// The extra setting columns of both CSV files.
+    columns: Vec<String>,
     metrics: Mutex<AppendCsv>,
     runs: Mutex<AppendCsv>,
 }
@@ -234,26 +284,32 @@ impl ResultsDir {
         dir.join("experiment.toml")
     }
 
-    /// Opens `dir` for appending results (creating it and the CSV headers when needed) and saves
-    /// `experiment_text` as `experiment.toml`.
-    pub fn open(dir: &Path, experiment_text: &str) -> Result<ResultsDir> {
+    /// Opens `dir` for appending results (creating it and the CSV headers, with the extra
+    /// setting columns `extra`, when needed) and saves `experiment_text` as `experiment.toml`.
+    /// Existing files must have those columns (a resume rewrites them first).
+    pub fn open(dir: &Path, experiment_text: &str, extra: &[&str]) -> Result<ResultsDir> {
         std::fs::create_dir_all(Self::state_dir(dir))
             .with_context(|| format!("creating the results folder '{}'", dir.display()))?;
         write_atomically(&Self::experiment_path(dir), experiment_text.as_bytes())?;
         Ok(ResultsDir {
             dir: dir.to_path_buf(),
-            metrics: Mutex::new(AppendCsv::open(Self::metrics_path(dir), &METRICS_COLUMNS)?),
-            runs: Mutex::new(AppendCsv::open(Self::runs_path(dir), &RUNS_COLUMNS)?),
+            columns: extra.iter().map(|c| c.to_string()).collect(),
+            metrics: Mutex::new(AppendCsv::open(
+                Self::metrics_path(dir),
+                &metrics_header(extra),
+            )?),
+            runs: Mutex::new(AppendCsv::open(Self::runs_path(dir), &runs_header(extra))?),
         })
     }
 
     /// Appends one epoch of one run to `metrics.csv` and flushes it.
     pub fn write_epoch(&self, s: &RunSettings, r: &EpochRecord) -> Result<()> {
         let row = MetricsRow::new(s, r);
+        let extra = extra_cells(&extra_settings(s), &self.columns);
         self.metrics
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .append(&row)
+            .append(&(&row.0, &row.1, extra))
     }
 
     /// Records a finished run: its state file (atomically, the source of truth for resuming),
@@ -265,7 +321,7 @@ impl ResultsDir {
         self.runs
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .append(&row.csv_record())
+            .append(&row.csv_record(&self.columns))
     }
 }
 
@@ -346,7 +402,7 @@ mod tests {
     fn metrics_csv_has_the_documented_columns_and_empty_unmonitored_cells() {
         let dir = tempfile::tempdir().unwrap();
         let s = Grid::default().get(0, 1000);
-        let out = ResultsDir::open(dir.path(), "x = 1").unwrap();
+        let out = ResultsDir::open(dir.path(), "x = 1", &[]).unwrap();
         out.write_epoch(&s, &record(1, Some(0.9), Some(0.875)))
             .unwrap();
         let text = std::fs::read_to_string(dir.path().join("metrics.csv")).unwrap();
@@ -362,7 +418,7 @@ mod tests {
         );
         // re-opening appends without a second header
         drop(out);
-        let out = ResultsDir::open(dir.path(), "x = 1").unwrap();
+        let out = ResultsDir::open(dir.path(), "x = 1", &[]).unwrap();
         out.write_epoch(&s, &record(2, None, None)).unwrap();
         let text = std::fs::read_to_string(dir.path().join("metrics.csv")).unwrap();
         assert_eq!(text.lines().count(), 3);
@@ -392,7 +448,7 @@ mod tests {
         assert_eq!(row.final_test_accuracy, Some(0.83));
         assert_eq!(row.status, "completed");
         let dir = tempfile::tempdir().unwrap();
-        let out = ResultsDir::open(dir.path(), "").unwrap();
+        let out = ResultsDir::open(dir.path(), "", &[]).unwrap();
         out.write_run(&row).unwrap();
         let state =
             std::fs::read_to_string(dir.path().join("state").join(format!("{}.toml", s.id())))

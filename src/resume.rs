@@ -13,8 +13,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use crate::experiment::Experiment;
+use crate::grid::extra_default;
 use crate::grid::{float_label, sizes_label, RunSettings};
-use crate::output::{write_atomically, ResultsDir, RunRow, METRICS_COLUMNS, RUNS_COLUMNS};
+use crate::output::{metrics_header, runs_header, write_atomically, ResultsDir, RunRow};
 
 /// Checks that the results in a folder, made by `old`, belong to `new`: the same data settings
 /// and a grid whose every list holds all the old values (new values may be added). Returns the
@@ -55,7 +56,7 @@ pub fn compatible(old: &Experiment, new: &Experiment) -> Result<(), String> {
         ));
     }
     let (o, n) = (&old.grid, &new.grid);
-    let checks: [(&str, bool, String, String); 8] = [
+    let checks: [(&str, bool, String, String); 12] = [
         (
             "sizes",
             subset(&o.sizes, &n.sizes),
@@ -104,7 +105,37 @@ pub fn compatible(old: &Experiment, new: &Experiment) -> Result<(), String> {
             list(&o.lambda, |x| float_label(*x)),
             list(&n.lambda, |x| float_label(*x)),
         ),
+        (
+            "activation",
+            subset(&o.activation, &n.activation),
+            list(&o.activation, |x| x.to_string()),
+            list(&n.activation, |x| x.to_string()),
+        ),
+        (
+            "momentum",
+            subset(&o.momentum, &n.momentum),
+            list(&o.momentum, |x| float_label(*x)),
+            list(&n.momentum, |x| float_label(*x)),
+        ),
+        (
+            "eta_schedule",
+            subset(&o.eta_schedule, &n.eta_schedule),
+            list(&o.eta_schedule, |x| format!("\"{x}\"")),
+            list(&n.eta_schedule, |x| format!("\"{x}\"")),
+        ),
+        (
+            "early_stopping",
+            subset(&o.early_stopping, &n.early_stopping),
+            list(&o.early_stopping, |x| x.to_string()),
+            list(&n.early_stopping, |x| x.to_string()),
+        ),
     ];
+    if let Some(v) = o.variants.iter().find(|v| !n.variants.contains(v)) {
+        return Err(format!(
+            "variant \"{}\" is gone or changed (variants may be added, not changed)",
+            v.name
+        ));
+    }
     if o.zips != n.zips {
         return Err(
             "the `[[grid.zip]]` tables changed (zipped settings must stay as they were)"
@@ -216,17 +247,18 @@ pub fn prepare(dir: &Path, exp: &Experiment, fresh: bool) -> Result<Existing> {
                     dir.display()
                 );
             }
-            repair(dir)
+            repair(dir, &exp.grid.extra_columns())
         }
     }
 }
 
 /// Reads the state files and rewrites `metrics.csv` and `runs.csv` to hold exactly the
-/// finished runs.
-pub fn repair(dir: &Path) -> Result<Existing> {
+/// finished runs, with the extra setting columns `extra` (a grown grid may have added some).
+pub fn repair(dir: &Path, extra: &[&str]) -> Result<Existing> {
     let mut done = read_states(dir)?;
     let metrics_path = ResultsDir::metrics_path(dir);
-    let (rows, mut dropped) = read_metrics_lines(&metrics_path)?;
+    let header = metrics_header(extra);
+    let (rows, mut dropped) = read_metrics_lines(&metrics_path, &header)?;
     // Keep each finished run's rows once, in the order written.
     let mut seen = HashSet::new();
     let mut per_run: HashMap<String, usize> = HashMap::new();
@@ -256,14 +288,10 @@ pub fn repair(dir: &Path) -> Result<Existing> {
         kept.retain(|l| !incomplete.contains(&l[0]));
         dropped += before - kept.len();
     }
-    write_csv(
-        &metrics_path,
-        &METRICS_COLUMNS,
-        kept.iter().map(|l| l.as_slice()),
-    )?;
+    write_csv(&metrics_path, &header, kept.iter().map(|l| l.as_slice()))?;
     let mut runs: Vec<&RunRow> = done.values().collect();
     runs.sort_by(|a, b| a.settings.run.cmp(&b.settings.run));
-    write_run_rows(&ResultsDir::runs_path(dir), runs)?;
+    write_run_rows(&ResultsDir::runs_path(dir), runs, extra)?;
     Ok(Existing {
         done,
         dropped_rows: dropped,
@@ -300,9 +328,10 @@ pub fn read_states(dir: &Path) -> Result<HashMap<String, RunRow>> {
     Ok(done)
 }
 
-/// The data lines of a `metrics.csv` as fields; a line that is not a whole row (a torn tail, a
-/// line with the wrong number of fields) is counted as dropped instead.
-fn read_metrics_lines(path: &Path) -> Result<(Vec<Vec<String>>, usize)> {
+/// The data lines of a `metrics.csv` as fields in the order of `header`; a line that is not a
+/// whole row (a torn tail, a line with the wrong number of fields) is counted as dropped instead.
+/// Columns the file lacks (an extra setting column added since) get the setting's default.
+fn read_metrics_lines(path: &Path, header: &[String]) -> Result<(Vec<Vec<String>>, usize)> {
     let Ok(bytes) = std::fs::read(path) else {
         return Ok((Vec::new(), 0));
     };
@@ -313,24 +342,42 @@ fn read_metrics_lines(path: &Path) -> Result<(Vec<Vec<String>>, usize)> {
     };
     let mut dropped = usize::from(complete.len() < text.len());
     let mut rows = Vec::new();
-    for (i, line) in complete.lines().enumerate() {
-        if i == 0 && line.starts_with("run,") {
+    let mut file_header: Vec<String> = header.to_vec();
+    let mut csv = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(complete.as_bytes());
+    for (i, record) in csv.records().enumerate() {
+        let Ok(record) = record else {
+            dropped += 1;
+            continue;
+        };
+        if i == 0 && record.get(0) == Some("run") {
+            file_header = record.iter().map(str::to_string).collect();
             continue;
         }
-        let fields: Vec<String> = line.split(',').map(str::to_string).collect();
-        let epoch_ok = fields.get(10).is_some_and(|e| e.parse::<usize>().is_ok());
-        if fields.len() == METRICS_COLUMNS.len() && epoch_ok {
-            rows.push(fields);
-        } else {
+        let epoch_ok = record.get(10).is_some_and(|e| e.parse::<usize>().is_ok());
+        if record.len() != file_header.len() || !epoch_ok {
             dropped += 1;
+            continue;
         }
+        let fields = header
+            .iter()
+            .map(
+                |column| match file_header.iter().position(|c| c == column) {
+                    Some(at) => record[at].to_string(),
+                    None => extra_default(column).to_string(),
+                },
+            )
+            .collect();
+        rows.push(fields);
     }
     Ok((rows, dropped))
 }
 
 fn write_csv<'a>(
     path: &Path,
-    header: &[&str],
+    header: &[String],
     rows: impl Iterator<Item = &'a [String]>,
 ) -> Result<()> {
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -341,13 +388,18 @@ fn write_csv<'a>(
     write_atomically(path, &w.into_inner().context("encoding CSV")?)
 }
 
-fn write_run_rows<'a>(path: &Path, rows: impl IntoIterator<Item = &'a RunRow>) -> Result<()> {
+fn write_run_rows<'a>(
+    path: &Path,
+    rows: impl IntoIterator<Item = &'a RunRow>,
+    extra: &[&str],
+) -> Result<()> {
     let mut w = csv::WriterBuilder::new()
         .has_headers(false)
         .from_writer(Vec::new());
-    w.write_record(RUNS_COLUMNS)?;
+    w.write_record(runs_header(extra))?;
+    let columns: Vec<String> = extra.iter().map(|c| c.to_string()).collect();
     for r in rows {
-        w.serialize(r.csv_record())?;
+        w.serialize(r.csv_record(&columns))?;
     }
     write_atomically(path, &w.into_inner().context("encoding CSV")?)
 }
@@ -487,7 +539,8 @@ pub fn merge(out: &Path, inputs: &[PathBuf]) -> Result<MergeReport> {
             experiment = Some((exp, dir.clone()));
         }
         let done = read_states(dir)?;
-        let (lines, _) = read_metrics_lines(&ResultsDir::metrics_path(dir))?;
+        let header = metrics_header(&experiment.as_ref().expect("set").0.grid.extra_columns());
+        let (lines, _) = read_metrics_lines(&ResultsDir::metrics_path(dir), &header)?;
         let mut taken = HashSet::new();
         for (id, row) in done {
             if let Some((_, kept)) = rows.get(&id) {
@@ -519,12 +572,17 @@ pub fn merge(out: &Path, inputs: &[PathBuf]) -> Result<MergeReport> {
         let path = ResultsDir::state_dir(out).join(format!("{}.toml", row.settings.run));
         write_atomically(&path, toml::to_string(row)?.as_bytes())?;
     }
+    let extra = exp.grid.extra_columns();
     write_csv(
         &ResultsDir::metrics_path(out),
-        &METRICS_COLUMNS,
+        &metrics_header(&extra),
         metrics.iter().map(|l| l.as_slice()),
     )?;
-    write_run_rows(&ResultsDir::runs_path(out), rows.values().map(|(r, _)| r))?;
+    write_run_rows(
+        &ResultsDir::runs_path(out),
+        rows.values().map(|(r, _)| r),
+        &extra,
+    )?;
     let order: HashMap<String, usize> = grid_runs
         .iter()
         .enumerate()
@@ -624,13 +682,19 @@ mod tests {
             &p,
             format!(
                 "{}\n{good}\n{good}\nbroken,line\n{}",
-                METRICS_COLUMNS.join(","),
+                crate::output::METRICS_COLUMNS.join(","),
                 &good[..20]
             ),
         )
         .unwrap();
-        let (rows, dropped) = read_metrics_lines(&p).unwrap();
+        let header = metrics_header(&[]);
+        let (rows, dropped) = read_metrics_lines(&p, &header).unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(dropped, 2);
+        // read for a grid that has since gained a momentum column: the old rows get its default
+        let wider = metrics_header(&["momentum", "variant"]);
+        let (rows, _) = read_metrics_lines(&p, &wider).unwrap();
+        assert_eq!(rows[0].len(), 20);
+        assert_eq!((rows[0][18].as_str(), rows[0][19].as_str()), ("0.0", ""));
     }
 }

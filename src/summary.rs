@@ -2,14 +2,14 @@
 //! statistics over seeds, and a paragraph per swept setting. Built from `metrics.csv` alone, so
 //! it works on merged or resumed results and on a CSV from another tool with the same columns.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
-use crate::grid::float_label;
+use crate::grid::{extra_default, float_label, EXTRA_KEYS};
 use crate::output::METRICS_COLUMNS;
 
 /// One row of `metrics.csv`, read by column name.
@@ -37,10 +37,14 @@ pub struct GroupKey {
     pub init: String,
     pub lambda: f64,
     pub train_size: usize,
+    /// The extra settings (activation, momentum, ..., variant) not at their default.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, String>,
 }
 
 /// The settings a sweep can vary (the seed aside), in the order they are reported.
-pub const KEYS: [&str; 8] = [
+pub const KEYS: [&str; 13] = [
+    "variant",
     "eta",
     "lambda",
     "batch_size",
@@ -49,6 +53,10 @@ pub const KEYS: [&str; 8] = [
     "init",
     "epochs",
     "train_size",
+    "activation",
+    "momentum",
+    "eta_schedule",
+    "early_stopping",
 ];
 
 impl GroupKey {
@@ -63,7 +71,11 @@ impl GroupKey {
             "init" => self.init.clone(),
             "lambda" => float_label(self.lambda),
             "train_size" => self.train_size.to_string(),
-            _ => String::new(),
+            other => self
+                .extra
+                .get(other)
+                .cloned()
+                .unwrap_or_else(|| extra_default(other).to_string()),
         }
     }
 
@@ -75,6 +87,7 @@ impl GroupKey {
             "batch_size" => Some(self.batch_size as f64),
             "epochs" => Some(self.epochs as f64),
             "train_size" => Some(self.train_size as f64),
+            "momentum" | "early_stopping" => self.value(key).parse().ok(),
             _ => None,
         }
     }
@@ -109,6 +122,10 @@ pub fn read_metrics(path: &Path) -> Result<Vec<Row>> {
     }
     let [run, sizes, eta, batch, epochs, seed, cost, init, lambda, train_size, epoch] = idx;
     let optional = |name: &str| header.iter().position(|h| h == name);
+    let extra_columns: Vec<(&str, usize)> = EXTRA_KEYS
+        .iter()
+        .filter_map(|k| optional(k).map(|c| (*k, c)))
+        .collect();
     let (tc, va, ta, vc, tsc) = (
         optional("train_cost"),
         optional("validation_accuracy"),
@@ -148,6 +165,13 @@ pub fn read_metrics(path: &Path) -> Result<Vec<Row>> {
                 init: r.get(init).unwrap_or("").to_string(),
                 lambda: num(lambda)?,
                 train_size: int(train_size)?,
+                extra: extra_columns
+                    .iter()
+                    .filter_map(|&(k, c)| {
+                        let v = r.get(c).unwrap_or("");
+                        (v != extra_default(k)).then(|| (k.to_string(), v.to_string()))
+                    })
+                    .collect(),
             },
             seed: int(seed)? as u64,
             epoch: int(epoch)?,
@@ -527,49 +551,62 @@ impl Summary {
     /// One CSV row per group.
     pub fn csv(&self) -> Result<String> {
         let mut w = csv::Writer::from_writer(Vec::new());
-        w.write_record([
-            "sizes",
-            "eta",
-            "batch_size",
-            "epochs",
-            "cost",
-            "init",
-            "lambda",
-            "train_size",
-            "seeds",
-            "diverged",
-            "accuracy",
-            "best_accuracy_mean",
-            "best_accuracy_std",
-            "test_at_best_mean",
-            "test_at_best_std",
-            "final_train_cost_mean",
-            "final_train_cost_std",
-            "best_epoch_mean",
-        ])?;
+        let extra: Vec<&str> = EXTRA_KEYS
+            .iter()
+            .copied()
+            .filter(|k| self.groups.iter().any(|g| g.key.extra.contains_key(*k)))
+            .collect();
+        w.write_record(
+            [
+                "sizes",
+                "eta",
+                "batch_size",
+                "epochs",
+                "cost",
+                "init",
+                "lambda",
+                "train_size",
+                "seeds",
+                "diverged",
+                "accuracy",
+                "best_accuracy_mean",
+                "best_accuracy_std",
+                "test_at_best_mean",
+                "test_at_best_std",
+                "final_train_cost_mean",
+                "final_train_cost_std",
+                "best_epoch_mean",
+            ]
+            .into_iter()
+            .chain(extra.iter().copied()),
+        )?;
         let f = |x: Option<f64>| x.map_or(String::new(), |v| v.to_string());
         for g in &self.groups {
             let k = &g.key;
-            w.write_record([
-                k.sizes.clone(),
-                float_label(k.eta),
-                k.batch_size.to_string(),
-                k.epochs.to_string(),
-                k.cost.clone(),
-                k.init.clone(),
-                float_label(k.lambda),
-                k.train_size.to_string(),
-                g.seeds.to_string(),
-                g.diverged.to_string(),
-                self.accuracy.to_string(),
-                g.best_accuracy.mean.to_string(),
-                g.best_accuracy.std.to_string(),
-                f(g.test_at_best.map(|s| s.mean)),
-                f(g.test_at_best.map(|s| s.std)),
-                f(g.final_train_cost.map(|s| s.mean)),
-                f(g.final_train_cost.map(|s| s.std)),
-                g.best_epoch.mean.to_string(),
-            ])?;
+            w.write_record(
+                [
+                    k.sizes.clone(),
+                    float_label(k.eta),
+                    k.batch_size.to_string(),
+                    k.epochs.to_string(),
+                    k.cost.clone(),
+                    k.init.clone(),
+                    float_label(k.lambda),
+                    k.train_size.to_string(),
+                    g.seeds.to_string(),
+                    g.diverged.to_string(),
+                    self.accuracy.to_string(),
+                    g.best_accuracy.mean.to_string(),
+                    g.best_accuracy.std.to_string(),
+                    f(g.test_at_best.map(|s| s.mean)),
+                    f(g.test_at_best.map(|s| s.std)),
+                    f(g.final_train_cost.map(|s| s.mean)),
+                    f(g.final_train_cost.map(|s| s.std)),
+                    g.best_epoch.mean.to_string(),
+                ]
+                .into_iter()
+                .chain(extra.iter().map(|key| k.value(key))),
+            )?;
         }
         Ok(String::from_utf8(w.into_inner().context("encoding CSV")?)?)
     }

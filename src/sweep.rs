@@ -163,7 +163,7 @@ pub fn run_sweep(exp: &Experiment, opts: &SweepOptions, stop: &AtomicBool) -> Re
         .filter(|r| !existing.done.contains_key(&r.id()))
         .cloned()
         .collect();
-    let out = ResultsDir::open(&dir, &exp.text)?;
+    let out = ResultsDir::open(&dir, &exp.text, &exp.grid.extra_columns())?;
     let log = Log::new(opts, runs.iter().map(|r| r.epochs as u64).sum());
     let resumed = all_runs.len() - runs.len();
     if resumed > 0 || existing.dropped_rows > 0 {
@@ -365,6 +365,9 @@ fn train_group(
                     settings.id(),
                     settings.label()
                 ));
+                log.skip(settings.epochs - epoch);
+            }
+            if let RunStatus::Stopped { epoch } = outcome.status {
                 log.skip(settings.epochs - epoch);
             }
             Ok(row)

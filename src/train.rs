@@ -12,7 +12,7 @@ use rayon::prelude::*;
 
 use crate::data::{Dataset, Examples};
 use crate::experiment::{Metric, Monitor};
-use crate::grid::{Init, RunSettings};
+use crate::grid::{Init, RunSettings, Schedule, SCHEDULE_HALVINGS};
 use crate::group::{Grads, Group, RunParams, Scratch};
 use crate::network::{Network, Tally, EVAL_BLOCK};
 
@@ -76,6 +76,11 @@ pub enum RunStatus {
     },
     /// Stopped by an interruption before the last epoch.
     Interrupted,
+    /// Ended before its last epoch by its own rule: `early_stopping`, or an `eta_schedule`
+    /// whose eta fell to 1/128 of its start, after this epoch.
+    Stopped {
+        epoch: usize,
+    },
 }
 
 impl RunStatus {
@@ -84,6 +89,7 @@ impl RunStatus {
             RunStatus::Completed => "completed",
             RunStatus::Diverged { .. } => "diverged",
             RunStatus::Interrupted => "interrupted",
+            RunStatus::Stopped { .. } => "stopped",
         }
     }
 }
@@ -97,8 +103,8 @@ pub struct RunOutcome {
 }
 
 /// The settings that runs trained together must share: they start from the same weights and
-/// see the same mini-batches.
-pub fn group_key(r: &RunSettings) -> (Vec<usize>, Init, usize, usize, u64, usize) {
+/// see the same mini-batches, and either all use momentum or none does.
+pub fn group_key(r: &RunSettings) -> (Vec<usize>, Init, usize, usize, u64, usize, bool) {
     (
         r.sizes.clone(),
         r.init,
@@ -106,7 +112,46 @@ pub fn group_key(r: &RunSettings) -> (Vec<usize>, Init, usize, usize, u64, usize
         r.epochs,
         r.seed,
         r.train_size,
+        r.momentum > 0.0,
     )
+}
+
+/// What a run that watches its validation accuracy (`eta_schedule`, `early_stopping`) has
+/// seen so far.
+#[derive(Debug, Clone, Default)]
+struct Watch {
+    best: Option<f64>,
+    /// Epochs since the best validation accuracy.
+    since_best: usize,
+    /// Epochs since the best or the last halving of eta.
+    since_change: usize,
+    halvings: u32,
+}
+
+impl Watch {
+    /// Takes one epoch's validation accuracy; true when the run is to stop after it. May halve
+    /// `params.eta` for the next epoch.
+    fn epoch(&mut self, accuracy: f64, run: &RunSettings, params: &mut RunParams) -> bool {
+        if self.best.is_none_or(|b| accuracy > b) {
+            self.best = Some(accuracy);
+            self.since_best = 0;
+            self.since_change = 0;
+        } else {
+            self.since_best += 1;
+            self.since_change += 1;
+        }
+        if let Schedule::Halve { patience } = run.eta_schedule {
+            if self.since_change >= patience {
+                self.halvings += 1;
+                self.since_change = 0;
+                params.eta = run.eta / f64::from(1u32 << self.halvings);
+                if self.halvings >= SCHEDULE_HALVINGS {
+                    return true;
+                }
+            }
+        }
+        run.early_stopping > 0 && self.since_best >= run.early_stopping
+    }
 }
 
 /// Runs in progress: their parameters, gradient buffers and the shared random stream.
@@ -154,6 +199,8 @@ impl<'d> Trainer<'d> {
                     eta: r.eta,
                     lambda: r.lambda,
                     cost: r.cost,
+                    activation: r.activation,
+                    momentum: r.momentum,
                 })
                 .collect(),
             runs: runs.to_vec(),
@@ -256,6 +303,14 @@ impl<'d> Trainer<'d> {
 
     /// The monitored metrics of every run's current network.
     pub fn evaluate(&self, seconds: f64) -> Vec<EpochRecord> {
+        self.evaluate_watching(seconds).0
+    }
+
+    /// [`Self::evaluate`], and each run's validation accuracy when some run of the group
+    /// watches it (even where it is not monitored).
+    fn evaluate_watching(&self, seconds: f64) -> (Vec<EpochRecord>, Vec<Option<f64>>) {
+        let watch = self.runs.iter().any(RunSettings::watches_validation);
+        let mut watched = vec![None; self.runs.len()];
         let runs = self.runs.len();
         let sum_sq: Vec<f64> = (0..runs)
             .map(|r| {
@@ -299,19 +354,24 @@ impl<'d> Trainer<'d> {
         for (examples, cost_metric, acc_metric, slot) in sets {
             let (want_cost, want_acc) =
                 (self.monitor.has(cost_metric), self.monitor.has(acc_metric));
-            if !want_cost && !want_acc {
+            let watching = watch && acc_metric == Metric::ValidationAccuracy;
+            if !want_cost && !want_acc && !watching {
                 continue;
             }
             let n = examples.len() as f64;
             for (r, t) in self.tally(&examples).iter().enumerate() {
                 // The book's total_cost: mean cost + 0.5 * lambda / len(data) * sum of w^2.
                 let cost = t.cost_sum / n + 0.5 * self.params[r].lambda / n * sum_sq[r];
+                let accuracy = t.correct as f64 / n;
                 let (c, a) = slot(&mut records[r]);
                 *c = want_cost.then_some(cost);
-                *a = want_acc.then_some(t.correct as f64 / n);
+                *a = want_acc.then_some(accuracy);
+                if watching {
+                    watched[r] = Some(accuracy);
+                }
             }
         }
-        records
+        (records, watched)
     }
 
     /// Measures the training speed of this shape: trains mini-batches for about `budget` and
@@ -343,6 +403,8 @@ impl<'d> Trainer<'d> {
         let mut results: Vec<Option<Result<RunOutcome, E>>> = (0..runs).map(|_| None).collect();
         let mut written = 0;
         let mut interrupted = false;
+        let last = self.runs[0].epochs;
+        let mut watches = vec![Watch::default(); runs];
         while self.epoch < self.runs[0].epochs && results.iter().any(Option::is_none) {
             let t = Instant::now();
             if !self.train_epoch_until(stop) || stop.load(Ordering::Relaxed) {
@@ -350,7 +412,7 @@ impl<'d> Trainer<'d> {
                 break;
             }
             let seconds = t.elapsed().as_secs_f64();
-            let records = self.evaluate(seconds);
+            let (records, watched) = self.evaluate_watching(seconds);
             if stop.load(Ordering::Relaxed) {
                 interrupted = true;
                 break;
@@ -367,6 +429,14 @@ impl<'d> Trainer<'d> {
                         epochs_completed: self.epoch,
                         seconds: started.elapsed().as_secs_f64(),
                     }));
+                } else if let Some(accuracy) = watched[r].filter(|_| self.epoch < last) {
+                    if watches[r].epoch(accuracy, &self.runs[r], &mut self.params[r]) {
+                        results[r] = Some(Ok(RunOutcome {
+                            status: RunStatus::Stopped { epoch: self.epoch },
+                            epochs_completed: self.epoch,
+                            seconds: started.elapsed().as_secs_f64(),
+                        }));
+                    }
                 }
             }
             written = self.epoch;
