@@ -1903,6 +1903,142 @@ lambda = 0.0
     }
 
     #[test]
+    fn chapter_3_model_settings() {
+        let e = parse(
+            "[grid]\nactivation = [\"sigmoid\", \"tanh\", \"relu\"]\nmomentum = [0.0, 0.9]\n\
+             eta_schedule = [\"constant\", \"halve:10\"]\nearly_stopping = 10\n",
+        )
+        .unwrap();
+        let g = &e.grid;
+        assert_eq!(
+            g.activation,
+            vec![Activation::Sigmoid, Activation::Tanh, Activation::Relu]
+        );
+        assert_eq!(g.momentum, vec![0.0, 0.9]);
+        assert_eq!(
+            g.eta_schedule,
+            vec![Schedule::Constant, Schedule::Halve { patience: 10 }]
+        );
+        assert_eq!(g.early_stopping, vec![10]);
+        assert_eq!(g.len(), 12);
+        assert_eq!(
+            g.extra_columns(),
+            vec!["activation", "momentum", "eta_schedule", "early_stopping"]
+        );
+        let runs = e.runs();
+        assert!(runs[11]
+            .canonical()
+            .ends_with(";activation=relu;momentum=0.9;eta_schedule=halve:10;early_stopping=10"));
+        // output = "softmax" is the log-likelihood cost
+        let e = parse("[grid]\noutput = \"softmax\"\n").unwrap();
+        assert_eq!(e.grid.cost, vec![Cost::LogLikelihood]);
+        let e = parse("[grid]\noutput = [\"sigmoid\", \"softmax\"]\ncost = \"cross-entropy\"\n")
+            .unwrap();
+        assert_eq!(e.grid.cost, vec![Cost::CrossEntropy, Cost::LogLikelihood]);
+        let e = parse("[grid]\ncost = \"log-likelihood\"\n").unwrap();
+        assert_eq!(e.grid.cost, vec![Cost::LogLikelihood]);
+        // an experiment without the new settings writes exactly the standard columns
+        assert!(parse("[grid]\neta = [1.0, 3.0]\n")
+            .unwrap()
+            .grid
+            .extra_columns()
+            .is_empty());
+    }
+
+    #[test]
+    fn chapter_3_setting_mistakes_are_explained() {
+        assert!(err("[grid]\nactivation = \"tahn\"").contains("did you mean \"tanh\""));
+        assert!(err("[grid]\nmomentum = 1.0").contains("up to, not including, 1"));
+        assert!(err("[grid]\nmomentum = -0.1").contains("momentum coefficient"));
+        let e = err("[grid]\neta_schedule = \"halve\"");
+        assert!(
+            e.contains("test.toml:2:16: `grid.eta_schedule`") && e.contains("\"halve:N\""),
+            "{e}"
+        );
+        assert!(err("[grid]\neta_schedule = \"halve:0\"").contains("is not allowed"));
+        assert!(err("[grid]\nearly_stopping = -1").contains("from 0 (never stop early)"));
+        assert!(
+            err("[grid]\noutput = \"softmax\"\ncost = \"quadratic\"").contains("cannot go with it")
+        );
+        assert!(
+            err("[grid]\noutput = \"sigmoid\"\ncost = \"log-likelihood\"")
+                .contains("needs the cost")
+        );
+        assert!(err("[grid]\noutput = \"linear\"").contains("use \"sigmoid\" or \"softmax\""));
+        let e = err("[data]\nvalidation_size = 0\nmonitor = [\"test_accuracy\"]\n[grid]\nearly_stopping = 5");
+        assert!(
+            e.contains("`data.validation_size`") && e.contains("`early_stopping`"),
+            "{e}"
+        );
+        assert!(err("[grid]\nmu = 0.9").contains("did you mean `momentum`"));
+        assert!(
+            err("[grid]\n[[grid.zip]]\noutput = [\"softmax\"]\ncost = [\"quadratic\"]")
+                .contains("not both")
+        );
+        assert!(err("[grid]\ncost = \"quadratic\"\n[[grid.zip]]\noutput = [\"softmax\", \"sigmoid\"]\neta = [0.1, 1.0]")
+            .contains("more than one place"));
+    }
+
+    #[test]
+    fn zips_hold_the_new_settings() {
+        let e = parse("[grid]\n[[grid.zip]]\nactivation = [\"tanh\", \"relu\"]\neta = [0.1, 0.05]\noutput = [\"softmax\", \"softmax\"]\n").unwrap();
+        let runs = e.runs();
+        assert_eq!(runs.len(), 2);
+        assert_eq!(
+            (runs[0].activation, runs[0].eta, runs[0].cost),
+            (Activation::Tanh, 0.1, Cost::LogLikelihood)
+        );
+        assert_eq!((runs[1].activation, runs[1].eta), (Activation::Relu, 0.05));
+        assert_eq!(e.grid.extra_columns(), vec!["activation"]);
+    }
+
+    #[test]
+    fn variants_are_named_partial_settings() {
+        let text = "[grid]\neta = [0.1, 1.0]\nseeds = 2\nlambda = 5.0\n\
+                    [[variant]]\nname = \"large init\"\ninit = \"large\"\n\
+                    [[variant]]\nname = \"scaled init\"\ninit = \"scaled\"\n\
+                    [[variant]]\nname = \"scaled, momentum\"\ninit = \"scaled\"\nmomentum = 0.9\nlambda = 1.0\n";
+        assert!(err(text).contains("is not allowed: a variant's name"));
+        let e = parse(&text.replace("scaled, momentum", "scaled + momentum")).unwrap();
+        let g = &e.grid;
+        assert_eq!(g.variants.len(), 3);
+        assert_eq!(g.len(), 12, "3 variants x 2 eta x 2 seeds");
+        let runs = e.runs();
+        // the variant is the slowest axis and overrides single grid values
+        let names: Vec<&str> = runs.iter().map(|r| r.variant.as_deref().unwrap()).collect();
+        assert_eq!(names[..4], ["large init"; 4]);
+        assert_eq!(names[8..], ["scaled + momentum"; 4]);
+        assert_eq!((runs[0].init, runs[0].lambda), (Init::Large, 5.0));
+        assert_eq!((runs[4].init, runs[4].momentum), (Init::Scaled, 0.0));
+        assert_eq!((runs[8].momentum, runs[8].lambda), (0.9, 1.0));
+        assert_eq!((runs[9].eta, runs[9].seed), (0.1, 2));
+        // every run is distinct, and the variant's name is part of its identity
+        let mut ids: Vec<String> = runs.iter().map(|r| r.id()).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 12);
+        assert!(runs[0].canonical().ends_with(";variant=large init"));
+        assert_eq!(g.extra_columns(), vec!["momentum", "variant"]);
+        assert!(g.swept_keys().contains(&"variant"));
+        // mistakes
+        assert!(err("[[variant]]\ninit = \"large\"").contains("`name` is missing"));
+        assert!(err("[[variant]]\nname = \"a\"\n[[variant]]\nname = \"a\"")
+            .contains("names two variants"));
+        let e = err("[grid]\neta = [0.1, 1.0]\n[[variant]]\nname = \"a\"\neta = 3.0");
+        assert!(
+            e.contains("`variant.0.eta`") && e.contains("varies in [grid]"),
+            "{e}"
+        );
+        assert!(err("[[variant]]\nname = \"a\"\neta = [1.0, 3.0]").contains("one value per key"));
+        assert!(err("[[variant]]\nname = \"a\"\netta = 3.0").contains("did you mean `eta`"));
+        assert!(
+            err("[[variant]]\nname = \"a\"\ntrain_size = 5\nbatch_size = 10")
+                .contains("does not fit")
+        );
+        assert!(err("variant = 3").contains("[[variant]] tables"));
+    }
+
+    #[test]
     fn shipped_experiments_parse() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
         let mut n = 0;

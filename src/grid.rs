@@ -781,6 +781,30 @@ mod tests {
                 train_size: 1000,
                 ..base.clone()
             },
+            RunSettings {
+                activation: Activation::Tanh,
+                ..base.clone()
+            },
+            RunSettings {
+                momentum: 0.5,
+                ..base.clone()
+            },
+            RunSettings {
+                eta_schedule: Schedule::Halve { patience: 10 },
+                ..base.clone()
+            },
+            RunSettings {
+                early_stopping: 5,
+                ..base.clone()
+            },
+            RunSettings {
+                variant: Some("a".to_string()),
+                ..base.clone()
+            },
+            RunSettings {
+                cost: Cost::LogLikelihood,
+                ..base.clone()
+            },
         ];
         for v in variants {
             assert_ne!(v.id(), id, "{}", v.canonical());

@@ -1052,6 +1052,104 @@ mod tests {
     }
 
     #[test]
+    fn momentum_step_by_hand() {
+        // w = 2, v = 0.5, summed gradient g = 4, mu = 0.9, eta = 0.5, m = 2 -> rate = 0.25,
+        // lambda = 10, n = 100 -> wd = 0.05:
+        // v' = 0.9 * 0.5 - (0.05 * 2 + 0.25 * 4) = 0.45 - 1.1 = -0.65; w' = 2 - 0.65 = 1.35
+        let (mut w, mut v) = (2.0f32, 0.5f32);
+        momentum_step(&mut w, &mut v, 4.0, 0.9, 0.25, 0.05);
+        assert!((v + 0.65).abs() < 1e-6, "{v}");
+        assert!((w - 1.35).abs() < 1e-6, "{w}");
+        // a second step with g = 0: v'' = 0.9 * -0.65 - 0.05 * 1.35 = -0.6525; w'' = 0.6975
+        momentum_step(&mut w, &mut v, 0.0, 0.9, 0.25, 0.05);
+        assert!((v + 0.6525).abs() < 1e-6, "{v}");
+        assert!((w - 0.6975).abs() < 1e-6, "{w}");
+        // mu = 0 and no decay is the plain step w - rate g
+        let (mut w, mut v) = (1.0f32, 123.0f32);
+        momentum_step(&mut w, &mut v, 2.0, 0.0, 0.25, 0.0);
+        assert_eq!(w, 0.5);
+    }
+
+    #[test]
+    fn momentum_steps_match_the_formula_on_every_parameter() {
+        // Three mini-batches of momentum SGD with weight decay (the second split in two chunks)
+        // against v <- mu v - eta (lambda / n) w - (eta / m) grad, w <- w + v, computed on the
+        // plain network from the reference gradients.
+        let data = crate::tests_support::mnist();
+        let examples = data.train.examples(30);
+        let mut rng = ChaCha8Rng::seed_from_u64(8);
+        let mut net = Network::new(&[784, 20, 10], Init::Scaled, &mut rng);
+        let (eta, lambda, mu, n, m) = (0.5f64, 5.0f64, 0.9f32, 1000usize, 10usize);
+        let p = [RunParams {
+            momentum: mu as f64,
+            ..RunParams::sgd(eta, lambda, Cost::CrossEntropy)
+        }];
+        let mut group = Group::from_network(&net, 1);
+        let mut chunks = vec![group.grads(), group.grads()];
+        let mut ws = crate::network::Workspace::for_training(&net.sizes, m);
+        let mut vw: Vec<_> = net.weights.iter().map(|w| w.mapv(|_| 0f32)).collect();
+        let mut vb: Vec<_> = net.biases.iter().map(|b| b.mapv(|_| 0f32)).collect();
+        let rate = (eta / m as f64) as f32;
+        let wd = (eta * lambda / n as f64) as f32;
+        for (step, batch) in (0u32..30).collect::<Vec<_>>().chunks(m).enumerate() {
+            if step == 1 {
+                group.accumulate(&mut chunks[0], &p, &examples, &batch[..4]);
+                group.accumulate(&mut chunks[1], &p, &examples, &batch[4..]);
+                group.apply(&mut chunks, &p, &examples, m, n);
+            } else {
+                group.accumulate(&mut chunks[0], &p, &examples, batch);
+                group.apply(&mut chunks[..1], &p, &examples, m, n);
+            }
+            ws.load_indices(&examples, batch);
+            net.backprop(&mut ws, m, Cost::CrossEntropy);
+            for l in 0..2 {
+                ndarray::Zip::from(&mut net.weights[l])
+                    .and(&mut vw[l])
+                    .and(&ws.grad_w[l])
+                    .for_each(|w, v, &g| {
+                        *v = mu * *v - wd * *w - rate * g;
+                        *w += *v;
+                    });
+                ndarray::Zip::from(&mut net.biases[l])
+                    .and(&mut vb[l])
+                    .and(&ws.grad_b[l])
+                    .for_each(|b, v, &g| {
+                        *v = mu * *v - rate * g;
+                        *b += *v;
+                    });
+            }
+        }
+        let fast = group.network(0);
+        let mut moved = 0;
+        for l in 0..2 {
+            for (a, b) in fast.weights[l].iter().zip(net.weights[l].iter()) {
+                assert!((a - b).abs() <= 2e-5 * (1.0 + b.abs()), "{a} {b}");
+            }
+            for (a, b) in fast.biases[l].iter().zip(net.biases[l].iter()) {
+                assert!((a - b).abs() <= 2e-5 * (1.0 + b.abs()), "{a} {b}");
+            }
+            moved += fast.weights[l]
+                .iter()
+                .zip(
+                    Group::from_network(
+                        &Network::new(
+                            &[784, 20, 10],
+                            Init::Scaled,
+                            &mut ChaCha8Rng::seed_from_u64(8),
+                        ),
+                        1,
+                    )
+                    .network(0)
+                    .weights[l]
+                        .iter(),
+                )
+                .filter(|(a, b)| a != b)
+                .count();
+        }
+        assert!(moved > 1000, "the steps changed {moved} weights");
+    }
+
+    #[test]
     fn steps_match_the_plain_formula() {
         // SGD steps with weight decay, the batch split in two chunks, equal the dense
         // reference's steps up to float rounding.

@@ -130,6 +130,16 @@ pub fn compatible(old: &Experiment, new: &Experiment) -> Result<(), String> {
             list(&n.early_stopping, |x| x.to_string()),
         ),
     ];
+    if o.variants.is_empty() != n.variants.is_empty() {
+        return Err(format!(
+            "the experiment {} `[[variant]]` tables (every run's identity includes its variant)",
+            if o.variants.is_empty() {
+                "gained"
+            } else {
+                "lost its"
+            }
+        ));
+    }
     if let Some(v) = o.variants.iter().find(|v| !n.variants.contains(v)) {
         return Err(format!(
             "variant \"{}\" is gone or changed (variants may be added, not changed)",

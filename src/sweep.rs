@@ -13,6 +13,7 @@ use rayon::prelude::*;
 
 use crate::data::Dataset;
 use crate::experiment::Experiment;
+use crate::grid::extra_default;
 use crate::grid::{float_label, RunSettings};
 use crate::output::{percent, ResultsDir, RunRow};
 use crate::resume::{prepare, DirLock, Shard};
@@ -496,7 +497,11 @@ pub fn final_table(exp: &Experiment, rows: &[RunRow]) -> String {
                 "init" => s.init.clone(),
                 "lambda" => float_label(s.lambda),
                 "train_size" => s.train_size.to_string(),
-                _ => String::new(),
+                other => r
+                    .extra
+                    .get(other)
+                    .cloned()
+                    .unwrap_or_else(|| extra_default(other).to_string()),
             });
         }
         line.push(r.status.clone());

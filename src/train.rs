@@ -474,7 +474,7 @@ pub fn chunking(batch_size: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::grid::{Cost, Grid, Init};
+    use crate::grid::{Activation, Cost, Grid, Init};
 
     fn settings(train_size: usize) -> RunSettings {
         Grid::default().get(0, train_size)
@@ -639,6 +639,193 @@ mod tests {
         assert_eq!(out[1].status, RunStatus::Completed);
         assert_eq!(seen, [1, 3]);
         assert_eq!((out[0].epochs_completed, out[1].epochs_completed), (1, 3));
+    }
+
+    #[test]
+    fn schedule_halves_eta_on_plateaus_and_stops_at_1_128() {
+        let run = RunSettings {
+            eta: 0.5,
+            eta_schedule: Schedule::Halve { patience: 2 },
+            ..settings(1000)
+        };
+        let mut params = RunParams::sgd(0.5, 0.0, run.cost);
+        let mut w = Watch::default();
+        // improving: eta stays
+        for acc in [0.5, 0.6, 0.7] {
+            assert!(!w.epoch(acc, &run, &mut params));
+        }
+        assert_eq!(params.eta, 0.5);
+        // two epochs without improvement: halved; an improvement resets the count
+        assert!(!w.epoch(0.7, &run, &mut params));
+        assert!(!w.epoch(0.69, &run, &mut params));
+        assert_eq!(params.eta, 0.25);
+        assert!(!w.epoch(0.71, &run, &mut params));
+        assert!(!w.epoch(0.70, &run, &mut params));
+        assert_eq!(params.eta, 0.25);
+        // a long plateau: a halving every 2 epochs, stop at the 7th (eta = 0.5 / 128)
+        let mut epochs = 0;
+        loop {
+            epochs += 1;
+            if w.epoch(0.1, &run, &mut params) {
+                break;
+            }
+            assert!(epochs < 100);
+        }
+        assert_eq!(params.eta, 0.5 / 128.0);
+        assert_eq!(
+            epochs,
+            2 * 6 - 1,
+            "one epoch of the plateau was counted already"
+        );
+    }
+
+    #[test]
+    fn early_stopping_counts_epochs_without_improvement() {
+        let run = RunSettings {
+            early_stopping: 3,
+            ..settings(1000)
+        };
+        let mut params = RunParams::sgd(3.0, 0.0, run.cost);
+        let mut w = Watch::default();
+        let accs = [0.5, 0.6, 0.6, 0.59, 0.61, 0.6, 0.6, 0.6];
+        let stops: Vec<bool> = accs
+            .iter()
+            .map(|&a| w.epoch(a, &run, &mut params))
+            .collect();
+        assert_eq!(
+            stops,
+            [false, false, false, false, false, false, false, true]
+        );
+        assert_eq!(params.eta, 3.0, "early stopping never changes eta");
+    }
+
+    #[test]
+    fn early_stopping_ends_a_run_before_its_last_epoch() {
+        // A run far past its best (eta tiny, 1 epoch of patience) stops early; the same run
+        // without early stopping in the same group trains every epoch.
+        let data = crate::tests_support::mnist();
+        let base = RunSettings {
+            epochs: 6,
+            eta: 1e-6,
+            ..settings(200)
+        };
+        let runs = [
+            RunSettings {
+                early_stopping: 1,
+                ..base.clone()
+            },
+            base.clone(),
+        ];
+        let mut seen = [0, 0];
+        let mon = Monitor::only(&[Metric::TestAccuracy]);
+        let out = Trainer::new(&runs, data, mon).run(&AtomicBool::new(false), |r, rec| {
+            assert_eq!(rec.validation_accuracy, None, "not monitored, not written");
+            seen[r] += 1;
+            Ok::<_, ()>(())
+        });
+        let out: Vec<RunOutcome> = out.into_iter().map(Result::unwrap).collect();
+        let RunStatus::Stopped { epoch } = out[0].status else {
+            panic!("{:?}", out[0]);
+        };
+        assert!(epoch < 6 && seen[0] == epoch && out[0].epochs_completed == epoch);
+        assert_eq!(out[1].status, RunStatus::Completed);
+        assert_eq!(seen[1], 6);
+    }
+
+    #[test]
+    fn new_model_settings_fused_are_bit_identical_to_solo() {
+        let base = RunSettings {
+            epochs: 2,
+            sizes: vec![784, 20, 10],
+            ..settings(600)
+        };
+        let runs = vec![
+            RunSettings {
+                activation: Activation::Tanh,
+                eta: 0.5,
+                ..base.clone()
+            },
+            RunSettings {
+                activation: Activation::Relu,
+                cost: Cost::LogLikelihood,
+                eta: 0.1,
+                ..base.clone()
+            },
+            RunSettings {
+                cost: Cost::LogLikelihood,
+                eta: 0.5,
+                eta_schedule: Schedule::Halve { patience: 1 },
+                ..base.clone()
+            },
+            base.clone(),
+        ];
+        let fused = records(&runs);
+        for (r, run) in runs.iter().enumerate() {
+            assert_eq!(fused[r], records(std::slice::from_ref(run))[0], "run {r}");
+        }
+        // momentum runs form their own groups
+        let m = [
+            RunSettings {
+                momentum: 0.9,
+                eta: 0.1,
+                ..base.clone()
+            },
+            RunSettings {
+                momentum: 0.5,
+                eta: 0.3,
+                ..base.clone()
+            },
+        ];
+        assert_ne!(group_key(&m[0]), group_key(&base));
+        assert_eq!(group_key(&m[0]), group_key(&m[1]));
+        let fused = records(&m);
+        for (r, run) in m.iter().enumerate() {
+            assert_eq!(
+                fused[r],
+                records(std::slice::from_ref(run))[0],
+                "momentum run {r}"
+            );
+        }
+    }
+
+    #[test]
+    fn chapter_3_networks_learn() {
+        // Each new setting trains to a sensible accuracy on 2,000 images in 3 epochs.
+        let base = RunSettings {
+            epochs: 3,
+            init: Init::Scaled,
+            ..settings(2000)
+        };
+        let runs = [
+            RunSettings {
+                cost: Cost::LogLikelihood,
+                eta: 0.5,
+                ..base.clone()
+            },
+            RunSettings {
+                activation: Activation::Tanh,
+                cost: Cost::CrossEntropy,
+                eta: 0.1,
+                ..base.clone()
+            },
+            RunSettings {
+                activation: Activation::Relu,
+                cost: Cost::LogLikelihood,
+                eta: 0.05,
+                ..base.clone()
+            },
+            RunSettings {
+                cost: Cost::CrossEntropy,
+                momentum: 0.9,
+                eta: 0.05,
+                ..base.clone()
+            },
+        ];
+        for run in runs {
+            let recs = records(std::slice::from_ref(&run));
+            let acc = recs[0].last().unwrap().test_accuracy.unwrap();
+            assert!(acc > 0.82, "{}: {acc}", run.label());
+        }
     }
 
     #[test]

@@ -404,3 +404,48 @@ fn an_unwritable_results_folder_is_reported_before_training() {
             "creating the results folder 'file/sub'",
         ));
 }
+
+#[test]
+fn a_grid_that_gains_a_setting_column_keeps_the_finished_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = "train_size = 300\n[grid]\nepochs = 2\ncost = \"cross-entropy\"\neta = 0.5\n";
+    let exp = experiment(tmp.path(), "grow", base);
+    runner(tmp.path()).arg(&exp).assert().success();
+    let out = tmp.path().join("results/grow");
+    let before = without_seconds(&out.join("metrics.csv"));
+    assert_eq!(before[0].len(), 17, "the standard columns only");
+    // momentum 0.0 is the run already finished; 0.9 is new and adds a column
+    experiment(
+        tmp.path(),
+        "grow",
+        &format!("{base}momentum = [0.0, 0.9]\n"),
+    );
+    runner(tmp.path())
+        .arg(&exp)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("1 of 2 runs already finished"));
+    let after = without_seconds(&out.join("metrics.csv"));
+    assert_eq!(after[0].last().unwrap(), "momentum");
+    assert_eq!(after.len(), 5, "header + 2 runs x 2 epochs");
+    for (old, new) in before[1..].iter().zip(&after[1..3]) {
+        assert_eq!(
+            old[..],
+            new[..17],
+            "the finished run's rows are kept as they were"
+        );
+        assert_eq!(new[17], "0.0");
+    }
+    assert_eq!(after[3][17], "0.9");
+    // adding variants to an experiment that had none is refused
+    experiment(
+        tmp.path(),
+        "grow",
+        &format!("{base}momentum = [0.0, 0.9]\n[[variant]]\nname = \"a\"\n"),
+    );
+    runner(tmp.path())
+        .arg(&exp)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("gained `[[variant]]` tables"));
+}

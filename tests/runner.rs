@@ -177,3 +177,102 @@ fn help_describes_the_command() {
         .stdout(predicate::str::contains("--out"))
         .stdout(predicate::str::contains("EXPERIMENT.toml"));
 }
+
+#[test]
+fn variants_and_chapter_3_settings_get_their_own_columns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let body = "train_size = 500\n[grid]\nepochs = 3\ninit = \"scaled\"\neta = [0.1, 0.5]\n\
+                [[variant]]\nname = \"sigmoid\"\ncost = \"cross-entropy\"\n\
+                [[variant]]\nname = \"tanh + softmax\"\nactivation = \"tanh\"\noutput = \"softmax\"\n\
+                [[variant]]\nname = \"momentum\"\ncost = \"cross-entropy\"\nmomentum = 0.5\n";
+    let exp = experiment(tmp.path(), "variants", body);
+    runner(tmp.path())
+        .arg(&exp)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("6 runs finished"));
+    let out = tmp.path().join("results/variants");
+    let metrics = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    let mut lines = metrics.lines();
+    let header = lines.next().unwrap();
+    assert!(
+        header.ends_with(",test_accuracy,seconds,activation,momentum,variant"),
+        "{header}"
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 18, "3 variants x 2 eta x 3 epochs");
+    let settings: Vec<(&str, &str, &str, &str)> = rows
+        .iter()
+        .step_by(6)
+        .map(|r| (r[6], r[18], r[19], r[20]))
+        .collect();
+    assert_eq!(
+        settings,
+        vec![
+            ("cross-entropy", "sigmoid", "0.0", "sigmoid"),
+            ("log-likelihood", "tanh", "0.0", "tanh + softmax"),
+            ("cross-entropy", "sigmoid", "0.5", "momentum"),
+        ]
+    );
+    for r in rows.iter().filter(|r| r[10] == "3") {
+        let acc: f64 = r[16].parse().unwrap();
+        assert!(acc > 0.6, "{r:?}");
+    }
+    let runs = std::fs::read_to_string(out.join("runs.csv")).unwrap();
+    assert!(runs
+        .lines()
+        .next()
+        .unwrap()
+        .ends_with(",seconds,activation,momentum,variant"));
+    assert_eq!(runs.lines().filter(|l| l.ends_with(",momentum")).count(), 2);
+    // the summary and the plots name the variants
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("**variant**"), "{summary}");
+    assert!(summary.contains("tanh + softmax"));
+    let curves = std::fs::read_to_string(out.join("plots/learning_curves.svg")).unwrap();
+    assert!(
+        curves.contains("variant=momentum"),
+        "the legend names the variants"
+    );
+    // a second invocation finds everything done
+    runner(tmp.path())
+        .arg(&exp)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("6 of 6 runs already finished"));
+}
+
+#[test]
+fn early_stopping_and_the_schedule_end_runs_early() {
+    let tmp = tempfile::tempdir().unwrap();
+    // eta so small that nothing improves for long: both rules end the runs well before 40 epochs
+    let body = "train_size = 200\nvalidation_size = 1000\nmonitor = [\"validation_accuracy\"]\n[grid]\n\
+                epochs = 40\neta = 0.000001\n\
+                [[grid.zip]]\nearly_stopping = [2, 0]\neta_schedule = [\"constant\", \"halve:1\"]\n";
+    let exp = experiment(tmp.path(), "stops", body);
+    runner(tmp.path()).arg(&exp).assert().success();
+    let out = tmp.path().join("results/stops");
+    let mut reader = csv::Reader::from_path(out.join("runs.csv")).unwrap();
+    let header = reader.headers().unwrap().clone();
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 2);
+    for r in &rows {
+        assert_eq!(&r[col("status")], "stopped", "{r:?}");
+        let done: usize = r[col("epochs_completed")].parse().unwrap();
+        assert!((2..=20).contains(&done), "{r:?}");
+    }
+    // halve:1 stops after the 7th halving: at most 8 epochs (each without improvement)
+    let halved = rows
+        .iter()
+        .find(|r| &r[col("eta_schedule")] == "halve:1")
+        .unwrap();
+    let done: usize = halved[col("epochs_completed")].parse().unwrap();
+    assert!(done <= 8 + 3, "{done}");
+    let metrics = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    let completed: usize = rows
+        .iter()
+        .map(|r| r[col("epochs_completed")].parse::<usize>().unwrap())
+        .sum();
+    assert_eq!(metrics.lines().count() - 1, completed);
+}
