@@ -349,6 +349,36 @@ impl Split {
     pub fn all(&self) -> Examples<'_> {
         self.examples(self.len())
     }
+
+    /// The book's expanded training set (chapter 6's `expand_mnist.py`): each of the first `n`
+    /// images followed by its copies shifted by one pixel down, up, right and left (the pixels
+    /// shifted in are zero), so image `i`'s five versions are examples `5i..5i + 5`.
+    pub fn expanded(&self, n: usize) -> Split {
+        let n = n.min(self.len());
+        let side = 28i32;
+        let mut images = Vec::with_capacity(5 * n * IMAGE_PIXELS);
+        let mut labels = Vec::with_capacity(5 * n);
+        for i in 0..n {
+            let image = &self.images[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS];
+            images.extend_from_slice(image);
+            // (rows, columns) moved by: down, up, right, left
+            for (dr, dc) in [(1i32, 0i32), (-1, 0), (0, 1), (0, -1)] {
+                for r in 0..side {
+                    for c in 0..side {
+                        let (sr, sc) = (r - dr, c - dc);
+                        let inside = (0..side).contains(&sr) && (0..side).contains(&sc);
+                        images.push(if inside {
+                            image[(sr * side + sc) as usize]
+                        } else {
+                            0
+                        });
+                    }
+                }
+            }
+            labels.extend(std::iter::repeat_n(self.labels[i], 5));
+        }
+        Split::new(images, labels).expect("shifted copies of valid images are valid")
+    }
 }
 
 /// A borrowed run of examples: `images` holds `labels.len() * 784` pixel bytes; example `i`
@@ -419,6 +449,9 @@ pub struct Dataset {
     pub train: Split,
     pub validation: Split,
     pub test: Split,
+    /// The expanded training set ([`Split::expanded`]) of the first images of `train`, built
+    /// when some run trains with `expand = true`.
+    pub expanded: Option<Split>,
 }
 
 impl Dataset {
@@ -470,7 +503,26 @@ impl Dataset {
             train,
             validation,
             test,
+            expanded: None,
         })
+    }
+
+    /// Builds [`Dataset::expanded`] from the first `n` training images.
+    pub fn expand_training(&mut self, n: usize) {
+        self.expanded = Some(self.train.expanded(n));
+    }
+
+    /// The training examples of a run: the first `train_size` images, or with `expand` their
+    /// expanded set of `5 * train_size` (see [`Split::expanded`]).
+    pub fn training(&self, train_size: usize, expand: bool) -> Examples<'_> {
+        if expand {
+            self.expanded
+                .as_ref()
+                .expect("the expanded training set is built before runs that use it")
+                .examples(5 * train_size)
+        } else {
+            self.train.examples(train_size)
+        }
     }
 
     fn check_shapes(images: &Idx, labels: &Idx) -> Result<(), DataError> {
@@ -493,6 +545,43 @@ impl Dataset {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn expansion_shifts_each_image_by_one_pixel_four_ways() {
+        let mut images = vec![0u8; 2 * IMAGE_PIXELS];
+        images[5 * 28 + 7] = 200; // image 0: one pixel at row 5, column 7
+        images[IMAGE_PIXELS] = 9; // image 1: the top-left corner
+        let split = Split::new(images, vec![3, 4]).unwrap();
+        let e = split.expanded(2);
+        assert_eq!(e.len(), 10);
+        assert_eq!(e.labels, vec![3, 3, 3, 3, 3, 4, 4, 4, 4, 4]);
+        let lit = |i: usize| -> Vec<(usize, u8)> {
+            let img = e.all().image(i).to_vec();
+            img.iter()
+                .enumerate()
+                .filter(|(_, &p)| p != 0)
+                .map(|(k, &p)| (k, p))
+                .collect()
+        };
+        // original, down, up, right, left
+        assert_eq!(lit(0), vec![(5 * 28 + 7, 200)]);
+        assert_eq!(lit(1), vec![(6 * 28 + 7, 200)]);
+        assert_eq!(lit(2), vec![(4 * 28 + 7, 200)]);
+        assert_eq!(lit(3), vec![(5 * 28 + 8, 200)]);
+        assert_eq!(lit(4), vec![(5 * 28 + 6, 200)]);
+        // the corner pixel survives moving down and right, falls off moving up and left
+        assert_eq!(lit(6), vec![(28, 9)]);
+        assert_eq!(lit(7), vec![]);
+        assert_eq!(lit(8), vec![(1, 9)]);
+        assert_eq!(lit(9), vec![]);
+        // the sparse view agrees with the bytes
+        let (index, value) = e.all().nonzero(3);
+        assert_eq!(
+            (index, value),
+            (&[(5 * 28 + 8) as u16][..], &[pixel(200)][..])
+        );
+        assert_eq!(split.expanded(1).len(), 5);
+    }
     use std::io::Write;
 
     fn idx_bytes(dims: &[u32], payload: &[u8]) -> Vec<u8> {

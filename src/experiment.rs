@@ -112,7 +112,7 @@ pub struct Experiment {
 const TOP_KEYS: &[&str] = &["name", "description", "data", "grid", "search", "variant"];
 const SEARCH_KEYS: &[&str] = &["mode", "trials", "seed"];
 /// Keys a random search samples, in the order they are drawn.
-const SEARCHED_KEYS: [&str; 7] = [
+const SEARCHED_KEYS: [&str; 12] = [
     "sizes",
     "eta",
     "batch_size",
@@ -120,6 +120,11 @@ const SEARCHED_KEYS: [&str; 7] = [
     "cost",
     "init",
     "lambda",
+    "activation",
+    "momentum",
+    "eta_schedule",
+    "early_stopping",
+    "expand",
 ];
 const DATA_KEYS: &[&str] = &["dataset", "dir", "train_size", "validation_size", "monitor"];
 const GRID_KEYS: &[&str] = &[
@@ -136,6 +141,7 @@ const GRID_KEYS: &[&str] = &[
     "momentum",
     "eta_schedule",
     "early_stopping",
+    "expand",
     "seeds",
     "zip",
 ];
@@ -154,6 +160,7 @@ const ZIP_KEYS: &[&str] = &[
     "momentum",
     "eta_schedule",
     "early_stopping",
+    "expand",
     "output",
 ];
 /// Keys a `[[variant]]` table may hold: its name and single values of the settings.
@@ -172,6 +179,7 @@ const VARIANT_KEYS: &[&str] = &[
     "momentum",
     "eta_schedule",
     "early_stopping",
+    "expand",
     "output",
 ];
 /// The output layers `output` may name: sigmoid (with the `cost`) or softmax (log-likelihood).
@@ -569,7 +577,7 @@ impl<'a> Doc<'a> {
         // A random search may leave `num` out of a log or lin range: only the ends matter.
         let mut plain = plain;
         if search.is_some() {
-            for key in ["eta", "lambda"] {
+            for key in ["eta", "lambda", "momentum"] {
                 if let Some(Value::Table(r)) = plain.get_mut(key) {
                     if !r.contains_key("num") && (r.contains_key("log") || r.contains_key("lin")) {
                         r.insert("num".to_string(), Value::Integer(2));
@@ -766,6 +774,7 @@ impl<'a> Doc<'a> {
                         momentum: has("momentum").then(|| z.momentum[j]),
                         eta_schedule: has("eta_schedule").then(|| z.eta_schedule[j]),
                         early_stopping: has("early_stopping").then(|| z.early_stopping[j]),
+                        expand: has("expand").then(|| z.expand[j]),
                     }
                 })
                 .collect();
@@ -936,6 +945,24 @@ impl<'a> Doc<'a> {
                             format!("{n} is not allowed: early_stopping is {what}"),
                         ))
                     }
+                })
+                .collect::<Result<_, _>>()?;
+        }
+        if let Some(v) = t.get("expand") {
+            let path = at("expand");
+            grid.expand = self
+                .list(&path, v, "true or false")?
+                .into_iter()
+                .map(|item| match item {
+                    Value::Boolean(b) => Ok(*b),
+                    other => Err(self.error(
+                        &path,
+                        format!(
+                            "expected true or false (one or a list), found {}: `expand = true` \
+                             trains on each image and its four one-pixel shifts",
+                            show(other)
+                        ),
+                    )),
                 })
                 .collect::<Result<_, _>>()?;
         }
@@ -1143,6 +1170,9 @@ impl<'a> Doc<'a> {
             }
             if has("early_stopping") {
                 p.early_stopping = Some(z.early_stopping[0]);
+            }
+            if has("expand") {
+                p.expand = Some(z.expand[0]);
             }
             if let Some(v) = t.get("train_size") {
                 let path = ["variant", index.as_str(), "train_size"];
@@ -1554,6 +1584,12 @@ fn random_search(mut grid: Grid, raw: &Table, trials: usize, seed: u64) -> Grid 
                 ("cost", Err(i)) => p.cost = Some(grid.cost[i]),
                 ("init", Err(i)) => p.init = Some(grid.init[i]),
                 ("lambda", Err(i)) => p.lambda = Some(grid.lambda[i]),
+                ("momentum", Ok(x)) => p.momentum = Some(x.min(0.999)),
+                ("momentum", Err(i)) => p.momentum = Some(grid.momentum[i]),
+                ("activation", Err(i)) => p.activation = Some(grid.activation[i]),
+                ("eta_schedule", Err(i)) => p.eta_schedule = Some(grid.eta_schedule[i]),
+                ("early_stopping", Err(i)) => p.early_stopping = Some(grid.early_stopping[i]),
+                ("expand", Err(i)) => p.expand = Some(grid.expand[i]),
                 _ => {}
             }
         }
@@ -1722,7 +1758,7 @@ lambda = 0.0
     fn unknown_keys_get_a_suggestion() {
         assert_eq!(
             err("[grid]\netaa = 3.0"),
-            "experiments/test.toml:2:1: `grid.etaa`: unknown key (did you mean `eta`?); the keys allowed in [grid] are: sizes, eta, batch_size, epochs, seed, cost, init, lambda, activation, output, momentum, eta_schedule, early_stopping, seeds, zip"
+            "experiments/test.toml:2:1: `grid.etaa`: unknown key (did you mean `eta`?); the keys allowed in [grid] are: sizes, eta, batch_size, epochs, seed, cost, init, lambda, activation, output, momentum, eta_schedule, early_stopping, expand, seeds, zip"
         );
         assert!(err("[grid]\nlearning_rate = 3.0").contains("did you mean `eta`?"));
         assert!(err("[grid]\nmini_batch_size = 3").contains("did you mean `batch_size`?"));
@@ -1830,6 +1866,14 @@ lambda = 0.0
         );
         let other = parse(&text.replace("seed = 7", "seed = 8")).unwrap();
         assert_ne!(a.grid, other.grid);
+        // the chapter-3 settings are drawn too
+        let e = parse("[search]\nmode = \"random\"\ntrials = 40\n[grid]\nmomentum = { lin = [0.0, 0.9] }\nactivation = [\"tanh\", \"relu\"]\n").unwrap();
+        let runs = e.runs();
+        assert_eq!(runs.len(), 40);
+        assert!(runs.iter().all(|r| (0.0..=0.9).contains(&r.momentum)));
+        assert!(runs.iter().any(|r| r.activation == Activation::Tanh));
+        assert!(runs.iter().any(|r| r.activation == Activation::Relu));
+        assert_eq!(e.grid.extra_columns(), vec!["activation", "momentum"]);
         assert!(err("[search]\nmode = \"random\"\n").contains("`trials` is missing"));
         assert!(
             err("[search]\nmode = \"bayes\"\ntrials = 3\n").contains("use \"random\" or \"grid\"")

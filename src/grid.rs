@@ -186,6 +186,8 @@ pub struct RunSettings {
     pub eta_schedule: Schedule,
     /// Stop when the validation accuracy has not improved for this many epochs (0: never).
     pub early_stopping: usize,
+    /// Train on the expanded training set: each image and its four one-pixel shifts.
+    pub expand: bool,
     /// The name of the `[[variant]]` this run belongs to, if the experiment has variants.
     pub variant: Option<String>,
 }
@@ -249,6 +251,7 @@ impl RunSettings {
                 (self.eta_schedule != Schedule::Constant).then(|| self.eta_schedule.label())
             }
             "early_stopping" => (self.early_stopping != 0).then(|| self.early_stopping.to_string()),
+            "expand" => self.expand.then(|| "true".to_string()),
             "variant" => self.variant.clone(),
             _ => None,
         }
@@ -288,11 +291,12 @@ impl RunSettings {
 
 /// Run settings beyond the first ten columns of the CSV files. Each gets a column of its own,
 /// after the standard ones, in the experiments that set it (see [`Grid::extra_columns`]).
-pub const EXTRA_KEYS: [&str; 5] = [
+pub const EXTRA_KEYS: [&str; 6] = [
     "activation",
     "momentum",
     "eta_schedule",
     "early_stopping",
+    "expand",
     "variant",
 ];
 
@@ -303,13 +307,14 @@ pub fn extra_default(key: &str) -> &'static str {
         "momentum" => "0.0",
         "eta_schedule" => "constant",
         "early_stopping" => "0",
+        "expand" => "false",
         _ => "",
     }
 }
 
 /// The settings of a run that an experiment can vary (the data set and the variant aside), in
 /// file order.
-pub const SETTING_KEYS: [&str; 13] = [
+pub const SETTING_KEYS: [&str; 14] = [
     "sizes",
     "eta",
     "batch_size",
@@ -323,6 +328,7 @@ pub const SETTING_KEYS: [&str; 13] = [
     "momentum",
     "eta_schedule",
     "early_stopping",
+    "expand",
 ];
 
 /// Settings that vary together: one point of a `[[grid.zip]]` table.
@@ -341,6 +347,7 @@ pub struct Partial {
     pub momentum: Option<f64>,
     pub eta_schedule: Option<Schedule>,
     pub early_stopping: Option<usize>,
+    pub expand: Option<bool>,
 }
 
 /// A named partial setting (`[[variant]]`): every run of the rest of the grid is trained once
@@ -371,7 +378,8 @@ impl Partial {
             activation,
             momentum,
             eta_schedule,
-            early_stopping
+            early_stopping,
+            expand
         );
     }
 
@@ -391,6 +399,7 @@ impl Partial {
             "momentum" => self.momentum.map(float_label),
             "eta_schedule" => self.eta_schedule.map(|v| v.label()),
             "early_stopping" => self.early_stopping.map(|v| v.to_string()),
+            "expand" => self.expand.map(|v| v.to_string()),
             _ => None,
         }
     }
@@ -411,6 +420,7 @@ pub struct Grid {
     pub momentum: Vec<f64>,
     pub eta_schedule: Vec<Schedule>,
     pub early_stopping: Vec<usize>,
+    pub expand: Vec<bool>,
     /// Zipped settings: each zip is one axis of the grid whose points set several keys together.
     pub zips: Vec<Vec<Partial>>,
     /// Named variants: the slowest axis; a variant's settings override the rest of the grid.
@@ -433,6 +443,7 @@ impl Default for Grid {
             momentum: vec![0.0],
             eta_schedule: vec![Schedule::Constant],
             early_stopping: vec![0],
+            expand: vec![false],
             zips: Vec::new(),
             variants: Vec::new(),
         }
@@ -441,8 +452,9 @@ impl Default for Grid {
 
 impl Grid {
     /// The list lengths in enumeration order, slowest-varying first.
-    fn radices(&self) -> [usize; 12] {
+    fn radices(&self) -> [usize; 13] {
         [
+            self.expand.len(),
             self.sizes.len(),
             self.activation.len(),
             self.cost.len(),
@@ -478,29 +490,30 @@ impl Grid {
     pub fn get(&self, index: u128, train_size: usize) -> RunSettings {
         assert!(index < self.len(), "grid index {index} out of range");
         let radices = self.radices();
-        let mut digits = [0usize; 12];
+        let mut digits = [0usize; 13];
         let plain: u128 = radices
             .iter()
             .fold(1u128, |a, &r| a.saturating_mul(r as u128));
         let mut zipped = index / plain;
         let mut rest = index % plain;
-        for k in (0..12).rev() {
+        for k in (0..13).rev() {
             digits[k] = (rest % radices[k] as u128) as usize;
             rest /= radices[k] as u128;
         }
         let mut run = RunSettings {
-            sizes: self.sizes[digits[0]].clone(),
-            activation: self.activation[digits[1]],
-            cost: self.cost[digits[2]],
-            init: self.init[digits[3]],
-            lambda: self.lambda[digits[4]],
-            momentum: self.momentum[digits[5]],
-            batch_size: self.batch_size[digits[6]],
-            epochs: self.epochs[digits[7]],
-            eta_schedule: self.eta_schedule[digits[8]],
-            early_stopping: self.early_stopping[digits[9]],
-            eta: self.eta[digits[10]],
-            seed: self.seed[digits[11]],
+            expand: self.expand[digits[0]],
+            sizes: self.sizes[digits[1]].clone(),
+            activation: self.activation[digits[2]],
+            cost: self.cost[digits[3]],
+            init: self.init[digits[4]],
+            lambda: self.lambda[digits[5]],
+            momentum: self.momentum[digits[6]],
+            batch_size: self.batch_size[digits[7]],
+            epochs: self.epochs[digits[8]],
+            eta_schedule: self.eta_schedule[digits[9]],
+            early_stopping: self.early_stopping[digits[10]],
+            eta: self.eta[digits[11]],
+            seed: self.seed[digits[12]],
             train_size,
             dataset: DatasetKind::Mnist,
             variant: None,
@@ -547,6 +560,7 @@ impl Grid {
             "momentum" => self.momentum.len(),
             "eta_schedule" => self.eta_schedule.len(),
             "early_stopping" => self.early_stopping.len(),
+            "expand" => self.expand.len(),
             _ => 0,
         }
     }
@@ -566,6 +580,7 @@ impl Grid {
             "momentum" => self.momentum.truncate(1),
             "eta_schedule" => self.eta_schedule.truncate(1),
             "early_stopping" => self.early_stopping.truncate(1),
+            "expand" => self.expand.truncate(1),
             _ => {}
         }
     }
@@ -594,6 +609,7 @@ impl Grid {
         dedup(&mut self.momentum);
         dedup(&mut self.eta_schedule);
         dedup(&mut self.early_stopping);
+        dedup(&mut self.expand);
         for zip in &mut self.zips {
             dedup(zip);
         }
@@ -641,6 +657,9 @@ impl Grid {
         if distinct(&self.early_stopping) {
             keys.push("early_stopping");
         }
+        if distinct(&self.expand) {
+            keys.push("expand");
+        }
         for key in SETTING_KEYS {
             let zipped = self.zips.iter().any(|z| {
                 let values: Vec<Option<String>> = z.iter().map(|p| p.value(key)).collect();
@@ -654,6 +673,24 @@ impl Grid {
             keys.push("variant");
         }
         keys
+    }
+
+    /// The largest training-set size of a run with `expand = true`, if there is one (the
+    /// experiment's `train_size` is `train_size`).
+    pub fn expanded_train_size(&self, train_size: usize) -> Option<usize> {
+        let partials = || {
+            self.zips
+                .iter()
+                .flatten()
+                .chain(self.variants.iter().map(|v| &v.settings))
+        };
+        if !self.extra_columns().contains(&"expand") {
+            return None;
+        }
+        partials()
+            .filter_map(|p| p.train_size)
+            .chain([train_size])
+            .max()
     }
 
     /// The [`EXTRA_KEYS`] that get a column in this grid's CSV files: those some run sets to a
@@ -675,6 +712,7 @@ impl Grid {
                     "momentum" => self.momentum.iter().any(|m| *m != 0.0),
                     "eta_schedule" => self.eta_schedule.iter().any(|s| *s != Schedule::Constant),
                     "early_stopping" => self.early_stopping.iter().any(|n| *n != 0),
+                    "expand" => self.expand.contains(&true),
                     _ => !self.variants.is_empty(),
                 };
                 in_lists
@@ -799,6 +837,10 @@ mod tests {
             },
             RunSettings {
                 variant: Some("a".to_string()),
+                ..base.clone()
+            },
+            RunSettings {
+                expand: true,
                 ..base.clone()
             },
             RunSettings {

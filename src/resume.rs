@@ -56,7 +56,7 @@ pub fn compatible(old: &Experiment, new: &Experiment) -> Result<(), String> {
         ));
     }
     let (o, n) = (&old.grid, &new.grid);
-    let checks: [(&str, bool, String, String); 12] = [
+    let checks: [(&str, bool, String, String); 13] = [
         (
             "sizes",
             subset(&o.sizes, &n.sizes),
@@ -128,6 +128,12 @@ pub fn compatible(old: &Experiment, new: &Experiment) -> Result<(), String> {
             subset(&o.early_stopping, &n.early_stopping),
             list(&o.early_stopping, |x| x.to_string()),
             list(&n.early_stopping, |x| x.to_string()),
+        ),
+        (
+            "expand",
+            subset(&o.expand, &n.expand),
+            list(&o.expand, |x| x.to_string()),
+            list(&n.expand, |x| x.to_string()),
         ),
     ];
     if o.variants.is_empty() != n.variants.is_empty() {

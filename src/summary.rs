@@ -43,7 +43,7 @@ pub struct GroupKey {
 }
 
 /// The settings a sweep can vary (the seed aside), in the order they are reported.
-pub const KEYS: [&str; 13] = [
+pub const KEYS: [&str; 14] = [
     "variant",
     "eta",
     "lambda",
@@ -57,6 +57,7 @@ pub const KEYS: [&str; 13] = [
     "momentum",
     "eta_schedule",
     "early_stopping",
+    "expand",
 ];
 
 impl GroupKey {

@@ -122,7 +122,7 @@ pub fn shard_runs(
 /// Loads the experiment's data set, reporting how long it took.
 pub fn load_data(exp: &Experiment) -> Result<Dataset> {
     let dir = exp.resolve_data_dir()?;
-    let data =
+    let mut data =
         Dataset::load(&dir, exp.data.dataset, exp.data.validation_size).with_context(|| {
             format!(
                 "loading the {} data set from '{}'",
@@ -140,6 +140,9 @@ pub fn load_data(exp: &Experiment) -> Result<Dataset> {
             data.train.len(),
             data.validation.len()
         );
+    }
+    if let Some(n) = exp.grid.expanded_train_size(exp.data.train_size) {
+        data.expand_training(n);
     }
     Ok(data)
 }

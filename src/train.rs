@@ -104,17 +104,20 @@ pub struct RunOutcome {
 
 /// The settings that runs trained together must share: they start from the same weights and
 /// see the same mini-batches, and either all use momentum or none does.
-pub fn group_key(r: &RunSettings) -> (Vec<usize>, Init, usize, usize, u64, usize, bool) {
+pub fn group_key(r: &RunSettings) -> GroupKey {
     (
         r.sizes.clone(),
         r.init,
         r.batch_size,
         r.epochs,
         r.seed,
-        r.train_size,
+        (r.train_size, r.expand),
         r.momentum > 0.0,
     )
 }
+
+/// See [`group_key`].
+pub type GroupKey = (Vec<usize>, Init, usize, usize, u64, (usize, bool), bool);
 
 /// What a run that watches its validation accuracy (`eta_schedule`, `early_stopping`) has
 /// seen so far.
@@ -189,7 +192,7 @@ impl<'d> Trainer<'d> {
         shuffle_rng.set_stream(STREAM_SHUFFLE);
         let network = Network::new(&first.sizes, first.init, &mut init_rng);
         let group = Group::from_network(&network, runs.len());
-        let train = data.train.examples(first.train_size);
+        let train = data.training(first.train_size, first.expand);
         let (chunk, chunks) = chunking(first.batch_size);
         let threads = rayon::current_num_threads().max(1);
         Trainer {

@@ -276,3 +276,30 @@ fn early_stopping_and_the_schedule_end_runs_early() {
         .sum();
     assert_eq!(metrics.lines().count() - 1, completed);
 }
+
+#[test]
+fn expanded_training_data_is_five_times_the_images() {
+    let tmp = tempfile::tempdir().unwrap();
+    let body =
+        "train_size = 200\nmonitor = [\"train_cost\", \"test_accuracy\"]\n[grid]\nepochs = 2\n\
+                cost = \"cross-entropy\"\ninit = \"scaled\"\neta = 0.5\nexpand = [false, true]\n";
+    let exp = experiment(tmp.path(), "expand", body);
+    runner(tmp.path())
+        .arg(&exp)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("2 runs finished"));
+    let rows = without_seconds(&tmp.path().join("results/expand/metrics.csv"));
+    assert_eq!(rows[0].last().unwrap(), "expand");
+    assert_eq!(rows.len(), 5);
+    let expanded: Vec<&Vec<String>> = rows[1..].iter().filter(|r| r[17] == "true").collect();
+    assert_eq!(expanded.len(), 2);
+    // five times the mini-batches per epoch: the expanded run learns more per epoch
+    let acc = |r: &Vec<String>| r[16].parse::<f64>().unwrap();
+    let plain = rows[1..]
+        .iter()
+        .find(|r| r[17] == "false" && r[10] == "1")
+        .unwrap();
+    let more = expanded.iter().find(|r| r[10] == "1").unwrap();
+    assert!(acc(more) > acc(plain), "{more:?} vs {plain:?}");
+}
