@@ -376,7 +376,7 @@ pub fn summarize(rows: &[Row]) -> Summary {
             .partial_cmp(&a.best_accuracy.mean)
             .unwrap_or(std::cmp::Ordering::Equal)
     });
-    let swept: Vec<&'static str> = KEYS
+    let mut swept: Vec<&'static str> = KEYS
         .iter()
         .copied()
         .filter(|k| {
@@ -384,6 +384,20 @@ pub fn summarize(rows: &[Row]) -> Summary {
             values.len() > 1
         })
         .collect();
+    // A setting that only changes with the variant (each variant has one value of it) is
+    // answered by the variant's paragraph: comparing its values would compare the variants again.
+    if swept.contains(&"variant") {
+        swept.retain(|&k| {
+            k == "variant" || {
+                let pairs: BTreeSet<(String, String)> = groups
+                    .iter()
+                    .map(|g| (g.key.value("variant"), g.key.value(k)))
+                    .collect();
+                let variants: BTreeSet<&String> = pairs.iter().map(|(v, _)| v).collect();
+                pairs.len() > variants.len()
+            }
+        });
+    }
     let accuracy = if use_validation { "validation" } else { "test" };
     let answers = swept.iter().map(|k| answer(k, &groups, accuracy)).collect();
     Summary {
@@ -673,6 +687,38 @@ f,784-30-10,100.0,10,3,2,quadratic,large,0.0,1000,1,NaN,,,0.10,,0.10,1
         assert!((second.best_accuracy.mean - 0.86).abs() < 1e-12); // 0.85 and 0.87
         let worst = &s.groups[2];
         assert_eq!((worst.key.eta, worst.diverged, worst.seeds), (100.0, 1, 2));
+    }
+
+    #[test]
+    fn variants_are_answered_once_and_extra_columns_read() {
+        // two variants that differ in eta and momentum, two seeds each, and a momentum sweep
+        // inside the second: eta only changes with the variant, momentum also within one
+        let csv = "\
+run,sizes,eta,batch_size,epochs,seed,cost,init,lambda,train_size,epoch,train_cost,train_accuracy,validation_cost,validation_accuracy,test_cost,test_accuracy,seconds,momentum,variant
+a,784-30-10,0.5,10,1,1,cross-entropy,scaled,0.0,1000,1,0.3,,,0.90,,0.89,1,0.0,plain
+b,784-30-10,0.5,10,1,2,cross-entropy,scaled,0.0,1000,1,0.3,,,0.92,,0.91,1,0.0,plain
+c,784-30-10,0.25,10,1,1,cross-entropy,scaled,0.0,1000,1,0.3,,,0.95,,0.94,1,0.5,with momentum
+d,784-30-10,0.25,10,1,2,cross-entropy,scaled,0.0,1000,1,0.3,,,0.97,,0.96,1,0.5,with momentum
+e,784-30-10,0.25,10,1,1,cross-entropy,scaled,0.0,1000,1,0.3,,,0.85,,0.84,1,0.9,with momentum
+";
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("metrics.csv");
+        std::fs::write(&p, csv).unwrap();
+        let s = summarize(&read_metrics(&p).unwrap());
+        assert_eq!(s.swept, vec!["variant", "momentum"]);
+        assert_eq!(s.groups.len(), 3);
+        let best = &s.groups[0];
+        assert_eq!(best.key.value("variant"), "with momentum");
+        assert_eq!(best.key.value("momentum"), "0.5");
+        assert_eq!(best.key.number("momentum"), Some(0.5));
+        assert_eq!(s.groups[1].key.value("momentum"), "0.0");
+        assert!(
+            s.answers[0].contains("variant = with momentum"),
+            "{}",
+            s.answers[0]
+        );
+        let table = s.csv().unwrap();
+        assert!(table.lines().next().unwrap().ends_with(",momentum,variant"));
     }
 
     #[test]
