@@ -57,12 +57,19 @@ pub const RUNS_COLUMNS: [&str; 17] = [
     "seconds",
 ];
 
+/// The column of `metrics.csv`, after the extra setting columns, with the learning rate each
+/// epoch was trained with; there when the experiment uses an `eta_schedule`.
+pub const EPOCH_ETA: &str = "epoch_eta";
+
 /// The header of `metrics.csv`: the standard columns, then the extra setting columns the
-/// experiment uses (see [`crate::grid::Grid::extra_columns`]).
+/// experiment uses (see [`crate::grid::Grid::extra_columns`]), then [`EPOCH_ETA`] when they
+/// include `eta_schedule`.
 pub fn metrics_header(extra: &[&str]) -> Vec<String> {
+    let epoch_eta = extra.contains(&"eta_schedule").then_some(&EPOCH_ETA);
     METRICS_COLUMNS
         .iter()
         .chain(extra)
+        .chain(epoch_eta)
         .map(|c| c.to_string())
         .collect()
 }
@@ -305,7 +312,10 @@ impl ResultsDir {
     /// Appends one epoch of one run to `metrics.csv` and flushes it.
     pub fn write_epoch(&self, s: &RunSettings, r: &EpochRecord) -> Result<()> {
         let row = MetricsRow::new(s, r);
-        let extra = extra_cells(&extra_settings(s), &self.columns);
+        let mut extra = extra_cells(&extra_settings(s), &self.columns);
+        if self.columns.iter().any(|c| c == "eta_schedule") {
+            extra.push(crate::grid::float_label(r.eta));
+        }
         self.metrics
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -387,6 +397,7 @@ mod tests {
 
     fn record(epoch: usize, val: Option<f64>, test: Option<f64>) -> EpochRecord {
         EpochRecord {
+            eta: 3.0,
             epoch,
             train_cost: Some(0.5),
             train_accuracy: None,

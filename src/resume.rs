@@ -382,6 +382,8 @@ fn read_metrics_lines(path: &Path, header: &[String]) -> Result<(Vec<Vec<String>
             .map(
                 |column| match file_header.iter().position(|c| c == column) {
                     Some(at) => record[at].to_string(),
+                    // rows from before the grid had a schedule were trained with their eta
+                    None if column == crate::output::EPOCH_ETA => record[2].to_string(),
                     None => extra_default(column).to_string(),
                 },
             )
@@ -712,5 +714,9 @@ mod tests {
         let (rows, _) = read_metrics_lines(&p, &wider).unwrap();
         assert_eq!(rows[0].len(), 20);
         assert_eq!((rows[0][18].as_str(), rows[0][19].as_str()), ("0.0", ""));
+        let scheduled = metrics_header(&["eta_schedule"]);
+        let (rows, _) = read_metrics_lines(&p, &scheduled).unwrap();
+        assert_eq!(scheduled.last().unwrap(), "epoch_eta");
+        assert_eq!(&rows[0][18..], ["constant", "3.0"]);
     }
 }

@@ -43,6 +43,8 @@ pub struct EpochRecord {
     /// The run's share of the wall time of the epoch's training (evaluation not included): the
     /// group's time divided by the number of runs trained together.
     pub seconds: f64,
+    /// The learning rate this epoch was trained with (it changes under an `eta_schedule`).
+    pub eta: f64,
 }
 
 impl EpochRecord {
@@ -325,7 +327,8 @@ impl<'d> Trainer<'d> {
             })
             .collect();
         let mut records: Vec<EpochRecord> = (0..runs)
-            .map(|_| EpochRecord {
+            .map(|r| EpochRecord {
+                eta: self.params[r].eta,
                 epoch: self.epoch,
                 train_cost: None,
                 train_accuracy: None,

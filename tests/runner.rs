@@ -275,6 +275,22 @@ fn early_stopping_and_the_schedule_end_runs_early() {
         .map(|r| r[col("epochs_completed")].parse::<usize>().unwrap())
         .sum();
     assert_eq!(metrics.lines().count() - 1, completed);
+    // epoch_eta: the eta each epoch was trained with; halved at most once per epoch
+    let mut reader = csv::Reader::from_path(out.join("metrics.csv")).unwrap();
+    let header = reader.headers().unwrap().clone();
+    assert_eq!(header.iter().last(), Some("epoch_eta"));
+    let at = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let etas: Vec<f64> = reader
+        .records()
+        .map(Result::unwrap)
+        .filter(|r| &r[at("eta_schedule")] == "halve:1")
+        .map(|r| r[at("epoch_eta")].parse().unwrap())
+        .collect();
+    assert_eq!(etas[0], 0.000001);
+    for w in etas.windows(2) {
+        assert!(w[1] == w[0] || w[1] == w[0] / 2.0, "{etas:?}");
+    }
+    assert!(etas.last().unwrap() < &etas[0], "{etas:?}");
 }
 
 #[test]
