@@ -278,7 +278,7 @@ fn early_stopping_and_the_schedule_end_runs_early() {
     // epoch_eta: the eta each epoch was trained with; halved at most once per epoch
     let mut reader = csv::Reader::from_path(out.join("metrics.csv")).unwrap();
     let header = reader.headers().unwrap().clone();
-    assert_eq!(header.iter().last(), Some("epoch_eta"));
+    assert_eq!(header.iter().next_back(), Some("epoch_eta"));
     let at = |name: &str| header.iter().position(|h| h == name).unwrap();
     let etas: Vec<f64> = reader
         .records()
