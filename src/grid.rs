@@ -257,6 +257,15 @@ impl RunSettings {
         }
     }
 
+    /// Training examples per epoch: `train_size`, five times that with `expand`.
+    pub fn examples(&self) -> usize {
+        if self.expand {
+            5 * self.train_size
+        } else {
+            self.train_size
+        }
+    }
+
     /// True when the run needs the validation accuracy after every epoch to decide what to do.
     pub fn watches_validation(&self) -> bool {
         self.early_stopping > 0 || self.eta_schedule != Schedule::Constant
@@ -874,6 +883,28 @@ mod tests {
         let last = g.get(g.len() - 1, 10);
         assert_eq!((last.lambda, last.seed), (99.0, 999));
         assert_eq!(last.eta, 1.0);
+        // with variants on top: the slowest axis
+        let g = Grid {
+            variants: (0..10)
+                .map(|i| Variant {
+                    name: format!("v{i}"),
+                    settings: Partial {
+                        momentum: Some(i as f64 / 10.0),
+                        ..Partial::default()
+                    },
+                })
+                .collect(),
+            ..g
+        };
+        assert_eq!(g.len(), 1_000_000_000);
+        let last = g.get(g.len() - 1, 10);
+        assert_eq!((last.variant.as_deref(), last.momentum), (Some("v9"), 0.9));
+        assert_eq!((last.lambda, last.seed), (99.0, 999));
+        let first_of_v3 = g.get(300_000_000, 10);
+        assert_eq!(
+            (first_of_v3.variant.as_deref(), first_of_v3.seed),
+            (Some("v3"), 0)
+        );
     }
 
     #[test]

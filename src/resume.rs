@@ -491,7 +491,7 @@ impl Shard {
     pub fn select(&self, runs: &[RunSettings]) -> Vec<RunSettings> {
         let work = |r: &RunSettings| {
             let params: usize = r.sizes.windows(2).map(|w| w[0] * w[1]).sum();
-            (r.epochs as u128) * (r.train_size as u128) * (params as u128)
+            (r.epochs as u128) * (r.examples() as u128) * (params as u128)
         };
         let mut order: Vec<usize> = (0..runs.len()).collect();
         order.sort_by_key(|&i| (std::cmp::Reverse(work(&runs[i])), i));

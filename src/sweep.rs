@@ -633,7 +633,7 @@ pub fn check(exp: &Experiment, opts: &SweepOptions) -> Result<CheckReport> {
         use crate::experiment::Metric;
         let mut eval = 0;
         if monitor.has(Metric::TrainCost) || monitor.has(Metric::TrainAccuracy) {
-            eval += r.train_size;
+            eval += r.examples();
         }
         if monitor.has(Metric::ValidationCost) || monitor.has(Metric::ValidationAccuracy) {
             eval += data.validation.len();
@@ -641,7 +641,7 @@ pub fn check(exp: &Experiment, opts: &SweepOptions) -> Result<CheckReport> {
         if monitor.has(Metric::TestCost) || monitor.has(Metric::TestAccuracy) {
             eval += data.test.len();
         }
-        total += per_example * (r.train_size as f64 + eval as f64 / 3.0) * r.epochs as f64;
+        total += per_example * (r.examples() as f64 + eval as f64 / 3.0) * r.epochs as f64;
     }
     let estimate_seconds = (left > 0).then(|| total / (threads as f64).min(left as f64));
     Ok(CheckReport {
