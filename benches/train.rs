@@ -93,6 +93,66 @@ fn epochs(c: &mut Criterion) {
     group.finish();
 }
 
+/// One epoch of [784, 30, 10] at batch 10 on one thread for each chapter-3 setting, beside
+/// the chapter-1 sigmoid network (`cargo bench -- models`).
+fn models(c: &mut Criterion) {
+    use runner::grid::{Activation, Cost};
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("models_784-30-10_batch10");
+    group.sample_size(10).warm_up_time(Duration::from_secs(1));
+    let base = settings(&[784, 30, 10], 10);
+    let cases: [(&str, RunSettings); 5] = [
+        ("sigmoid", base.clone()),
+        (
+            "softmax",
+            RunSettings {
+                cost: Cost::LogLikelihood,
+                ..base.clone()
+            },
+        ),
+        (
+            "tanh",
+            RunSettings {
+                activation: Activation::Tanh,
+                ..base.clone()
+            },
+        ),
+        (
+            "relu",
+            RunSettings {
+                activation: Activation::Relu,
+                eta: 0.05,
+                ..base.clone()
+            },
+        ),
+        (
+            "momentum",
+            RunSettings {
+                momentum: 0.5,
+                eta: 0.5,
+                ..base.clone()
+            },
+        ),
+    ];
+    group.throughput(Throughput::Elements(epoch_flops(
+        &[784, 30, 10],
+        50_000,
+        10,
+    )));
+    for (name, s) in cases {
+        group.bench_function(name, |b| {
+            pool.install(|| {
+                let mut t = Trainer::new(std::slice::from_ref(&s), data(), Monitor::all());
+                b.iter(|| t.train_epoch());
+            })
+        });
+    }
+    group.finish();
+}
+
 /// Within one run: a large mini-batch (1,000) on 1 and 2 threads.
 fn scaling(c: &mut Criterion) {
     let mut group = c.benchmark_group("scaling_784-30-10_batch1000");
@@ -227,6 +287,6 @@ criterion_group! {
     name = benches;
     // criterion's HTML charts need system fonts; the numbers are what matter here
     config = Criterion::default().without_plots();
-    targets = epochs, scaling, fused, evaluation, loading, sweep
+    targets = epochs, models, scaling, fused, evaluation, loading, sweep
 }
 criterion_main!(benches);

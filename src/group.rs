@@ -89,6 +89,9 @@ pub struct Group {
     /// momentum allocates them.
     vw: Vec<Vec<f32>>,
     vb: Vec<Vec<f32>>,
+    /// Per-lane mu and eta·lambda/n of the first layer's momentum step (one row's worth).
+    lane_mu: Vec<f32>,
+    lane_wd: Vec<f32>,
 }
 
 /// Activations and errors of one example, for every layer and run.
@@ -196,7 +199,7 @@ fn activate(z: &mut [f32], output: Option<(Cost, usize)>, f: Activation) {
         Some(_) => z.iter_mut().for_each(|z| *z = sigmoid(*z)),
         None => match f {
             Activation::Sigmoid => z.iter_mut().for_each(|z| *z = sigmoid(*z)),
-            Activation::Tanh => z.iter_mut().for_each(|z| *z = z.tanh()),
+            Activation::Tanh => z.iter_mut().for_each(|z| *z = crate::grid::tanh(*z)),
             Activation::Relu => z.iter_mut().for_each(|z| *z = z.max(0.0)),
         },
     }
@@ -357,6 +360,8 @@ impl Group {
             zeros,
             vw: Vec::new(),
             vb: Vec::new(),
+            lane_mu: Vec::new(),
+            lane_wd: Vec::new(),
         };
         for l in 1..group.layers() {
             group.wt[l] = vec![0f32; runs * group.sizes[l + 1] * group.pad[l - 1]];
@@ -645,6 +650,8 @@ impl Group {
         if momentum && self.vw.is_empty() {
             self.vw = self.w.iter().map(|w| vec![0f32; w.len()]).collect();
             self.vb = self.b.iter().map(|b| vec![0f32; b.len()]).collect();
+            self.lane_mu = vec![0f32; row_len];
+            self.lane_wd = vec![0f32; row_len];
         }
         // Per-lane learning rates (eta / m of the lane's run) in a free scratch buffer.
         let mut rates = std::mem::take(&mut first.scratch.act[0]);
@@ -657,15 +664,8 @@ impl Group {
                 // to v below, from the stored errors, and then v to w.
                 let mu = params.momentum as f32;
                 let wd = (params.eta * params.lambda / n as f64) as f32;
-                let lane = r * p0..(r + 1) * p0;
-                for (w, v) in self.w[0]
-                    .chunks_exact(row_len)
-                    .zip(self.vw[0].chunks_exact_mut(row_len))
-                {
-                    for (w, v) in w[lane.clone()].iter().zip(&mut v[lane.clone()]) {
-                        *v = mu * *v - wd * *w;
-                    }
-                }
+                self.lane_mu[r * p0..(r + 1) * p0].fill(mu);
+                self.lane_wd[r * p0..(r + 1) * p0].fill(wd);
                 for l in 1..self.layers() {
                     let len = self.sizes[l] * self.pad[l];
                     let w = &mut self.w[l][r * len..(r + 1) * len];
@@ -726,6 +726,10 @@ impl Group {
             *b = std::mem::take(&mut chunk.scratch.delta[0]);
         }
         let (head, tail, r) = (&*first, &*rest, &rates);
+        if momentum {
+            // v <- mu v - wd w on every row of the first layer, all lanes at once
+            momentum_decay_dispatch(&mut self.vw[0], &self.w[0], &self.lane_mu, &self.lane_wd);
+        }
         // With momentum the examples' steps go into the velocity, which is then added to w.
         let target = if momentum {
             &mut self.vw[0]
@@ -754,7 +758,7 @@ impl Group {
             chunk.scratch.delta[0] = b;
         }
         if momentum {
-            add::<Scalar>(&mut self.w[0], &self.vw[0]);
+            add_dispatch(&mut self.w[0], &self.vw[0]);
         }
         first.scratch.act[0] = rates;
         first.scratch.delta[0] = scaled;
@@ -808,6 +812,33 @@ impl Group {
 dispatch!(fn accumulate_dispatch(group: &Group, grads: &mut Grads, params: &[RunParams], examples: &Examples, indices: &[u32]) => accumulate_batch);
 dispatch!(fn update_dispatch(w0: &mut [f32], first_row: usize, row_len: usize, first: &Grads, rest: &[Grads], rates: &[f32], scaled: &mut [f32], examples: &Examples) => update_first_layer);
 dispatch!(fn tally_dispatch(group: &Group, s: &mut Scratch, params: &[RunParams], examples: &Examples, tallies: &mut [Tally]) => tally_block);
+
+dispatch!(fn momentum_decay_dispatch(v0: &mut [f32], w0: &[f32], mu: &[f32], wd: &[f32]) => momentum_decay);
+dispatch!(fn add_dispatch(y: &mut [f32], x: &[f32]) => add_rows);
+
+/// `v <- mu ⊙ v - wd ⊙ w` row by row, `mu` and `wd` holding one row's per-lane values.
+#[inline(always)]
+fn momentum_decay<V: Simd>(v0: &mut [f32], w0: &[f32], mu: &[f32], wd: &[f32]) {
+    let row_len = mu.len();
+    for (v, w) in v0.chunks_exact_mut(row_len).zip(w0.chunks_exact(row_len)) {
+        let lanes = v
+            .chunks_exact_mut(V::LANES)
+            .zip(w.chunks_exact(V::LANES))
+            .zip(mu.chunks_exact(V::LANES).zip(wd.chunks_exact(V::LANES)));
+        for ((vc, wc), (mc, dc)) in lanes {
+            V::load(mc)
+                .mul(V::load(vc))
+                .sub(V::load(dc).mul(V::load(wc)))
+                .store(vc);
+        }
+    }
+}
+
+/// `y += x` over whole vectors.
+#[inline(always)]
+fn add_rows<V: Simd>(y: &mut [f32], x: &[f32]) {
+    add::<V>(y, x)
+}
 
 #[inline(always)]
 fn accumulate_batch<V: Simd>(
