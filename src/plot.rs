@@ -335,7 +335,7 @@ fn answer_plot(summary: &Summary, key: &str, path: &Path) -> Result<()> {
             .map_err(err)?;
         let points: Vec<(f64, f64, f64)> =
             xs.iter().zip(&ys).map(|(&x, &(m, s))| (x, m, s)).collect();
-        draw_answer(&mut chart, &points, best, &best_label, colour)?;
+        draw_answer(&mut chart, &points, best, &best_label, colour, true)?;
     } else {
         let n = per_value.len();
         let labels: Vec<String> = per_value.iter().map(|(v, _)| v.clone()).collect();
@@ -369,7 +369,9 @@ fn answer_plot(summary: &Summary, key: &str, path: &Path) -> Result<()> {
             .enumerate()
             .map(|(i, &(m, s))| (i as f64, m, s))
             .collect();
-        draw_answer(&mut chart, &points, best, &best_label, colour)?;
+        // a line between values only where they are numbers in order
+        let connect = numbers.is_some();
+        draw_answer(&mut chart, &points, best, &best_label, colour, connect)?;
     }
     root.present().map_err(err)?;
     Ok(())
@@ -387,16 +389,19 @@ fn draw_answer<DB: DrawingBackend, X>(
     best: usize,
     best_label: &str,
     colour: RGBColor,
+    connect: bool,
 ) -> Result<()>
 where
     X: Ranged<ValueType = f64>,
 {
-    chart
-        .draw_series(LineSeries::new(
-            points.iter().map(|p| (p.0, p.1)),
-            colour.stroke_width(2),
-        ))
-        .map_err(err)?;
+    if connect {
+        chart
+            .draw_series(LineSeries::new(
+                points.iter().map(|p| (p.0, p.1)),
+                colour.stroke_width(2),
+            ))
+            .map_err(err)?;
+    }
     chart
         .draw_series(points.iter().map(|&(x, m, s)| {
             ErrorBar::new_vertical(

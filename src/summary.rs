@@ -246,6 +246,10 @@ pub struct Group {
     pub best_epoch: Stat,
     #[serde(skip)]
     pub runs: Vec<RunCurve>,
+    /// Where the group first appears in `metrics.csv` (grid order): the order in which values
+    /// that are not numbers (variants, costs, ...) are shown.
+    #[serde(skip)]
+    pub order: usize,
 }
 
 impl Group {
@@ -334,7 +338,8 @@ pub fn summarize(rows: &[Row]) -> Summary {
     }
     let mut groups: Vec<Group> = keys
         .into_iter()
-        .map(|key| {
+        .enumerate()
+        .map(|(order, key)| {
             let mine: Vec<&Row> = rows.iter().filter(|r| r.group == key).collect();
             let mut seeds: Vec<u64> = mine.iter().map(|r| r.seed).collect();
             seeds.sort();
@@ -367,6 +372,7 @@ pub fn summarize(rows: &[Row]) -> Summary {
                 best_epoch: Stat::of(&runs.iter().map(|r| r.best_epoch as f64).collect::<Vec<_>>()),
                 key,
                 runs,
+                order,
             }
         })
         .collect();
@@ -419,9 +425,17 @@ pub fn best_per_value<'g>(key: &str, groups: &'g [Group]) -> Vec<(String, &'g Gr
             out.push((v, g));
         }
     }
+    // values that are not numbers: in the order they first appear in the grid
+    let first = |v: &str| {
+        groups
+            .iter()
+            .filter(|g| g.key.value(key) == v)
+            .map(|g| g.order)
+            .min()
+    };
     out.sort_by(|a, b| match (a.1.key.number(key), b.1.key.number(key)) {
         (Some(x), Some(y)) => x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal),
-        _ => a.0.cmp(&b.0),
+        _ => first(&a.0).cmp(&first(&b.0)),
     });
     out
 }
@@ -717,6 +731,12 @@ e,784-30-10,0.25,10,1,1,cross-entropy,scaled,0.0,1000,1,0.3,,,0.85,,0.84,1,0.9,w
             "{}",
             s.answers[0]
         );
+        // not numbers: in grid order, not alphabetical
+        let order: Vec<String> = best_per_value("variant", &s.groups)
+            .into_iter()
+            .map(|(v, _)| v)
+            .collect();
+        assert_eq!(order, ["plain", "with momentum"]);
         let table = s.csv().unwrap();
         assert!(table.lines().next().unwrap().ends_with(",momentum,variant"));
     }
