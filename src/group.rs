@@ -372,6 +372,55 @@ impl Group {
         group
     }
 
+    /// Keeps only the runs `keep` (ascending lane indices), in that order, with their weights,
+    /// biases and velocities: a run that has finished (stopped early, diverged) stops costing
+    /// work. Every kept lane's numbers are unchanged, lanes being independent.
+    pub fn retain(&mut self, keep: &[usize]) {
+        debug_assert!(keep.windows(2).all(|w| w[0] < w[1]) && keep.iter().all(|&r| r < self.runs));
+        let old = self.runs;
+        let p0 = self.pad[0];
+        // first layer: per pixel row, the kept lanes' segments
+        let first = |v: &[f32]| -> Vec<f32> {
+            v.chunks_exact(old * p0)
+                .flat_map(|row| keep.iter().flat_map(move |&r| &row[r * p0..(r + 1) * p0]))
+                .copied()
+                .collect()
+        };
+        // per-run blocks of `block` floats
+        let blocks = |v: &[f32], block: usize| -> Vec<f32> {
+            keep.iter()
+                .flat_map(|&r| &v[r * block..(r + 1) * block])
+                .copied()
+                .collect()
+        };
+        for l in 0..self.layers() {
+            let block = self.sizes[l] * self.pad[l];
+            if l == 0 {
+                self.w[0] = first(&self.w[0]);
+            } else {
+                self.w[l] = blocks(&self.w[l], block);
+                let tblock = self.sizes[l + 1] * self.pad[l - 1];
+                self.wt[l] = blocks(&self.wt[l], tblock);
+            }
+            self.b[l] = blocks(&self.b[l], self.pad[l]);
+            if !self.vw.is_empty() {
+                self.vw[l] = if l == 0 {
+                    first(&self.vw[0])
+                } else {
+                    blocks(&self.vw[l], block)
+                };
+                self.vb[l] = blocks(&self.vb[l], self.pad[l]);
+            }
+        }
+        self.runs = keep.len();
+        self.zeros
+            .truncate(self.runs * self.pad.iter().max().copied().unwrap_or(0));
+        if !self.vw.is_empty() {
+            self.lane_mu = vec![0f32; self.runs * p0];
+            self.lane_wd = vec![0f32; self.runs * p0];
+        }
+    }
+
     /// Refreshes run `r`'s block of `wt[l]` from `w[l]`.
     fn transpose(&mut self, l: usize, r: usize) {
         let (n_in, n_out, p_in, p) = (
@@ -1080,6 +1129,49 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn retained_lanes_keep_their_parameters() {
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let sizes = [784, 20, 12, 10];
+        let nets: Vec<Network> = (0..4)
+            .map(|_| Network::new(&sizes, Init::Scaled, &mut rng))
+            .collect();
+        // a group of four different networks, built lane by lane
+        let mut group = Group::from_network(&nets[0], 4);
+        for (r, net) in nets.iter().enumerate() {
+            let one = Group::from_network(net, 1);
+            for l in 0..group.layers() {
+                let p = group.pad[l];
+                for k in 0..sizes[l] {
+                    let at = if l == 0 {
+                        k * 4 * p + r * p
+                    } else {
+                        (r * sizes[l] + k) * p
+                    };
+                    group.w[l][at..at + p].copy_from_slice(one.row(l, 0, k));
+                }
+                group.b[l][r * p..(r + 1) * p].copy_from_slice(&one.b[l][..p]);
+                if l > 0 {
+                    group.transpose(l, r);
+                }
+            }
+        }
+        for (r, net) in nets.iter().enumerate() {
+            assert_eq!(&group.network(r), net);
+        }
+        group.retain(&[1, 3]);
+        assert_eq!(group.runs(), 2);
+        assert_eq!(group.network(0), nets[1]);
+        assert_eq!(group.network(1), nets[3]);
+        let one = Group::from_network(&nets[3], 1);
+        let block = 10 * group.pad[1];
+        assert_eq!(
+            &group.wt[2][block..],
+            &one.wt[2][..],
+            "the transposes follow"
+        );
     }
 
     #[test]

@@ -396,9 +396,23 @@ impl<'d> Trainer<'d> {
         started.elapsed().as_secs_f64() / (examples * self.runs.len()) as f64
     }
 
+    /// Keeps only the runs of lanes `keep` (ascending): finished runs stop costing work.
+    fn retain(&mut self, keep: &[usize]) {
+        self.group.retain(keep);
+        self.runs = keep.iter().map(|&l| self.runs[l].clone()).collect();
+        self.params = keep.iter().map(|&l| self.params[l]).collect();
+        let chunks = self.grads.len();
+        self.grads = (0..chunks).map(|_| self.group.grads()).collect();
+        let threads = self.scratch.len();
+        self.scratch = (0..threads)
+            .map(|_| Mutex::new(self.group.scratch()))
+            .collect();
+    }
+
     /// Trains every epoch, handing each run's record to `on_epoch(run index, record)` as soon as
-    /// the epoch is evaluated. A run stops early when it diverges or when `on_epoch` fails for it
-    /// (its result is then that error); all stop when `stop` is set.
+    /// the epoch is evaluated. A run stops early when it diverges, when its `early_stopping` or
+    /// `eta_schedule` ends it, or when `on_epoch` fails for it (its result is then that error);
+    /// such a run leaves the group, so it costs no more work. All stop when `stop` is set.
     pub fn run<E>(
         mut self,
         stop: &AtomicBool,
@@ -411,6 +425,8 @@ impl<'d> Trainer<'d> {
         let mut interrupted = false;
         let last = self.runs[0].epochs;
         let mut watches = vec![Watch::default(); runs];
+        // the run each lane of the group trains; finished runs leave the group
+        let mut active: Vec<usize> = (0..runs).collect();
         while self.epoch < self.runs[0].epochs && results.iter().any(Option::is_none) {
             let t = Instant::now();
             if !self.train_epoch_until(stop) || stop.load(Ordering::Relaxed) {
@@ -423,20 +439,18 @@ impl<'d> Trainer<'d> {
                 interrupted = true;
                 break;
             }
-            for (r, record) in records.iter().enumerate() {
-                if results[r].is_some() {
-                    continue;
-                }
+            for (lane, record) in records.iter().enumerate() {
+                let r = active[lane];
                 if let Err(e) = on_epoch(r, record) {
                     results[r] = Some(Err(e));
-                } else if !self.group.run_is_finite(r) || record.cost_is_bad() {
+                } else if !self.group.run_is_finite(lane) || record.cost_is_bad() {
                     results[r] = Some(Ok(RunOutcome {
                         status: RunStatus::Diverged { epoch: self.epoch },
                         epochs_completed: self.epoch,
                         seconds: started.elapsed().as_secs_f64(),
                     }));
-                } else if let Some(accuracy) = watched[r].filter(|_| self.epoch < last) {
-                    if watches[r].epoch(accuracy, &self.runs[r], &mut self.params[r]) {
+                } else if let Some(accuracy) = watched[lane].filter(|_| self.epoch < last) {
+                    if watches[r].epoch(accuracy, &self.runs[lane], &mut self.params[lane]) {
                         results[r] = Some(Ok(RunOutcome {
                             status: RunStatus::Stopped { epoch: self.epoch },
                             epochs_completed: self.epoch,
@@ -446,6 +460,13 @@ impl<'d> Trainer<'d> {
                 }
             }
             written = self.epoch;
+            let keep: Vec<usize> = (0..active.len())
+                .filter(|&lane| results[active[lane]].is_none())
+                .collect();
+            if !keep.is_empty() && keep.len() < active.len() {
+                self.retain(&keep);
+                active = keep.iter().map(|&lane| active[lane]).collect();
+            }
         }
         let seconds = started.elapsed().as_secs_f64();
         results
@@ -723,12 +744,23 @@ mod tests {
             base.clone(),
         ];
         let mut seen = [0, 0];
+        let mut kept = Vec::new();
         let mon = Monitor::only(&[Metric::TestAccuracy]);
         let out = Trainer::new(&runs, data, mon).run(&AtomicBool::new(false), |r, rec| {
             assert_eq!(rec.validation_accuracy, None, "not monitored, not written");
             seen[r] += 1;
+            if r == 1 {
+                kept.push(rec.test_accuracy);
+            }
             Ok::<_, ()>(())
         });
+        // the run left alone in the group after the other stopped trains as it would alone
+        let mut solo = Vec::new();
+        Trainer::new(&runs[1..], data, mon).run(&AtomicBool::new(false), |_, rec| {
+            solo.push(rec.test_accuracy);
+            Ok::<_, ()>(())
+        });
+        assert_eq!(kept, solo);
         let out: Vec<RunOutcome> = out.into_iter().map(Result::unwrap).collect();
         let RunStatus::Stopped { epoch } = out[0].status else {
             panic!("{:?}", out[0]);
@@ -741,7 +773,7 @@ mod tests {
     #[test]
     fn new_model_settings_fused_are_bit_identical_to_solo() {
         let base = RunSettings {
-            epochs: 2,
+            epochs: 4,
             sizes: vec![784, 20, 10],
             ..settings(600)
         };
@@ -763,9 +795,17 @@ mod tests {
                 eta_schedule: Schedule::Halve { patience: 1 },
                 ..base.clone()
             },
+            // stops after a couple of epochs and leaves the group, which goes on without it
+            RunSettings {
+                early_stopping: 1,
+                eta: 1e-12,
+                ..base.clone()
+            },
             base.clone(),
         ];
         let fused = records(&runs);
+        assert!(fused[3].len() < 4, "{}", fused[3].len());
+        assert_eq!(fused[4].len(), 4);
         for (r, run) in runs.iter().enumerate() {
             assert_eq!(fused[r], records(std::slice::from_ref(run))[0], "run {r}");
         }
