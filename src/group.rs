@@ -1142,13 +1142,13 @@ mod tests {
         let mut group = Group::from_network(&nets[0], 4);
         for (r, net) in nets.iter().enumerate() {
             let one = Group::from_network(net, 1);
-            for l in 0..group.layers() {
+            for (l, &n_in) in sizes[..3].iter().enumerate() {
                 let p = group.pad[l];
-                for k in 0..sizes[l] {
+                for k in 0..n_in {
                     let at = if l == 0 {
                         k * 4 * p + r * p
                     } else {
-                        (r * sizes[l] + k) * p
+                        (r * n_in + k) * p
                     };
                     group.w[l][at..at + p].copy_from_slice(one.row(l, 0, k));
                 }
