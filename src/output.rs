@@ -212,7 +212,9 @@ impl RunRow {
             best_validation_accuracy: best.map(|b| b.0),
             best_epoch: best.map(|b| b.1),
             final_test_accuracy: records.last().and_then(|r| r.test_accuracy),
-            seconds: outcome.seconds,
+            // the run's share of the training time: its epochs' `seconds` (a run trained in a
+            // group of k shares each epoch's wall time with the others)
+            seconds: records.iter().map(|r| r.seconds).sum(),
         }
     }
 }
@@ -458,6 +460,7 @@ mod tests {
         assert_eq!(row.best_epoch, Some(2));
         assert_eq!(row.final_test_accuracy, Some(0.83));
         assert_eq!(row.status, "completed");
+        assert_eq!(row.seconds, 5.0, "the sum of the epochs' seconds");
         let dir = tempfile::tempdir().unwrap();
         let out = ResultsDir::open(dir.path(), "", &[]).unwrap();
         out.write_run(&row).unwrap();
