@@ -129,6 +129,7 @@ const SEARCHED_KEYS: [&str; 12] = [
 const DATA_KEYS: &[&str] = &["dataset", "dir", "train_size", "validation_size", "monitor"];
 const GRID_KEYS: &[&str] = &[
     "sizes",
+    "hidden",
     "eta",
     "batch_size",
     "epochs",
@@ -148,6 +149,7 @@ const GRID_KEYS: &[&str] = &[
 /// Keys a `[[grid.zip]]` table may hold: every setting of a run (`output` sets the cost).
 const ZIP_KEYS: &[&str] = &[
     "sizes",
+    "hidden",
     "eta",
     "batch_size",
     "epochs",
@@ -167,6 +169,7 @@ const ZIP_KEYS: &[&str] = &[
 const VARIANT_KEYS: &[&str] = &[
     "name",
     "sizes",
+    "hidden",
     "eta",
     "batch_size",
     "epochs",
@@ -182,6 +185,15 @@ const VARIANT_KEYS: &[&str] = &[
     "expand",
     "output",
 ];
+/// The run setting a key of a table sets: `output` sets the cost, `hidden` the layer sizes.
+fn setting_of(key: &str) -> &str {
+    match key {
+        "output" => "cost",
+        "hidden" => "sizes",
+        other => other,
+    }
+}
+
 /// The output layers `output` may name: sigmoid (with the `cost`) or softmax (log-likelihood).
 const OUTPUTS: [&str; 2] = ["sigmoid", "softmax"];
 /// Largest number of values a range may generate.
@@ -703,15 +715,21 @@ impl<'a> Doc<'a> {
                     "give `cost` or `output` in a [[grid.zip]] table, not both (`output = \"softmax\"` is the log-likelihood cost)".to_string(),
                 ));
             }
+            if t.contains_key("sizes") && t.contains_key("hidden") {
+                return Err(self.error(
+                    &prefix,
+                    "give `sizes` or `hidden` in a [[grid.zip]] table, not both".to_string(),
+                ));
+            }
             for key in &keys {
                 let path = [prefix[0], prefix[1], prefix[2], key];
-                // `output` sets the cost: it counts as the same key
-                let same: &[&str] = if matches!(*key, "cost" | "output") {
-                    &["cost", "output"]
-                } else {
-                    std::slice::from_ref(key)
+                // `output` sets the cost and `hidden` the sizes: they count as the same key
+                let key = &setting_of(key);
+                let same: &[&str] = match *key {
+                    "cost" => &["cost", "output"],
+                    "sizes" => &["sizes", "hidden"],
+                    _ => std::slice::from_ref(key),
                 };
-                let key = &if *key == "output" { "cost" } else { *key };
                 if same.iter().any(|k| plain.contains_key(*k)) || seen.iter().any(|s| s == key) {
                     return Err(self.error(
                         &path,
@@ -742,7 +760,7 @@ impl<'a> Doc<'a> {
                 columns.push(("train_size", train_sizes.len()));
             }
             for key in keys.iter().filter(|k| **k != "train_size") {
-                let counted = if *key == "output" { "cost" } else { key };
+                let counted = setting_of(key);
                 columns.push((key, z.count(counted)));
             }
             let n = columns[0].1;
@@ -757,9 +775,7 @@ impl<'a> Doc<'a> {
             }
             let points: Vec<Partial> = (0..n)
                 .map(|j| {
-                    let has = |key: &str| {
-                        keys.contains(&key) || (key == "cost" && keys.contains(&"output"))
-                    };
+                    let has = |key: &str| keys.iter().any(|k| setting_of(k) == key);
                     Partial {
                         sizes: has("sizes").then(|| z.sizes[j].clone()),
                         eta: has("eta").then(|| z.eta[j]),
@@ -810,6 +826,16 @@ impl<'a> Doc<'a> {
         };
         if let Some(v) = t.get("sizes") {
             grid.sizes = self.sizes(v)?;
+        }
+        if let Some(v) = t.get("hidden") {
+            if t.contains_key("sizes") {
+                return Err(self.error(
+                    &at("hidden"),
+                    "give `sizes` (whole networks) or `hidden` (the hidden layers' widths), not both"
+                        .to_string(),
+                ));
+            }
+            grid.sizes = self.hidden(&at("hidden"), v)?;
         }
         if let Some(v) = t.get("eta") {
             grid.eta = self.floats(&at("eta"), v, |x| {
@@ -1105,7 +1131,7 @@ impl<'a> Doc<'a> {
             let has = |key: &str| t.contains_key(key);
             for key in VARIANT_KEYS.iter().filter(|k| has(k) && **k != "name") {
                 let path = ["variant", index.as_str(), key];
-                let counted = if *key == "output" { "cost" } else { *key };
+                let counted = setting_of(key);
                 let single = match *key {
                     "train_size" => !matches!(t.get("train_size"), Some(Value::Array(_))),
                     _ => z.count(counted) == 1,
@@ -1135,7 +1161,7 @@ impl<'a> Doc<'a> {
                     ));
                 }
             }
-            if has("sizes") {
+            if has("sizes") || has("hidden") {
                 p.sizes = Some(z.sizes[0].clone());
             }
             if has("eta") {
@@ -1461,6 +1487,60 @@ impl<'a> Doc<'a> {
             .collect()
     }
 
+    /// `hidden = 30` (one hidden layer of 30), `[10, 30, 100]` (three networks),
+    /// `{ range = [10, 100], step = 10 }`, or `[[100, 30], [30]]` (the hidden layers of each
+    /// network); the input and output layers are the data set's (784 and 10).
+    fn hidden(&self, path: &[&str], v: &Value) -> Result<Vec<Vec<usize>>, ExperimentError> {
+        const FORM: &str =
+            "`hidden` gives the hidden layers' widths: 30, a list like [10, 30, 100] \
+                            (one network each), a range like { range = [10, 100], step = 10 }, or \
+                            lists of layers like [[100, 30], [30]]";
+        let width = |n: i64| -> Result<usize, ExperimentError> {
+            if (1..=100_000).contains(&n) {
+                Ok(n as usize)
+            } else {
+                Err(self.error(
+                    path,
+                    format!("a hidden layer of {n} neurons is not allowed: each layer has 1 to 100000 neurons"),
+                ))
+            }
+        };
+        let network = |hidden: Vec<usize>| -> Vec<usize> {
+            std::iter::once(IMAGE_PIXELS)
+                .chain(hidden)
+                .chain([CLASSES])
+                .collect()
+        };
+        let nested = matches!(v, Value::Array(items) if items.iter().any(|i| i.is_array()));
+        if !nested {
+            return self
+                .integers(path, v, "hidden layer widths")?
+                .into_iter()
+                .map(|n| Ok(network(vec![width(n)?])))
+                .collect();
+        }
+        let Value::Array(items) = v else {
+            unreachable!("nested is an array")
+        };
+        items
+            .iter()
+            .map(|item| match item {
+                Value::Array(layers) => layers
+                    .iter()
+                    .map(|l| match l {
+                        Value::Integer(n) => width(*n),
+                        other => Err(self.error(path, format!("found {}: {FORM}", show(other)))),
+                    })
+                    .collect::<Result<Vec<usize>, _>>()
+                    .map(network),
+                other => Err(self.error(
+                    path,
+                    format!("found {} beside lists of layers: {FORM}", show(other)),
+                )),
+            })
+            .collect()
+    }
+
     /// `[784, 30, 10]` (one network) or `[[784, 30, 10], [784, 100, 10]]` (several).
     fn sizes(&self, v: &Value) -> Result<Vec<Vec<usize>>, ExperimentError> {
         let path = ["grid", "sizes"];
@@ -1758,7 +1838,7 @@ lambda = 0.0
     fn unknown_keys_get_a_suggestion() {
         assert_eq!(
             err("[grid]\netaa = 3.0"),
-            "experiments/test.toml:2:1: `grid.etaa`: unknown key (did you mean `eta`?); the keys allowed in [grid] are: sizes, eta, batch_size, epochs, seed, cost, init, lambda, activation, output, momentum, eta_schedule, early_stopping, expand, seeds, zip"
+            "experiments/test.toml:2:1: `grid.etaa`: unknown key (did you mean `eta`?); the keys allowed in [grid] are: sizes, hidden, eta, batch_size, epochs, seed, cost, init, lambda, activation, output, momentum, eta_schedule, early_stopping, expand, seeds, zip"
         );
         assert!(err("[grid]\nlearning_rate = 3.0").contains("did you mean `eta`?"));
         assert!(err("[grid]\nmini_batch_size = 3").contains("did you mean `batch_size`?"));
@@ -2021,6 +2101,43 @@ lambda = 0.0
         );
         assert!(err("[grid]\ncost = \"quadratic\"\n[[grid.zip]]\noutput = [\"softmax\", \"sigmoid\"]\neta = [0.1, 1.0]")
             .contains("more than one place"));
+    }
+
+    #[test]
+    fn hidden_layer_widths() {
+        let sizes = |text: &str| parse(text).unwrap().grid.sizes;
+        assert_eq!(sizes("[grid]\nhidden = 30"), vec![vec![784, 30, 10]]);
+        assert_eq!(
+            sizes("[grid]\nhidden = [10, 100]"),
+            vec![vec![784, 10, 10], vec![784, 100, 10]]
+        );
+        let range = sizes("[grid]\nhidden = { range = [10, 100], step = 10 }");
+        assert_eq!(range.len(), 10);
+        assert_eq!((range[0][1], range[9][1]), (10, 100));
+        assert_eq!(
+            sizes("[grid]\nhidden = [[100, 30], [30], []]"),
+            vec![vec![784, 100, 30, 10], vec![784, 30, 10], vec![784, 10]]
+        );
+        // in zips and variants too
+        let e = parse("[grid]\n[[grid.zip]]\nhidden = [30, 100]\neta = [0.5, 0.1]\n").unwrap();
+        let runs = e.runs();
+        assert_eq!(
+            (runs[1].sizes.clone(), runs[1].eta),
+            (vec![784, 100, 10], 0.1)
+        );
+        let e = parse("[[variant]]\nname = \"wide\"\nhidden = 100\n").unwrap();
+        assert_eq!(e.runs()[0].sizes, vec![784, 100, 10]);
+        // mistakes
+        assert!(err("[grid]\nhidden = 0").contains("a hidden layer of 0 neurons"));
+        assert!(err("[grid]\nsizes = [784, 30, 10]\nhidden = 30").contains("not both"));
+        assert!(err("[grid]\nhidden = [[30], 10]").contains("beside lists of layers"));
+        assert!(err("[grid]\nhidden = \"30\"").contains("hidden layer widths"));
+        assert!(err(
+            "[grid]\nsizes = [784, 30, 10]\n[[grid.zip]]\nhidden = [30, 100]\neta = [0.5, 0.1]"
+        )
+        .contains("more than one place"));
+        let e = err("[grid]\nhidden = [10, 30]\n[[variant]]\nname = \"a\"\nhidden = 100");
+        assert!(e.contains("varies in [grid]"), "{e}");
     }
 
     #[test]

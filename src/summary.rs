@@ -89,6 +89,11 @@ impl GroupKey {
             "epochs" => Some(self.epochs as f64),
             "train_size" => Some(self.train_size as f64),
             "momentum" | "early_stopping" => self.value(key).parse().ok(),
+            // one hidden layer: its width
+            "sizes" => match self.sizes.split('-').collect::<Vec<_>>()[..] {
+                [_, hidden, _] => hidden.parse().ok(),
+                _ => None,
+            },
             _ => None,
         }
     }
