@@ -430,11 +430,19 @@ where
             red.stroke_width(3),
         )))
         .map_err(err)?;
-    // the label sits below the marker, clear of the line that runs along the top
+    // the label sits below the marker, clear of the line that runs along the top; it starts at
+    // the marker for the first value, ends at it for the last, is centred on it otherwise, so
+    // that it stays inside the plot
+    let width = (best_label.chars().count() as f64 * 8.6) as i32;
+    let dx = match best {
+        0 => -10,
+        b if b + 1 == points.len() => 10 - width,
+        _ => -width / 2,
+    };
     let label = EmptyElement::at((bx, bm))
         + Text::new(
             best_label.to_string(),
-            (-70, 18),
+            (dx, 18),
             (FONT, 16).into_font().color(&red),
         );
     chart.draw_series(std::iter::once(label)).map_err(err)?;
