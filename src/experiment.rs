@@ -777,20 +777,8 @@ impl<'a> Doc<'a> {
                 .map(|j| {
                     let has = |key: &str| keys.iter().any(|k| setting_of(k) == key);
                     Partial {
-                        sizes: has("sizes").then(|| z.sizes[j].clone()),
-                        eta: has("eta").then(|| z.eta[j]),
-                        batch_size: has("batch_size").then(|| z.batch_size[j]),
-                        epochs: has("epochs").then(|| z.epochs[j]),
-                        seed: has("seed").then(|| z.seed[j]),
-                        cost: has("cost").then(|| z.cost[j]),
-                        init: has("init").then(|| z.init[j]),
-                        lambda: has("lambda").then(|| z.lambda[j]),
                         train_size: has("train_size").then(|| train_sizes[j]),
-                        activation: has("activation").then(|| z.activation[j]),
-                        momentum: has("momentum").then(|| z.momentum[j]),
-                        eta_schedule: has("eta_schedule").then(|| z.eta_schedule[j]),
-                        early_stopping: has("early_stopping").then(|| z.early_stopping[j]),
-                        expand: has("expand").then(|| z.expand[j]),
+                        ..z.point(j, has)
                     }
                 })
                 .collect();
@@ -1127,7 +1115,6 @@ impl<'a> Doc<'a> {
                 .collect();
             let mut z = Grid::default();
             self.apply_keys(&settings, &prefix, &mut z, available)?;
-            let mut p = Partial::default();
             let has = |key: &str| t.contains_key(key);
             for key in VARIANT_KEYS.iter().filter(|k| has(k) && **k != "name") {
                 let path = ["variant", index.as_str(), key];
@@ -1161,45 +1148,7 @@ impl<'a> Doc<'a> {
                     ));
                 }
             }
-            if has("sizes") || has("hidden") {
-                p.sizes = Some(z.sizes[0].clone());
-            }
-            if has("eta") {
-                p.eta = Some(z.eta[0]);
-            }
-            if has("batch_size") {
-                p.batch_size = Some(z.batch_size[0]);
-            }
-            if has("epochs") {
-                p.epochs = Some(z.epochs[0]);
-            }
-            if has("seed") || has("seeds") {
-                p.seed = Some(z.seed[0]);
-            }
-            if has("cost") || has("output") {
-                p.cost = Some(z.cost[0]);
-            }
-            if has("init") {
-                p.init = Some(z.init[0]);
-            }
-            if has("lambda") {
-                p.lambda = Some(z.lambda[0]);
-            }
-            if has("activation") {
-                p.activation = Some(z.activation[0]);
-            }
-            if has("momentum") {
-                p.momentum = Some(z.momentum[0]);
-            }
-            if has("eta_schedule") {
-                p.eta_schedule = Some(z.eta_schedule[0]);
-            }
-            if has("early_stopping") {
-                p.early_stopping = Some(z.early_stopping[0]);
-            }
-            if has("expand") {
-                p.expand = Some(z.expand[0]);
-            }
+            let mut p = z.point(0, |key| t.keys().any(|k| setting_of(k) == key));
             if let Some(v) = t.get("train_size") {
                 let path = ["variant", index.as_str(), "train_size"];
                 let n = self.integer(&path, v, &format!("a whole number from 1 to {available}"))?;

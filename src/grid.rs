@@ -561,6 +561,28 @@ impl Grid {
         (0..self.len()).map(move |i| self.get(i, train_size))
     }
 
+    /// The `j`-th value of every key for which `sets(key)` holds, as a partial setting (a
+    /// `[[grid.zip]]` point or a variant read into a grid of its own; `train_size` is not a list
+    /// here and is left out).
+    pub fn point(&self, j: usize, sets: impl Fn(&str) -> bool) -> Partial {
+        Partial {
+            sizes: sets("sizes").then(|| self.sizes[j].clone()),
+            eta: sets("eta").then(|| self.eta[j]),
+            batch_size: sets("batch_size").then(|| self.batch_size[j]),
+            epochs: sets("epochs").then(|| self.epochs[j]),
+            seed: sets("seed").then(|| self.seed[j]),
+            cost: sets("cost").then(|| self.cost[j]),
+            init: sets("init").then(|| self.init[j]),
+            lambda: sets("lambda").then(|| self.lambda[j]),
+            train_size: None,
+            activation: sets("activation").then(|| self.activation[j]),
+            momentum: sets("momentum").then(|| self.momentum[j]),
+            eta_schedule: sets("eta_schedule").then(|| self.eta_schedule[j]),
+            early_stopping: sets("early_stopping").then(|| self.early_stopping[j]),
+            expand: sets("expand").then(|| self.expand[j]),
+        }
+    }
+
     /// How many values the plain list of `key` holds (0 for a key that is not a list here).
     pub fn count(&self, key: &str) -> usize {
         match key {
