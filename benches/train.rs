@@ -46,12 +46,25 @@ fn settings(sizes: &[usize], batch: usize) -> RunSettings {
     }
 }
 
+/// A pool of `threads` workers.
+fn pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+}
+
+/// Measures one training epoch of the run `s` on `pool`.
+fn bench_epoch(b: &mut criterion::Bencher, pool: &rayon::ThreadPool, s: &RunSettings) {
+    pool.install(|| {
+        let mut t = Trainer::new(std::slice::from_ref(s), data(), Monitor::all());
+        b.iter(|| t.train_epoch());
+    })
+}
+
 /// One training epoch of one network on one thread (the fast engine).
 fn epochs(c: &mut Criterion) {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .unwrap();
+    let pool = pool(1);
     let mut group = c.benchmark_group("epoch_1thread");
     group.sample_size(10).warm_up_time(Duration::from_secs(1));
     let shapes: [(&[usize], usize); 6] = [
@@ -67,10 +80,7 @@ fn epochs(c: &mut Criterion) {
         let label = format!("{}_batch{batch}", runner::grid::sizes_label(sizes));
         group.throughput(Throughput::Elements(epoch_flops(sizes, 50_000, batch)));
         group.bench_function(BenchmarkId::new("sparse", &label), |b| {
-            pool.install(|| {
-                let mut t = Trainer::new(std::slice::from_ref(&s), data(), Monitor::all());
-                b.iter(|| t.train_epoch());
-            })
+            bench_epoch(b, &pool, &s)
         });
     }
     // The plain ndarray/matrixmultiply implementation of the same maths, for comparison.
@@ -97,10 +107,7 @@ fn epochs(c: &mut Criterion) {
 /// the chapter-1 sigmoid network (`cargo bench -- models`).
 fn models(c: &mut Criterion) {
     use runner::grid::{Activation, Cost};
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .unwrap();
+    let pool = pool(1);
     let mut group = c.benchmark_group("models_784-30-10_batch10");
     group.sample_size(10).warm_up_time(Duration::from_secs(1));
     let base = settings(&[784, 30, 10], 10);
@@ -143,12 +150,7 @@ fn models(c: &mut Criterion) {
         10,
     )));
     for (name, s) in cases {
-        group.bench_function(name, |b| {
-            pool.install(|| {
-                let mut t = Trainer::new(std::slice::from_ref(&s), data(), Monitor::all());
-                b.iter(|| t.train_epoch());
-            })
-        });
+        group.bench_function(name, |b| bench_epoch(b, &pool, &s));
     }
     group.finish();
 }
@@ -164,26 +166,15 @@ fn scaling(c: &mut Criterion) {
         1000,
     )));
     for threads in [1, 2] {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        group.bench_function(format!("{threads}thread"), |b| {
-            pool.install(|| {
-                let mut t = Trainer::new(std::slice::from_ref(&s), data(), Monitor::all());
-                b.iter(|| t.train_epoch());
-            })
-        });
+        let pool = pool(threads);
+        group.bench_function(format!("{threads}thread"), |b| bench_epoch(b, &pool, &s));
     }
     group.finish();
 }
 
 /// Several runs fused in one lockstep group against the same runs one by one (one thread).
 fn fused(c: &mut Criterion) {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .unwrap();
+    let pool = pool(1);
     let mut group = c.benchmark_group("fused_7runs_epoch_1thread");
     group.sample_size(10).warm_up_time(Duration::from_secs(1));
     let runs: Vec<RunSettings> = [0.01, 0.1, 0.5, 1.0, 3.0, 10.0, 100.0]
@@ -227,10 +218,7 @@ fn evaluation(c: &mut Criterion) {
     };
     let monitor = Monitor::only(&[runner::experiment::Metric::TestAccuracy]);
     for threads in [1, 2] {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
+        let pool = pool(threads);
         group.bench_function(format!("{threads}thread"), |b| {
             pool.install(|| {
                 let t = Trainer::new(std::slice::from_ref(&s), data(), monitor);

@@ -12,7 +12,9 @@ use crate::data::{
     DatasetKind, CLASSES, DEFAULT_VALIDATION, IMAGE_PIXELS, MNIST_TRAIN, TRAINING_FILE_IMAGES,
 };
 use crate::error::ExperimentError;
-use crate::grid::{Activation, Cost, Grid, Init, Partial, RunSettings, Schedule, Variant};
+use crate::grid::{
+    Activation, Cost, Grid, Init, Partial, RunSettings, Schedule, Variant, SETTING_KEYS,
+};
 
 /// A metric that can be computed after each epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -111,21 +113,14 @@ pub struct Experiment {
 
 const TOP_KEYS: &[&str] = &["name", "description", "data", "grid", "search", "variant"];
 const SEARCH_KEYS: &[&str] = &["mode", "trials", "seed"];
-/// Keys a random search samples, in the order they are drawn.
-const SEARCHED_KEYS: [&str; 12] = [
-    "sizes",
-    "eta",
-    "batch_size",
-    "epochs",
-    "cost",
-    "init",
-    "lambda",
-    "activation",
-    "momentum",
-    "eta_schedule",
-    "early_stopping",
-    "expand",
-];
+/// Keys a random search samples, in the order they are drawn: every setting but the seed (which
+/// stays an axis of its own) and `train_size`.
+fn searched_keys() -> impl Iterator<Item = &'static str> {
+    SETTING_KEYS
+        .iter()
+        .copied()
+        .filter(|k| !matches!(*k, "seed" | "train_size"))
+}
 const DATA_KEYS: &[&str] = &["dataset", "dir", "train_size", "validation_size", "monitor"];
 const GRID_KEYS: &[&str] = &[
     "sizes",
@@ -146,45 +141,19 @@ const GRID_KEYS: &[&str] = &[
     "seeds",
     "zip",
 ];
-/// Keys a `[[grid.zip]]` table may hold: every setting of a run (`output` sets the cost).
-const ZIP_KEYS: &[&str] = &[
-    "sizes",
-    "hidden",
-    "eta",
-    "batch_size",
-    "epochs",
-    "seed",
-    "cost",
-    "init",
-    "lambda",
-    "train_size",
-    "activation",
-    "momentum",
-    "eta_schedule",
-    "early_stopping",
-    "expand",
-    "output",
-];
+/// The other ways a table may write a run setting: `hidden` for `sizes`, `output` for `cost`.
+const SETTING_FORMS: [&str; 2] = ["hidden", "output"];
+
+/// Keys a `[[grid.zip]]` table may hold: every setting of a run, in either form.
+fn zip_keys() -> Vec<&'static str> {
+    SETTING_KEYS.iter().chain(&SETTING_FORMS).copied().collect()
+}
+
 /// Keys a `[[variant]]` table may hold: its name and single values of the settings.
-const VARIANT_KEYS: &[&str] = &[
-    "name",
-    "sizes",
-    "hidden",
-    "eta",
-    "batch_size",
-    "epochs",
-    "seed",
-    "cost",
-    "init",
-    "lambda",
-    "train_size",
-    "activation",
-    "momentum",
-    "eta_schedule",
-    "early_stopping",
-    "expand",
-    "output",
-];
+fn variant_keys() -> Vec<&'static str> {
+    std::iter::once("name").chain(zip_keys()).collect()
+}
+
 /// The run setting a key of a table sets: `output` sets the cost, `hidden` the layer sizes.
 fn setting_of(key: &str) -> &str {
     match key {
@@ -696,7 +665,8 @@ impl<'a> Doc<'a> {
             let Value::Table(t) = table else {
                 return Err(self.error(&prefix, "expected a table of lists".to_string()));
             };
-            self.check_keys(t, &prefix, ZIP_KEYS)?;
+            let zip_keys = zip_keys();
+            self.check_keys(t, &prefix, &zip_keys)?;
             if t.is_empty() {
                 return Err(self.error(
                     &prefix,
@@ -704,7 +674,7 @@ impl<'a> Doc<'a> {
                 ));
             }
             let mut z = Grid::default();
-            let keys: Vec<&str> = ZIP_KEYS
+            let keys: Vec<&str> = zip_keys
                 .iter()
                 .copied()
                 .filter(|k| t.contains_key(*k))
@@ -1076,7 +1046,8 @@ impl<'a> Doc<'a> {
             let Value::Table(t) = table else {
                 return Err(self.error(&prefix, "expected a table".to_string()));
             };
-            self.check_keys(t, &prefix, VARIANT_KEYS)?;
+            let variant_keys = variant_keys();
+            self.check_keys(t, &prefix, &variant_keys)?;
             let name = match t.get("name") {
                 None => {
                     return Err(self.error(
@@ -1116,7 +1087,7 @@ impl<'a> Doc<'a> {
             let mut z = Grid::default();
             self.apply_keys(&settings, &prefix, &mut z, available)?;
             let has = |key: &str| t.contains_key(key);
-            for key in VARIANT_KEYS.iter().filter(|k| has(k) && **k != "name") {
+            for key in variant_keys.iter().filter(|k| has(k) && **k != "name") {
                 let path = ["variant", index.as_str(), key];
                 let counted = setting_of(key);
                 let single = match *key {
@@ -1598,7 +1569,7 @@ fn random_search(mut grid: Grid, raw: &Table, trials: usize, seed: u64) -> Grid 
     let mut points = Vec::with_capacity(trials);
     for _ in 0..trials {
         let mut p = Partial::default();
-        for key in SEARCHED_KEYS {
+        for key in searched_keys() {
             let n = grid.count(key);
             let Some(d) = draw(key, n, &mut rng) else {
                 continue;
@@ -1625,7 +1596,7 @@ fn random_search(mut grid: Grid, raw: &Table, trials: usize, seed: u64) -> Grid 
         points.push(p);
     }
     // the drawn keys vary only through the trials
-    for key in SEARCHED_KEYS {
+    for key in searched_keys() {
         if points.iter().any(|p| p.value(key).is_some()) {
             grid.keep_first(key);
         }
