@@ -453,7 +453,6 @@ mod tests {
         let outcome = RunOutcome {
             status: RunStatus::Completed,
             epochs_completed: 4,
-            seconds: 2.0,
         };
         let row = RunRow::new(&s, &outcome, &records);
         assert_eq!(row.best_validation_accuracy, Some(0.95));

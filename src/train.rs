@@ -101,7 +101,6 @@ impl RunStatus {
 pub struct RunOutcome {
     pub status: RunStatus,
     pub epochs_completed: usize,
-    pub seconds: f64,
 }
 
 /// The settings that runs trained together must share: they start from the same weights and
@@ -418,7 +417,6 @@ impl<'d> Trainer<'d> {
         stop: &AtomicBool,
         mut on_epoch: impl FnMut(usize, &EpochRecord) -> Result<(), E>,
     ) -> Vec<Result<RunOutcome, E>> {
-        let started = Instant::now();
         let runs = self.runs.len();
         let mut results: Vec<Option<Result<RunOutcome, E>>> = (0..runs).map(|_| None).collect();
         let mut written = 0;
@@ -447,14 +445,12 @@ impl<'d> Trainer<'d> {
                     results[r] = Some(Ok(RunOutcome {
                         status: RunStatus::Diverged { epoch: self.epoch },
                         epochs_completed: self.epoch,
-                        seconds: started.elapsed().as_secs_f64(),
                     }));
                 } else if let Some(accuracy) = watched[lane].filter(|_| self.epoch < last) {
                     if watches[r].epoch(accuracy, &self.runs[lane], &mut self.params[lane]) {
                         results[r] = Some(Ok(RunOutcome {
                             status: RunStatus::Stopped { epoch: self.epoch },
                             epochs_completed: self.epoch,
-                            seconds: started.elapsed().as_secs_f64(),
                         }));
                     }
                 }
@@ -468,7 +464,6 @@ impl<'d> Trainer<'d> {
                 active = keep.iter().map(|&lane| active[lane]).collect();
             }
         }
-        let seconds = started.elapsed().as_secs_f64();
         results
             .into_iter()
             .map(|r| {
@@ -479,7 +474,6 @@ impl<'d> Trainer<'d> {
                         RunStatus::Completed
                     },
                     epochs_completed: written,
-                    seconds,
                 }))
             })
             .collect()
