@@ -583,6 +583,14 @@ impl Grid {
         }
     }
 
+    /// The values of the plain list of `key` as text (as in the CSV files); empty for a key that
+    /// is not a list here (`train_size`).
+    pub fn values(&self, key: &str) -> Vec<String> {
+        (0..self.count(key))
+            .filter_map(|j| self.point(j, |k| k == key).value(key))
+            .collect()
+    }
+
     /// How many values the plain list of `key` holds (0 for a key that is not a list here).
     pub fn count(&self, key: &str) -> usize {
         match key {
@@ -655,49 +663,14 @@ impl Grid {
 
     /// The keys with more than one distinct value, in file order.
     pub fn swept_keys(&self) -> Vec<&'static str> {
-        fn distinct<T: PartialEq>(v: &[T]) -> bool {
-            v.iter().any(|x| x != &v[0])
-        }
-        let mut keys = Vec::new();
-        if distinct(&self.sizes) {
-            keys.push("sizes");
-        }
-        if distinct(&self.eta) {
-            keys.push("eta");
-        }
-        if distinct(&self.batch_size) {
-            keys.push("batch_size");
-        }
-        if distinct(&self.epochs) {
-            keys.push("epochs");
-        }
-        if distinct(&self.seed) {
-            keys.push("seed");
-        }
-        if distinct(&self.cost) {
-            keys.push("cost");
-        }
-        if distinct(&self.init) {
-            keys.push("init");
-        }
-        if distinct(&self.lambda) {
-            keys.push("lambda");
-        }
-        if distinct(&self.activation) {
-            keys.push("activation");
-        }
-        if distinct(&self.momentum) {
-            keys.push("momentum");
-        }
-        if distinct(&self.eta_schedule) {
-            keys.push("eta_schedule");
-        }
-        if distinct(&self.early_stopping) {
-            keys.push("early_stopping");
-        }
-        if distinct(&self.expand) {
-            keys.push("expand");
-        }
+        let mut keys: Vec<&'static str> = SETTING_KEYS
+            .iter()
+            .copied()
+            .filter(|key| {
+                let values = self.values(key);
+                values.iter().any(|v| v != &values[0])
+            })
+            .collect();
         for key in SETTING_KEYS {
             let zipped = self.zips.iter().any(|z| {
                 let values: Vec<Option<String>> = z.iter().map(|p| p.value(key)).collect();

@@ -14,19 +14,13 @@ use anyhow::{bail, Context, Result};
 
 use crate::experiment::Experiment;
 use crate::grid::extra_default;
-use crate::grid::{float_label, sizes_label, RunSettings};
+use crate::grid::{RunSettings, SETTING_KEYS};
 use crate::output::{metrics_header, runs_header, write_atomically, ResultsDir, RunRow};
 
 /// Checks that the results in a folder, made by `old`, belong to `new`: the same data settings
 /// and a grid whose every list holds all the old values (new values may be added). Returns the
 /// first difference, named by its key.
 pub fn compatible(old: &Experiment, new: &Experiment) -> Result<(), String> {
-    fn subset<T: PartialEq>(old: &[T], new: &[T]) -> bool {
-        old.iter().all(|v| new.contains(v))
-    }
-    fn list<T>(v: &[T], show: impl Fn(&T) -> String) -> String {
-        format!("[{}]", v.iter().map(show).collect::<Vec<_>>().join(", "))
-    }
     if old.data.dataset != new.data.dataset {
         return Err(format!(
             "`data.dataset` was \"{}\" and is now \"{}\"",
@@ -47,8 +41,16 @@ pub fn compatible(old: &Experiment, new: &Experiment) -> Result<(), String> {
         ));
     }
     if old.data.monitor != new.data.monitor {
-        let names =
-            |e: &Experiment| list(&e.data.monitor.metrics(), |m| format!("\"{}\"", m.name()));
+        let names = |e: &Experiment| {
+            let quoted: Vec<String> = e
+                .data
+                .monitor
+                .metrics()
+                .iter()
+                .map(|m| format!("\"{}\"", m.name()))
+                .collect();
+            format!("[{}]", quoted.join(", "))
+        };
         return Err(format!(
             "`data.monitor` was {} and is now {}",
             names(old),
@@ -56,86 +58,6 @@ pub fn compatible(old: &Experiment, new: &Experiment) -> Result<(), String> {
         ));
     }
     let (o, n) = (&old.grid, &new.grid);
-    let checks: [(&str, bool, String, String); 13] = [
-        (
-            "sizes",
-            subset(&o.sizes, &n.sizes),
-            list(&o.sizes, |s| sizes_label(s)),
-            list(&n.sizes, |s| sizes_label(s)),
-        ),
-        (
-            "eta",
-            subset(&o.eta, &n.eta),
-            list(&o.eta, |x| float_label(*x)),
-            list(&n.eta, |x| float_label(*x)),
-        ),
-        (
-            "batch_size",
-            subset(&o.batch_size, &n.batch_size),
-            list(&o.batch_size, |x| x.to_string()),
-            list(&n.batch_size, |x| x.to_string()),
-        ),
-        (
-            "epochs",
-            subset(&o.epochs, &n.epochs),
-            list(&o.epochs, |x| x.to_string()),
-            list(&n.epochs, |x| x.to_string()),
-        ),
-        (
-            "seed",
-            subset(&o.seed, &n.seed),
-            list(&o.seed, |x| x.to_string()),
-            list(&n.seed, |x| x.to_string()),
-        ),
-        (
-            "cost",
-            subset(&o.cost, &n.cost),
-            list(&o.cost, |x| x.to_string()),
-            list(&n.cost, |x| x.to_string()),
-        ),
-        (
-            "init",
-            subset(&o.init, &n.init),
-            list(&o.init, |x| x.to_string()),
-            list(&n.init, |x| x.to_string()),
-        ),
-        (
-            "lambda",
-            subset(&o.lambda, &n.lambda),
-            list(&o.lambda, |x| float_label(*x)),
-            list(&n.lambda, |x| float_label(*x)),
-        ),
-        (
-            "activation",
-            subset(&o.activation, &n.activation),
-            list(&o.activation, |x| x.to_string()),
-            list(&n.activation, |x| x.to_string()),
-        ),
-        (
-            "momentum",
-            subset(&o.momentum, &n.momentum),
-            list(&o.momentum, |x| float_label(*x)),
-            list(&n.momentum, |x| float_label(*x)),
-        ),
-        (
-            "eta_schedule",
-            subset(&o.eta_schedule, &n.eta_schedule),
-            list(&o.eta_schedule, |x| format!("\"{x}\"")),
-            list(&n.eta_schedule, |x| format!("\"{x}\"")),
-        ),
-        (
-            "early_stopping",
-            subset(&o.early_stopping, &n.early_stopping),
-            list(&o.early_stopping, |x| x.to_string()),
-            list(&n.early_stopping, |x| x.to_string()),
-        ),
-        (
-            "expand",
-            subset(&o.expand, &n.expand),
-            list(&o.expand, |x| x.to_string()),
-            list(&n.expand, |x| x.to_string()),
-        ),
-    ];
     if o.variants.is_empty() != n.variants.is_empty() {
         return Err(format!(
             "the experiment {} `[[variant]]` tables (every run's identity includes its variant)",
@@ -158,9 +80,14 @@ pub fn compatible(old: &Experiment, new: &Experiment) -> Result<(), String> {
                 .to_string(),
         );
     }
-    for (key, ok, was, now) in checks {
-        if !ok {
-            return Err(format!("`grid.{key}` was {was} and is now {now}"));
+    for key in SETTING_KEYS {
+        let (was, now) = (o.values(key), n.values(key));
+        if !was.iter().all(|v| now.contains(v)) {
+            return Err(format!(
+                "`grid.{key}` was [{}] and is now [{}]",
+                was.join(", "),
+                now.join(", ")
+            ));
         }
     }
     Ok(())
