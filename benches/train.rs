@@ -13,11 +13,13 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use runner::config::Experiment;
 use runner::data::Dataset;
-use runner::experiment::{Experiment, Monitor};
 use runner::grid::{Grid, RunSettings};
-use runner::network::{Network, Workspace};
+use runner::nn::params::Network;
+use runner::nn::reference::Workspace;
 use runner::sweep::{run_sweep, SweepOptions};
+use runner::train::metrics::Monitor;
 use runner::train::Trainer;
 
 fn data() -> &'static Dataset {
@@ -88,14 +90,14 @@ fn epochs(c: &mut Criterion) {
     group.throughput(Throughput::Elements(epoch_flops(&sizes, 50_000, 10)));
     group.bench_function(BenchmarkId::new("dense_gemm", "784-30-10_batch10"), |b| {
         let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(1);
-        let mut net = Network::new(&sizes, runner::grid::Init::Large, &mut rng);
+        let mut net = Network::new(&sizes, runner::nn::params::Init::Large, &mut rng);
         let mut ws = Workspace::for_training(&sizes, 10);
         let train = data().train.all();
         let order: Vec<u32> = (0..50_000).collect();
         b.iter(|| {
             for batch in order.chunks(10) {
                 ws.load_indices(&train, batch);
-                net.backprop(&mut ws, batch.len(), runner::grid::Cost::Quadratic);
+                net.backprop(&mut ws, batch.len(), runner::nn::maths::Cost::Quadratic);
                 net.apply_gradient(&ws.grad_w, &ws.grad_b, 0.3, 1.0);
             }
         })
@@ -106,7 +108,7 @@ fn epochs(c: &mut Criterion) {
 /// One epoch of [784, 30, 10] at batch 10 on one thread for each chapter-3 setting, beside
 /// the chapter-1 sigmoid network (`cargo bench -- models`).
 fn models(c: &mut Criterion) {
-    use runner::grid::{Activation, Cost};
+    use runner::nn::maths::{Activation, Cost};
     let pool = pool(1);
     let mut group = c.benchmark_group("models_784-30-10_batch10");
     group.sample_size(10).warm_up_time(Duration::from_secs(1));
@@ -216,7 +218,7 @@ fn evaluation(c: &mut Criterion) {
         train_size: 10_000,
         ..settings(&sizes, 10)
     };
-    let monitor = Monitor::only(&[runner::experiment::Metric::TestAccuracy]);
+    let monitor = Monitor::only(&[runner::train::metrics::Metric::TestAccuracy]);
     for threads in [1, 2] {
         let pool = pool(threads);
         group.bench_function(format!("{threads}thread"), |b| {

@@ -2,24 +2,25 @@
 //! Learning*, chapters 1 and 3) on MNIST, in parallel on all cores, with bit-for-bit reproducible
 //! per-epoch metrics.
 //!
-//! The pipeline, one module a step: an [`experiment`] file is parsed and validated into a
-//! [`grid`] of runs; the [`data`] set is loaded once and shared; each run trains a [`network`]
-//! ([`train`]); the [`sweep`] schedules the runs on the rayon pool and the [`output`] module
-//! writes `metrics.csv` and `runs.csv` as epochs finish.
+//! The pipeline, one folder a stage:
+//! - [`config`]: the experiment file, read as written (raw, with spans), then validated in one
+//!   step against the table of run settings into an [`config::Experiment`];
+//! - [`grid`]: the runs of an experiment, enumerated lazily by index; run ids;
+//! - [`data`]: IDX files, checksums and the train / validation / test split;
+//! - [`nn`]: parameters, the shared maths, the fast lockstep engine with its SIMD kernels, and the
+//!   dense reference network the tests check it against;
+//! - [`train`]: epochs, mini-batches, the stopping rules and the per-epoch metrics of a run;
+//! - [`sweep`]: planning the runs into groups and shards, scheduling them on the pool, progress;
+//! - [`store`]: the results folder: its schema, writers, resume, lock, shards and merge;
+//! - [`report`]: the summary across seeds, the plots and the HTML report.
 
 pub mod cli;
+pub mod config;
 pub mod data;
-pub mod error;
-pub mod experiment;
 pub mod grid;
-pub mod group;
-pub mod network;
-pub mod output;
-pub mod plot;
+pub mod nn;
 pub mod report;
-pub mod resume;
-pub mod simd;
-pub mod summary;
+pub mod store;
 pub mod sweep;
 pub mod train;
 

@@ -4,9 +4,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{anyhow, Result};
 use clap::Parser;
 use runner::cli::{Cli, Command, Format, RunArgs};
-use runner::experiment::Experiment;
+use runner::config::Experiment;
 use runner::report::write_report;
-use runner::resume::{merge, Shard};
+use runner::store::resume::{merge, Shard};
 use runner::sweep::{check, final_table, run_sweep, SweepOptions};
 
 /// Set by the first Ctrl-C or SIGTERM: the sweep stops cleanly.

@@ -7,141 +7,12 @@
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewMut2};
-use rand::Rng;
-use rand_distr::StandardNormal;
 
+use super::maths::{argmax, example_cost, sigmoid, softmax, Activation, Cost, Tally, EVAL_BLOCK};
+use super::params::Network;
 use crate::data::{pixel, Examples, IMAGE_PIXELS};
-use crate::grid::{Activation, Cost, Init};
-
-/// Weights and biases.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Network {
-    pub sizes: Vec<usize>,
-    /// `weights[l]` is `[sizes[l + 1], sizes[l]]`.
-    pub weights: Vec<Array2<f32>>,
-    /// `biases[l]` is `[sizes[l + 1]]`.
-    pub biases: Vec<Array1<f32>>,
-}
-
-/// The logistic function 1 / (1 + e^-z).
-#[inline]
-pub fn sigmoid(z: f32) -> f32 {
-    1.0 / (1.0 + (-z).exp())
-}
-
-/// ln(1 + e^x), without overflow.
-#[inline]
-fn softplus(x: f64) -> f64 {
-    x.max(0.0) + (-x.abs()).exp().ln_1p()
-}
-
-/// The softmax of `z` in place: e^z_j / sum_k e^z_k (shifted by the largest z, so it never
-/// overflows).
-#[inline]
-pub fn softmax(z: &mut [f32]) {
-    let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0f32;
-    for x in z.iter_mut() {
-        *x = (*x - max).exp();
-        sum += *x;
-    }
-    for x in z.iter_mut() {
-        *x /= sum;
-    }
-}
-
-/// Per-example cost of output pre-activations `z` against the digit `label`:
-/// quadratic 1/2 ||sigmoid(z) - y||^2, or cross-entropy
-/// -sum y ln a + (1 - y) ln(1 - a) computed from `z` so that it stays finite when `a` saturates,
-/// or the log-likelihood -ln softmax(z)_label = ln sum_k e^z_k - z_label.
-pub fn example_cost(cost: Cost, z: &[f32], label: usize) -> f64 {
-    if cost == Cost::LogLikelihood {
-        let max = z
-            .iter()
-            .map(|&x| x as f64)
-            .fold(f64::NEG_INFINITY, f64::max);
-        let sum: f64 = z.iter().map(|&x| (x as f64 - max).exp()).sum();
-        return max + sum.ln() - z[label] as f64;
-    }
-    let mut total = 0.0f64;
-    for (j, &zj) in z.iter().enumerate() {
-        let y = (j == label) as u8 as f64;
-        total += match cost {
-            Cost::Quadratic => {
-                let d = sigmoid(zj) as f64 - y;
-                0.5 * d * d
-            }
-            Cost::CrossEntropy => {
-                if y == 1.0 {
-                    softplus(-(zj as f64))
-                } else {
-                    softplus(zj as f64)
-                }
-            }
-            Cost::LogLikelihood => unreachable!("handled above"),
-        };
-    }
-    total
-}
-
-/// Index of the largest value; the first on ties (as numpy's argmax).
-#[inline]
-pub fn argmax(v: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, &x) in v.iter().enumerate() {
-        if x > v[best] {
-            best = i;
-        }
-    }
-    best
-}
 
 impl Network {
-    /// A network with random parameters drawn from `rng`: biases N(0, 1); weights N(0, 1) for
-    /// [`Init::Large`] or N(0, 1/n_in) for [`Init::Scaled`].
-    pub fn new(sizes: &[usize], init: Init, rng: &mut impl Rng) -> Network {
-        let mut weights = Vec::new();
-        let mut biases = Vec::new();
-        for w in sizes.windows(2) {
-            let (n_in, n_out) = (w[0], w[1]);
-            let scale = match init {
-                Init::Large => 1.0,
-                Init::Scaled => 1.0 / (n_in as f32).sqrt(),
-            };
-            let bias: Array1<f32> = (0..n_out).map(|_| rng.sample(StandardNormal)).collect();
-            let weight = Array2::from_shape_simple_fn((n_out, n_in), || {
-                rng.sample::<f32, _>(StandardNormal) * scale
-            });
-            biases.push(bias);
-            weights.push(weight);
-        }
-        Network {
-            sizes: sizes.to_vec(),
-            weights,
-            biases,
-        }
-    }
-
-    /// Number of weight layers.
-    pub fn layers(&self) -> usize {
-        self.weights.len()
-    }
-
-    /// True when no parameter is NaN or infinite.
-    pub fn is_finite(&self) -> bool {
-        self.weights.iter().all(|w| w.iter().all(|x| x.is_finite()))
-            && self.biases.iter().all(|b| b.iter().all(|x| x.is_finite()))
-    }
-
-    /// Sum of the squared weights (biases are not regularised), in f64.
-    pub fn sum_squared_weights(&self) -> f64 {
-        self.weights
-            .iter()
-            .flat_map(|w| w.iter())
-            .map(|&x| (x as f64) * (x as f64))
-            .sum()
-    }
-
     /// Forward pass of the first `m` rows of `ws.acts[0]`. Every layer but the last gets the
     /// sigmoid; the last layer's pre-activations `z` are left in `ws.acts[L]`.
     pub fn forward_logits(&self, ws: &mut Workspace, m: usize) {
@@ -364,17 +235,6 @@ impl Workspace {
     }
 }
 
-/// Sum of per-example costs and number of correct predictions over a set of examples.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Tally {
-    pub cost_sum: f64,
-    pub correct: usize,
-}
-
-/// Examples per evaluation block: the unit of parallel work, fixed so that sums are always
-/// taken in the same order.
-pub const EVAL_BLOCK: usize = 500;
-
 impl Network {
     /// Cost sum and correct count of one block of at most `ws.capacity()` examples.
     pub fn tally_block(&self, ws: &mut Workspace, examples: &Examples, cost: Cost) -> Tally {
@@ -440,6 +300,8 @@ fn with_eval_workspace<R>(sizes: &[usize], f: impl FnOnce(&mut Workspace) -> R) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nn::params::Init;
+    use rand::Rng;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
@@ -570,11 +432,11 @@ mod tests {
         // one exp instead of libm's tanh: within 2.5e-7 everywhere, exactly ±1 far out
         for i in -2000..=2000 {
             let z = i as f32 / 100.0;
-            let (ours, libm) = (crate::grid::tanh(z), z.tanh());
+            let (ours, libm) = (crate::nn::maths::tanh(z), z.tanh());
             assert!((ours - libm).abs() < 2.5e-7, "{z}: {ours} vs {libm}");
         }
-        assert_eq!(crate::grid::tanh(100.0), 1.0);
-        assert_eq!(crate::grid::tanh(-100.0), -1.0);
+        assert_eq!(crate::nn::maths::tanh(100.0), 1.0);
+        assert_eq!(crate::nn::maths::tanh(-100.0), -1.0);
         let mut z = [1.0f32, 2.0, 3.0];
         softmax(&mut z);
         let e = [1f32.exp(), 2f32.exp(), 3f32.exp()];

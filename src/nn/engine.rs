@@ -17,13 +17,11 @@
 //! Layout: each layer's neurons are padded to a multiple of [`LANES`] per run (padding weights,
 //! biases and errors are zero), so every inner loop is whole SIMD vectors.
 
-use crate::dispatch;
-use crate::network::Tally;
-use crate::simd::{prefetch, Scalar, Simd};
-
+use super::maths::{argmax, example_cost, sigmoid, softmax, tanh, Activation, Cost, Tally};
+use super::params::Network;
+use super::simd::{prefetch, Scalar, Simd};
 use crate::data::Examples;
-use crate::grid::{Activation, Cost};
-use crate::network::{argmax, example_cost, sigmoid, softmax, Network};
+use crate::dispatch;
 
 /// Floats per SIMD vector the layout is padded for (one AVX-512 register).
 pub const LANES: usize = 16;
@@ -199,7 +197,7 @@ fn activate(z: &mut [f32], output: Option<(Cost, usize)>, f: Activation) {
         Some(_) => z.iter_mut().for_each(|z| *z = sigmoid(*z)),
         None => match f {
             Activation::Sigmoid => z.iter_mut().for_each(|z| *z = sigmoid(*z)),
-            Activation::Tanh => z.iter_mut().for_each(|z| *z = crate::grid::tanh(*z)),
+            Activation::Tanh => z.iter_mut().for_each(|z| *z = tanh(*z)),
             Activation::Relu => z.iter_mut().for_each(|z| *z = z.max(0.0)),
         },
     }
@@ -966,7 +964,7 @@ fn tally_block<V: Simd>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::grid::Init;
+    use crate::nn::params::Init;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
@@ -1114,7 +1112,7 @@ mod tests {
             let mut grads = group.grads();
             group.accumulate(&mut grads, &p, &examples, &indices);
             let g0 = first_layer_gradient(&group, &grads, &examples);
-            let mut ws = crate::network::Workspace::for_training(&net.sizes, 10);
+            let mut ws = crate::nn::reference::Workspace::for_training(&net.sizes, 10);
             ws.load_indices(&examples, &indices);
             net.backprop(&mut ws, 10, cost);
             let close = |fast: f32, dense: f32| (fast - dense).abs() <= 1e-4 * (1.0 + dense.abs());
@@ -1209,7 +1207,7 @@ mod tests {
         }];
         let mut group = Group::from_network(&net, 1);
         let mut chunks = vec![group.grads(), group.grads()];
-        let mut ws = crate::network::Workspace::for_training(&net.sizes, m);
+        let mut ws = crate::nn::reference::Workspace::for_training(&net.sizes, m);
         let mut vw: Vec<_> = net.weights.iter().map(|w| w.mapv(|_| 0f32)).collect();
         let mut vb: Vec<_> = net.biases.iter().map(|b| b.mapv(|_| 0f32)).collect();
         let rate = (eta / m as f64) as f32;
@@ -1283,7 +1281,7 @@ mod tests {
         let p = [RunParams::sgd(0.5, 5.0, Cost::CrossEntropy)];
         let mut group = Group::from_network(&net, 1);
         let mut chunks = vec![group.grads(), group.grads()];
-        let mut ws = crate::network::Workspace::for_training(&net.sizes, 10);
+        let mut ws = crate::nn::reference::Workspace::for_training(&net.sizes, 10);
         for batch in [
             [0u32, 1, 2, 3, 4, 5, 6, 7, 8, 9],
             [10, 11, 12, 13, 14, 15, 16, 17, 18, 19],

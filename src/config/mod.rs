@@ -5,83 +5,20 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod error;
+
 use toml::de::{DeTable, DeValue};
 use toml::{Table, Value};
 
 use crate::data::{
     DatasetKind, CLASSES, DEFAULT_VALIDATION, IMAGE_PIXELS, MNIST_TRAIN, TRAINING_FILE_IMAGES,
 };
-use crate::error::ExperimentError;
-use crate::grid::{
-    Activation, Cost, Grid, Init, Partial, RunSettings, Schedule, Variant, SETTING_KEYS,
-};
-
-/// A metric that can be computed after each epoch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Metric {
-    TrainCost,
-    TrainAccuracy,
-    ValidationCost,
-    ValidationAccuracy,
-    TestCost,
-    TestAccuracy,
-}
-
-impl Metric {
-    /// All metrics, in the column order of `metrics.csv`.
-    pub const ALL: [Metric; 6] = [
-        Metric::TrainCost,
-        Metric::TrainAccuracy,
-        Metric::ValidationCost,
-        Metric::ValidationAccuracy,
-        Metric::TestCost,
-        Metric::TestAccuracy,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Metric::TrainCost => "train_cost",
-            Metric::TrainAccuracy => "train_accuracy",
-            Metric::ValidationCost => "validation_cost",
-            Metric::ValidationAccuracy => "validation_accuracy",
-            Metric::TestCost => "test_cost",
-            Metric::TestAccuracy => "test_accuracy",
-        }
-    }
-
-    fn index(self) -> usize {
-        Metric::ALL.iter().position(|&m| m == self).unwrap()
-    }
-}
-
-/// Which metrics are computed after each epoch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Monitor([bool; 6]);
-
-impl Monitor {
-    /// Every metric.
-    pub fn all() -> Monitor {
-        Monitor([true; 6])
-    }
-
-    /// Only the given metrics.
-    pub fn only(metrics: &[Metric]) -> Monitor {
-        let mut flags = [false; 6];
-        for m in metrics {
-            flags[m.index()] = true;
-        }
-        Monitor(flags)
-    }
-
-    pub fn has(&self, m: Metric) -> bool {
-        self.0[m.index()]
-    }
-
-    /// The monitored metrics in column order.
-    pub fn metrics(&self) -> Vec<Metric> {
-        Metric::ALL.into_iter().filter(|m| self.has(*m)).collect()
-    }
-}
+use crate::grid::{Grid, Partial, RunSettings, Variant, SETTING_KEYS};
+use crate::nn::maths::{Activation, Cost};
+use crate::nn::params::Init;
+use crate::train::metrics::{Metric, Monitor};
+use crate::train::stopping::Schedule;
+pub use error::ExperimentError;
 
 /// The `[data]` table.
 #[derive(Debug, Clone, PartialEq)]

@@ -11,13 +11,14 @@ use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 
+use crate::config::Experiment;
 use crate::data::Dataset;
-use crate::experiment::Experiment;
 use crate::grid::extra_default;
 use crate::grid::{float_label, RunSettings};
-use crate::output::{percent, ResultsDir, RunRow};
-use crate::resume::{prepare, DirLock, Shard};
-use crate::train::{group_key, EpochRecord, RunStatus, Trainer};
+use crate::store::resume::{prepare, DirLock, Shard};
+use crate::store::{percent, ResultsDir, RunRow};
+use crate::train::metrics::{EpochRecord, RunStatus};
+use crate::train::{group_key, Trainer};
 
 /// How a sweep is run.
 #[derive(Debug, Clone, Default)]
@@ -283,7 +284,7 @@ pub fn run_sweep(exp: &Experiment, opts: &SweepOptions, stop: &AtomicBool) -> Re
         .enumerate()
         .map(|(i, r)| (r.id(), i))
         .collect();
-    crate::output::sort_results(&dir, &order)?;
+    crate::store::sort_results(&dir, &order)?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
@@ -595,15 +596,15 @@ pub fn check(exp: &Experiment, opts: &SweepOptions) -> Result<CheckReport> {
     let threads = opts
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let finished = match crate::resume::saved_experiment(&dir)? {
+    let finished = match crate::store::resume::saved_experiment(&dir)? {
         Some(old) => {
-            crate::resume::compatible(&old, exp).map_err(|diff| {
+            crate::store::resume::compatible(&old, exp).map_err(|diff| {
                 anyhow::anyhow!(
                     "'{}' holds the results of a different experiment: {diff}; running it would be refused (use --fresh or --out)",
                     dir.display()
                 )
             })?;
-            crate::resume::read_states(&dir)?
+            crate::store::resume::read_states(&dir)?
         }
         None => HashMap::new(),
     };
@@ -630,7 +631,7 @@ pub fn check(exp: &Experiment, opts: &SweepOptions) -> Result<CheckReport> {
             Trainer::new(std::slice::from_ref(&r), data, monitor)
                 .seconds_per_example(Duration::from_millis(300))
         });
-        use crate::experiment::Metric;
+        use crate::train::metrics::Metric;
         let mut eval = 0;
         if monitor.has(Metric::TrainCost) || monitor.has(Metric::TrainAccuracy) {
             eval += r.examples();

@@ -7,9 +7,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::output::{write_atomically, ResultsDir};
-use crate::plot::write_plots;
-use crate::summary::{read_metrics, summarize, Summary};
+pub mod plot;
+pub mod summary;
+
+use crate::report::plot::write_plots;
+use crate::report::summary::{read_metrics, summarize, Summary};
+use crate::store::{write_atomically, ResultsDir};
 
 /// Reads `metrics.csv` of a results folder and summarises it.
 pub fn summary_of(dir: &Path) -> Result<Summary> {

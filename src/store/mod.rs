@@ -11,8 +11,10 @@ use std::sync::Mutex;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+pub mod resume;
+
 use crate::grid::{extra_default, sizes_label, RunSettings, EXTRA_KEYS};
-use crate::train::{EpochRecord, RunOutcome, RunStatus};
+use crate::train::metrics::{EpochRecord, RunOutcome, RunStatus};
 
 /// Columns of `metrics.csv`, in order.
 pub const METRICS_COLUMNS: [&str; 18] = [

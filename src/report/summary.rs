@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use crate::grid::{extra_default, float_label, EXTRA_KEYS};
-use crate::output::METRICS_COLUMNS;
+use crate::store::METRICS_COLUMNS;
 
 /// One row of `metrics.csv`, read by column name.
 #[derive(Debug, Clone, PartialEq)]

@@ -11,10 +11,16 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use crate::data::{Dataset, Examples};
-use crate::experiment::{Metric, Monitor};
-use crate::grid::{Init, RunSettings, Schedule, SCHEDULE_HALVINGS};
-use crate::group::{Grads, Group, RunParams, Scratch};
-use crate::network::{Network, Tally, EVAL_BLOCK};
+use crate::grid::RunSettings;
+use crate::nn::engine::{Grads, Group, RunParams, Scratch};
+use crate::nn::maths::{Tally, EVAL_BLOCK};
+use crate::nn::params::{Init, Network};
+
+pub mod metrics;
+pub mod stopping;
+
+use metrics::{EpochRecord, Metric, Monitor, RunOutcome, RunStatus};
+use stopping::Watch;
 
 /// Random stream for the initial weights and biases.
 const STREAM_INIT: u64 = 1;
@@ -28,80 +34,6 @@ pub const PARALLEL_MIN_BATCH: usize = 256;
 const CHUNK_EXAMPLES: usize = 128;
 /// How often (in training examples) an epoch checks whether the sweep is being stopped.
 const STOP_CHECK_EXAMPLES: usize = 2000;
-
-/// The metrics of one epoch; `None` for a metric not monitored.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EpochRecord {
-    /// 1 after the first pass over the training data.
-    pub epoch: usize,
-    pub train_cost: Option<f64>,
-    pub train_accuracy: Option<f64>,
-    pub validation_cost: Option<f64>,
-    pub validation_accuracy: Option<f64>,
-    pub test_cost: Option<f64>,
-    pub test_accuracy: Option<f64>,
-    /// The run's share of the wall time of the epoch's training (evaluation not included): the
-    /// group's time divided by the number of runs trained together.
-    pub seconds: f64,
-    /// The learning rate this epoch was trained with (it changes under an `eta_schedule`).
-    pub eta: f64,
-}
-
-impl EpochRecord {
-    pub fn get(&self, m: Metric) -> Option<f64> {
-        match m {
-            Metric::TrainCost => self.train_cost,
-            Metric::TrainAccuracy => self.train_accuracy,
-            Metric::ValidationCost => self.validation_cost,
-            Metric::ValidationAccuracy => self.validation_accuracy,
-            Metric::TestCost => self.test_cost,
-            Metric::TestAccuracy => self.test_accuracy,
-        }
-    }
-
-    /// True when a monitored cost is NaN or infinite.
-    fn cost_is_bad(&self) -> bool {
-        [self.train_cost, self.validation_cost, self.test_cost]
-            .iter()
-            .flatten()
-            .any(|c| !c.is_finite())
-    }
-}
-
-/// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunStatus {
-    Completed,
-    /// The parameters or a cost became NaN or infinite during this epoch.
-    Diverged {
-        epoch: usize,
-    },
-    /// Stopped by an interruption before the last epoch.
-    Interrupted,
-    /// Ended before its last epoch by its own rule: `early_stopping`, or an `eta_schedule`
-    /// whose eta fell to 1/128 of its start, after this epoch.
-    Stopped {
-        epoch: usize,
-    },
-}
-
-impl RunStatus {
-    pub fn name(self) -> &'static str {
-        match self {
-            RunStatus::Completed => "completed",
-            RunStatus::Diverged { .. } => "diverged",
-            RunStatus::Interrupted => "interrupted",
-            RunStatus::Stopped { .. } => "stopped",
-        }
-    }
-}
-
-/// What a finished run reports.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunOutcome {
-    pub status: RunStatus,
-    pub epochs_completed: usize,
-}
 
 /// The settings that runs trained together must share: they start from the same weights and
 /// see the same mini-batches, and either all use momentum or none does.
@@ -119,44 +51,6 @@ pub fn group_key(r: &RunSettings) -> GroupKey {
 
 /// See [`group_key`].
 pub type GroupKey = (Vec<usize>, Init, usize, usize, u64, (usize, bool), bool);
-
-/// What a run that watches its validation accuracy (`eta_schedule`, `early_stopping`) has
-/// seen so far.
-#[derive(Debug, Clone, Default)]
-struct Watch {
-    best: Option<f64>,
-    /// Epochs since the best validation accuracy.
-    since_best: usize,
-    /// Epochs since the best or the last halving of eta.
-    since_change: usize,
-    halvings: u32,
-}
-
-impl Watch {
-    /// Takes one epoch's validation accuracy; true when the run is to stop after it. May halve
-    /// `params.eta` for the next epoch.
-    fn epoch(&mut self, accuracy: f64, run: &RunSettings, params: &mut RunParams) -> bool {
-        if self.best.is_none_or(|b| accuracy > b) {
-            self.best = Some(accuracy);
-            self.since_best = 0;
-            self.since_change = 0;
-        } else {
-            self.since_best += 1;
-            self.since_change += 1;
-        }
-        if let Schedule::Halve { patience } = run.eta_schedule {
-            if self.since_change >= patience {
-                self.halvings += 1;
-                self.since_change = 0;
-                params.eta = run.eta / f64::from(1u32 << self.halvings);
-                if self.halvings >= SCHEDULE_HALVINGS {
-                    return true;
-                }
-            }
-        }
-        run.early_stopping > 0 && self.since_best >= run.early_stopping
-    }
-}
 
 /// Runs in progress: their parameters, gradient buffers and the shared random stream.
 pub struct Trainer<'d> {
@@ -495,7 +389,10 @@ pub fn chunking(batch_size: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::grid::{Activation, Cost, Grid, Init};
+    use crate::grid::Grid;
+    use crate::nn::maths::{Activation, Cost};
+    use crate::nn::params::Init;
+    use crate::train::stopping::Schedule;
 
     fn settings(train_size: usize) -> RunSettings {
         Grid::default().get(0, train_size)

@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use flate2::read::GzDecoder;
 use sha2::{Digest, Sha256};
 
-use crate::error::DataError;
+pub mod error;
+
+pub use error::DataError;
 
 /// Pixels of one 28x28 image.
 pub const IMAGE_PIXELS: usize = 784;

@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::experiment::Experiment;
+use crate::config::Experiment;
 use crate::grid::extra_default;
 use crate::grid::{RunSettings, SETTING_KEYS};
-use crate::output::{metrics_header, runs_header, write_atomically, ResultsDir, RunRow};
+use crate::store::{metrics_header, runs_header, write_atomically, ResultsDir, RunRow};
 
 /// Checks that the results in a folder, made by `old`, belong to `new`: the same data settings
 /// and a grid whose every list holds all the old values (new values may be added). Returns the
@@ -310,7 +310,7 @@ fn read_metrics_lines(path: &Path, header: &[String]) -> Result<(Vec<Vec<String>
                 |column| match file_header.iter().position(|c| c == column) {
                     Some(at) => record[at].to_string(),
                     // rows from before the grid had a schedule were trained with their eta
-                    None if column == crate::output::EPOCH_ETA => record[2].to_string(),
+                    None if column == crate::store::EPOCH_ETA => record[2].to_string(),
                     None => extra_default(column).to_string(),
                 },
             )
@@ -533,7 +533,7 @@ pub fn merge(out: &Path, inputs: &[PathBuf]) -> Result<MergeReport> {
         .enumerate()
         .map(|(i, r)| (r.id(), i))
         .collect();
-    crate::output::sort_results(out, &order)?;
+    crate::store::sort_results(out, &order)?;
     Ok(report)
 }
 
@@ -627,7 +627,7 @@ mod tests {
             &p,
             format!(
                 "{}\n{good}\n{good}\nbroken,line\n{}",
-                crate::output::METRICS_COLUMNS.join(","),
+                crate::store::METRICS_COLUMNS.join(","),
                 &good[..20]
             ),
         )

@@ -9,11 +9,11 @@ use anyhow::{anyhow, Context, Result};
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
-use crate::summary::{best_per_value, Group, Summary};
+use crate::report::summary::{best_per_value, Group, Summary};
 
 /// The font every label is measured and drawn with (embedded, so no system fonts are needed).
 const FONT: &str = "sans-serif";
-static FONT_BYTES: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+static FONT_BYTES: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 
 fn register_font() {
     static ONCE: Once = Once::new();
@@ -540,7 +540,7 @@ fn heatmap(summary: &Summary, kx: &str, ky: &str, path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::summary::{read_metrics, summarize};
+    use crate::report::summary::{read_metrics, summarize};
 
     fn metrics(dir: &Path, two_keys: bool) -> PathBuf {
         let mut text = String::from("run,sizes,eta,batch_size,epochs,seed,cost,init,lambda,train_size,epoch,train_cost,train_accuracy,validation_cost,validation_accuracy,test_cost,test_accuracy,seconds\n");

@@ -197,23 +197,23 @@ macro_rules! dispatch {
                 #[allow(clippy::too_many_arguments)]
                 #[target_feature(enable = "avx512f")]
                 fn avx512($($arg: $ty),*) $(-> $ret)? {
-                    $kernel::<$crate::simd::Avx512>($($arg),*)
+                    $kernel::<$crate::nn::simd::Avx512>($($arg),*)
                 }
                 #[allow(clippy::too_many_arguments)]
                 #[target_feature(enable = "avx")]
                 fn avx($($arg: $ty),*) $(-> $ret)? {
-                    $kernel::<$crate::simd::Avx>($($arg),*)
+                    $kernel::<$crate::nn::simd::Avx>($($arg),*)
                 }
-                match $crate::simd::Isa::detect() {
+                match $crate::nn::simd::Isa::detect() {
                     // SAFETY: the instruction set was detected on this processor.
-                    $crate::simd::Isa::Avx512 => unsafe { avx512($($arg),*) },
-                    $crate::simd::Isa::Avx => unsafe { avx($($arg),*) },
-                    _ => $kernel::<$crate::simd::Sse2>($($arg),*),
+                    $crate::nn::simd::Isa::Avx512 => unsafe { avx512($($arg),*) },
+                    $crate::nn::simd::Isa::Avx => unsafe { avx($($arg),*) },
+                    _ => $kernel::<$crate::nn::simd::Sse2>($($arg),*),
                 }
             }
             #[cfg(not(target_arch = "x86_64"))]
             {
-                $kernel::<$crate::simd::Scalar>($($arg),*)
+                $kernel::<$crate::nn::simd::Scalar>($($arg),*)
             }
         }
     };
