@@ -6,7 +6,8 @@ use clap::Parser;
 use runner::cli::{Cli, Command, Format, RunArgs};
 use runner::config::Experiment;
 use runner::report::write_report;
-use runner::store::resume::{merge, Shard};
+use runner::store::merge::merge;
+use runner::store::shard::Shard;
 use runner::sweep::{check, final_table, run_sweep, SweepOptions};
 
 /// Set by the first Ctrl-C or SIGTERM: the sweep stops cleanly.

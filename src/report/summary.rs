@@ -536,12 +536,9 @@ fn eta_threshold(per_value: &[(String, &Group)]) -> String {
 }
 
 impl Summary {
-    /// The summary table as Markdown, answers first.
-    pub fn markdown(&self) -> String {
-        let mut out = String::new();
-        for a in &self.answers {
-            let _ = writeln!(out, "{a}\n");
-        }
+    /// The summary table: a header and one row of cells per configuration (the swept settings,
+    /// then the statistics over seeds). Markdown and HTML both render it.
+    pub fn table(&self) -> (Vec<String>, Vec<Vec<String>>) {
         let shown: Vec<&str> = if self.swept.is_empty() {
             vec!["eta"]
         } else {
@@ -549,34 +546,44 @@ impl Summary {
         };
         let acc = self.accuracy;
         let mut header: Vec<String> = shown.iter().map(|s| s.to_string()).collect();
-        header.extend([
-            "seeds".to_string(),
-            format!("best {acc} accuracy"),
-            if acc == "validation" {
-                "test accuracy at best".to_string()
-            } else {
-                String::new()
-            },
-            "final training cost".to_string(),
-            "best epoch".to_string(),
-            "diverged".to_string(),
-        ]);
-        header.retain(|h| !h.is_empty());
+        header.push("seeds".to_string());
+        header.push(format!("best {acc} accuracy"));
+        if acc == "validation" {
+            header.push("test accuracy at best".to_string());
+        }
+        header.extend(["final training cost", "best epoch", "diverged"].map(String::from));
+        let rows = self
+            .groups
+            .iter()
+            .map(|g| {
+                let mut cells: Vec<String> = shown.iter().map(|k| g.key.value(k)).collect();
+                cells.push(g.seeds.to_string());
+                cells.push(pct_stat(&g.best_accuracy));
+                if acc == "validation" {
+                    cells.push(g.test_at_best.as_ref().map_or("-".to_string(), pct_stat));
+                }
+                cells.push(
+                    g.final_train_cost
+                        .map_or("-".to_string(), |s| format!("{:.4} ± {:.4}", s.mean, s.std)),
+                );
+                cells.push(format!("{:.1}", g.best_epoch.mean));
+                cells.push(g.diverged.to_string());
+                cells
+            })
+            .collect();
+        (header, rows)
+    }
+
+    /// The summary as Markdown: the answers, then the table.
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        for a in &self.answers {
+            let _ = writeln!(out, "{a}\n");
+        }
+        let (header, rows) = self.table();
         let _ = writeln!(out, "| {} |", header.join(" | "));
         let _ = writeln!(out, "|{}", " --- |".repeat(header.len()));
-        for g in &self.groups {
-            let mut cells: Vec<String> = shown.iter().map(|k| g.key.value(k)).collect();
-            cells.push(g.seeds.to_string());
-            cells.push(pct_stat(&g.best_accuracy));
-            if acc == "validation" {
-                cells.push(g.test_at_best.as_ref().map_or("-".to_string(), pct_stat));
-            }
-            cells.push(
-                g.final_train_cost
-                    .map_or("-".to_string(), |s| format!("{:.4} ± {:.4}", s.mean, s.std)),
-            );
-            cells.push(format!("{:.1}", g.best_epoch.mean));
-            cells.push(g.diverged.to_string());
+        for cells in rows {
             let _ = writeln!(out, "| {} |", cells.join(" | "));
         }
         out

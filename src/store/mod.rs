@@ -11,7 +11,10 @@ use std::sync::Mutex;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+pub mod lock;
+pub mod merge;
 pub mod resume;
+pub mod shard;
 
 use crate::grid::{extra_default, sizes_label, RunSettings, EXTRA_KEYS};
 use crate::train::metrics::{EpochRecord, RunOutcome, RunStatus};

@@ -7,14 +7,13 @@
 //! off mid-way are trained again from the start and a torn last line is dropped.
 
 use std::collections::{HashMap, HashSet};
-use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
 use crate::config::Experiment;
 use crate::grid::extra_default;
-use crate::grid::{RunSettings, SETTING_KEYS};
+use crate::grid::SETTING_KEYS;
 use crate::store::{metrics_header, runs_header, write_atomically, ResultsDir, RunRow};
 
 /// Checks that the results in a folder, made by `old`, belong to `new`: the same data settings
@@ -102,32 +101,6 @@ pub fn saved_experiment(dir: &Path) -> Result<Option<Experiment>> {
     let exp = Experiment::from_file(&path)
         .with_context(|| format!("reading the experiment saved in '{}'", dir.display()))?;
     Ok(Some(exp))
-}
-
-/// Holds the results folder for one process: a second `runner` on the same folder is refused.
-#[derive(Debug)]
-pub struct DirLock {
-    _file: File,
-}
-
-impl DirLock {
-    pub fn acquire(dir: &Path) -> Result<DirLock> {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating the results folder '{}'", dir.display()))?;
-        let path = dir.join(".lock");
-        let file = File::create(&path)
-            .with_context(|| format!("cannot write in the results folder '{}'", dir.display()))?;
-        match file.try_lock() {
-            Ok(()) => Ok(DirLock { _file: file }),
-            Err(std::fs::TryLockError::WouldBlock) => bail!(
-                "another runner is writing to '{}'; wait for it to finish or use --out for another folder",
-                dir.display()
-            ),
-            Err(std::fs::TryLockError::Error(e)) => {
-                Err(e).with_context(|| format!("locking '{}'", path.display()))
-            }
-        }
-    }
 }
 
 /// What a results folder already holds, after repair.
@@ -274,7 +247,10 @@ pub fn read_states(dir: &Path) -> Result<HashMap<String, RunRow>> {
 /// The data lines of a `metrics.csv` as fields in the order of `header`; a line that is not a
 /// whole row (a torn tail, a line with the wrong number of fields) is counted as dropped instead.
 /// Columns the file lacks (an extra setting column added since) get the setting's default.
-fn read_metrics_lines(path: &Path, header: &[String]) -> Result<(Vec<Vec<String>>, usize)> {
+pub(super) fn read_metrics_lines(
+    path: &Path,
+    header: &[String],
+) -> Result<(Vec<Vec<String>>, usize)> {
     let Ok(bytes) = std::fs::read(path) else {
         return Ok((Vec::new(), 0));
     };
@@ -320,7 +296,7 @@ fn read_metrics_lines(path: &Path, header: &[String]) -> Result<(Vec<Vec<String>
     Ok((rows, dropped))
 }
 
-fn write_csv<'a>(
+pub(super) fn write_csv<'a>(
     path: &Path,
     header: &[String],
     rows: impl Iterator<Item = &'a [String]>,
@@ -333,7 +309,7 @@ fn write_csv<'a>(
     write_atomically(path, &w.into_inner().context("encoding CSV")?)
 }
 
-fn write_run_rows<'a>(
+pub(super) fn write_run_rows<'a>(
     path: &Path,
     rows: impl IntoIterator<Item = &'a RunRow>,
     extra: &[&str],
@@ -347,194 +323,6 @@ fn write_run_rows<'a>(
         w.serialize(r.csv_record(&columns))?;
     }
     write_atomically(path, &w.into_inner().context("encoding CSV")?)
-}
-
-/// A share of the grid: `index` of `count` (1-based as written, `1/3`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shard {
-    pub index: usize,
-    pub count: usize,
-}
-
-impl Shard {
-    /// Parses `I/N` (1 <= I <= N), or `auto`: Slurm's `SLURM_ARRAY_TASK_ID` (with
-    /// `SLURM_ARRAY_TASK_MIN`, default 0) and `SLURM_ARRAY_TASK_COUNT`, or a Kubernetes Indexed
-    /// Job's `JOB_COMPLETION_INDEX` with the count from `RUNNER_SHARD_COUNT`.
-    pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Shard, String> {
-        if text == "auto" {
-            let num = |name: &str| -> Result<Option<usize>, String> {
-                env(name)
-                    .map(|v| {
-                        v.trim()
-                            .parse::<usize>()
-                            .map_err(|_| format!("{name}={v} is not a whole number"))
-                    })
-                    .transpose()
-            };
-            if let (Some(id), Some(count)) =
-                (num("SLURM_ARRAY_TASK_ID")?, num("SLURM_ARRAY_TASK_COUNT")?)
-            {
-                let min = num("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
-                return Self::new(
-                    id.checked_sub(min)
-                        .ok_or("SLURM_ARRAY_TASK_ID < SLURM_ARRAY_TASK_MIN")?
-                        + 1,
-                    count,
-                );
-            }
-            if let Some(index) = num("JOB_COMPLETION_INDEX")? {
-                let count = num("RUNNER_SHARD_COUNT")?.ok_or(
-                    "JOB_COMPLETION_INDEX is set but RUNNER_SHARD_COUNT is not: set it to the Job's completions",
-                )?;
-                return Self::new(index + 1, count);
-            }
-            return Err("--shard auto needs SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT (a Slurm job array) \
-                        or JOB_COMPLETION_INDEX and RUNNER_SHARD_COUNT (a Kubernetes Indexed Job)"
-                .to_string());
-        }
-        let (i, n) = text
-            .split_once('/')
-            .ok_or_else(|| format!("'{text}' is not a shard: write I/N, e.g. 2/4, or auto"))?;
-        let parse = |s: &str| {
-            s.trim().parse::<usize>().map_err(|_| {
-                format!("'{text}' is not a shard: write I/N with whole numbers, e.g. 2/4")
-            })
-        };
-        Self::new(parse(i)?, parse(n)?)
-    }
-
-    fn new(index: usize, count: usize) -> Result<Shard, String> {
-        if count == 0 || index == 0 || index > count {
-            return Err(format!(
-                "shard {index}/{count} does not exist: the index runs from 1 to the count"
-            ));
-        }
-        Ok(Shard { index, count })
-    }
-
-    /// Picks this shard's runs: runs are dealt, longest first (by epochs x examples x
-    /// parameters), to the least loaded shard, so shares are balanced and disjoint and every run
-    /// is in exactly one.
-    pub fn select(&self, runs: &[RunSettings]) -> Vec<RunSettings> {
-        let work = |r: &RunSettings| {
-            let params: usize = r.sizes.windows(2).map(|w| w[0] * w[1]).sum();
-            (r.epochs as u128) * (r.examples() as u128) * (params as u128)
-        };
-        let mut order: Vec<usize> = (0..runs.len()).collect();
-        order.sort_by_key(|&i| (std::cmp::Reverse(work(&runs[i])), i));
-        let mut load = vec![0u128; self.count];
-        let mut mine = vec![false; runs.len()];
-        for i in order {
-            let target = (0..self.count).min_by_key(|&s| (load[s], s)).unwrap();
-            load[target] += work(&runs[i]);
-            mine[i] = target + 1 == self.index;
-        }
-        runs.iter()
-            .zip(mine)
-            .filter(|(_, m)| *m)
-            .map(|(r, _)| r.clone())
-            .collect()
-    }
-}
-
-/// What `merge` did.
-#[derive(Debug, Default)]
-pub struct MergeReport {
-    pub runs: usize,
-    /// Runs of the grid found in no input.
-    pub missing: Vec<RunSettings>,
-    /// Runs found in more than one input: (run id, the folder kept, the folder skipped).
-    pub duplicated: Vec<(String, PathBuf, PathBuf)>,
-}
-
-/// Merges the finished runs of several results folders of the same experiment into `out`.
-pub fn merge(out: &Path, inputs: &[PathBuf]) -> Result<MergeReport> {
-    let mut sources: Vec<PathBuf> = Vec::new();
-    if ResultsDir::experiment_path(out).exists() {
-        sources.push(out.to_path_buf());
-    }
-    sources.extend(inputs.iter().filter(|p| p.as_path() != out).cloned());
-    if sources.is_empty() {
-        bail!(
-            "nothing to merge: name the shard folders to merge into '{}'",
-            out.display()
-        );
-    }
-    let mut experiment: Option<(Experiment, PathBuf)> = None;
-    let mut rows: HashMap<String, (RunRow, PathBuf)> = HashMap::new();
-    let mut metrics: Vec<Vec<String>> = Vec::new();
-    let mut report = MergeReport::default();
-    for dir in &sources {
-        let exp = saved_experiment(dir)?.with_context(|| {
-            format!(
-                "'{}' is not a results folder (it has no experiment.toml)",
-                dir.display()
-            )
-        })?;
-        if let Some((first, first_dir)) = &experiment {
-            let same = compatible(first, &exp).and_then(|_| compatible(&exp, first));
-            if let Err(diff) = same {
-                bail!(
-                    "'{}' and '{}' hold different experiments: {diff}",
-                    first_dir.display(),
-                    dir.display()
-                );
-            }
-        } else {
-            experiment = Some((exp, dir.clone()));
-        }
-        let done = read_states(dir)?;
-        let header = metrics_header(&experiment.as_ref().expect("set").0.grid.extra_columns());
-        let (lines, _) = read_metrics_lines(&ResultsDir::metrics_path(dir), &header)?;
-        let mut taken = HashSet::new();
-        for (id, row) in done {
-            if let Some((_, kept)) = rows.get(&id) {
-                report.duplicated.push((id, kept.clone(), dir.clone()));
-            } else {
-                taken.insert(id.clone());
-                rows.insert(id, (row, dir.clone()));
-            }
-        }
-        let mut seen = HashSet::new();
-        metrics.extend(
-            lines
-                .into_iter()
-                .filter(|l| taken.contains(&l[0]) && seen.insert((l[0].clone(), l[10].clone()))),
-        );
-    }
-    let (exp, _) = experiment.expect("at least one source");
-    let grid_runs = exp.runs();
-    report.missing = grid_runs
-        .iter()
-        .filter(|r| !rows.contains_key(&r.id()))
-        .cloned()
-        .collect();
-    report.runs = rows.len();
-    let _lock = DirLock::acquire(out)?;
-    std::fs::create_dir_all(ResultsDir::state_dir(out))?;
-    write_atomically(&ResultsDir::experiment_path(out), exp.text.as_bytes())?;
-    for (row, _) in rows.values() {
-        let path = ResultsDir::state_dir(out).join(format!("{}.toml", row.settings.run));
-        write_atomically(&path, toml::to_string(row)?.as_bytes())?;
-    }
-    let extra = exp.grid.extra_columns();
-    write_csv(
-        &ResultsDir::metrics_path(out),
-        &metrics_header(&extra),
-        metrics.iter().map(|l| l.as_slice()),
-    )?;
-    write_run_rows(
-        &ResultsDir::runs_path(out),
-        rows.values().map(|(r, _)| r),
-        &extra,
-    )?;
-    let order: HashMap<String, usize> = grid_runs
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (r.id(), i))
-        .collect();
-    crate::store::sort_results(out, &order)?;
-    Ok(report)
 }
 
 #[cfg(test)]
@@ -567,55 +355,6 @@ mod tests {
             compatible(&old, &data).unwrap_err(),
             "`data.train_size` was 50000 and is now 100"
         );
-    }
-
-    #[test]
-    fn shards_are_disjoint_balanced_and_complete() {
-        let e = exp(
-            "eta = [0.1, 0.5, 1.0, 3.0, 10.0, 100.0, 7.0]\nseed = [1, 2, 3]\nepochs = [10, 30]",
-        );
-        let runs = e.grid.runs(50_000);
-        let mut all = Vec::new();
-        let mut epochs = Vec::new();
-        for i in 1..=4 {
-            let part = Shard { index: i, count: 4 }.select(&runs);
-            epochs.push(part.iter().map(|r| r.epochs).sum::<usize>());
-            all.extend(part.into_iter().map(|r| r.id()));
-        }
-        assert_eq!(all.len(), runs.len());
-        let unique: HashSet<_> = all.iter().collect();
-        assert_eq!(unique.len(), runs.len());
-        let (min, max) = (epochs.iter().min().unwrap(), epochs.iter().max().unwrap());
-        assert!(max - min <= 30, "{epochs:?}");
-    }
-
-    #[test]
-    fn shard_parsing() {
-        let none = |_: &str| None;
-        assert_eq!(Shard::parse("2/3", none), Ok(Shard { index: 2, count: 3 }));
-        assert!(Shard::parse("0/3", none)
-            .unwrap_err()
-            .contains("does not exist"));
-        assert!(Shard::parse("4/3", none).is_err());
-        assert!(Shard::parse("x", none).unwrap_err().contains("write I/N"));
-        assert!(Shard::parse("auto", none)
-            .unwrap_err()
-            .contains("SLURM_ARRAY_TASK_ID"));
-        let slurm = |k: &str| match k {
-            "SLURM_ARRAY_TASK_ID" => Some("0".to_string()),
-            "SLURM_ARRAY_TASK_COUNT" => Some("4".to_string()),
-            _ => None,
-        };
-        assert_eq!(
-            Shard::parse("auto", slurm),
-            Ok(Shard { index: 1, count: 4 })
-        );
-        let k8s = |k: &str| match k {
-            "JOB_COMPLETION_INDEX" => Some("2".to_string()),
-            "RUNNER_SHARD_COUNT" => Some("3".to_string()),
-            _ => None,
-        };
-        assert_eq!(Shard::parse("auto", k8s), Ok(Shard { index: 3, count: 3 }));
     }
 
     #[test]

@@ -1,0 +1,153 @@
+//! Sharding a grid across machines: `--shard I/N`, or the index of a job array.
+
+use crate::grid::RunSettings;
+
+/// A share of the grid: `index` of `count` (1-based as written, `1/3`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    /// Parses `I/N` (1 <= I <= N), or `auto`: Slurm's `SLURM_ARRAY_TASK_ID` (with
+    /// `SLURM_ARRAY_TASK_MIN`, default 0) and `SLURM_ARRAY_TASK_COUNT`, or a Kubernetes Indexed
+    /// Job's `JOB_COMPLETION_INDEX` with the count from `RUNNER_SHARD_COUNT`.
+    pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Shard, String> {
+        if text == "auto" {
+            let num = |name: &str| -> Result<Option<usize>, String> {
+                env(name)
+                    .map(|v| {
+                        v.trim()
+                            .parse::<usize>()
+                            .map_err(|_| format!("{name}={v} is not a whole number"))
+                    })
+                    .transpose()
+            };
+            if let (Some(id), Some(count)) =
+                (num("SLURM_ARRAY_TASK_ID")?, num("SLURM_ARRAY_TASK_COUNT")?)
+            {
+                let min = num("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
+                return Self::new(
+                    id.checked_sub(min)
+                        .ok_or("SLURM_ARRAY_TASK_ID < SLURM_ARRAY_TASK_MIN")?
+                        + 1,
+                    count,
+                );
+            }
+            if let Some(index) = num("JOB_COMPLETION_INDEX")? {
+                let count = num("RUNNER_SHARD_COUNT")?.ok_or(
+                    "JOB_COMPLETION_INDEX is set but RUNNER_SHARD_COUNT is not: set it to the Job's completions",
+                )?;
+                return Self::new(index + 1, count);
+            }
+            return Err("--shard auto needs SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT (a Slurm job array) \
+                        or JOB_COMPLETION_INDEX and RUNNER_SHARD_COUNT (a Kubernetes Indexed Job)"
+                .to_string());
+        }
+        let (i, n) = text
+            .split_once('/')
+            .ok_or_else(|| format!("'{text}' is not a shard: write I/N, e.g. 2/4, or auto"))?;
+        let parse = |s: &str| {
+            s.trim().parse::<usize>().map_err(|_| {
+                format!("'{text}' is not a shard: write I/N with whole numbers, e.g. 2/4")
+            })
+        };
+        Self::new(parse(i)?, parse(n)?)
+    }
+
+    fn new(index: usize, count: usize) -> Result<Shard, String> {
+        if count == 0 || index == 0 || index > count {
+            return Err(format!(
+                "shard {index}/{count} does not exist: the index runs from 1 to the count"
+            ));
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// Picks this shard's runs: runs are dealt, longest first (by epochs x examples x
+    /// parameters), to the least loaded shard, so shares are balanced and disjoint and every run
+    /// is in exactly one.
+    pub fn select(&self, runs: &[RunSettings]) -> Vec<RunSettings> {
+        let work = |r: &RunSettings| {
+            let params: usize = r.sizes.windows(2).map(|w| w[0] * w[1]).sum();
+            (r.epochs as u128) * (r.examples() as u128) * (params as u128)
+        };
+        let mut order: Vec<usize> = (0..runs.len()).collect();
+        order.sort_by_key(|&i| (std::cmp::Reverse(work(&runs[i])), i));
+        let mut load = vec![0u128; self.count];
+        let mut mine = vec![false; runs.len()];
+        for i in order {
+            let target = (0..self.count).min_by_key(|&s| (load[s], s)).unwrap();
+            load[target] += work(&runs[i]);
+            mine[i] = target + 1 == self.index;
+        }
+        runs.iter()
+            .zip(mine)
+            .filter(|(_, m)| *m)
+            .map(|(r, _)| r.clone())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::Experiment;
+
+    fn exp(grid: &str) -> Experiment {
+        Experiment::from_str(&format!("[grid]\n{grid}"), Path::new("e.toml")).unwrap()
+    }
+
+    #[test]
+    fn shards_are_disjoint_balanced_and_complete() {
+        let e = exp(
+            "eta = [0.1, 0.5, 1.0, 3.0, 10.0, 100.0, 7.0]\nseed = [1, 2, 3]\nepochs = [10, 30]",
+        );
+        let runs = e.grid.runs(50_000);
+        let mut all = Vec::new();
+        let mut epochs = Vec::new();
+        for i in 1..=4 {
+            let part = Shard { index: i, count: 4 }.select(&runs);
+            epochs.push(part.iter().map(|r| r.epochs).sum::<usize>());
+            all.extend(part.into_iter().map(|r| r.id()));
+        }
+        assert_eq!(all.len(), runs.len());
+        let unique: HashSet<_> = all.iter().collect();
+        assert_eq!(unique.len(), runs.len());
+        let (min, max) = (epochs.iter().min().unwrap(), epochs.iter().max().unwrap());
+        assert!(max - min <= 30, "{epochs:?}");
+    }
+
+    #[test]
+    fn shard_parsing() {
+        let none = |_: &str| None;
+        assert_eq!(Shard::parse("2/3", none), Ok(Shard { index: 2, count: 3 }));
+        assert!(Shard::parse("0/3", none)
+            .unwrap_err()
+            .contains("does not exist"));
+        assert!(Shard::parse("4/3", none).is_err());
+        assert!(Shard::parse("x", none).unwrap_err().contains("write I/N"));
+        assert!(Shard::parse("auto", none)
+            .unwrap_err()
+            .contains("SLURM_ARRAY_TASK_ID"));
+        let slurm = |k: &str| match k {
+            "SLURM_ARRAY_TASK_ID" => Some("0".to_string()),
+            "SLURM_ARRAY_TASK_COUNT" => Some("4".to_string()),
+            _ => None,
+        };
+        assert_eq!(
+            Shard::parse("auto", slurm),
+            Ok(Shard { index: 1, count: 4 })
+        );
+        let k8s = |k: &str| match k {
+            "JOB_COMPLETION_INDEX" => Some("2".to_string()),
+            "RUNNER_SHARD_COUNT" => Some("3".to_string()),
+            _ => None,
+        };
+        assert_eq!(Shard::parse("auto", k8s), Ok(Shard { index: 3, count: 3 }));
+    }
+}

@@ -1,0 +1,122 @@
+//! `runner check`: the experiment validated against its results folder, and an estimate of the
+//! time the runs left will take.
+
+use super::*;
+
+/// What `runner check` reports.
+#[derive(Debug)]
+pub struct CheckReport {
+    pub grid_points: u128,
+    pub runs: u128,
+    pub finished: u128,
+    pub epochs_left: u128,
+    /// Estimated wall time of the runs left, on `threads` threads.
+    pub estimate_seconds: Option<f64>,
+    pub threads: usize,
+    pub dir: PathBuf,
+}
+
+impl std::fmt::Display for CheckReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "grid points:      {}", self.grid_points)?;
+        writeln!(f, "distinct runs:    {}", self.runs)?;
+        writeln!(
+            f,
+            "already finished: {} (in {})",
+            self.finished,
+            self.dir.display()
+        )?;
+        writeln!(
+            f,
+            "left to train:    {} runs, {} epochs",
+            self.runs - self.finished,
+            self.epochs_left
+        )?;
+        match self.estimate_seconds {
+            Some(s) => write!(
+                f,
+                "estimated time:   {} on {} threads (from a short timing of each network shape on this machine)",
+                human_duration(s),
+                self.threads
+            ),
+            None => write!(f, "estimated time:   nothing left to train"),
+        }
+    }
+}
+
+/// `1h 05m`, `3m 12s`, `41s`.
+pub fn human_duration(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m {:02}s", s / 60, s % 60),
+        _ => format!("{}h {:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// Validates the experiment against its results folder (without changing anything) and
+/// estimates the time the runs left will take.
+pub fn check(exp: &Experiment, opts: &SweepOptions) -> Result<CheckReport> {
+    let dir = results_dir(exp, opts);
+    let threads = opts
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let finished = match crate::store::resume::saved_experiment(&dir)? {
+        Some(old) => {
+            crate::store::resume::compatible(&old, exp).map_err(|diff| {
+                anyhow::anyhow!(
+                    "'{}' holds the results of a different experiment: {diff}; running it would be refused (use --fresh or --out)",
+                    dir.display()
+                )
+            })?;
+            crate::store::resume::read_states(&dir)?
+        }
+        None => HashMap::new(),
+    };
+    // The runs are visited one at a time: a grid of millions is checked without building it.
+    let monitor = exp.data.monitor;
+    let mut data: Option<Dataset> = None;
+    let mut speed: HashMap<(Vec<usize>, usize), f64> = HashMap::new();
+    let (mut runs, mut left, mut epochs_left, mut total) = (0u128, 0u128, 0u128, 0.0f64);
+    for r in shard_runs(exp, opts.shard) {
+        runs += 1;
+        if !finished.is_empty() && finished.contains_key(&r.id()) {
+            continue;
+        }
+        left += 1;
+        epochs_left += r.epochs as u128;
+        if data.is_none() {
+            data = Some(load_data(exp)?);
+        }
+        let data = data.as_ref().expect("just loaded");
+        // Time each distinct (sizes, batch size) briefly; evaluation is counted as forward
+        // passes at a third of a training example's cost.
+        let key = (r.sizes.clone(), r.batch_size);
+        let per_example = *speed.entry(key).or_insert_with(|| {
+            Trainer::new(std::slice::from_ref(&r), data, monitor)
+                .seconds_per_example(Duration::from_millis(300))
+        });
+        use crate::train::metrics::Metric;
+        let mut eval = 0;
+        if monitor.has(Metric::TrainCost) || monitor.has(Metric::TrainAccuracy) {
+            eval += r.examples();
+        }
+        if monitor.has(Metric::ValidationCost) || monitor.has(Metric::ValidationAccuracy) {
+            eval += data.validation.len();
+        }
+        if monitor.has(Metric::TestCost) || monitor.has(Metric::TestAccuracy) {
+            eval += data.test.len();
+        }
+        total += per_example * (r.examples() as f64 + eval as f64 / 3.0) * r.epochs as f64;
+    }
+    let estimate_seconds = (left > 0).then(|| total / (threads as f64).min(left as f64));
+    Ok(CheckReport {
+        grid_points: exp.grid.len(),
+        runs,
+        finished: runs - left,
+        epochs_left,
+        estimate_seconds,
+        threads,
+        dir,
+    })
+}
