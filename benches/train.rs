@@ -15,7 +15,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use runner::config::Experiment;
 use runner::data::Dataset;
-use runner::grid::{Grid, RunSettings};
+use runner::grid::RunSettings;
 use runner::nn::params::Network;
 use runner::nn::reference::Workspace;
 use runner::sweep::{run_sweep, SweepOptions};
@@ -44,7 +44,7 @@ fn settings(sizes: &[usize], batch: usize) -> RunSettings {
     RunSettings {
         sizes: sizes.to_vec(),
         batch_size: batch,
-        ..Grid::default().get(0, 50_000)
+        ..RunSettings::default()
     }
 }
 

@@ -84,7 +84,45 @@ fn any_folder_of_idx_files_with_its_own_split() {
         .arg(&big)
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("`data.train_size` is 5000"));
+        .stderr(predicate::str::contains(
+        "big.toml:6:14: `data.train_size`: 5000 is not allowed: train_size must be from 1 to 1000",
+    ));
+    // the same message where a zip or a variant asks for more than the folder holds
+    for (name, extra) in [
+        (
+            "zipped",
+            "[[grid.zip]]\ntrain_size = [500, 20000]\neta = [1.0, 2.0]\n",
+        ),
+        (
+            "variant",
+            "[[variant]]\nname = \"small\"\n[[variant]]\nname = \"big\"\ntrain_size = 20000\n",
+        ),
+    ] {
+        let path = tmp.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &path,
+            format!("description = \"t\"\n[data]\ndataset = \"idx\"\ndir = \"{}\"\nvalidation_size = 200\ntrain_size = 500\n{extra}", data.display()),
+        )
+        .unwrap();
+        let key = if name == "zipped" {
+            "`grid.zip.0.train_size`"
+        } else {
+            "`variant.1.train_size`"
+        };
+        runner(tmp.path())
+            .arg(&path)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(format!(
+                "{key}: 20000 is not allowed: train_size must be from 1 to 1000"
+            )));
+        assert!(!tmp
+            .path()
+            .join("results")
+            .join(name)
+            .join("metrics.csv")
+            .exists());
+    }
 }
 
 #[test]

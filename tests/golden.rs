@@ -47,9 +47,18 @@ fn every_setting_keeps_its_results_bit_for_bit() {
                 .collect::<Vec<_>>();
             assert_eq!(got[0], header, "{file} header, {threads} threads");
             let expected: Vec<Vec<String>> = expected.collect();
-            assert_eq!(got.len() - 1, expected.len(), "{file} rows, {threads} threads");
+            assert_eq!(
+                got.len() - 1,
+                expected.len(),
+                "{file} rows, {threads} threads"
+            );
             for (row, (g, e)) in got[1..].iter().zip(&expected).enumerate() {
-                assert_eq!(g, e, "{file} row {} differs with {threads} threads", row + 1);
+                assert_eq!(
+                    g,
+                    e,
+                    "{file} row {} differs with {threads} threads",
+                    row + 1
+                );
             }
         }
     }

@@ -1,4 +1,5 @@
-//! The experiment file: TOML as written, checked key by key into a validated [`Experiment`].
+//! The experiment file: TOML as written ([`raw`]), validated in one step ([`validate`]) into an
+//! [`Experiment`], the only form the rest of the program sees.
 //!
 //! Every mistake is reported before any training starts, as an [`ExperimentError`] that names the
 //! file, the line and column, the key, what was given and what is allowed.
@@ -6,19 +7,17 @@
 use std::path::{Path, PathBuf};
 
 pub mod error;
+mod raw;
+mod search;
+mod validate;
+mod values;
 
-use toml::de::{DeTable, DeValue};
-use toml::{Table, Value};
-
-use crate::data::{
-    DatasetKind, CLASSES, DEFAULT_VALIDATION, IMAGE_PIXELS, MNIST_TRAIN, TRAINING_FILE_IMAGES,
-};
-use crate::grid::{Grid, Partial, RunSettings, Variant, SETTING_KEYS};
-use crate::nn::maths::{Activation, Cost};
-use crate::nn::params::Init;
-use crate::train::metrics::{Metric, Monitor};
-use crate::train::stopping::Schedule;
 pub use error::ExperimentError;
+
+use crate::data::DatasetKind;
+use crate::grid::{Grid, RunSettings};
+use crate::train::metrics::Monitor;
+use values::Source;
 
 /// The `[data]` table.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,11 +26,21 @@ pub struct DataSettings {
     pub dataset: DatasetKind,
     /// The folder as written in the file (default: the data set's, `data/mnist` for MNIST).
     pub dir: PathBuf,
+    /// Where `dir` is written (line, column), for the error when it does not exist.
+    pub dir_location: Option<(usize, usize)>,
     /// Number of training examples: the first `train_size` of the training split.
     pub train_size: usize,
     /// Validation examples: the last `validation_size` images of the training file.
     pub validation_size: usize,
     pub monitor: Monitor,
+}
+
+/// A training-set size the experiment asks for, and where it is written (`file:line:col:
+/// `key``), so that a data set smaller than the file expects is reported at the right line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainSizeSource {
+    pub value: usize,
+    pub place: String,
 }
 
 /// A validated experiment.
@@ -46,79 +55,9 @@ pub struct Experiment {
     pub description: String,
     pub data: DataSettings,
     pub grid: Grid,
+    /// Every training-set size written in the file (`[data]`, zips, variants).
+    pub train_sizes: Vec<TrainSizeSource>,
 }
-
-const TOP_KEYS: &[&str] = &["name", "description", "data", "grid", "search", "variant"];
-const SEARCH_KEYS: &[&str] = &["mode", "trials", "seed"];
-/// Keys a random search samples, in the order they are drawn: every setting but the seed (which
-/// stays an axis of its own) and `train_size`.
-fn searched_keys() -> impl Iterator<Item = &'static str> {
-    SETTING_KEYS
-        .iter()
-        .copied()
-        .filter(|k| !matches!(*k, "seed" | "train_size"))
-}
-const DATA_KEYS: &[&str] = &["dataset", "dir", "train_size", "validation_size", "monitor"];
-const GRID_KEYS: &[&str] = &[
-    "sizes",
-    "hidden",
-    "eta",
-    "batch_size",
-    "epochs",
-    "seed",
-    "cost",
-    "init",
-    "lambda",
-    "activation",
-    "output",
-    "momentum",
-    "eta_schedule",
-    "early_stopping",
-    "expand",
-    "seeds",
-    "zip",
-];
-/// The other ways a table may write a run setting: `hidden` for `sizes`, `output` for `cost`.
-const SETTING_FORMS: [&str; 2] = ["hidden", "output"];
-
-/// Keys a `[[grid.zip]]` table may hold: every setting of a run, in either form.
-fn zip_keys() -> Vec<&'static str> {
-    SETTING_KEYS.iter().chain(&SETTING_FORMS).copied().collect()
-}
-
-/// Keys a `[[variant]]` table may hold: its name and single values of the settings.
-fn variant_keys() -> Vec<&'static str> {
-    std::iter::once("name").chain(zip_keys()).collect()
-}
-
-/// The run setting a key of a table sets: `output` sets the cost, `hidden` the layer sizes.
-fn setting_of(key: &str) -> &str {
-    match key {
-        "output" => "cost",
-        "hidden" => "sizes",
-        other => other,
-    }
-}
-
-/// The output layers `output` may name: sigmoid (with the `cost`) or softmax (log-likelihood).
-const OUTPUTS: [&str; 2] = ["sigmoid", "softmax"];
-/// Largest number of values a range may generate.
-const MAX_RANGE_VALUES: usize = 100_000;
-/// Names people use for the grid keys in other tools and in the book's code.
-const ALIASES: &[(&str, &str)] = &[
-    ("learning_rate", "eta"),
-    ("lr", "eta"),
-    ("mini_batch_size", "batch_size"),
-    ("batch", "batch_size"),
-    ("lmbda", "lambda"),
-    ("l2", "lambda"),
-    ("layers", "sizes"),
-    ("epoch", "epochs"),
-    ("mu", "momentum"),
-    ("schedule", "eta_schedule"),
-    ("patience", "early_stopping"),
-    ("variants", "variant"),
-];
 
 impl Experiment {
     /// Reads and validates an experiment file.
@@ -135,19 +74,26 @@ impl Experiment {
     /// Validates the text of an experiment file; `path` names it in errors and gives the default
     /// name.
     pub fn from_str(text: &str, path: &Path) -> Result<Experiment, ExperimentError> {
-        let doc = Doc::parse(text, path)?;
-        doc.experiment()
+        let source = Source { path, text };
+        let file = raw::parse(text).map_err(|e| {
+            source.error(
+                "",
+                e.span(),
+                format!("invalid TOML: {}", e.message().trim_end()),
+            )
+        })?;
+        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+        validate::experiment(file, source, stem)
     }
 
     /// The data folder: `data.dir` as written if it is absolute or exists relative to the current
     /// folder, otherwise relative to the experiment file's folder or one of its parents.
     pub fn resolve_data_dir(&self) -> Result<PathBuf, ExperimentError> {
         let dir = &self.data.dir;
-        if dir.is_absolute() || dir.is_dir() {
-            if dir.is_dir() {
-                return Ok(dir.clone());
-            }
-        } else {
+        if dir.is_dir() {
+            return Ok(dir.clone());
+        }
+        if !dir.is_absolute() {
             let base = self.path.parent().unwrap_or(Path::new("."));
             let base = std::fs::canonicalize(if base.as_os_str().is_empty() {
                 Path::new(".")
@@ -162,10 +108,11 @@ impl Experiment {
                 }
             }
         }
-        let doc = Doc::parse(&self.text, &self.path)?;
-        Err(doc.error(
-            &["data", "dir"],
-            format!(
+        Err(ExperimentError {
+            path: self.path.clone(),
+            location: self.data.dir_location,
+            key: "data.dir".to_string(),
+            message: format!(
                 "the data folder '{}' does not exist (looked in the current folder and beside the \
                  experiment file); it must hold the four IDX files, as data/mnist in the repository \
                  does{}",
@@ -176,7 +123,7 @@ impl Experiment {
                     ""
                 }
             ),
-        ))
+        })
     }
 
     /// Number of distinct runs.
@@ -189,1406 +136,55 @@ impl Experiment {
         self.iter_runs().collect()
     }
 
+    /// The run at `index` of the grid order, with the experiment's data set.
+    pub fn run(&self, index: u128) -> RunSettings {
+        let mut r = self.grid.get(index);
+        r.dataset = self.data.dataset;
+        r
+    }
+
     /// The runs one at a time, without building the grid in memory.
     pub fn iter_runs(&self) -> impl Iterator<Item = RunSettings> + '_ {
-        self.grid.iter(self.data.train_size).map(|mut r| {
-            r.dataset = self.data.dataset;
-            r
-        })
-    }
-}
-
-/// The parsed file: values for reading, spans for locating errors.
-struct Doc<'a> {
-    path: &'a Path,
-    text: &'a str,
-    table: Table,
-    spans: toml::Spanned<DeTable<'a>>,
-}
-
-impl<'a> Doc<'a> {
-    fn parse(text: &'a str, path: &'a Path) -> Result<Doc<'a>, ExperimentError> {
-        let syntax = |e: toml::de::Error| ExperimentError {
-            path: path.to_path_buf(),
-            location: e.span().map(|s| line_col(text, s.start)),
-            key: String::new(),
-            message: format!("invalid TOML: {}", e.message().trim_end()),
-        };
-        let table: Table = toml::from_str(text).map_err(syntax)?;
-        let spans = DeTable::parse(text).map_err(syntax)?;
-        Ok(Doc {
-            path,
-            text,
-            table,
-            spans,
-        })
-    }
-
-    /// The byte span of the value at `key_path` (or of its key, or of the nearest parent).
-    fn span_of(&self, key_path: &[&str], key_itself: bool) -> Option<std::ops::Range<usize>> {
-        let mut table: &DeTable = self.spans.get_ref();
-        let mut best = None;
-        for (depth, part) in key_path.iter().enumerate() {
-            let (k, v) = table.iter().find(|(k, _)| k.get_ref().as_ref() == *part)?;
-            let last = depth + 1 == key_path.len();
-            best = Some(if last && key_itself {
-                k.span()
-            } else {
-                v.span()
-            });
-            match v.get_ref() {
-                DeValue::Table(t) if !last => table = t,
-                _ => break,
-            }
-        }
-        best
-    }
-
-    fn error_at(&self, key_path: &[&str], key_itself: bool, message: String) -> ExperimentError {
-        ExperimentError {
-            path: self.path.to_path_buf(),
-            location: self
-                .span_of(key_path, key_itself)
-                .map(|s| line_col(self.text, s.start)),
-            key: key_path.join("."),
-            message,
-        }
-    }
-
-    fn error(&self, key_path: &[&str], message: String) -> ExperimentError {
-        self.error_at(key_path, false, message)
-    }
-
-    fn check_keys(
-        &self,
-        table: &Table,
-        prefix: &[&str],
-        allowed: &[&str],
-    ) -> Result<(), ExperimentError> {
-        for key in table.keys() {
-            if allowed.contains(&key.as_str()) {
-                continue;
-            }
-            let mut path = prefix.to_vec();
-            path.push(key);
-            let section = if prefix.is_empty() {
-                "at the top level".to_string()
-            } else {
-                format!("in [{}]", prefix.join("."))
-            };
-            let mut message = format!(
-                "unknown key; the keys allowed {section} are: {}",
-                allowed.join(", ")
-            );
-            if let Some(s) = suggest(key, allowed) {
-                message = format!("unknown key (did you mean `{s}`?); {}", &message[13..]);
-            }
-            return Err(self.error_at(&path, true, message));
-        }
-        Ok(())
-    }
-
-    fn experiment(&self) -> Result<Experiment, ExperimentError> {
-        self.check_keys(&self.table, &[], TOP_KEYS)?;
-        let name = match self.table.get("name") {
-            None => self
-                .path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "experiment".to_string()),
-            Some(v) => {
-                let s = self.string(&["name"], v)?;
-                let ok = !s.is_empty()
-                    && s != "."
-                    && s != ".."
-                    && s.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-                if !ok {
-                    return Err(self.error(
-                        &["name"],
-                        format!(
-                            "{} is not allowed: the name becomes a folder under results/, so use \
-                             letters, digits, '-', '_' and '.' only",
-                            show(v)
-                        ),
-                    ));
-                }
-                s
-            }
-        };
-        let description = match self.table.get("description") {
-            None => String::new(),
-            Some(v) => self.string(&["description"], v)?,
-        };
-        let data = self.data()?;
-        let mut grid = self.grid(&data)?;
-        grid.variants = self.variants(&grid, &data)?;
-        let columns = grid.extra_columns();
-        if data.validation_size == 0 {
-            for key in ["eta_schedule", "early_stopping"] {
-                if columns.contains(&key) {
-                    return Err(self.error(
-                        &["data", "validation_size"],
-                        format!(
-                            "0 leaves no validation set, but `{key}` is decided by the validation                              accuracy after each epoch: keep a validation set (the default is 10000)"
-                        ),
-                    ));
-                }
-            }
-        }
-        Ok(Experiment {
-            path: self.path.to_path_buf(),
-            text: self.text.to_string(),
-            name,
-            description,
-            data,
-            grid,
-        })
-    }
-
-    fn sub_table(&self, key: &str) -> Result<Option<&Table>, ExperimentError> {
-        match self.table.get(key) {
-            None => Ok(None),
-            Some(Value::Table(t)) => Ok(Some(t)),
-            Some(v) => Err(self.error(
-                &[key],
-                format!("expected a table [{key}], found {}", show(v)),
-            )),
-        }
-    }
-
-    fn data(&self) -> Result<DataSettings, ExperimentError> {
-        let mut data = DataSettings {
-            dataset: DatasetKind::Mnist,
-            dir: PathBuf::from("data/mnist"),
-            train_size: MNIST_TRAIN,
-            validation_size: DEFAULT_VALIDATION,
-            monitor: Monitor::all(),
-        };
-        let Some(t) = self.sub_table("data")? else {
-            return Ok(data);
-        };
-        self.check_keys(t, &["data"], DATA_KEYS)?;
-        if let Some(v) = t.get("dataset") {
-            let names: Vec<&str> = DatasetKind::ALL.iter().map(|d| d.name()).collect();
-            data.dataset = DatasetKind::ALL[self
-                .choices(&["data", "dataset"], v, &names)?
-                .first()
-                .copied()
-                .filter(|_| !v.is_array())
-                .ok_or_else(|| {
-                    self.error(
-                        &["data", "dataset"],
-                        "give one data set, not a list".to_string(),
-                    )
-                })?];
-        }
-        match (t.get("dir"), data.dataset.default_dir()) {
-            (Some(v), _) => {
-                let s = self.string(&["data", "dir"], v)?;
-                if s.is_empty() {
-                    return Err(self.error(&["data", "dir"], "must not be empty".to_string()));
-                }
-                data.dir = PathBuf::from(s);
-            }
-            (None, Some(default)) => data.dir = PathBuf::from(default),
-            (None, None) => {
-                return Err(self.error(
-                    &["data", "dataset"],
-                    "dataset = \"idx\" needs `dir`: the folder holding the four IDX files"
-                        .to_string(),
-                ))
-            }
-        }
-        if let Some(v) = t.get("validation_size") {
-            let path = ["data", "validation_size"];
-            let n = self.integer(&path, v, "a whole number from 0 to 59999")?;
-            if !(0..TRAINING_FILE_IMAGES as i64).contains(&n) {
-                return Err(self.error(
-                    &path,
-                    format!("{n} is not allowed: validation_size is taken from the end of the 60000 training images, from 0 to 59999"),
-                ));
-            }
-            data.validation_size = n as usize;
-        }
-        // By default the training set is the rest of the training file (the book's 50,000).
-        let available = TRAINING_FILE_IMAGES - data.validation_size;
-        data.train_size = available;
-        if let Some(v) = t.get("train_size") {
-            let path = ["data", "train_size"];
-            let n = self.integer(&path, v, &format!("a whole number from 1 to {available}"))?;
-            if !(1..=available as i64).contains(&n) {
-                return Err(self.error(
-                    &path,
-                    format!(
-                        "{n} is not allowed: train_size must be from 1 to {available} (the training \
-                         file's 60000 images less validation_size {})",
-                        data.validation_size
-                    ),
-                ));
-            }
-            data.train_size = n as usize;
-        } else if data.dataset == DatasetKind::Idx {
-            return Err(self.error(
-                &["data", "dataset"],
-                "dataset = \"idx\" needs `train_size`: how many of the folder's training images to \
-                 train on (the rest of the file after validation_size, at most)"
-                    .to_string(),
-            ));
-        }
-        if let Some(v) = t.get("monitor") {
-            let path = ["data", "monitor"];
-            let allowed: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
-            let names = self.list(&path, v, "a list of metric names")?;
-            let mut metrics = Vec::new();
-            for item in names {
-                let Value::String(s) = item else {
-                    return Err(self.error(
-                        &path,
-                        format!("expected metric names (strings), found {}", show(item)),
-                    ));
-                };
-                let Some(m) = Metric::ALL.into_iter().find(|m| m.name() == s) else {
-                    let hint = suggest(s, &allowed)
-                        .map(|x| format!(" (did you mean \"{x}\"?)"))
-                        .unwrap_or_default();
-                    return Err(self.error(
-                        &path,
-                        format!(
-                            "unknown metric \"{s}\"{hint}; allowed: {}",
-                            allowed.join(", ")
-                        ),
-                    ));
-                };
-                metrics.push(m);
-            }
-            data.monitor = Monitor::only(&metrics);
-        }
-        if data.validation_size == 0
-            && (data.monitor.has(Metric::ValidationCost)
-                || data.monitor.has(Metric::ValidationAccuracy))
-        {
-            return Err(self.error(
-                &["data", "validation_size"],
-                "0 leaves no validation set, so `data.monitor` must not list validation_cost or \
-                 validation_accuracy (and it lists every metric when it is left out)"
-                    .to_string(),
-            ));
-        }
-        Ok(data)
-    }
-
-    fn grid(&self, data: &DataSettings) -> Result<Grid, ExperimentError> {
-        let train_size = data.train_size;
-        let available = TRAINING_FILE_IMAGES - data.validation_size;
-        let mut grid = Grid::default();
-        let search = self.search()?;
-        let Some(t) = self.sub_table("grid")? else {
-            return Ok(grid);
-        };
-        self.check_keys(t, &["grid"], GRID_KEYS)?;
-        let plain: Table = t
-            .iter()
-            .filter(|(k, _)| k.as_str() != "zip")
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        // A random search may leave `num` out of a log or lin range: only the ends matter.
-        let mut plain = plain;
-        if search.is_some() {
-            for key in ["eta", "lambda", "momentum"] {
-                if let Some(Value::Table(r)) = plain.get_mut(key) {
-                    if !r.contains_key("num") && (r.contains_key("log") || r.contains_key("lin")) {
-                        r.insert("num".to_string(), Value::Integer(2));
-                    }
-                }
-            }
-        }
-        self.apply_keys(&plain, &["grid"], &mut grid, train_size)?;
-        if let Some(v) = t.get("zip") {
-            if search.is_some() {
-                return Err(self.error(
-                    &["search"],
-                    "a random search samples the grid's lists and ranges; it cannot be combined with [[grid.zip]]".to_string(),
-                ));
-            }
-            grid.zips = self.zips(v, t, &grid, train_size, available)?;
-        }
-        grid.dedup();
-        if let Some((trials, seed)) = search {
-            grid = random_search(grid, &plain, trials, seed);
-        }
-        Ok(grid)
-    }
-
-    /// `[search] mode = "random", trials = N, seed = S`: returns (trials, seed), or None for the
-    /// plain grid (`mode = "grid"`, the default).
-    fn search(&self) -> Result<Option<(usize, u64)>, ExperimentError> {
-        let Some(t) = self.sub_table("search")? else {
-            return Ok(None);
-        };
-        self.check_keys(t, &["search"], SEARCH_KEYS)?;
-        match t.get("mode") {
-            None => {
-                return Err(self.error(
-                    &["search"],
-                    "`mode` is missing: \"random\" or \"grid\"".to_string(),
-                ))
-            }
-            Some(Value::String(m)) if m == "grid" => return Ok(None),
-            Some(Value::String(m)) if m == "random" => {}
-            Some(other) => {
-                return Err(self.error(
-                    &["search", "mode"],
-                    format!("{} is not allowed: use \"random\" or \"grid\"", show(other)),
-                ))
-            }
-        }
-        let trials = match t.get("trials") {
-            Some(Value::Integer(n)) if (1..=MAX_RANGE_VALUES as i64).contains(n) => *n as usize,
-            Some(other) => {
-                return Err(self.error(
-                    &["search", "trials"],
-                    format!(
-                        "{} is not allowed: the number of trials is from 1 to 100000",
-                        show(other)
-                    ),
-                ))
-            }
-            None => {
-                return Err(self.error(
-                    &["search"],
-                    "`trials` is missing: how many points to draw".to_string(),
-                ))
-            }
-        };
-        let seed = match t.get("seed") {
-            None => 1,
-            Some(Value::Integer(n)) if *n >= 0 => *n as u64,
-            Some(other) => {
-                return Err(self.error(
-                    &["search", "seed"],
-                    format!(
-                        "{} is not allowed: the search's seed is a whole number >= 0",
-                        show(other)
-                    ),
-                ))
-            }
-        };
-        Ok(Some((trials, seed)))
-    }
-
-    /// `[[grid.zip]]` tables: in each, every key's list has the same length and the lists vary
-    /// together (point i takes the i-th value of every key).
-    fn zips(
-        &self,
-        v: &Value,
-        plain: &Table,
-        grid: &Grid,
-        train_size: usize,
-        available: usize,
-    ) -> Result<Vec<Vec<Partial>>, ExperimentError> {
-        let Value::Array(tables) = v else {
-            return Err(self.error(
-                &["grid", "zip"],
-                "write zipped settings as [[grid.zip]] tables, each holding lists of equal length"
-                    .to_string(),
-            ));
-        };
-        let mut seen: Vec<String> = Vec::new();
-        let mut zips = Vec::new();
-        for (i, table) in tables.iter().enumerate() {
-            let index = i.to_string();
-            let prefix = ["grid", "zip", index.as_str()];
-            let Value::Table(t) = table else {
-                return Err(self.error(&prefix, "expected a table of lists".to_string()));
-            };
-            let zip_keys = zip_keys();
-            self.check_keys(t, &prefix, &zip_keys)?;
-            if t.is_empty() {
-                return Err(self.error(
-                    &prefix,
-                    "an empty [[grid.zip]] table zips nothing".to_string(),
-                ));
-            }
-            let mut z = Grid::default();
-            let keys: Vec<&str> = zip_keys
-                .iter()
-                .copied()
-                .filter(|k| t.contains_key(*k))
-                .collect();
-            if t.contains_key("cost") && t.contains_key("output") {
-                return Err(self.error(
-                    &prefix,
-                    "give `cost` or `output` in a [[grid.zip]] table, not both (`output = \"softmax\"` is the log-likelihood cost)".to_string(),
-                ));
-            }
-            if t.contains_key("sizes") && t.contains_key("hidden") {
-                return Err(self.error(
-                    &prefix,
-                    "give `sizes` or `hidden` in a [[grid.zip]] table, not both".to_string(),
-                ));
-            }
-            for key in &keys {
-                let path = [prefix[0], prefix[1], prefix[2], key];
-                // `output` sets the cost and `hidden` the sizes: they count as the same key
-                let key = &setting_of(key);
-                let same: &[&str] = match *key {
-                    "cost" => &["cost", "output"],
-                    "sizes" => &["sizes", "hidden"],
-                    _ => std::slice::from_ref(key),
-                };
-                if same.iter().any(|k| plain.contains_key(*k)) || seen.iter().any(|s| s == key) {
-                    return Err(self.error(
-                        &path,
-                        format!("`{key}` is set in more than one place: a key is either in [grid] or in one [[grid.zip]] table"),
-                    ));
-                }
-                seen.push(key.to_string());
-            }
-            let grid_keys: Table = t
-                .iter()
-                .filter(|(k, _)| k.as_str() != "train_size")
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            self.apply_keys(&grid_keys, &prefix, &mut z, available)?;
-            let mut columns: Vec<(&str, usize)> = Vec::new();
-            let mut train_sizes = Vec::new();
-            if let Some(v) = t.get("train_size") {
-                let path = [prefix[0], prefix[1], prefix[2], "train_size"];
-                for n in self.integers(&path, v, &format!("whole numbers from 1 to {available}"))? {
-                    if !(1..=available as i64).contains(&n) {
-                        return Err(self.error(
-                            &path,
-                            format!("{n} is not allowed: train_size must be from 1 to {available}"),
-                        ));
-                    }
-                    train_sizes.push(n as usize);
-                }
-                columns.push(("train_size", train_sizes.len()));
-            }
-            for key in keys.iter().filter(|k| **k != "train_size") {
-                let counted = setting_of(key);
-                columns.push((key, z.count(counted)));
-            }
-            let n = columns[0].1;
-            if let Some((key, len)) = columns.iter().find(|(_, len)| *len != n) {
-                return Err(self.error(
-                    &prefix,
-                    format!(
-                        "the lists of a [[grid.zip]] table vary together, so they need the same length: `{}` has {n} values, `{key}` has {len}",
-                        columns[0].0
-                    ),
-                ));
-            }
-            let points: Vec<Partial> = (0..n)
-                .map(|j| {
-                    let has = |key: &str| keys.iter().any(|k| setting_of(k) == key);
-                    Partial {
-                        train_size: has("train_size").then(|| train_sizes[j]),
-                        ..z.point(j, has)
-                    }
-                })
-                .collect();
-            // every mini-batch size must fit every training-set size it meets
-            for p in &points {
-                let ts = p.train_size.unwrap_or(train_size);
-                let batches = p.batch_size.map_or(grid.batch_size.clone(), |b| vec![b]);
-                if let Some(b) = batches.iter().find(|&&b| b > ts) {
-                    return Err(self.error(
-                        &prefix,
-                        format!("a mini-batch of {b} does not fit a training set of {ts} examples"),
-                    ));
-                }
-            }
-            zips.push(points);
-        }
-        Ok(zips)
-    }
-
-    /// Reads the grid keys of `t` (the `[grid]` table or one `[[grid.zip]]` table, named by
-    /// `prefix`) into `grid`.
-    fn apply_keys(
-        &self,
-        t: &Table,
-        prefix: &[&str],
-        grid: &mut Grid,
-        train_size: usize,
-    ) -> Result<(), ExperimentError> {
-        let at = |key: &'static str| -> Vec<&str> {
-            let mut p = prefix.to_vec();
-            p.push(key);
-            p
-        };
-        if let Some(v) = t.get("sizes") {
-            grid.sizes = self.sizes(v)?;
-        }
-        if let Some(v) = t.get("hidden") {
-            if t.contains_key("sizes") {
-                return Err(self.error(
-                    &at("hidden"),
-                    "give `sizes` (whole networks) or `hidden` (the hidden layers' widths), not both"
-                        .to_string(),
-                ));
-            }
-            grid.sizes = self.hidden(&at("hidden"), v)?;
-        }
-        if let Some(v) = t.get("eta") {
-            grid.eta = self.floats(&at("eta"), v, |x| {
-                (x.is_finite() && x > 0.0)
-                    .then_some(())
-                    .ok_or("the learning rate eta must be a finite number > 0, e.g. 3.0")
-            })?;
-        }
-        if let Some(v) = t.get("lambda") {
-            grid.lambda = self.floats(&at("lambda"), v, |x| {
-                (x.is_finite() && x >= 0.0)
-                    .then_some(())
-                    .ok_or("the L2 regularisation lambda must be a finite number >= 0, e.g. 5.0 (0 turns it off)")
-            })?;
-        }
-        if let Some(v) = t.get("batch_size") {
-            let path = at("batch_size");
-            let what = format!("whole numbers from 1 to train_size ({train_size})");
-            grid.batch_size = self
-                .integers(&path, v, &what)?
-                .into_iter()
-                .map(|n| {
-                    if n >= 1 && n as usize <= train_size {
-                        Ok(n as usize)
-                    } else {
-                        Err(self.error(
-                            &path,
-                            format!("{n} is not allowed: the mini-batch size must be from 1 to train_size ({train_size})"),
-                        ))
-                    }
-                })
-                .collect::<Result<_, _>>()?;
-        }
-        if let Some(v) = t.get("epochs") {
-            let path = at("epochs");
-            grid.epochs = self
-                .integers(&path, v, "whole numbers from 1 to 100000")?
-                .into_iter()
-                .map(|n| {
-                    if (1..=100_000).contains(&n) {
-                        Ok(n as usize)
-                    } else {
-                        Err(self.error(
-                            &path,
-                            format!("{n} is not allowed: epochs must be from 1 to 100000"),
-                        ))
-                    }
-                })
-                .collect::<Result<_, _>>()?;
-        }
-        if let (Some(_), Some(_)) = (t.get("seed"), t.get("seeds")) {
-            return Err(self.error(
-                &at("seeds"),
-                "give either `seed` (a list of seeds) or `seeds` (how many: seeds = 5 means seed = [1, 2, 3, 4, 5]), not both".to_string(),
-            ));
-        }
-        if let Some(v) = t.get("seeds") {
-            let path = at("seeds");
-            let n = self.integer(&path, v, "a whole number of seeds from 1 to 100000")?;
-            if !(1..=MAX_RANGE_VALUES as i64).contains(&n) {
-                return Err(self.error(
-                    &path,
-                    format!("{n} is not allowed: `seeds = N` trains seeds 1 to N; N must be from 1 to 100000"),
-                ));
-            }
-            grid.seed = (1..=n as u64).collect();
-        }
-        if let Some(v) = t.get("seed") {
-            let path = at("seed");
-            grid.seed = self
-                .integers(&path, v, "whole numbers >= 0")?
-                .into_iter()
-                .map(|n| {
-                    u64::try_from(n).map_err(|_| {
-                        self.error(
-                            &path,
-                            format!("{n} is not allowed: a seed is a whole number >= 0"),
-                        )
-                    })
-                })
-                .collect::<Result<_, _>>()?;
-        }
-        if let Some(v) = t.get("cost") {
-            let names: Vec<&str> = Cost::ALL.iter().map(|c| c.name()).collect();
-            grid.cost = self
-                .choices(&at("cost"), v, &names)?
-                .into_iter()
-                .map(|i| Cost::ALL[i])
-                .collect();
-        }
-        if let Some(v) = t.get("init") {
-            let names: Vec<&str> = Init::ALL.iter().map(|c| c.name()).collect();
-            grid.init = self
-                .choices(&at("init"), v, &names)?
-                .into_iter()
-                .map(|i| Init::ALL[i])
-                .collect();
-        }
-        if let Some(v) = t.get("output") {
-            grid.cost = self.output(
-                &at("output"),
-                v,
-                t.contains_key("cost").then_some(&grid.cost),
-            )?;
-        }
-        if let Some(v) = t.get("activation") {
-            let names: Vec<&str> = Activation::ALL.iter().map(|c| c.name()).collect();
-            grid.activation = self
-                .choices(&at("activation"), v, &names)?
-                .into_iter()
-                .map(|i| Activation::ALL[i])
-                .collect();
-        }
-        if let Some(v) = t.get("momentum") {
-            grid.momentum = self.floats(&at("momentum"), v, |x| {
-                (x.is_finite() && (0.0..1.0).contains(&x))
-                    .then_some(())
-                    .ok_or("the momentum coefficient mu must be from 0 (plain SGD) up to, not including, 1, e.g. 0.9")
-            })?;
-        }
-        if let Some(v) = t.get("early_stopping") {
-            let path = at("early_stopping");
-            let what = "a whole number of epochs from 0 (never stop early) to 100000";
-            grid.early_stopping = self
-                .integers(&path, v, what)?
-                .into_iter()
-                .map(|n| {
-                    if (0..=100_000).contains(&n) {
-                        Ok(n as usize)
-                    } else {
-                        Err(self.error(
-                            &path,
-                            format!("{n} is not allowed: early_stopping is {what}"),
-                        ))
-                    }
-                })
-                .collect::<Result<_, _>>()?;
-        }
-        if let Some(v) = t.get("expand") {
-            let path = at("expand");
-            grid.expand = self
-                .list(&path, v, "true or false")?
-                .into_iter()
-                .map(|item| match item {
-                    Value::Boolean(b) => Ok(*b),
-                    other => Err(self.error(
-                        &path,
-                        format!(
-                            "expected true or false (one or a list), found {}: `expand = true` \
-                             trains on each image and its four one-pixel shifts",
-                            show(other)
-                        ),
-                    )),
-                })
-                .collect::<Result<_, _>>()?;
-        }
-        if let Some(v) = t.get("eta_schedule") {
-            let path = at("eta_schedule");
-            const ALLOWED: &str = "use \"constant\" or \"halve:N\" (halve eta each time the validation \
-                                   accuracy has not improved for N epochs, and stop once eta is 1/128 of \
-                                   its start)";
-            grid.eta_schedule = self
-                .list(&path, v, "schedules")?
-                .into_iter()
-                .map(|item| {
-                    let Value::String(text) = item else {
-                        return Err(self.error(
-                            &path,
-                            format!("expected a string, found {}: {ALLOWED}", show(item)),
-                        ));
-                    };
-                    Schedule::parse(text).ok_or_else(|| {
-                        self.error(&path, format!("\"{text}\" is not allowed: {ALLOWED}"))
-                    })
-                })
-                .collect::<Result<_, _>>()?;
-        }
-        Ok(())
-    }
-
-    /// `output = "sigmoid"` or `"softmax"` (or a list): the output layer, which goes with the
-    /// cost: a softmax layer is trained with the log-likelihood. Returns the cost list: the
-    /// sigmoid costs of `costs` (given in the same table; quadratic when not) for "sigmoid", the
-    /// log-likelihood for "softmax".
-    fn output(
-        &self,
-        path: &[&str],
-        v: &Value,
-        costs: Option<&Vec<Cost>>,
-    ) -> Result<Vec<Cost>, ExperimentError> {
-        let outputs = self.choices(path, v, &OUTPUTS)?;
-        let (sigmoid, softmax) = (outputs.contains(&0), outputs.contains(&1));
-        let Some(costs) = costs else {
-            return Ok(outputs
-                .iter()
-                .map(|&o| {
-                    if o == 0 {
-                        Cost::Quadratic
-                    } else {
-                        Cost::LogLikelihood
-                    }
-                })
-                .collect());
-        };
-        let sigmoid_costs: Vec<Cost> = costs.iter().copied().filter(|c| !c.softmax()).collect();
-        let mut out = Vec::new();
-        if sigmoid {
-            if sigmoid_costs.is_empty() {
-                return Err(self.error(
-                    path,
-                    "a sigmoid output layer needs the cost \"quadratic\" or \"cross-entropy\"; \
-                     `cost` lists only \"log-likelihood\", which is the softmax's"
-                        .to_string(),
-                ));
-            }
-            out.extend(sigmoid_costs);
-        } else if let Some(c) = sigmoid_costs.first() {
-            return Err(self.error(
-                path,
-                format!(
-                    "output = \"softmax\" is trained with the log-likelihood cost, so cost = \"{c}\" \
-                     cannot go with it: leave `cost` out (or list \"sigmoid\" in `output` too)"
-                ),
-            ));
-        }
-        if softmax {
-            out.push(Cost::LogLikelihood);
-        }
-        Ok(out)
-    }
-
-    /// `[[variant]]` tables: a `name` and single values of settings, each variant combined with
-    /// the rest of the grid.
-    fn variants(&self, grid: &Grid, data: &DataSettings) -> Result<Vec<Variant>, ExperimentError> {
-        let Some(v) = self.table.get("variant") else {
-            return Ok(Vec::new());
-        };
-        let Value::Array(tables) = v else {
-            return Err(self.error(
-                &["variant"],
-                "write variants as [[variant]] tables, each with a `name` and the settings it changes"
-                    .to_string(),
-            ));
-        };
-        let available = TRAINING_FILE_IMAGES - data.validation_size;
-        let mut variants: Vec<Variant> = Vec::new();
-        for (i, table) in tables.iter().enumerate() {
-            let index = i.to_string();
-            let prefix = ["variant", index.as_str()];
-            let Value::Table(t) = table else {
-                return Err(self.error(&prefix, "expected a table".to_string()));
-            };
-            let variant_keys = variant_keys();
-            self.check_keys(t, &prefix, &variant_keys)?;
-            let name = match t.get("name") {
-                None => {
-                    return Err(self.error(
-                        &prefix,
-                        "`name` is missing: each variant is shown by its name in the CSV files and plots"
-                            .to_string(),
-                    ))
-                }
-                Some(v) => self.string(&["variant", index.as_str(), "name"], v)?,
-            };
-            let name_path = ["variant", index.as_str(), "name"];
-            let ok = !name.trim().is_empty()
-                && name.len() <= 60
-                && name
-                    .chars()
-                    .all(|c| c.is_alphanumeric() || " -_.+=()/:".contains(c));
-            if !ok {
-                return Err(self.error(
-                    &name_path,
-                    format!(
-                        "\"{name}\" is not allowed: a variant's name is 1 to 60 letters, digits, \
-                         spaces and -_.+=()/: (it goes into CSV cells and plot legends)"
-                    ),
-                ));
-            }
-            if variants.iter().any(|v| v.name == name) {
-                return Err(self.error(
-                    &name_path,
-                    format!("\"{name}\" names two variants: give each its own name"),
-                ));
-            }
-            let settings: Table = t
-                .iter()
-                .filter(|(k, _)| !matches!(k.as_str(), "name" | "train_size"))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            let mut z = Grid::default();
-            self.apply_keys(&settings, &prefix, &mut z, available)?;
-            let has = |key: &str| t.contains_key(key);
-            for key in variant_keys.iter().filter(|k| has(k) && **k != "name") {
-                let path = ["variant", index.as_str(), key];
-                let counted = setting_of(key);
-                let single = match *key {
-                    "train_size" => !matches!(t.get("train_size"), Some(Value::Array(_))),
-                    _ => z.count(counted) == 1,
-                };
-                if !single {
-                    return Err(self.error(
-                        &path,
-                        format!(
-                            "a variant sets one value per key; to try several values of `{key}`, \
-                             list them in [grid] (every variant is combined with the whole grid)"
-                        ),
-                    ));
-                }
-                let swept_in_grid = grid.count(counted) > 1
-                    || grid
-                        .zips
-                        .iter()
-                        .flatten()
-                        .any(|zp| zp.value(counted).is_some());
-                if swept_in_grid {
-                    return Err(self.error(
-                        &path,
-                        format!(
-                            "`{key}` varies in [grid] and is also set by variant \"{name}\": a \
-                             variant can only override a key that has one value in the grid"
-                        ),
-                    ));
-                }
-            }
-            let mut p = z.point(0, |key| t.keys().any(|k| setting_of(k) == key));
-            if let Some(v) = t.get("train_size") {
-                let path = ["variant", index.as_str(), "train_size"];
-                let n = self.integer(&path, v, &format!("a whole number from 1 to {available}"))?;
-                if !(1..=available as i64).contains(&n) {
-                    return Err(self.error(
-                        &path,
-                        format!("{n} is not allowed: train_size must be from 1 to {available}"),
-                    ));
-                }
-                p.train_size = Some(n as usize);
-            }
-            let ts = p.train_size.unwrap_or(data.train_size);
-            let batches = p.batch_size.map_or(grid.batch_size.clone(), |b| vec![b]);
-            if let Some(b) = batches.iter().find(|&&b| b > ts) {
-                return Err(self.error(
-                    &prefix,
-                    format!("a mini-batch of {b} does not fit a training set of {ts} examples"),
-                ));
-            }
-            variants.push(Variant { name, settings: p });
-        }
-        Ok(variants)
-    }
-
-    fn string(&self, path: &[&str], v: &Value) -> Result<String, ExperimentError> {
-        match v {
-            Value::String(s) => Ok(s.clone()),
-            other => Err(self.error(path, format!("expected a string, found {}", show(other)))),
-        }
-    }
-
-    fn integer(&self, path: &[&str], v: &Value, what: &str) -> Result<i64, ExperimentError> {
-        match v {
-            Value::Integer(n) => Ok(*n),
-            other => Err(self.error(path, format!("expected {what}, found {}", show(other)))),
-        }
-    }
-
-    /// One value or a non-empty list of values.
-    fn list<'v>(
-        &self,
-        path: &[&str],
-        v: &'v Value,
-        what: &str,
-    ) -> Result<Vec<&'v Value>, ExperimentError> {
-        match v {
-            Value::Array(items) if items.is_empty() => Err(self.error(
-                path,
-                format!("an empty list is not allowed: give one value or a list of {what}"),
-            )),
-            Value::Array(items) => Ok(items.iter().collect()),
-            other => Ok(vec![other]),
-        }
-    }
-
-    fn integers(&self, path: &[&str], v: &Value, what: &str) -> Result<Vec<i64>, ExperimentError> {
-        if let Value::Table(t) = v {
-            return self.int_range(path, t);
-        }
-        self.list(path, v, what)?
-            .into_iter()
-            .map(|item| match item {
-                Value::Integer(n) => Ok(*n),
-                other => Err(self.error(
-                    path,
-                    format!("expected {what} (one or a list), found {}", show(other)),
-                )),
-            })
-            .collect()
-    }
-
-    fn floats(
-        &self,
-        path: &[&str],
-        v: &Value,
-        check: impl Fn(f64) -> Result<(), &'static str>,
-    ) -> Result<Vec<f64>, ExperimentError> {
-        if let Value::Table(t) = v {
-            let values = self.float_range(path, t)?;
-            for &x in &values {
-                check(x).map_err(|allowed| {
-                    self.error(
-                        path,
-                        format!("the range gives {x}, which is not allowed: {allowed}"),
-                    )
-                })?;
-            }
-            return Ok(values);
-        }
-        self.list(path, v, "numbers")?
-            .into_iter()
-            .map(|item| {
-                let x = match item {
-                    Value::Float(x) => *x,
-                    Value::Integer(n) => *n as f64,
-                    other => {
-                        return Err(self.error(
-                            path,
-                            format!(
-                                "expected a number or a list of numbers, found {}",
-                                show(other)
-                            ),
-                        ))
-                    }
-                };
-                check(x).map_err(|allowed| {
-                    self.error(path, format!("{} is not allowed: {allowed}", show(item)))
-                })?;
-                Ok(x)
-            })
-            .collect()
-    }
-
-    /// `{ log = [from, to], num = N }` (log-spaced) or `{ lin = [from, to], num = N }`, ends
-    /// included, values rounded to 12 significant digits so that they print as written.
-    fn float_range(&self, path: &[&str], t: &Table) -> Result<Vec<f64>, ExperimentError> {
-        const FORM: &str = "a range is { log = [from, to], num = N } (log-spaced) or \
-                            { lin = [from, to], num = N } (evenly spaced), ends included";
-        self.check_keys(t, path, &["log", "lin", "num"])?;
-        let (kind, ends) = match (t.get("log"), t.get("lin")) {
-            (Some(e), None) => ("log", e),
-            (None, Some(e)) => ("lin", e),
-            _ => {
-                return Err(self.error(path, format!("give exactly one of `log` and `lin`: {FORM}")))
-            }
-        };
-        let num_path: Vec<&str> = path.iter().copied().chain(["num"]).collect();
-        let num = match t.get("num") {
-            Some(Value::Integer(n)) if (2..=MAX_RANGE_VALUES as i64).contains(n) => *n as usize,
-            Some(other) => {
-                return Err(self.error(
-                    &num_path,
-                    format!(
-                        "{} is not allowed: `num` is how many values, from 2 to 100000",
-                        show(other)
-                    ),
-                ))
-            }
-            None => return Err(self.error(path, format!("`num` is missing: {FORM}"))),
-        };
-        let number = |v: &Value| match v {
-            Value::Float(x) => Some(*x),
-            Value::Integer(n) => Some(*n as f64),
-            _ => None,
-        };
-        let (from, to) = match ends {
-            Value::Array(a) if a.len() == 2 => match (number(&a[0]), number(&a[1])) {
-                (Some(x), Some(y)) if x.is_finite() && y.is_finite() => (x, y),
-                _ => {
-                    return Err(
-                        self.error(path, format!("the ends must be two finite numbers: {FORM}"))
-                    )
-                }
-            },
-            other => {
-                return Err(self.error(
-                    path,
-                    format!(
-                        "expected two ends like [0.01, 100.0], found {}: {FORM}",
-                        show(other)
-                    ),
-                ))
-            }
-        };
-        if kind == "log" && (from <= 0.0 || to <= 0.0) {
-            return Err(self.error(
-                path,
-                format!("a log-spaced range needs ends > 0, found [{from}, {to}]"),
-            ));
-        }
-        let round = |x: f64| format!("{x:.11e}").parse::<f64>().unwrap_or(x);
-        let step = |i: usize| i as f64 / (num - 1) as f64;
-        let mut values: Vec<f64> = (0..num)
-            .map(|i| match kind {
-                "log" => round((from.ln() + step(i) * (to.ln() - from.ln())).exp()),
-                _ => round(from + step(i) * (to - from)),
-            })
-            .collect();
-        values[0] = from;
-        values[num - 1] = to;
-        Ok(values)
-    }
-
-    /// `{ range = [from, to], step = S }` (from, from + S, ... up to to) or
-    /// `{ pow2 = [from, to] }` (the powers of two from..=to).
-    fn int_range(&self, path: &[&str], t: &Table) -> Result<Vec<i64>, ExperimentError> {
-        const FORM: &str = "a range of whole numbers is { range = [from, to], step = S } \
-                            (step 1 if left out) or { pow2 = [from, to] } (the powers of two in between)";
-        self.check_keys(t, path, &["range", "step", "pow2"])?;
-        let ends = |v: &Value| -> Result<(i64, i64), ExperimentError> {
-            match v {
-                Value::Array(a) if a.len() == 2 => match (&a[0], &a[1]) {
-                    (Value::Integer(x), Value::Integer(y)) if x <= y => Ok((*x, *y)),
-                    _ => Err(self.error(
-                        path,
-                        format!("the ends must be two whole numbers, the first not larger: {FORM}"),
-                    )),
-                },
-                other => Err(self.error(
-                    path,
-                    format!(
-                        "expected two ends like [10, 100], found {}: {FORM}",
-                        show(other)
-                    ),
-                )),
-            }
-        };
-        let values: Vec<i64> = match (t.get("range"), t.get("pow2")) {
-            (Some(r), None) => {
-                let (from, to) = ends(r)?;
-                let step = match t.get("step") {
-                    None => 1,
-                    Some(Value::Integer(s)) if *s >= 1 => *s,
-                    Some(other) => {
-                        let step_path: Vec<&str> = path.iter().copied().chain(["step"]).collect();
-                        return Err(self.error(
-                            &step_path,
-                            format!(
-                                "{} is not allowed: the step is a whole number >= 1",
-                                show(other)
-                            ),
-                        ));
-                    }
-                };
-                if (to - from) / step >= MAX_RANGE_VALUES as i64 {
-                    return Err(
-                        self.error(path, "the range gives more than 100000 values".to_string())
-                    );
-                }
-                (from..=to).step_by(step as usize).collect()
-            }
-            (None, Some(r)) => {
-                if t.contains_key("step") {
-                    return Err(self.error(
-                        path,
-                        format!("`step` goes with `range`, not `pow2`: {FORM}"),
-                    ));
-                }
-                let (from, to) = ends(r)?;
-                let powers: Vec<i64> = (0..63)
-                    .map(|k| 1i64 << k)
-                    .filter(|p| (from..=to).contains(p))
-                    .collect();
-                if powers.is_empty() {
-                    return Err(self.error(
-                        path,
-                        format!("there is no power of two from {from} to {to}"),
-                    ));
-                }
-                powers
-            }
-            _ => {
-                return Err(self.error(
-                    path,
-                    format!("give exactly one of `range` and `pow2`: {FORM}"),
-                ))
-            }
-        };
-        Ok(values)
-    }
-
-    fn choices(
-        &self,
-        path: &[&str],
-        v: &Value,
-        names: &[&str],
-    ) -> Result<Vec<usize>, ExperimentError> {
-        let quoted: Vec<String> = names.iter().map(|n| format!("\"{n}\"")).collect();
-        let allowed = quoted.join(" or ");
-        self.list(path, v, &allowed)?
-            .into_iter()
-            .map(|item| {
-                let Value::String(s) = item else {
-                    return Err(
-                        self.error(path, format!("expected {allowed}, found {}", show(item)))
-                    );
-                };
-                names.iter().position(|n| n == s).ok_or_else(|| {
-                    let hint = suggest(s, names)
-                        .map(|x| format!(" (did you mean \"{x}\"?)"))
-                        .unwrap_or_default();
-                    self.error(path, format!("\"{s}\" is not allowed{hint}: use {allowed}"))
-                })
-            })
-            .collect()
-    }
-
-    /// `hidden = 30` (one hidden layer of 30), `[10, 30, 100]` (three networks),
-    /// `{ range = [10, 100], step = 10 }`, or `[[100, 30], [30]]` (the hidden layers of each
-    /// network); the input and output layers are the data set's (784 and 10).
-    fn hidden(&self, path: &[&str], v: &Value) -> Result<Vec<Vec<usize>>, ExperimentError> {
-        const FORM: &str =
-            "`hidden` gives the hidden layers' widths: 30, a list like [10, 30, 100] \
-                            (one network each), a range like { range = [10, 100], step = 10 }, or \
-                            lists of layers like [[100, 30], [30]]";
-        let width = |n: i64| -> Result<usize, ExperimentError> {
-            if (1..=100_000).contains(&n) {
-                Ok(n as usize)
-            } else {
-                Err(self.error(
-                    path,
-                    format!("a hidden layer of {n} neurons is not allowed: each layer has 1 to 100000 neurons"),
-                ))
-            }
-        };
-        let network = |hidden: Vec<usize>| -> Vec<usize> {
-            std::iter::once(IMAGE_PIXELS)
-                .chain(hidden)
-                .chain([CLASSES])
-                .collect()
-        };
-        let nested = matches!(v, Value::Array(items) if items.iter().any(|i| i.is_array()));
-        if !nested {
-            return self
-                .integers(path, v, "hidden layer widths")?
-                .into_iter()
-                .map(|n| Ok(network(vec![width(n)?])))
-                .collect();
-        }
-        let Value::Array(items) = v else {
-            unreachable!("nested is an array")
-        };
-        items
-            .iter()
-            .map(|item| match item {
-                Value::Array(layers) => layers
-                    .iter()
-                    .map(|l| match l {
-                        Value::Integer(n) => width(*n),
-                        other => Err(self.error(path, format!("found {}: {FORM}", show(other)))),
-                    })
-                    .collect::<Result<Vec<usize>, _>>()
-                    .map(network),
-                other => Err(self.error(
-                    path,
-                    format!("found {} beside lists of layers: {FORM}", show(other)),
-                )),
-            })
-            .collect()
-    }
-
-    /// `[784, 30, 10]` (one network) or `[[784, 30, 10], [784, 100, 10]]` (several).
-    fn sizes(&self, v: &Value) -> Result<Vec<Vec<usize>>, ExperimentError> {
-        let path = ["grid", "sizes"];
-        let shape_error = |found: &Value| {
-            self.error(
-                &path,
-                format!(
-                    "expected layer sizes like [784, 30, 10] or a list of them like \
-                     [[784, 30, 10], [784, 100, 10]], found {}",
-                    show(found)
-                ),
-            )
-        };
-        let Value::Array(items) = v else {
-            return Err(shape_error(v));
-        };
-        if items.is_empty() {
-            return Err(self.error(
-                &path,
-                "an empty list is not allowed: give layer sizes like [784, 30, 10]".to_string(),
-            ));
-        }
-        let networks: Vec<&Vec<Value>> = if items.iter().all(|i| i.is_integer()) {
-            vec![items]
-        } else {
-            items
-                .iter()
-                .map(|i| match i {
-                    Value::Array(a) => Ok(a),
-                    other => Err(shape_error(other)),
-                })
-                .collect::<Result<_, _>>()?
-        };
-        let mut out = Vec::new();
-        for net in networks {
-            let mut sizes = Vec::new();
-            for s in net {
-                match s {
-                    Value::Integer(n) if *n >= 1 && *n <= 100_000 => sizes.push(*n as usize),
-                    Value::Integer(n) => {
-                        return Err(self.error(
-                            &path,
-                            format!("a layer of {n} neurons is not allowed: each layer has 1 to 100000 neurons"),
-                        ))
-                    }
-                    other => return Err(shape_error(other)),
-                }
-            }
-            if sizes.len() < 2 {
-                return Err(self.error(
-                    &path,
-                    format!(
-                        "{:?} is not allowed: a network has at least an input and an output layer, like [784, 10]",
-                        sizes
-                    ),
-                ));
-            }
-            if sizes[0] != IMAGE_PIXELS || *sizes.last().unwrap() != CLASSES {
-                return Err(self.error(
-                    &path,
-                    format!(
-                        "{sizes:?} is not allowed: for MNIST the first layer must have {IMAGE_PIXELS} neurons \
-                         (28x28 pixels) and the last {CLASSES} (digits 0-9), like [784, 30, 10]"
-                    ),
-                ));
-            }
-            out.push(sizes);
-        }
-        Ok(out)
-    }
-}
-
-/// Replaces every searched key with more than one value by `trials` random draws (one zip axis):
-/// log ranges log-uniformly, lin ranges uniformly between their ends, other lists by picking a
-/// value. The seeds stay an axis of their own, so every trial is trained with every seed. The
-/// draws depend on the search's seed alone.
-fn random_search(mut grid: Grid, raw: &Table, trials: usize, seed: u64) -> Grid {
-    use rand::{Rng, SeedableRng};
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let continuous = |key: &str| -> Option<(bool, f64, f64)> {
-        let Some(Value::Table(t)) = raw.get(key) else {
-            return None;
-        };
-        let (log, ends) = match (t.get("log"), t.get("lin")) {
-            (Some(e), _) => (true, e),
-            (_, Some(e)) => (false, e),
-            _ => return None,
-        };
-        let Value::Array(a) = ends else { return None };
-        let num = |v: &Value| v.as_float().or_else(|| v.as_integer().map(|n| n as f64));
-        Some((log, num(&a[0])?, num(&a[1])?))
-    };
-    let round = |x: f64| format!("{x:.5e}").parse::<f64>().unwrap_or(x);
-    let draw =
-        |key: &str, n: usize, rng: &mut rand_chacha::ChaCha8Rng| -> Option<Result<f64, usize>> {
-            if let Some((log, a, b)) = continuous(key) {
-                let u: f64 = rng.random();
-                return Some(Ok(round(if log {
-                    (a.ln() + u * (b.ln() - a.ln())).exp()
-                } else {
-                    a + u * (b - a)
-                })));
-            }
-            (n > 1).then(|| Err(rng.random_range(0..n)))
-        };
-    let mut points = Vec::with_capacity(trials);
-    for _ in 0..trials {
-        let mut p = Partial::default();
-        for key in searched_keys() {
-            let n = grid.count(key);
-            let Some(d) = draw(key, n, &mut rng) else {
-                continue;
-            };
-            match (key, d) {
-                ("eta", Ok(x)) => p.eta = Some(x),
-                ("lambda", Ok(x)) => p.lambda = Some(x),
-                ("sizes", Err(i)) => p.sizes = Some(grid.sizes[i].clone()),
-                ("eta", Err(i)) => p.eta = Some(grid.eta[i]),
-                ("batch_size", Err(i)) => p.batch_size = Some(grid.batch_size[i]),
-                ("epochs", Err(i)) => p.epochs = Some(grid.epochs[i]),
-                ("cost", Err(i)) => p.cost = Some(grid.cost[i]),
-                ("init", Err(i)) => p.init = Some(grid.init[i]),
-                ("lambda", Err(i)) => p.lambda = Some(grid.lambda[i]),
-                ("momentum", Ok(x)) => p.momentum = Some(x.min(0.999)),
-                ("momentum", Err(i)) => p.momentum = Some(grid.momentum[i]),
-                ("activation", Err(i)) => p.activation = Some(grid.activation[i]),
-                ("eta_schedule", Err(i)) => p.eta_schedule = Some(grid.eta_schedule[i]),
-                ("early_stopping", Err(i)) => p.early_stopping = Some(grid.early_stopping[i]),
-                ("expand", Err(i)) => p.expand = Some(grid.expand[i]),
-                _ => {}
-            }
-        }
-        points.push(p);
-    }
-    // the drawn keys vary only through the trials
-    for key in searched_keys() {
-        if points.iter().any(|p| p.value(key).is_some()) {
-            grid.keep_first(key);
-        }
-    }
-    grid.zips = vec![points];
-    grid.dedup();
-    grid
-}
-
-/// 1-based line and column of a byte offset.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, col)
-}
-
-/// The allowed key closest to `given`, if it is close enough to be a likely misspelling, or the
-/// key that a known alias stands for.
-fn suggest<'k>(given: &str, allowed: &[&'k str]) -> Option<&'k str> {
-    let lower = given.to_ascii_lowercase();
-    if let Some((_, target)) = ALIASES.iter().find(|(alias, _)| *alias == lower) {
-        if let Some(t) = allowed.iter().find(|a| *a == target) {
-            return Some(t);
-        }
-    }
-    allowed
-        .iter()
-        .map(|a| (strsim::damerau_levenshtein(&lower, a), *a))
-        .filter(|(d, a)| *d <= 2.max(a.len() / 4) && *d < a.len())
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, a)| a)
-}
-
-/// A value as the user wrote it, with its TOML type for context.
-fn show(v: &Value) -> String {
-    let kind = match v {
-        Value::String(_) => "a string",
-        Value::Integer(_) => "an integer",
-        Value::Float(_) => "a number",
-        Value::Boolean(_) => "a boolean",
-        Value::Datetime(_) => "a date",
-        Value::Array(_) => "a list",
-        Value::Table(_) => "a table",
-    };
-    match v {
-        Value::Table(_) => kind.to_string(),
-        Value::Float(_) | Value::Integer(_) => v.to_string(),
-        _ => format!("{kind} {v}"),
+        (0..self.grid.len()).map(|i| self.run(i))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::grid::Value;
+    use crate::nn::maths::{Activation, Cost};
+    use crate::nn::params::Init;
+    use crate::train::metrics::Metric;
+    use crate::train::stopping::Schedule;
+
+    /// A grid's lists, typed, for the assertions.
+    trait Lists {
+        fn f(&self, name: &str) -> Vec<f64>;
+        fn n(&self, name: &str) -> Vec<u64>;
+        fn sizes(&self) -> Vec<Vec<usize>>;
+    }
+
+    impl Lists for Grid {
+        fn f(&self, name: &str) -> Vec<f64> {
+            self.values_of(name)
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect()
+        }
+        fn n(&self, name: &str) -> Vec<u64> {
+            self.f(name).into_iter().map(|x| x as u64).collect()
+        }
+        fn sizes(&self) -> Vec<Vec<usize>> {
+            self.values_of("sizes")
+                .iter()
+                .map(|v| match v {
+                    Value::Sizes(s) => s.clone(),
+                    other => panic!("{other:?}"),
+                })
+                .collect()
+        }
+    }
 
     fn parse(text: &str) -> Result<Experiment, ExperimentError> {
         Experiment::from_str(text, Path::new("experiments/test.toml"))
@@ -1633,8 +229,8 @@ lambda = 0.0
         )
         .unwrap();
         assert_eq!(e.name, "eta_sweep");
-        assert_eq!(e.grid.eta.len(), 7);
-        assert_eq!(e.grid.seed, vec![1, 2, 3]);
+        assert_eq!(e.grid.f("eta").len(), 7);
+        assert_eq!(e.grid.n("seed"), vec![1, 2, 3]);
         assert_eq!(e.run_count(), 21);
     }
 
@@ -1644,11 +240,17 @@ lambda = 0.0
             "[grid]\nsizes = [784, 100, 10]\neta = 1\nlambda = [0, 5.0]\ncost = [\"quadratic\", \"cross-entropy\"]\ninit = \"scaled\"\n[data]\nmonitor = [\"test_accuracy\"]\ntrain_size = 1000",
         )
         .unwrap();
-        assert_eq!(e.grid.sizes, vec![vec![784, 100, 10]]);
-        assert_eq!(e.grid.eta, vec![1.0]);
-        assert_eq!(e.grid.lambda, vec![0.0, 5.0]);
-        assert_eq!(e.grid.cost, vec![Cost::Quadratic, Cost::CrossEntropy]);
-        assert_eq!(e.grid.init, vec![Init::Scaled]);
+        assert_eq!(e.grid.sizes(), vec![vec![784, 100, 10]]);
+        assert_eq!(e.grid.f("eta"), vec![1.0]);
+        assert_eq!(e.grid.f("lambda"), vec![0.0, 5.0]);
+        assert_eq!(
+            e.grid.values_of("cost"),
+            [
+                Value::Cost(Cost::Quadratic),
+                Value::Cost(Cost::CrossEntropy)
+            ]
+        );
+        assert_eq!(e.grid.values_of("init"), [Value::Init(Init::Scaled)]);
         assert_eq!(e.data.monitor.metrics(), vec![Metric::TestAccuracy]);
         assert_eq!(e.run_count(), 4);
     }
@@ -1695,7 +297,7 @@ lambda = 0.0
     fn unknown_keys_get_a_suggestion() {
         assert_eq!(
             err("[grid]\netaa = 3.0"),
-            "experiments/test.toml:2:1: `grid.etaa`: unknown key (did you mean `eta`?); the keys allowed in [grid] are: sizes, hidden, eta, batch_size, epochs, seed, cost, init, lambda, activation, output, momentum, eta_schedule, early_stopping, expand, seeds, zip"
+            "experiments/test.toml:2:1: `grid.etaa`: unknown key (did you mean `eta`?); the keys allowed in [grid] are: sizes, hidden, eta, batch_size, epochs, seed, cost, output, init, lambda, activation, momentum, eta_schedule, early_stopping, expand, dropout, seeds, zip"
         );
         assert!(err("[grid]\nlearning_rate = 3.0").contains("did you mean `eta`?"));
         assert!(err("[grid]\nmini_batch_size = 3").contains("did you mean `batch_size`?"));
@@ -1825,31 +427,31 @@ lambda = 0.0
     fn ranges_expand_with_their_ends() {
         let e = parse("[grid]\neta = { log = [0.001, 100.0], num = 11 }\nlambda = { lin = [0.5, 5.0], num = 10 }\nbatch_size = { pow2 = [1, 1024] }\nepochs = { range = [10, 100], step = 10 }\nseeds = 5").unwrap();
         let g = &e.grid;
-        assert_eq!(g.eta.len(), 11);
-        assert_eq!((g.eta[0], g.eta[10]), (0.001, 100.0));
-        assert_eq!(g.eta[2], 0.01, "log-spaced values print as written");
-        assert_eq!(g.eta[6], 1.0);
+        assert_eq!(g.f("eta").len(), 11);
+        assert_eq!((g.f("eta")[0], g.f("eta")[10]), (0.001, 100.0));
+        assert_eq!(g.f("eta")[2], 0.01, "log-spaced values print as written");
+        assert_eq!(g.f("eta")[6], 1.0);
         assert!(g
-            .eta
+            .f("eta")
             .windows(2)
             .all(|w| (w[1] / w[0] - 10f64.sqrt()).abs() < 1e-9));
         assert_eq!(
-            g.lambda,
+            g.f("lambda"),
             vec![0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0]
         );
         assert_eq!(
-            g.batch_size,
+            g.n("batch_size"),
             vec![1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
         );
-        assert_eq!(g.epochs, vec![10, 20, 30, 40, 50, 60, 70, 80, 90, 100]);
-        assert_eq!(g.seed, vec![1, 2, 3, 4, 5]);
+        assert_eq!(g.n("epochs"), vec![10, 20, 30, 40, 50, 60, 70, 80, 90, 100]);
+        assert_eq!(g.n("seed"), vec![1, 2, 3, 4, 5]);
         assert_eq!(g.len(), 11 * 10 * 11 * 10 * 5);
         let e = parse(
             "[grid]\nepochs = { range = [1, 10], step = 4 }\nbatch_size = { pow2 = [3, 20] }",
         )
         .unwrap();
-        assert_eq!(e.grid.epochs, vec![1, 5, 9]);
-        assert_eq!(e.grid.batch_size, vec![4, 8, 16]);
+        assert_eq!(e.grid.n("epochs"), vec![1, 5, 9]);
+        assert_eq!(e.grid.n("batch_size"), vec![4, 8, 16]);
     }
 
     #[test]
@@ -1878,12 +480,6 @@ lambda = 0.0
     }
 
     #[test]
-    fn line_col_counts_from_one() {
-        assert_eq!(line_col("ab\ncd", 0), (1, 1));
-        assert_eq!(line_col("ab\ncd", 4), (2, 2));
-    }
-
-    #[test]
     fn chapter_3_model_settings() {
         let e = parse(
             "[grid]\nactivation = [\"sigmoid\", \"tanh\", \"relu\"]\nmomentum = [0.0, 0.9]\n\
@@ -1892,15 +488,22 @@ lambda = 0.0
         .unwrap();
         let g = &e.grid;
         assert_eq!(
-            g.activation,
-            vec![Activation::Sigmoid, Activation::Tanh, Activation::Relu]
+            g.values_of("activation"),
+            [
+                Value::Activation(Activation::Sigmoid),
+                Value::Activation(Activation::Tanh),
+                Value::Activation(Activation::Relu)
+            ]
         );
-        assert_eq!(g.momentum, vec![0.0, 0.9]);
+        assert_eq!(g.f("momentum"), vec![0.0, 0.9]);
         assert_eq!(
-            g.eta_schedule,
-            vec![Schedule::Constant, Schedule::Halve { patience: 10 }]
+            g.values_of("eta_schedule"),
+            [
+                Value::Schedule(Schedule::Constant),
+                Value::Schedule(Schedule::Halve { patience: 10 })
+            ]
         );
-        assert_eq!(g.early_stopping, vec![10]);
+        assert_eq!(g.n("early_stopping"), vec![10]);
         assert_eq!(g.len(), 12);
         assert_eq!(
             g.extra_columns(),
@@ -1912,12 +515,18 @@ lambda = 0.0
             .ends_with(";activation=relu;momentum=0.9;eta_schedule=halve:10;early_stopping=10"));
         // output = "softmax" is the log-likelihood cost
         let e = parse("[grid]\noutput = \"softmax\"\n").unwrap();
-        assert_eq!(e.grid.cost, vec![Cost::LogLikelihood]);
+        assert_eq!(e.grid.values_of("cost"), [Value::Cost(Cost::LogLikelihood)]);
         let e = parse("[grid]\noutput = [\"sigmoid\", \"softmax\"]\ncost = \"cross-entropy\"\n")
             .unwrap();
-        assert_eq!(e.grid.cost, vec![Cost::CrossEntropy, Cost::LogLikelihood]);
+        assert_eq!(
+            e.grid.values_of("cost"),
+            [
+                Value::Cost(Cost::CrossEntropy),
+                Value::Cost(Cost::LogLikelihood)
+            ]
+        );
         let e = parse("[grid]\ncost = \"log-likelihood\"\n").unwrap();
-        assert_eq!(e.grid.cost, vec![Cost::LogLikelihood]);
+        assert_eq!(e.grid.values_of("cost"), [Value::Cost(Cost::LogLikelihood)]);
         // an experiment without the new settings writes exactly the standard columns
         assert!(parse("[grid]\neta = [1.0, 3.0]\n")
             .unwrap()
@@ -1962,7 +571,7 @@ lambda = 0.0
 
     #[test]
     fn hidden_layer_widths() {
-        let sizes = |text: &str| parse(text).unwrap().grid.sizes;
+        let sizes = |text: &str| parse(text).unwrap().grid.sizes();
         assert_eq!(sizes("[grid]\nhidden = 30"), vec![vec![784, 30, 10]]);
         assert_eq!(
             sizes("[grid]\nhidden = [10, 100]"),

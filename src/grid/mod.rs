@@ -1,7 +1,10 @@
 //! The grid of an experiment: every combination of the listed values is one run.
 //!
-//! The grid is enumerated by index (mixed radix over the value lists), so its size can be known
-//! and any run produced without building the whole product in memory.
+//! The grid holds one list of values per setting of [`settings::SETTINGS`] (its axes), the
+//! `[[grid.zip]]` axes whose points set several settings together, and the `[[variant]]`s. It
+//! is enumerated by index (mixed radix over the axes, in the settings' `axis` order, then the
+//! zips, then the variants, slowest), so its size can be known and any run produced without
+//! building the whole product in memory.
 
 use sha2::{Digest, Sha256};
 
@@ -9,6 +12,11 @@ use crate::data::DatasetKind;
 use crate::nn::maths::{Activation, Cost};
 use crate::nn::params::Init;
 use crate::train::stopping::Schedule;
+
+pub mod settings;
+
+pub use settings::{float_label, sizes_label, Value};
+use settings::{Column, Fusion, Label, Setting, SETTINGS, VARIANT};
 
 /// Everything that determines one training run.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,76 +43,85 @@ pub struct RunSettings {
     pub early_stopping: usize,
     /// Train on the expanded training set: each image and its four one-pixel shifts.
     pub expand: bool,
+    /// Probability of dropping each hidden neuron during training (0: no dropout).
+    pub dropout: f64,
     /// The name of the `[[variant]]` this run belongs to, if the experiment has variants.
     pub variant: Option<String>,
 }
 
-/// Writes layer sizes like `784-30-10`.
-pub fn sizes_label(sizes: &[usize]) -> String {
-    sizes
-        .iter()
-        .map(|s| s.to_string())
-        .collect::<Vec<_>>()
-        .join("-")
-}
-
-/// Writes a float so that it reads back to the same value (`3.0`, `0.1`, `1e-5`).
-pub fn float_label(x: f64) -> String {
-    format!("{x:?}")
+impl Default for RunSettings {
+    /// The book's chapter 1 run: every setting at its default.
+    fn default() -> Self {
+        let mut run = RunSettings {
+            sizes: Vec::new(),
+            eta: 0.0,
+            batch_size: 0,
+            epochs: 0,
+            seed: 0,
+            cost: Cost::Quadratic,
+            init: Init::Large,
+            lambda: 0.0,
+            train_size: 0,
+            dataset: DatasetKind::Mnist,
+            activation: Activation::Sigmoid,
+            momentum: 0.0,
+            eta_schedule: Schedule::Constant,
+            early_stopping: 0,
+            expand: false,
+            dropout: 0.0,
+            variant: None,
+        };
+        for s in &SETTINGS {
+            (s.set)(&mut run, (s.default)());
+        }
+        run
+    }
 }
 
 impl RunSettings {
-    /// The canonical text of the settings: every key in a fixed order, floats written so that
-    /// they read back exactly. Two runs are the same run exactly when this text is the same.
+    /// The value of setting `s`.
+    pub fn value(&self, s: &Setting) -> Value {
+        (s.get)(self)
+    }
+
+    /// The canonical text of the settings: every standard setting in table order, floats written
+    /// so that they read back exactly, then the data set when it is not MNIST, then the extra
+    /// settings that are not at their default and the variant. Two runs are the same run exactly
+    /// when this text is the same. (Settings added after the first results were written appear
+    /// only when not at their default, so that the ids of runs that do not use them never
+    /// change.)
     pub fn canonical(&self) -> String {
-        // (MNIST, the default, is left out so that ids stay those of earlier results)
-        let dataset = match self.dataset {
-            DatasetKind::Mnist => String::new(),
-            other => format!(";dataset={}", other.name()),
-        };
-        // Settings added after the first results were written appear only when not at their
-        // default, so that the ids of runs that do not use them never change.
-        let mut extra = String::new();
-        for key in EXTRA_KEYS {
-            if let Some(v) = self.extra_value(key) {
-                extra.push_str(&format!(";{key}={v}"));
-            }
+        let mut text = SETTINGS
+            .iter()
+            .filter(|s| s.column == Column::Standard)
+            .map(|s| format!("{}={}", s.name, self.value(s)))
+            .collect::<Vec<_>>()
+            .join(";");
+        if self.dataset != DatasetKind::Mnist {
+            text.push_str(&format!(";dataset={}", self.dataset.name()));
         }
-        format!(
-            "sizes={};eta={};batch_size={};epochs={};seed={};cost={};init={};lambda={};train_size={}{}{}",
-            sizes_label(&self.sizes),
-            float_label(self.eta),
-            self.batch_size,
-            self.epochs,
-            self.seed,
-            self.cost,
-            self.init,
-            float_label(self.lambda),
-            self.train_size,
-            dataset,
-            extra
-        )
+        for (key, value) in self.extra_values() {
+            text.push_str(&format!(";{key}={value}"));
+        }
+        text
     }
 
-    /// The value of one of [`EXTRA_KEYS`] as written in the CSV, or None when it is at its
-    /// default (sigmoid, momentum 0, constant eta, no early stopping, no variant).
-    pub fn extra_value(&self, key: &str) -> Option<String> {
-        match key {
-            "activation" => {
-                (self.activation != Activation::Sigmoid).then(|| self.activation.to_string())
-            }
-            "momentum" => (self.momentum != 0.0).then(|| float_label(self.momentum)),
-            "eta_schedule" => {
-                (self.eta_schedule != Schedule::Constant).then(|| self.eta_schedule.label())
-            }
-            "early_stopping" => (self.early_stopping != 0).then(|| self.early_stopping.to_string()),
-            "expand" => self.expand.then(|| "true".to_string()),
-            "variant" => self.variant.clone(),
-            _ => None,
-        }
+    /// The extra settings (and the variant) that are not at their default, in column order, as
+    /// text.
+    pub fn extra_values(&self) -> Vec<(&'static str, String)> {
+        SETTINGS
+            .iter()
+            .filter(|s| s.column == Column::Extra)
+            .filter_map(|s| {
+                let v = self.value(s);
+                s.is_set(&v).then(|| (s.name, v.label()))
+            })
+            .chain(self.variant.clone().map(|v| (VARIANT, v)))
+            .collect()
     }
 
-    /// Training examples per epoch: `train_size`, five times that with `expand`.
+    /// The number of training examples per epoch: `train_size`, or five times it when the data
+    /// is expanded.
     pub fn examples(&self) -> usize {
         if self.expand {
             5 * self.train_size
@@ -113,193 +130,123 @@ impl RunSettings {
         }
     }
 
-    /// True when the run needs the validation accuracy after every epoch to decide what to do.
+    /// True when a rule decided by the validation accuracy after each epoch applies.
     pub fn watches_validation(&self) -> bool {
         self.early_stopping > 0 || self.eta_schedule != Schedule::Constant
     }
 
-    /// A stable id of the run: the first 12 hex digits of the sha256 of [`Self::canonical`].
+    /// Short stable identifier: the first 12 hex digits of the SHA-256 of [`Self::canonical`].
     pub fn id(&self) -> String {
         let digest = Sha256::digest(self.canonical().as_bytes());
         digest[..6].iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    /// A short human label, e.g. `784-30-10 eta=3.0 seed=1`.
+    /// A short human label, e.g. `784-30-10 eta=3.0 batch=10 seed=1 quadratic large lambda=0.0`.
     pub fn label(&self) -> String {
-        let mut label = format!(
-            "{} eta={} batch={} {} {} lambda={} seed={}",
-            sizes_label(&self.sizes),
-            float_label(self.eta),
-            self.batch_size,
-            self.cost,
-            self.init,
-            float_label(self.lambda),
-            self.seed
-        );
-        for key in EXTRA_KEYS {
-            if let Some(v) = self.extra_value(key) {
-                label.push_str(&format!(" {key}={v}"));
-            }
+        let mut parts: Vec<String> = SETTINGS
+            .iter()
+            .filter(|s| s.column == Column::Standard)
+            .filter_map(|s| match s.label {
+                Label::Bare => Some(self.value(s).label()),
+                Label::Named(name) => Some(format!("{name}={}", self.value(s))),
+                Label::Hidden => None,
+            })
+            .collect();
+        parts.extend(self.extra_values().iter().map(|(k, v)| format!("{k}={v}")));
+        parts.join(" ")
+    }
+
+    /// The settings that runs trained together in one lockstep group must share: they start
+    /// from the same weights and see the same mini-batches, and settings that need state of
+    /// their own (momentum, dropout) are either used by every run of the group or by none.
+    pub fn fusion_key(&self) -> String {
+        let mut key: Vec<String> = SETTINGS
+            .iter()
+            .filter_map(|s| {
+                let v = self.value(s);
+                match s.fusion {
+                    Fusion::Shared => Some(v.label()),
+                    Fusion::LaneIfUsed => Some(s.is_set(&v).to_string()),
+                    Fusion::Lane => None,
+                }
+            })
+            .collect();
+        key.push(self.dataset.name().to_string());
+        key.join(";")
+    }
+}
+
+/// Single values of some settings: a point of a `[[grid.zip]]` table or a variant's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Partial(Vec<Option<Value>>);
+
+impl Default for Partial {
+    fn default() -> Self {
+        Partial(vec![None; SETTINGS.len()])
+    }
+}
+
+impl Partial {
+    /// The value of setting `i` ([`SETTINGS`] index), if this point sets it.
+    pub fn get(&self, i: usize) -> Option<&Value> {
+        self.0[i].as_ref()
+    }
+
+    /// The value of the setting `name`, if set.
+    pub fn value(&self, name: &str) -> Option<&Value> {
+        settings::index(name).and_then(|i| self.get(i))
+    }
+
+    pub fn set(&mut self, i: usize, v: Value) {
+        self.0[i] = Some(v);
+    }
+
+    /// `self` with the setting `name` set to `v` (for building points by hand).
+    pub fn with(mut self, name: &str, v: Value) -> Partial {
+        let i = settings::index(name).unwrap_or_else(|| panic!("no setting `{name}`"));
+        self.0[i] = Some(v);
+        self
+    }
+
+    /// The settings this point sets, with their values.
+    pub fn values(&self) -> impl Iterator<Item = (&'static Setting, &Value)> {
+        SETTINGS
+            .iter()
+            .zip(&self.0)
+            .filter_map(|(s, v)| v.as_ref().map(|v| (s, v)))
+    }
+
+    fn apply(&self, r: &mut RunSettings) {
+        for (s, v) in self.values() {
+            (s.set)(r, v.clone());
         }
-        label
     }
 }
 
-/// Run settings beyond the first ten columns of the CSV files. Each gets a column of its own,
-/// after the standard ones, in the experiments that set it (see [`Grid::extra_columns`]).
-pub const EXTRA_KEYS: [&str; 6] = [
-    "activation",
-    "momentum",
-    "eta_schedule",
-    "early_stopping",
-    "expand",
-    "variant",
-];
-
-/// The CSV text of an extra setting at its default.
-pub fn extra_default(key: &str) -> &'static str {
-    match key {
-        "activation" => "sigmoid",
-        "momentum" => "0.0",
-        "eta_schedule" => "constant",
-        "early_stopping" => "0",
-        "expand" => "false",
-        _ => "",
-    }
-}
-
-/// The settings of a run that an experiment can vary (the data set and the variant aside), in
-/// file order.
-pub const SETTING_KEYS: [&str; 14] = [
-    "sizes",
-    "eta",
-    "batch_size",
-    "epochs",
-    "seed",
-    "cost",
-    "init",
-    "lambda",
-    "train_size",
-    "activation",
-    "momentum",
-    "eta_schedule",
-    "early_stopping",
-    "expand",
-];
-
-/// Settings that vary together: one point of a `[[grid.zip]]` table.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Partial {
-    pub sizes: Option<Vec<usize>>,
-    pub eta: Option<f64>,
-    pub batch_size: Option<usize>,
-    pub epochs: Option<usize>,
-    pub seed: Option<u64>,
-    pub cost: Option<Cost>,
-    pub init: Option<Init>,
-    pub lambda: Option<f64>,
-    pub train_size: Option<usize>,
-    pub activation: Option<Activation>,
-    pub momentum: Option<f64>,
-    pub eta_schedule: Option<Schedule>,
-    pub early_stopping: Option<usize>,
-    pub expand: Option<bool>,
-}
-
-/// A named partial setting (`[[variant]]`): every run of the rest of the grid is trained once
-/// per variant, with the variant's settings on top.
+/// A `[[variant]]` table: a name and single values of some settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Variant {
     pub name: String,
     pub settings: Partial,
 }
 
-impl Partial {
-    fn apply(&self, r: &mut RunSettings) {
-        if let Some(v) = &self.sizes {
-            r.sizes = v.clone();
-        }
-        macro_rules! set {
-            ($($f:ident),*) => { $( if let Some(v) = self.$f { r.$f = v; } )* };
-        }
-        set!(
-            eta,
-            batch_size,
-            epochs,
-            seed,
-            cost,
-            init,
-            lambda,
-            train_size,
-            activation,
-            momentum,
-            eta_schedule,
-            early_stopping,
-            expand
-        );
-    }
-
-    /// The value of `key` as text, when this point sets it.
-    pub fn value(&self, key: &str) -> Option<String> {
-        match key {
-            "sizes" => self.sizes.as_ref().map(|s| sizes_label(s)),
-            "eta" => self.eta.map(float_label),
-            "batch_size" => self.batch_size.map(|v| v.to_string()),
-            "epochs" => self.epochs.map(|v| v.to_string()),
-            "seed" => self.seed.map(|v| v.to_string()),
-            "cost" => self.cost.map(|v| v.to_string()),
-            "init" => self.init.map(|v| v.to_string()),
-            "lambda" => self.lambda.map(float_label),
-            "train_size" => self.train_size.map(|v| v.to_string()),
-            "activation" => self.activation.map(|v| v.to_string()),
-            "momentum" => self.momentum.map(float_label),
-            "eta_schedule" => self.eta_schedule.map(|v| v.label()),
-            "early_stopping" => self.early_stopping.map(|v| v.to_string()),
-            "expand" => self.expand.map(|v| v.to_string()),
-            _ => None,
-        }
-    }
-}
-
-/// The values of each grid key; every list is non-empty and validated.
+/// The values of every setting: the runs are their Cartesian product, times the points of each
+/// zip, times the variants.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Grid {
-    pub sizes: Vec<Vec<usize>>,
-    pub eta: Vec<f64>,
-    pub batch_size: Vec<usize>,
-    pub epochs: Vec<usize>,
-    pub seed: Vec<u64>,
-    pub cost: Vec<Cost>,
-    pub init: Vec<Init>,
-    pub lambda: Vec<f64>,
-    pub activation: Vec<Activation>,
-    pub momentum: Vec<f64>,
-    pub eta_schedule: Vec<Schedule>,
-    pub early_stopping: Vec<usize>,
-    pub expand: Vec<bool>,
-    /// Zipped settings: each zip is one axis of the grid whose points set several keys together.
+    /// One list per setting, in [`SETTINGS`] order.
+    axes: Vec<Vec<Value>>,
+    /// Each `[[grid.zip]]` table: its points, one axis of the grid.
     pub zips: Vec<Vec<Partial>>,
-    /// Named variants: the slowest axis; a variant's settings override the rest of the grid.
+    /// The slowest axis, when the experiment has variants.
     pub variants: Vec<Variant>,
 }
 
 impl Default for Grid {
-    /// The book's chapter-1 run.
+    /// The book's chapter 1 run: every setting at its default.
     fn default() -> Self {
         Grid {
-            sizes: vec![vec![784, 30, 10]],
-            eta: vec![3.0],
-            batch_size: vec![10],
-            epochs: vec![30],
-            seed: vec![1],
-            cost: vec![Cost::Quadratic],
-            init: vec![Init::Large],
-            lambda: vec![0.0],
-            activation: vec![Activation::Sigmoid],
-            momentum: vec![0.0],
-            eta_schedule: vec![Schedule::Constant],
-            early_stopping: vec![0],
-            expand: vec![false],
+            axes: SETTINGS.iter().map(|s| vec![(s.default)()]).collect(),
             zips: Vec::new(),
             variants: Vec::new(),
         }
@@ -307,73 +254,61 @@ impl Default for Grid {
 }
 
 impl Grid {
-    /// The list lengths in enumeration order, slowest-varying first.
-    fn radices(&self) -> [usize; 13] {
-        [
-            self.expand.len(),
-            self.sizes.len(),
-            self.activation.len(),
-            self.cost.len(),
-            self.init.len(),
-            self.lambda.len(),
-            self.momentum.len(),
-            self.batch_size.len(),
-            self.epochs.len(),
-            self.eta_schedule.len(),
-            self.early_stopping.len(),
-            self.eta.len(),
-            self.seed.len(),
-        ]
+    /// The values of setting `i` ([`SETTINGS`] index).
+    pub fn axis(&self, i: usize) -> &[Value] {
+        &self.axes[i]
     }
 
-    /// Number of grid points (the product of the list lengths), saturating at `u128::MAX`.
+    /// The values of the setting `name`.
+    pub fn values_of(&self, name: &str) -> &[Value] {
+        &self.axes[settings::index(name).unwrap_or_else(|| panic!("no setting `{name}`"))]
+    }
+
+    /// Sets the values of setting `i` (at least one).
+    pub fn set_axis(&mut self, i: usize, values: Vec<Value>) {
+        debug_assert!(!values.is_empty());
+        self.axes[i] = values;
+    }
+
+    /// `self` with the setting `name` taking `values` (for building grids by hand).
+    pub fn with(mut self, name: &str, values: Vec<Value>) -> Grid {
+        let i = settings::index(name).unwrap_or_else(|| panic!("no setting `{name}`"));
+        self.set_axis(i, values);
+        self
+    }
+
+    /// Number of runs (saturating at `u128::MAX`).
     pub fn len(&self) -> u128 {
-        self.radices()
+        self.axes
             .iter()
-            .copied()
+            .map(|a| a.len())
             .chain(self.zips.iter().map(|z| z.len()))
             .chain((!self.variants.is_empty()).then_some(self.variants.len()))
             .fold(1u128, |acc, r| acc.saturating_mul(r as u128))
     }
 
-    /// True when the grid has no point (never, for a validated grid).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// The grid point at `index` (`0..len()`); the seed varies fastest, then eta, ..., sizes,
-    /// then the zips (the first zip slowest), then the variants (slowest of all).
-    pub fn get(&self, index: u128, train_size: usize) -> RunSettings {
+    /// The run at `index` of the grid order: the settings' axes in their `axis` order with the
+    /// last (the seed) varying fastest, then the zips (the first slowest), then the variants
+    /// (slowest of all). Zip points and variants override the axes' values.
+    pub fn get(&self, index: u128) -> RunSettings {
         assert!(index < self.len(), "grid index {index} out of range");
-        let radices = self.radices();
-        let mut digits = [0usize; 13];
-        let plain: u128 = radices
+        let plain: u128 = self
+            .axes
             .iter()
-            .fold(1u128, |a, &r| a.saturating_mul(r as u128));
+            .fold(1u128, |a, v| a.saturating_mul(v.len() as u128));
         let mut zipped = index / plain;
         let mut rest = index % plain;
-        for k in (0..13).rev() {
-            digits[k] = (rest % radices[k] as u128) as usize;
-            rest /= radices[k] as u128;
+        let mut run = RunSettings::default();
+        for &i in settings::axis_order().iter().rev() {
+            let values = &self.axes[i];
+            let digit = (rest % values.len() as u128) as usize;
+            rest /= values.len() as u128;
+            (SETTINGS[i].set)(&mut run, values[digit].clone());
         }
-        let mut run = RunSettings {
-            expand: self.expand[digits[0]],
-            sizes: self.sizes[digits[1]].clone(),
-            activation: self.activation[digits[2]],
-            cost: self.cost[digits[3]],
-            init: self.init[digits[4]],
-            lambda: self.lambda[digits[5]],
-            momentum: self.momentum[digits[6]],
-            batch_size: self.batch_size[digits[7]],
-            epochs: self.epochs[digits[8]],
-            eta_schedule: self.eta_schedule[digits[9]],
-            early_stopping: self.early_stopping[digits[10]],
-            eta: self.eta[digits[11]],
-            seed: self.seed[digits[12]],
-            train_size,
-            dataset: DatasetKind::Mnist,
-            variant: None,
-        };
         let mut picks = Vec::with_capacity(self.zips.len());
         for zip in self.zips.iter().rev() {
             picks.push(&zip[(zipped % zip.len() as u128) as usize]);
@@ -390,89 +325,28 @@ impl Grid {
         run
     }
 
-    /// Every run of the grid in enumeration order. Each list holds distinct values (see
-    /// [`Grid::dedup`]), so every grid point is a distinct run.
-    pub fn runs(&self, train_size: usize) -> Vec<RunSettings> {
-        self.iter(train_size).collect()
+    /// Every run in grid order.
+    pub fn runs(&self) -> Vec<RunSettings> {
+        self.iter().collect()
     }
 
-    /// The runs one at a time, by index: nothing is built in memory, whatever the grid's size.
-    pub fn iter(&self, train_size: usize) -> impl Iterator<Item = RunSettings> + '_ {
-        (0..self.len()).map(move |i| self.get(i, train_size))
+    /// The runs one at a time, in grid order.
+    pub fn iter(&self) -> impl Iterator<Item = RunSettings> + '_ {
+        (0..self.len()).map(move |i| self.get(i))
     }
 
-    /// The `j`-th value of every key for which `sets(key)` holds, as a partial setting (a
-    /// `[[grid.zip]]` point or a variant read into a grid of its own; `train_size` is not a list
-    /// here and is left out).
-    pub fn point(&self, j: usize, sets: impl Fn(&str) -> bool) -> Partial {
-        Partial {
-            sizes: sets("sizes").then(|| self.sizes[j].clone()),
-            eta: sets("eta").then(|| self.eta[j]),
-            batch_size: sets("batch_size").then(|| self.batch_size[j]),
-            epochs: sets("epochs").then(|| self.epochs[j]),
-            seed: sets("seed").then(|| self.seed[j]),
-            cost: sets("cost").then(|| self.cost[j]),
-            init: sets("init").then(|| self.init[j]),
-            lambda: sets("lambda").then(|| self.lambda[j]),
-            train_size: None,
-            activation: sets("activation").then(|| self.activation[j]),
-            momentum: sets("momentum").then(|| self.momentum[j]),
-            eta_schedule: sets("eta_schedule").then(|| self.eta_schedule[j]),
-            early_stopping: sets("early_stopping").then(|| self.early_stopping[j]),
-            expand: sets("expand").then(|| self.expand[j]),
-        }
+    /// The values of the setting `name` as text, in grid order (for comparing grids).
+    pub fn labels(&self, name: &str) -> Vec<String> {
+        self.values_of(name).iter().map(Value::label).collect()
     }
 
-    /// The values of the plain list of `key` as text (as in the CSV files); empty for a key that
-    /// is not a list here (`train_size`).
-    pub fn values(&self, key: &str) -> Vec<String> {
-        (0..self.count(key))
-            .filter_map(|j| self.point(j, |k| k == key).value(key))
-            .collect()
+    /// Keeps only the first value of setting `i`.
+    pub fn keep_first(&mut self, i: usize) {
+        self.axes[i].truncate(1);
     }
 
-    /// How many values the plain list of `key` holds (0 for a key that is not a list here).
-    pub fn count(&self, key: &str) -> usize {
-        match key {
-            "sizes" => self.sizes.len(),
-            "eta" => self.eta.len(),
-            "batch_size" => self.batch_size.len(),
-            "epochs" => self.epochs.len(),
-            "seed" => self.seed.len(),
-            "cost" => self.cost.len(),
-            "init" => self.init.len(),
-            "lambda" => self.lambda.len(),
-            "activation" => self.activation.len(),
-            "momentum" => self.momentum.len(),
-            "eta_schedule" => self.eta_schedule.len(),
-            "early_stopping" => self.early_stopping.len(),
-            "expand" => self.expand.len(),
-            _ => 0,
-        }
-    }
-
-    /// Keeps only the first value of the plain list of `key` (when a zip sets that key).
-    pub fn keep_first(&mut self, key: &str) {
-        match key {
-            "sizes" => self.sizes.truncate(1),
-            "eta" => self.eta.truncate(1),
-            "batch_size" => self.batch_size.truncate(1),
-            "epochs" => self.epochs.truncate(1),
-            "seed" => self.seed.truncate(1),
-            "cost" => self.cost.truncate(1),
-            "init" => self.init.truncate(1),
-            "lambda" => self.lambda.truncate(1),
-            "activation" => self.activation.truncate(1),
-            "momentum" => self.momentum.truncate(1),
-            "eta_schedule" => self.eta_schedule.truncate(1),
-            "early_stopping" => self.early_stopping.truncate(1),
-            "expand" => self.expand.truncate(1),
-            _ => {}
-        }
-    }
-
-    /// Removes repeated values from every list, keeping the first of each: a value listed twice
-    /// is one run, trained once.
+    /// Removes repeated values from every list (keeping the first of each), so a value listed
+    /// twice is trained once.
     pub fn dedup(&mut self) {
         fn dedup<T: PartialEq + Clone>(v: &mut Vec<T>) {
             let mut out: Vec<T> = Vec::with_capacity(v.len());
@@ -483,92 +357,78 @@ impl Grid {
             }
             *v = out;
         }
-        dedup(&mut self.sizes);
-        dedup(&mut self.eta);
-        dedup(&mut self.batch_size);
-        dedup(&mut self.epochs);
-        dedup(&mut self.seed);
-        dedup(&mut self.cost);
-        dedup(&mut self.init);
-        dedup(&mut self.lambda);
-        dedup(&mut self.activation);
-        dedup(&mut self.momentum);
-        dedup(&mut self.eta_schedule);
-        dedup(&mut self.early_stopping);
-        dedup(&mut self.expand);
+        for axis in &mut self.axes {
+            dedup(axis);
+        }
         for zip in &mut self.zips {
             dedup(zip);
         }
     }
 
-    /// The keys with more than one distinct value, in file order.
-    pub fn swept_keys(&self) -> Vec<&'static str> {
-        let mut keys: Vec<&'static str> = SETTING_KEYS
+    /// The values setting `i` takes anywhere: its axis, the zips and the variants.
+    fn every_value(&self, i: usize) -> impl Iterator<Item = &Value> {
+        self.axes[i]
             .iter()
-            .copied()
-            .filter(|key| {
-                let values = self.values(key);
-                values.iter().any(|v| v != &values[0])
-            })
+            .chain(self.partials().filter_map(move |p| p.get(i)))
+    }
+
+    /// The zip points and the variants' settings.
+    fn partials(&self) -> impl Iterator<Item = &Partial> {
+        self.zips
+            .iter()
+            .flatten()
+            .chain(self.variants.iter().map(|v| &v.settings))
+    }
+
+    /// The settings that take more than one value, in table order: listed in `[grid]` first,
+    /// then those varied by a zip; `variant` last when there are several variants.
+    pub fn swept_keys(&self) -> Vec<&'static str> {
+        let mut keys: Vec<&'static str> = SETTINGS
+            .iter()
+            .zip(&self.axes)
+            .filter(|(_, values)| values.iter().any(|v| *v != values[0]))
+            .map(|(s, _)| s.name)
             .collect();
-        for key in SETTING_KEYS {
+        for (i, s) in SETTINGS.iter().enumerate() {
             let zipped = self.zips.iter().any(|z| {
-                let values: Vec<Option<String>> = z.iter().map(|p| p.value(key)).collect();
-                values.iter().any(|v| v.is_some() && v != &values[0])
+                let values: Vec<Option<&Value>> = z.iter().map(|p| p.get(i)).collect();
+                values.iter().any(|v| v.is_some() && *v != values[0])
             });
-            if zipped && !keys.contains(&key) {
-                keys.push(key);
+            if zipped && !keys.contains(&s.name) {
+                keys.push(s.name);
             }
         }
         if self.variants.len() > 1 {
-            keys.push("variant");
+            keys.push(VARIANT);
         }
         keys
     }
 
-    /// The largest training-set size of a run with `expand = true`, if there is one (the
-    /// experiment's `train_size` is `train_size`).
-    pub fn expanded_train_size(&self, train_size: usize) -> Option<usize> {
-        let partials = || {
-            self.zips
-                .iter()
-                .flatten()
-                .chain(self.variants.iter().map(|v| &v.settings))
-        };
-        if !self.extra_columns().contains(&"expand") {
-            return None;
-        }
-        partials()
-            .filter_map(|p| p.train_size)
-            .chain([train_size])
-            .max()
+    /// The largest training set any run uses (so that the data set can be checked and, with
+    /// `expand`, expanded once for all runs).
+    pub fn max_train_size(&self) -> usize {
+        let i = settings::index("train_size").expect("train_size is a setting");
+        self.every_value(i)
+            .filter_map(|v| v.as_f64())
+            .fold(0.0, f64::max) as usize
     }
 
-    /// The [`EXTRA_KEYS`] that get a column in this grid's CSV files: those some run sets to a
-    /// value other than its default, and `variant` when there are variants. An experiment that
-    /// uses none of them writes exactly the standard columns.
+    /// The largest training set an `expand = true` run uses, if any run expands its data.
+    pub fn expanded_train_size(&self) -> Option<usize> {
+        self.extra_columns()
+            .contains(&"expand")
+            .then(|| self.max_train_size())
+    }
+
+    /// The extra CSV columns this grid needs, in column order: each extra setting that some run
+    /// sets to a value other than its default, then `variant` when there are variants.
     pub fn extra_columns(&self) -> Vec<&'static str> {
-        let partials = || {
-            self.zips
-                .iter()
-                .flatten()
-                .chain(self.variants.iter().map(|v| &v.settings))
-        };
-        EXTRA_KEYS
+        SETTINGS
             .iter()
-            .copied()
-            .filter(|&key| {
-                let in_lists = match key {
-                    "activation" => self.activation.iter().any(|a| *a != Activation::Sigmoid),
-                    "momentum" => self.momentum.iter().any(|m| *m != 0.0),
-                    "eta_schedule" => self.eta_schedule.iter().any(|s| *s != Schedule::Constant),
-                    "early_stopping" => self.early_stopping.iter().any(|n| *n != 0),
-                    "expand" => self.expand.contains(&true),
-                    _ => !self.variants.is_empty(),
-                };
-                in_lists
-                    || partials().any(|p| p.value(key).is_some_and(|v| v != extra_default(key)))
-            })
+            .enumerate()
+            .filter(|(i, s)| s.column == Column::Extra && self.every_value(*i).any(|v| s.is_set(v)))
+            .map(|(_, s)| s.name)
+            .chain((!self.variants.is_empty()).then_some(VARIANT))
             .collect()
     }
 }
@@ -577,20 +437,33 @@ impl Grid {
 mod tests {
     use super::*;
 
+    fn floats(xs: &[f64]) -> Vec<Value> {
+        xs.iter().map(|&x| Value::Float(x)).collect()
+    }
+
+    fn ints(ns: impl IntoIterator<Item = u64>) -> Vec<Value> {
+        ns.into_iter().map(Value::Int).collect()
+    }
+
     fn grid() -> Grid {
-        Grid {
-            eta: vec![0.1, 1.0, 10.0],
-            seed: vec![1, 2],
-            cost: vec![Cost::Quadratic, Cost::CrossEntropy],
-            ..Grid::default()
-        }
+        Grid::default()
+            .with("eta", floats(&[0.1, 1.0, 10.0]))
+            .with("seed", ints([1, 2]))
+            .with(
+                "cost",
+                vec![
+                    Value::Cost(Cost::Quadratic),
+                    Value::Cost(Cost::CrossEntropy),
+                ],
+            )
+            .with("train_size", ints([1000]))
     }
 
     #[test]
     fn cartesian_product_size_and_order() {
         let g = grid();
         assert_eq!(g.len(), 12);
-        let runs = g.runs(1000);
+        let runs = g.runs();
         assert_eq!(runs.len(), 12);
         // seed fastest, then eta, then cost
         assert_eq!(
@@ -610,14 +483,11 @@ mod tests {
 
     #[test]
     fn repeated_values_are_trained_once() {
-        let mut g = Grid {
-            eta: vec![3.0, 3.0, 1.0],
-            ..Grid::default()
-        };
+        let mut g = Grid::default().with("eta", floats(&[3.0, 3.0, 1.0]));
         assert_eq!(g.len(), 3);
         g.dedup();
         assert_eq!(g.len(), 2);
-        let runs = g.runs(50_000);
+        let runs = g.runs();
         assert_eq!(runs.len(), 2);
         assert_eq!(runs[0].eta, 3.0);
         assert_eq!(runs[1].eta, 1.0);
@@ -625,13 +495,14 @@ mod tests {
 
     #[test]
     fn run_id_is_stable_and_depends_on_every_setting() {
-        let base = Grid::default().get(0, 50_000);
+        let base = Grid::default().get(0);
         assert_eq!(
             base.canonical(),
             "sizes=784-30-10;eta=3.0;batch_size=10;epochs=30;seed=1;cost=quadratic;init=large;lambda=0.0;train_size=50000"
         );
         let id = base.id();
-        assert_eq!(id.len(), 12);
+        // the id itself is pinned: results folders written by earlier versions keep their runs
+        assert_eq!(id, "2e5c3b6f6106");
         assert_eq!(id, base.clone().id());
         let variants = [
             RunSettings {
@@ -698,31 +569,54 @@ mod tests {
                 cost: Cost::LogLikelihood,
                 ..base.clone()
             },
+            RunSettings {
+                dropout: 0.5,
+                ..base.clone()
+            },
         ];
         for v in variants {
             assert_ne!(v.id(), id, "{}", v.canonical());
+        }
+        // every setting of the table changes the id when it leaves its default
+        for s in &SETTINGS {
+            let mut run = base.clone();
+            let other = match (s.default)() {
+                Value::Float(x) => Value::Float(x + 0.5),
+                Value::Int(n) => Value::Int(n + 1),
+                Value::Bool(b) => Value::Bool(!b),
+                Value::Sizes(_) => Value::Sizes(vec![784, 10]),
+                Value::Cost(_) => Value::Cost(Cost::CrossEntropy),
+                Value::Init(_) => Value::Init(Init::Scaled),
+                Value::Activation(_) => Value::Activation(Activation::Relu),
+                Value::Schedule(_) => Value::Schedule(Schedule::Halve { patience: 3 }),
+            };
+            (s.set)(&mut run, other);
+            assert_ne!(run.id(), id, "{}", s.name);
         }
     }
 
     #[test]
     fn get_matches_runs_for_every_index() {
         let g = grid();
-        let runs = g.runs(500);
+        let runs = g.runs();
         for (i, r) in runs.iter().enumerate() {
-            assert_eq!(&g.get(i as u128, 500), r);
+            assert_eq!(&g.get(i as u128), r);
         }
     }
 
     #[test]
     fn huge_grid_is_indexed_without_building_it() {
-        let g = Grid {
-            eta: (0..1000).map(|i| 0.001 * (i + 1) as f64).collect(),
-            seed: (0..1000).collect(),
-            lambda: (0..100).map(|i| i as f64).collect(),
-            ..Grid::default()
-        };
+        let g = Grid::default()
+            .with(
+                "eta",
+                (0..1000)
+                    .map(|i| Value::Float(0.001 * (i + 1) as f64))
+                    .collect(),
+            )
+            .with("seed", ints(0..1000))
+            .with("lambda", (0..100).map(|i| Value::Float(i as f64)).collect());
         assert_eq!(g.len(), 100_000_000);
-        let last = g.get(g.len() - 1, 10);
+        let last = g.get(g.len() - 1);
         assert_eq!((last.lambda, last.seed), (99.0, 999));
         assert_eq!(last.eta, 1.0);
         // with variants on top: the slowest axis
@@ -730,19 +624,16 @@ mod tests {
             variants: (0..10)
                 .map(|i| Variant {
                     name: format!("v{i}"),
-                    settings: Partial {
-                        momentum: Some(i as f64 / 10.0),
-                        ..Partial::default()
-                    },
+                    settings: Partial::default().with("momentum", Value::Float(i as f64 / 10.0)),
                 })
                 .collect(),
             ..g
         };
         assert_eq!(g.len(), 1_000_000_000);
-        let last = g.get(g.len() - 1, 10);
+        let last = g.get(g.len() - 1);
         assert_eq!((last.variant.as_deref(), last.momentum), (Some("v9"), 0.9));
         assert_eq!((last.lambda, last.seed), (99.0, 999));
-        let first_of_v3 = g.get(300_000_000, 10);
+        let first_of_v3 = g.get(300_000_000);
         assert_eq!(
             (first_of_v3.variant.as_deref(), first_of_v3.seed),
             (Some("v3"), 0)
@@ -751,18 +642,17 @@ mod tests {
 
     #[test]
     fn zipped_settings_vary_together() {
-        let point = |t: usize, l: f64| Partial {
-            train_size: Some(t),
-            lambda: Some(l),
-            ..Partial::default()
+        let point = |t: u64, l: f64| {
+            Partial::default()
+                .with("train_size", Value::Int(t))
+                .with("lambda", Value::Float(l))
         };
         let g = Grid {
-            seed: vec![1, 2],
             zips: vec![vec![point(100, 0.01), point(1000, 0.1), point(10_000, 1.0)]],
-            ..Grid::default()
+            ..Grid::default().with("seed", ints([1, 2]))
         };
         assert_eq!(g.len(), 6);
-        let runs = g.runs(50_000);
+        let runs = g.runs();
         let got: Vec<(usize, f64, u64)> = runs
             .iter()
             .map(|r| (r.train_size, r.lambda, r.seed))
@@ -779,11 +669,38 @@ mod tests {
             ]
         );
         assert_eq!(g.swept_keys(), vec!["seed", "lambda", "train_size"]);
+        assert_eq!(g.max_train_size(), 50_000);
     }
 
     #[test]
     fn swept_keys_lists_only_keys_with_several_values() {
         assert_eq!(grid().swept_keys(), vec!["eta", "seed", "cost"]);
         assert!(Grid::default().swept_keys().is_empty());
+    }
+
+    #[test]
+    fn runs_that_may_share_a_lockstep_group() {
+        let base = RunSettings::default();
+        let same = |f: fn(&mut RunSettings)| {
+            let mut r = base.clone();
+            f(&mut r);
+            r.fusion_key() == base.fusion_key()
+        };
+        assert!(same(|r| r.eta = 0.5));
+        assert!(same(|r| r.cost = Cost::CrossEntropy));
+        assert!(same(|r| r.activation = Activation::Tanh));
+        assert!(!same(|r| r.seed = 2));
+        assert!(!same(|r| r.batch_size = 20));
+        assert!(!same(|r| r.momentum = 0.5));
+        assert!(!same(|r| r.dropout = 0.5));
+        let mut a = base.clone();
+        a.momentum = 0.5;
+        let mut b = base.clone();
+        b.momentum = 0.9;
+        assert_eq!(
+            a.fusion_key(),
+            b.fusion_key(),
+            "momentum runs fuse together"
+        );
     }
 }

@@ -9,8 +9,8 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
-use crate::grid::{extra_default, float_label, EXTRA_KEYS};
-use crate::store::METRICS_COLUMNS;
+use crate::grid::float_label;
+use crate::grid::settings::{self, extra_default, Column, Kind, SETTINGS, VARIANT};
 
 /// One row of `metrics.csv`, read by column name.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,76 +26,30 @@ pub struct Row {
     pub test_cost: Option<f64>,
 }
 
-/// Every setting of a run except the seed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Every setting of a run except the seed, as text: the runs that differ only in their seed
+/// share it.
+#[derive(Debug, Clone, PartialEq)]
 pub struct GroupKey {
-    pub sizes: String,
-    pub eta: f64,
-    pub batch_size: usize,
-    pub epochs: usize,
-    pub cost: String,
-    pub init: String,
-    pub lambda: f64,
-    pub train_size: usize,
-    /// The extra settings (activation, momentum, ..., variant) not at their default.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub extra: BTreeMap<String, String>,
+    /// The value of each setting in [`SETTINGS`] order, normalized (the seed's is empty).
+    values: Vec<String>,
+    /// The run's `[[variant]]`, if the experiment has variants.
+    variant: Option<String>,
 }
 
-/// The settings a sweep can vary (the seed aside), in the order they are reported.
-pub const KEYS: [&str; 14] = [
-    "variant",
-    "eta",
-    "lambda",
-    "batch_size",
-    "sizes",
-    "cost",
-    "init",
-    "epochs",
-    "train_size",
-    "activation",
-    "momentum",
-    "eta_schedule",
-    "early_stopping",
-    "expand",
-];
-
 impl GroupKey {
-    /// The value of a setting, as text.
+    /// The value of a setting (or `variant`), as text.
     pub fn value(&self, key: &str) -> String {
-        match key {
-            "sizes" => self.sizes.clone(),
-            "eta" => float_label(self.eta),
-            "batch_size" => self.batch_size.to_string(),
-            "epochs" => self.epochs.to_string(),
-            "cost" => self.cost.clone(),
-            "init" => self.init.clone(),
-            "lambda" => float_label(self.lambda),
-            "train_size" => self.train_size.to_string(),
-            other => self
-                .extra
-                .get(other)
-                .cloned()
-                .unwrap_or_else(|| extra_default(other).to_string()),
+        match settings::index(key) {
+            Some(i) => self.values[i].clone(),
+            None if key == VARIANT => self.variant.clone().unwrap_or_default(),
+            None => String::new(),
         }
     }
 
-    /// The value of a numeric setting, for plotting on a numeric axis.
+    /// The value of a numeric setting, for plotting on a numeric axis (one-hidden-layer
+    /// networks by their width).
     pub fn number(&self, key: &str) -> Option<f64> {
-        match key {
-            "eta" => Some(self.eta),
-            "lambda" => Some(self.lambda),
-            "batch_size" => Some(self.batch_size as f64),
-            "epochs" => Some(self.epochs as f64),
-            "train_size" => Some(self.train_size as f64),
-            "momentum" | "early_stopping" => self.value(key).parse().ok(),
-            // one hidden layer: its width
-            "sizes" => match self.sizes.split('-').collect::<Vec<_>>()[..] {
-                [_, hidden, _] => hidden.parse().ok(),
-                _ => None,
-            },
-            _ => None,
-        }
+        settings::setting(key)?.number(&self.value(key))
     }
 
     /// `eta=3.0 lambda=0.0` for the given keys.
@@ -107,31 +61,64 @@ impl GroupKey {
     }
 }
 
+impl Serialize for GroupKey {
+    /// The standard settings as JSON values (numbers as numbers), then `extra`: the extra
+    /// settings not at their default and the variant.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        let mut extra = BTreeMap::new();
+        for (s, text) in SETTINGS.iter().zip(&self.values) {
+            if s.name == "seed" {
+                continue;
+            }
+            if s.column == Column::Extra {
+                if *text != extra_default(s.name) {
+                    extra.insert(s.name, text.clone());
+                }
+                continue;
+            }
+            match (s.kind, text.parse::<u64>(), text.parse::<f64>()) {
+                (Kind::Int { .. }, Ok(n), _) => map.serialize_entry(s.name, &n)?,
+                (Kind::Float { .. }, _, Ok(x)) => map.serialize_entry(s.name, &x)?,
+                _ => map.serialize_entry(s.name, text)?,
+            }
+        }
+        if let Some(v) = &self.variant {
+            extra.insert(VARIANT, v.clone());
+        }
+        if !extra.is_empty() {
+            map.serialize_entry("extra", &extra)?;
+        }
+        map.end()
+    }
+}
+
 /// Reads `metrics.csv` (or any CSV with its columns).
 pub fn read_metrics(path: &Path) -> Result<Vec<Row>> {
     let mut reader =
         csv::Reader::from_path(path).with_context(|| format!("reading '{}'", path.display()))?;
     let header = reader.headers()?.clone();
+    let optional = |name: &str| header.iter().position(|h| h == name);
     let col = |name: &str| -> Result<usize> {
-        header.iter().position(|h| h == name).with_context(|| {
+        optional(name).with_context(|| {
             format!(
                 "'{}' has no `{name}` column; it needs the columns of runner's metrics.csv",
                 path.display()
             )
         })
     };
-    // the settings and the epoch: the first eleven columns of runner's metrics.csv
-    let names = &METRICS_COLUMNS[..11];
-    let mut idx = [0usize; 11];
-    for (i, name) in names.iter().enumerate() {
-        idx[i] = col(name)?;
-    }
-    let [run, sizes, eta, batch, epochs, seed, cost, init, lambda, train_size, epoch] = idx;
-    let optional = |name: &str| header.iter().position(|h| h == name);
-    let extra_columns: Vec<(&str, usize)> = EXTRA_KEYS
+    let run = col("run")?;
+    // the standard settings must be there; an extra setting's column only when it is used
+    let columns: Vec<Option<usize>> = SETTINGS
         .iter()
-        .filter_map(|k| optional(k).map(|c| (*k, c)))
-        .collect();
+        .map(|s| match s.column {
+            Column::Standard => col(s.name).map(Some),
+            Column::Extra => Ok(optional(s.name)),
+        })
+        .collect::<Result<_>>()?;
+    let (seed, epoch) = (col("seed")?, col("epoch")?);
+    let variant = optional(VARIANT);
     let (tc, va, ta, vc, tsc) = (
         optional("train_cost"),
         optional("validation_accuracy"),
@@ -143,12 +130,6 @@ pub fn read_metrics(path: &Path) -> Result<Vec<Row>> {
     for (line, record) in reader.records().enumerate() {
         let r = record.with_context(|| format!("reading '{}'", path.display()))?;
         let at = || format!("'{}' line {}", path.display(), line + 2);
-        let num = |c: usize| -> Result<f64> {
-            r.get(c)
-                .unwrap_or("")
-                .parse::<f64>()
-                .with_context(|| format!("{}: `{}` is not a number", at(), &header[c]))
-        };
         let int = |c: usize| -> Result<usize> {
             r.get(c)
                 .unwrap_or("")
@@ -160,24 +141,31 @@ pub fn read_metrics(path: &Path) -> Result<Vec<Row>> {
                 .filter(|v| !v.is_empty())
                 .map(|v| v.parse::<f64>().unwrap_or(f64::NAN))
         };
+        let mut values = Vec::with_capacity(SETTINGS.len());
+        for (s, c) in SETTINGS.iter().zip(&columns) {
+            let text = match c {
+                _ if s.name == "seed" => String::new(),
+                Some(c) => {
+                    let cell = r.get(*c).unwrap_or("");
+                    if matches!(s.kind, Kind::Float { .. } | Kind::Int { .. })
+                        && cell.parse::<f64>().is_err()
+                    {
+                        bail!("{}: `{}` is not a number", at(), s.name);
+                    }
+                    s.normalize(cell)
+                }
+                None => extra_default(s.name),
+            };
+            values.push(text);
+        }
         rows.push(Row {
             run: r.get(run).unwrap_or("").to_string(),
             group: GroupKey {
-                sizes: r.get(sizes).unwrap_or("").to_string(),
-                eta: num(eta)?,
-                batch_size: int(batch)?,
-                epochs: int(epochs)?,
-                cost: r.get(cost).unwrap_or("").to_string(),
-                init: r.get(init).unwrap_or("").to_string(),
-                lambda: num(lambda)?,
-                train_size: int(train_size)?,
-                extra: extra_columns
-                    .iter()
-                    .filter_map(|&(k, c)| {
-                        let v = r.get(c).unwrap_or("");
-                        (v != extra_default(k)).then(|| (k.to_string(), v.to_string()))
-                    })
-                    .collect(),
+                values,
+                variant: variant
+                    .and_then(|c| r.get(c))
+                    .filter(|v| !v.is_empty())
+                    .map(String::from),
             },
             seed: int(seed)? as u64,
             epoch: int(epoch)?,
@@ -332,6 +320,15 @@ fn pct_stat(s: &Stat) -> String {
     format!("{:.2}% ± {:.2}", 100.0 * s.mean, 100.0 * s.std)
 }
 
+/// The settings a sweep can vary (the seed aside), in the order they are answered: the variant
+/// first, then by each setting's `report` place.
+fn keys_in_report_order() -> impl Iterator<Item = &'static str> {
+    let mut by_report: Vec<&settings::Setting> =
+        SETTINGS.iter().filter(|s| s.name != "seed").collect();
+    by_report.sort_by_key(|s| s.report);
+    std::iter::once(VARIANT).chain(by_report.into_iter().map(|s| s.name))
+}
+
 /// Groups the rows and answers the question of each swept setting.
 pub fn summarize(rows: &[Row]) -> Summary {
     let use_validation = rows.iter().any(|r| r.validation_accuracy.is_some());
@@ -387,9 +384,7 @@ pub fn summarize(rows: &[Row]) -> Summary {
             .partial_cmp(&a.best_accuracy.mean)
             .unwrap_or(std::cmp::Ordering::Equal)
     });
-    let mut swept: Vec<&'static str> = KEYS
-        .iter()
-        .copied()
+    let mut swept: Vec<&'static str> = keys_in_report_order()
         .filter(|k| {
             let values: BTreeSet<String> = groups.iter().map(|g| g.key.value(k)).collect();
             values.len() > 1
@@ -589,64 +584,64 @@ impl Summary {
         out
     }
 
-    /// One CSV row per group.
+    /// One CSV row per group: the standard settings but the seed, the statistics, then the
+    /// extra settings some group uses.
     pub fn csv(&self) -> Result<String> {
         let mut w = csv::Writer::from_writer(Vec::new());
-        let extra: Vec<&str> = EXTRA_KEYS
+        let standard: Vec<&str> = SETTINGS
             .iter()
-            .copied()
-            .filter(|k| self.groups.iter().any(|g| g.key.extra.contains_key(*k)))
+            .filter(|s| s.column == Column::Standard && s.name != "seed")
+            .map(|s| s.name)
+            .collect();
+        let extra: Vec<&str> = SETTINGS
+            .iter()
+            .filter(|s| s.column == Column::Extra)
+            .map(|s| s.name)
+            .chain([VARIANT])
+            .filter(|k| {
+                self.groups
+                    .iter()
+                    .any(|g| g.key.value(k) != extra_default(k))
+            })
             .collect();
         w.write_record(
-            [
-                "sizes",
-                "eta",
-                "batch_size",
-                "epochs",
-                "cost",
-                "init",
-                "lambda",
-                "train_size",
-                "seeds",
-                "diverged",
-                "accuracy",
-                "best_accuracy_mean",
-                "best_accuracy_std",
-                "test_at_best_mean",
-                "test_at_best_std",
-                "final_train_cost_mean",
-                "final_train_cost_std",
-                "best_epoch_mean",
-            ]
-            .into_iter()
-            .chain(extra.iter().copied()),
+            standard
+                .iter()
+                .copied()
+                .chain([
+                    "seeds",
+                    "diverged",
+                    "accuracy",
+                    "best_accuracy_mean",
+                    "best_accuracy_std",
+                    "test_at_best_mean",
+                    "test_at_best_std",
+                    "final_train_cost_mean",
+                    "final_train_cost_std",
+                    "best_epoch_mean",
+                ])
+                .chain(extra.iter().copied()),
         )?;
         let f = |x: Option<f64>| x.map_or(String::new(), |v| v.to_string());
         for g in &self.groups {
             let k = &g.key;
             w.write_record(
-                [
-                    k.sizes.clone(),
-                    float_label(k.eta),
-                    k.batch_size.to_string(),
-                    k.epochs.to_string(),
-                    k.cost.clone(),
-                    k.init.clone(),
-                    float_label(k.lambda),
-                    k.train_size.to_string(),
-                    g.seeds.to_string(),
-                    g.diverged.to_string(),
-                    self.accuracy.to_string(),
-                    g.best_accuracy.mean.to_string(),
-                    g.best_accuracy.std.to_string(),
-                    f(g.test_at_best.map(|s| s.mean)),
-                    f(g.test_at_best.map(|s| s.std)),
-                    f(g.final_train_cost.map(|s| s.mean)),
-                    f(g.final_train_cost.map(|s| s.std)),
-                    g.best_epoch.mean.to_string(),
-                ]
-                .into_iter()
-                .chain(extra.iter().map(|key| k.value(key))),
+                standard
+                    .iter()
+                    .map(|key| k.value(key))
+                    .chain([
+                        g.seeds.to_string(),
+                        g.diverged.to_string(),
+                        self.accuracy.to_string(),
+                        g.best_accuracy.mean.to_string(),
+                        g.best_accuracy.std.to_string(),
+                        f(g.test_at_best.map(|s| s.mean)),
+                        f(g.test_at_best.map(|s| s.std)),
+                        f(g.final_train_cost.map(|s| s.mean)),
+                        f(g.final_train_cost.map(|s| s.std)),
+                        g.best_epoch.mean.to_string(),
+                    ])
+                    .chain(extra.iter().map(|key| k.value(key))),
             )?;
         }
         Ok(String::from_utf8(w.into_inner().context("encoding CSV")?)?)
@@ -697,7 +692,7 @@ f,784-30-10,100.0,10,3,2,quadratic,large,0.0,1000,1,NaN,,,0.10,,0.10,1
         assert_eq!(s.swept, vec!["eta"]);
         assert_eq!(s.groups.len(), 3);
         let best = &s.groups[0];
-        assert_eq!(best.key.eta, 3.0);
+        assert_eq!(best.key.number("eta"), Some(3.0));
         assert_eq!(best.seeds, 2);
         // best validation accuracies 0.92 (epoch 2) and 0.94 (epoch 3)
         assert!((best.best_accuracy.mean - 0.93).abs() < 1e-12);
@@ -709,10 +704,13 @@ f,784-30-10,100.0,10,3,2,quadratic,large,0.0,1000,1,NaN,,,0.10,,0.10,1
         assert!((best.best_epoch.mean - 2.5).abs() < 1e-12);
         assert_eq!(best.diverged, 0);
         let second = &s.groups[1];
-        assert_eq!(second.key.eta, 1.0);
+        assert_eq!(second.key.number("eta"), Some(1.0));
         assert!((second.best_accuracy.mean - 0.86).abs() < 1e-12); // 0.85 and 0.87
         let worst = &s.groups[2];
-        assert_eq!((worst.key.eta, worst.diverged, worst.seeds), (100.0, 1, 2));
+        assert_eq!(
+            (worst.key.number("eta"), worst.diverged, worst.seeds),
+            (Some(100.0), 1, 2)
+        );
     }
 
     #[test]

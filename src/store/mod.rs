@@ -16,129 +16,78 @@ pub mod merge;
 pub mod resume;
 pub mod shard;
 
-use crate::grid::{extra_default, sizes_label, RunSettings, EXTRA_KEYS};
+use crate::grid::settings::{extra_default, Cell};
+use crate::grid::RunSettings;
 use crate::train::metrics::{EpochRecord, RunOutcome, RunStatus};
 
-/// Columns of `metrics.csv`, in order.
-pub const METRICS_COLUMNS: [&str; 18] = [
-    "run",
-    "sizes",
-    "eta",
-    "batch_size",
-    "epochs",
-    "seed",
-    "cost",
-    "init",
-    "lambda",
-    "train_size",
-    "epoch",
-    "train_cost",
-    "train_accuracy",
-    "validation_cost",
-    "validation_accuracy",
-    "test_cost",
-    "test_accuracy",
-    "seconds",
-];
+pub mod schema;
 
-/// Columns of `runs.csv`, in order.
-pub const RUNS_COLUMNS: [&str; 17] = [
-    "run",
-    "sizes",
-    "eta",
-    "batch_size",
-    "epochs",
-    "seed",
-    "cost",
-    "init",
-    "lambda",
-    "train_size",
-    "status",
-    "diverged_epoch",
-    "epochs_completed",
-    "best_validation_accuracy",
-    "best_epoch",
-    "final_test_accuracy",
-    "seconds",
-];
-
-/// The column of `metrics.csv`, after the extra setting columns, with the learning rate each
-/// epoch was trained with; there when the experiment uses an `eta_schedule`.
-pub const EPOCH_ETA: &str = "epoch_eta";
-
-/// The header of `metrics.csv`: the standard columns, then the extra setting columns the
-/// experiment uses (see [`crate::grid::Grid::extra_columns`]), then [`EPOCH_ETA`] when they
-/// include `eta_schedule`.
-pub fn metrics_header(extra: &[&str]) -> Vec<String> {
-    let epoch_eta = extra.contains(&"eta_schedule").then_some(&EPOCH_ETA);
-    METRICS_COLUMNS
-        .iter()
-        .chain(extra)
-        .chain(epoch_eta)
-        .map(|c| c.to_string())
-        .collect()
-}
-
-/// The header of `runs.csv`, as [`metrics_header`].
-pub fn runs_header(extra: &[&str]) -> Vec<String> {
-    RUNS_COLUMNS
-        .iter()
-        .chain(extra)
-        .map(|c| c.to_string())
-        .collect()
-}
+pub use schema::{metrics_header, runs_header, EPOCH_ETA};
 
 /// The CSV cells of the extra setting columns `columns` for a run whose non-default extra
 /// settings are `extra`.
 pub fn extra_cells(extra: &BTreeMap<String, String>, columns: &[String]) -> Vec<String> {
     columns
         .iter()
-        .map(|c| {
-            extra
-                .get(c)
-                .cloned()
-                .unwrap_or_else(|| extra_default(c).to_string())
-        })
+        .map(|c| extra.get(c).cloned().unwrap_or_else(|| extra_default(c)))
         .collect()
 }
 
 /// A run's extra settings that are not at their default, by key.
 pub fn extra_settings(s: &RunSettings) -> BTreeMap<String, String> {
-    EXTRA_KEYS
-        .iter()
-        .filter_map(|k| s.extra_value(k).map(|v| (k.to_string(), v)))
+    s.extra_values()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
         .collect()
 }
 
-/// The settings columns shared by both files.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The standard settings columns shared by both files: the run id, then each standard setting
+/// of [`SETTINGS`] as its typed cell (numbers stay numbers in the CSV and the state files).
+#[derive(Debug, Clone, PartialEq)]
 pub struct SettingsColumns {
     pub run: String,
-    pub sizes: String,
-    pub eta: f64,
-    pub batch_size: usize,
-    pub epochs: usize,
-    pub seed: u64,
-    pub cost: String,
-    pub init: String,
-    pub lambda: f64,
-    pub train_size: usize,
+    /// One cell per standard setting, in table order.
+    pub cells: Vec<Cell>,
 }
 
 impl SettingsColumns {
     pub fn of(s: &RunSettings) -> SettingsColumns {
         SettingsColumns {
             run: s.id(),
-            sizes: sizes_label(&s.sizes),
-            eta: s.eta,
-            batch_size: s.batch_size,
-            epochs: s.epochs,
-            seed: s.seed,
-            cost: s.cost.name().to_string(),
-            init: s.init.name().to_string(),
-            lambda: s.lambda,
-            train_size: s.train_size,
+            cells: schema::standard_settings()
+                .map(|setting| s.value(setting).cell())
+                .collect(),
         }
+    }
+}
+
+impl Serialize for SettingsColumns {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = serializer.serialize_struct("SettingsColumns", 1 + self.cells.len())?;
+        st.serialize_field("run", &self.run)?;
+        for (setting, cell) in schema::standard_settings().zip(&self.cells) {
+            st.serialize_field(setting.name, cell)?;
+        }
+        st.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SettingsColumns {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut map = BTreeMap::<String, Cell>::deserialize(deserializer)?;
+        let run = match map.remove("run") {
+            Some(Cell::Text(run)) => run,
+            _ => return Err(D::Error::missing_field("run")),
+        };
+        let cells = schema::standard_settings()
+            .map(|s| {
+                map.remove(s.name)
+                    .ok_or_else(|| D::Error::missing_field(s.name))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(SettingsColumns { run, cells })
     }
 }
 
@@ -225,6 +174,18 @@ impl RunRow {
 }
 
 impl RunRow {
+    /// The value of a setting column (standard or extra) as text.
+    pub fn value(&self, key: &str) -> String {
+        match schema::standard_settings().position(|s| s.name == key) {
+            Some(i) => self.settings.cells[i].label(),
+            None => self
+                .extra
+                .get(key)
+                .cloned()
+                .unwrap_or_else(|| extra_default(key)),
+        }
+    }
+
     /// The row as `runs.csv` columns (the settings flattened in front, the extra setting
     /// `columns` at the end).
     pub fn csv_record(&self, columns: &[String]) -> impl Serialize + '_ {
@@ -400,7 +361,7 @@ pub fn sort_results(dir: &Path, order: &HashMap<String, usize>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::grid::Grid;
+    use crate::grid::{Grid, Value};
 
     fn record(epoch: usize, val: Option<f64>, test: Option<f64>) -> EpochRecord {
         EpochRecord {
@@ -419,13 +380,15 @@ mod tests {
     #[test]
     fn metrics_csv_has_the_documented_columns_and_empty_unmonitored_cells() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Grid::default().get(0, 1000);
+        let s = Grid::default()
+            .with("train_size", vec![Value::Int(1000)])
+            .get(0);
         let out = ResultsDir::open(dir.path(), "x = 1", &[]).unwrap();
         out.write_epoch(&s, &record(1, Some(0.9), Some(0.875)))
             .unwrap();
         let text = std::fs::read_to_string(dir.path().join("metrics.csv")).unwrap();
         let mut lines = text.lines();
-        assert_eq!(lines.next().unwrap(), METRICS_COLUMNS.join(","));
+        assert_eq!(lines.next().unwrap(), schema::metrics_columns().join(","));
         let row = lines.next().unwrap();
         assert_eq!(
             row,
@@ -448,7 +411,9 @@ mod tests {
 
     #[test]
     fn run_row_finds_the_best_validation_epoch() {
-        let s = Grid::default().get(0, 1000);
+        let s = Grid::default()
+            .with("train_size", vec![Value::Int(1000)])
+            .get(0);
         let records = vec![
             record(1, Some(0.90), Some(0.80)),
             record(2, Some(0.95), Some(0.81)),
@@ -474,6 +439,9 @@ mod tests {
         let back: RunRow = toml::from_str(&state).unwrap();
         assert_eq!(back, row);
         let runs = std::fs::read_to_string(dir.path().join("runs.csv")).unwrap();
-        assert_eq!(runs.lines().next().unwrap(), RUNS_COLUMNS.join(","));
+        assert_eq!(
+            runs.lines().next().unwrap(),
+            schema::runs_columns().join(",")
+        );
     }
 }

@@ -12,8 +12,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 
 use crate::config::Experiment;
-use crate::grid::extra_default;
-use crate::grid::SETTING_KEYS;
+use crate::grid::settings::{extra_default, SETTINGS};
 use crate::store::{metrics_header, runs_header, write_atomically, ResultsDir, RunRow};
 
 /// Checks that the results in a folder, made by `old`, belong to `new`: the same data settings
@@ -79,8 +78,8 @@ pub fn compatible(old: &Experiment, new: &Experiment) -> Result<(), String> {
                 .to_string(),
         );
     }
-    for key in SETTING_KEYS {
-        let (was, now) = (o.values(key), n.values(key));
+    for key in SETTINGS.iter().map(|s| s.name) {
+        let (was, now) = (o.labels(key), n.labels(key));
         if !was.iter().all(|v| now.contains(v)) {
             return Err(format!(
                 "`grid.{key}` was [{}] and is now [{}]",
@@ -366,7 +365,7 @@ mod tests {
             &p,
             format!(
                 "{}\n{good}\n{good}\nbroken,line\n{}",
-                crate::store::METRICS_COLUMNS.join(","),
+                crate::store::schema::metrics_columns().join(","),
                 &good[..20]
             ),
         )

@@ -22,7 +22,6 @@ use progress::Log;
 
 use crate::config::Experiment;
 use crate::data::Dataset;
-use crate::grid::extra_default;
 use crate::grid::{float_label, RunSettings};
 use crate::store::lock::DirLock;
 use crate::store::resume::prepare;
@@ -105,18 +104,20 @@ pub fn load_data(exp: &Experiment) -> Result<Dataset> {
                 dir.display()
             )
         })?;
-    if data.train.len() < exp.data.train_size {
+    // every training-set size the file asks for, wherever it is written, against the data set
+    if let Some(t) = exp.train_sizes.iter().find(|t| t.value > data.train.len()) {
         bail!(
-            "{}: `data.train_size` is {}, but '{}' holds only {} training images after the \
-             {} for validation",
-            exp.path.display(),
-            exp.data.train_size,
+            "{}: {} is not allowed: train_size must be from 1 to {} ('{}' holds only {} \
+             training images after the {} for validation)",
+            t.place,
+            t.value,
+            data.train.len(),
             dir.display(),
             data.train.len(),
             data.validation.len()
         );
     }
-    if let Some(n) = exp.grid.expanded_train_size(exp.data.train_size) {
+    if let Some(n) = exp.grid.expanded_train_size() {
         data.expand_training(n);
     }
     Ok(data)
@@ -135,6 +136,12 @@ pub fn run_sweep(exp: &Experiment, opts: &SweepOptions, stop: &AtomicBool) -> Re
         .build()
         .context("starting the worker threads")?;
 
+    // a new results folder is created only once the data set has been found and checked
+    let mut data = if dir.exists() {
+        None
+    } else {
+        Some(load_data(exp)?)
+    };
     let _lock = DirLock::acquire(&dir)?;
     let existing = prepare(&dir, exp, opts.fresh)?;
     let runs: Vec<RunSettings> = all_runs
@@ -153,11 +160,11 @@ pub fn run_sweep(exp: &Experiment, opts: &SweepOptions, stop: &AtomicBool) -> Re
             existing.dropped_rows
         ));
     }
-    let data = if runs.is_empty() {
-        None
-    } else {
-        Some(load_data(exp)?)
-    };
+    if runs.is_empty() {
+        data = None;
+    } else if data.is_none() {
+        data = Some(load_data(exp)?);
+    }
     log.line(format!(
         "{}: {} runs to train on {} threads, results in {}",
         exp.name,

@@ -114,22 +114,7 @@ pub fn final_table(exp: &Experiment, rows: &[RunRow]) -> String {
         let s = &r.settings;
         let mut line = vec![s.run.clone()];
         for k in &swept {
-            line.push(match *k {
-                "sizes" => s.sizes.clone(),
-                "eta" => float_label(s.eta),
-                "batch_size" => s.batch_size.to_string(),
-                "epochs" => s.epochs.to_string(),
-                "seed" => s.seed.to_string(),
-                "cost" => s.cost.clone(),
-                "init" => s.init.clone(),
-                "lambda" => float_label(s.lambda),
-                "train_size" => s.train_size.to_string(),
-                other => r
-                    .extra
-                    .get(other)
-                    .cloned()
-                    .unwrap_or_else(|| extra_default(other).to_string()),
-            });
+            line.push(r.value(k));
         }
         line.push(r.status.clone());
         line.push(percent(r.best_validation_accuracy));

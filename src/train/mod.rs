@@ -389,13 +389,15 @@ pub fn chunking(batch_size: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::grid::Grid;
     use crate::nn::maths::{Activation, Cost};
     use crate::nn::params::Init;
     use crate::train::stopping::Schedule;
 
     fn settings(train_size: usize) -> RunSettings {
-        Grid::default().get(0, train_size)
+        RunSettings {
+            train_size,
+            ..RunSettings::default()
+        }
     }
 
     fn records(runs: &[RunSettings]) -> Vec<Vec<EpochRecord>> {

@@ -1,0 +1,906 @@
+//! From the file as written ([`raw::File`]) to a validated [`Experiment`], in one step.
+//!
+//! Every setting is read through its declaration in [`SETTINGS`] wherever it appears (`[grid]`,
+//! `[data]`, a `[[grid.zip]]` table, a `[[variant]]`), so it gets the same forms, the same limits
+//! and the same messages everywhere. The checks between settings (a mini-batch against the
+//! training set it meets, a validation set for the rules that need one) run once, after every
+//! source of values has been read, over all of them.
+
+use std::path::PathBuf;
+
+use toml::Value as Toml;
+
+use super::error::ExperimentError;
+use super::raw::{self, TableOr, TablesOr, TOP_KEYS};
+use super::search::random_search;
+use super::values::{self, show, unknown_key, At, Source, MAX_RANGE_VALUES};
+use super::{DataSettings, Experiment, TrainSizeSource};
+use crate::data::{DatasetKind, DEFAULT_VALIDATION, MNIST_TRAIN, TRAINING_FILE_IMAGES};
+use crate::grid::settings::{self, Kind, Max, Setting, SETTINGS};
+use crate::grid::{Grid, Partial, RunSettings, Value, Variant};
+use crate::nn::maths::Cost;
+use crate::train::metrics::{Metric, Monitor};
+
+const DATA_KEYS: &[&str] = &["dataset", "dir", "train_size", "validation_size", "monitor"];
+const SEARCH_KEYS: &[&str] = &["mode", "trials", "seed"];
+/// `[grid]`'s own keys beside the settings: `seeds = N` for seeds 1 to N, and the zips.
+const GRID_EXTRA_KEYS: [&str; 2] = ["seeds", "zip"];
+/// The output layers `output` may name: sigmoid (with the `cost`) or softmax (log-likelihood).
+const OUTPUTS: [&str; 2] = ["sigmoid", "softmax"];
+
+/// Where a setting's values come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    Grid,
+    Zip(usize),
+    Variant(usize),
+}
+
+/// The keys a table may hold: for each setting allowed there, its name and its other form.
+fn setting_keys(allowed: impl Fn(&Setting) -> bool) -> Vec<&'static str> {
+    SETTINGS
+        .iter()
+        .filter(|s| allowed(s))
+        .flat_map(|s| std::iter::once(s.name).chain(s.form))
+        .collect()
+}
+
+/// (alias, key) pairs of every setting, for "did you mean".
+fn aliases() -> Vec<(&'static str, &'static str)> {
+    SETTINGS
+        .iter()
+        .flat_map(|s| s.aliases.iter().map(move |a| (*a, s.name)))
+        .collect()
+}
+
+/// The validation step and what it has read so far.
+struct Validator<'a> {
+    source: Source<'a>,
+    /// Training images available after the validation split.
+    available: usize,
+    /// `[data] train_size`.
+    train_size: usize,
+    /// Where each setting was written, by origin: for locating the errors between settings.
+    written: Vec<(Origin, usize, At<'a>)>,
+}
+
+impl<'a> Validator<'a> {
+    fn check_keys(
+        &self,
+        table: &raw::Table,
+        section: &str,
+        allowed: &[&str],
+    ) -> Result<(), ExperimentError> {
+        match table
+            .entries
+            .iter()
+            .find(|(k, _)| !allowed.contains(&k.get_ref().as_str()))
+        {
+            None => Ok(()),
+            Some((k, _)) => Err(unknown_key(
+                &self.source,
+                k.get_ref(),
+                &format!("{section}.{}", k.get_ref()),
+                k.span(),
+                section,
+                allowed,
+                &aliases(),
+            )),
+        }
+    }
+
+    /// The place of `key` in `table` (whose dotted name is `prefix`).
+    fn at(&self, prefix: &str, key: &str, item: &raw::Item) -> At<'a> {
+        self.source.at(format!("{prefix}.{key}"), item.span())
+    }
+
+    /// Reads the values of setting `s`, written under `key` (its name or its other form).
+    fn values(
+        &self,
+        at: &At,
+        s: &Setting,
+        key: &str,
+        v: &Toml,
+    ) -> Result<Vec<Value>, ExperimentError> {
+        Ok(match s.kind {
+            Kind::Sizes if Some(key) == s.form => values::hidden(at, v)?
+                .into_iter()
+                .map(Value::Sizes)
+                .collect(),
+            Kind::Sizes => values::sizes(at, v)?
+                .into_iter()
+                .map(Value::Sizes)
+                .collect(),
+            Kind::Float { allowed, rule } => values::floats(at, v, allowed, rule)?
+                .into_iter()
+                .map(Value::Float)
+                .collect(),
+            Kind::Int { what, .. } => {
+                let what = what.replace("{max}", &self.bound(s).to_string());
+                values::integers(at, v, &what)?
+                    .into_iter()
+                    .map(|n| self.int(at, s, n))
+                    .collect::<Result<_, _>>()?
+            }
+            Kind::Choice { names, value } => values::choices(at, v, names)?
+                .into_iter()
+                .map(value)
+                .collect(),
+            Kind::Bool { rule } => values::booleans(at, v, rule)?
+                .into_iter()
+                .map(Value::Bool)
+                .collect(),
+            Kind::Text { parse, rule } => values::texts(at, v, parse, rule)?,
+        })
+    }
+
+    /// The upper bound of a whole-number setting, as far as it is known while reading it.
+    fn bound(&self, s: &Setting) -> u64 {
+        match s.kind {
+            Kind::Int {
+                max: Max::Fixed(n), ..
+            } => n,
+            Kind::Int {
+                max: Max::Available,
+                ..
+            } => self.available as u64,
+            Kind::Int {
+                max: Max::TrainSize,
+                ..
+            } => self.train_size as u64,
+            _ => u64::MAX,
+        }
+    }
+
+    /// A whole number of setting `s`, checked against its limits (a mini-batch against the
+    /// training set is checked later, where both are known).
+    fn int(&self, at: &At, s: &Setting, n: i64) -> Result<Value, ExperimentError> {
+        let Kind::Int { min, max, rule, .. } = s.kind else {
+            unreachable!("{} is not a whole number", s.name)
+        };
+        let limit = match max {
+            Max::TrainSize => u64::MAX,
+            _ => self.bound(s),
+        };
+        if n < 0 || (n as u64) < min || n as u64 > limit {
+            let rule = rule.replace("{max}", &self.bound(s).to_string());
+            return Err(at.err(format!("{n} is not allowed: {rule}")));
+        }
+        Ok(Value::Int(n as u64))
+    }
+
+    /// The costs `output = "sigmoid" | "softmax"` (or a list) stands for: the log-likelihood for
+    /// a softmax layer; for a sigmoid layer the sigmoid costs of `costs` (given in the same
+    /// table), or the quadratic cost.
+    fn output(
+        &self,
+        at: &At,
+        v: &Toml,
+        costs: Option<&[Value]>,
+    ) -> Result<Vec<Value>, ExperimentError> {
+        let outputs = values::choices(at, v, &OUTPUTS)?;
+        let cost_of = |c: Cost| Value::Cost(c);
+        let Some(costs) = costs else {
+            return Ok(outputs
+                .iter()
+                .map(|&o| {
+                    cost_of(if o == 0 {
+                        Cost::Quadratic
+                    } else {
+                        Cost::LogLikelihood
+                    })
+                })
+                .collect());
+        };
+        let sigmoid_costs: Vec<Value> = costs
+            .iter()
+            .filter(|c| !matches!(c, Value::Cost(c) if c.softmax()))
+            .cloned()
+            .collect();
+        let mut out = Vec::new();
+        if outputs.contains(&0) {
+            if sigmoid_costs.is_empty() {
+                return Err(at.err(
+                    "a sigmoid output layer needs the cost \"quadratic\" or \"cross-entropy\"; \
+                     `cost` lists only \"log-likelihood\", which is the softmax's",
+                ));
+            }
+            out.extend(sigmoid_costs);
+        } else if let Some(c) = sigmoid_costs.first() {
+            return Err(at.err(format!(
+                "output = \"softmax\" is trained with the log-likelihood cost, so cost = \"{c}\" \
+                 cannot go with it: leave `cost` out (or list \"sigmoid\" in `output` too)"
+            )));
+        }
+        if outputs.contains(&1) {
+            out.push(cost_of(Cost::LogLikelihood));
+        }
+        Ok(out)
+    }
+
+    /// Reads the settings of one table (`[grid]`, a zip, a variant), each with its values, in
+    /// table order. A setting may be written in one of its two forms, not both, except that
+    /// `[grid]` may give `output` with the `cost`s of its sigmoid layer.
+    fn settings_of(
+        &mut self,
+        table: &raw::Table,
+        prefix: &str,
+        origin: Origin,
+        allowed: impl Fn(&Setting) -> bool,
+    ) -> Result<Vec<(usize, Vec<Value>)>, ExperimentError> {
+        let mut out = Vec::new();
+        for (i, s) in SETTINGS.iter().enumerate().filter(|(_, s)| allowed(s)) {
+            let named = table.get(s.name).map(|v| (s.name, v));
+            let formed = s.form.and_then(|f| table.get(f).map(|v| (f, v)));
+            let both_allowed = origin == Origin::Grid && s.name == "cost";
+            if let (Some(_), Some((form, _))) = (named, formed) {
+                if !both_allowed {
+                    let table_name = match origin {
+                        Origin::Grid => "[grid]",
+                        Origin::Zip(_) => "a [[grid.zip]] table",
+                        Origin::Variant(_) => "a [[variant]]",
+                    };
+                    let why = if form == "output" {
+                        " (`output = \"softmax\"` is the log-likelihood cost)"
+                    } else {
+                        ""
+                    };
+                    let item = table.get(form).expect("present");
+                    return Err(self.at(prefix, form, item).err(format!(
+                        "give `{}` or `{form}` in {table_name}, not both{why}",
+                        s.name
+                    )));
+                }
+            }
+            let mut values = None;
+            if let Some((key, item)) = named {
+                let at = self.at(prefix, key, item);
+                values = Some(self.values(&at, s, key, item.get_ref())?);
+                self.written.push((origin, i, at));
+            }
+            if let Some((key, item)) = formed {
+                let at = self.at(prefix, key, item);
+                values = Some(if key == "output" {
+                    self.output(&at, item.get_ref(), values.as_deref())?
+                } else {
+                    self.values(&at, s, key, item.get_ref())?
+                });
+                self.written.push((origin, i, at));
+            }
+            if let Some(v) = values {
+                out.push((i, v));
+            }
+        }
+        Ok(out)
+    }
+
+    fn data(
+        &mut self,
+        entry: Option<&(raw::Key, toml::Spanned<TableOr<raw::Table>>)>,
+    ) -> Result<(DataSettings, Option<At<'a>>), ExperimentError> {
+        let mut data = DataSettings {
+            dataset: DatasetKind::Mnist,
+            dir: PathBuf::from("data/mnist"),
+            dir_location: None,
+            train_size: MNIST_TRAIN,
+            validation_size: DEFAULT_VALIDATION,
+            monitor: Monitor::all(),
+        };
+        let Some((_, t)) = entry else {
+            return Ok((data, None));
+        };
+        let t = match t.get_ref() {
+            TableOr::Table(t) => t,
+            TableOr::Other(v) => {
+                return Err(self
+                    .source
+                    .at("data", t.span())
+                    .err(format!("expected a table [data], found {}", show(v))))
+            }
+        };
+        self.check_keys(t, "data", DATA_KEYS)?;
+        let source = self.source;
+        let at = |key: &str| source.at(format!("data.{key}"), t.get(key).expect("present").span());
+        if let Some(v) = t.get("dataset") {
+            let names: Vec<&str> = DatasetKind::ALL.iter().map(|d| d.name()).collect();
+            if v.get_ref().is_array() {
+                return Err(at("dataset").err("give one data set, not a list"));
+            }
+            data.dataset =
+                DatasetKind::ALL[values::choices(&at("dataset"), v.get_ref(), &names)?[0]];
+        }
+        match (t.get("dir"), data.dataset.default_dir()) {
+            (Some(v), _) => {
+                let s = values::string(&at("dir"), v.get_ref())?;
+                if s.is_empty() {
+                    return Err(at("dir").err("must not be empty"));
+                }
+                data.dir = PathBuf::from(s);
+                data.dir_location = Some(values::line_col(self.source.text, v.span().start));
+            }
+            (None, Some(default)) => data.dir = PathBuf::from(default),
+            (None, None) => {
+                return Err(at("dataset")
+                    .err("dataset = \"idx\" needs `dir`: the folder holding the four IDX files"))
+            }
+        }
+        if let Some(v) = t.get("validation_size") {
+            let at = at("validation_size");
+            let n = values::integer(&at, v.get_ref(), "a whole number from 0 to 59999")?;
+            if !(0..TRAINING_FILE_IMAGES as i64).contains(&n) {
+                return Err(at.err(format!("{n} is not allowed: validation_size is taken from the end of the 60000 training images, from 0 to 59999")));
+            }
+            data.validation_size = n as usize;
+        }
+        // By default the training set is the rest of the training file (the book's 50,000).
+        self.available = TRAINING_FILE_IMAGES - data.validation_size;
+        data.train_size = self.available;
+        let mut train_at = None;
+        if let Some(v) = t.get("train_size") {
+            let at = at("train_size");
+            let s = settings::setting("train_size").expect("a setting");
+            let what = format!("a whole number from 1 to {}", self.available);
+            let n = values::integer(&at, v.get_ref(), &what)?;
+            data.train_size = self.int(&at, s, n)?.as_f64().expect("a number") as usize;
+            train_at = Some(at);
+        } else if data.dataset == DatasetKind::Idx {
+            return Err(at("dataset").err(
+                "dataset = \"idx\" needs `train_size`: how many of the folder's training images to \
+                 train on (the rest of the file after validation_size, at most)",
+            ));
+        }
+        if let Some(v) = t.get("monitor") {
+            let at = at("monitor");
+            let allowed: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+            let names = match v.get_ref() {
+                Toml::Array(items) if items.is_empty() => {
+                    return Err(at.err(format!(
+                        "an empty list is not allowed: list the metrics to compute after each epoch, from {}",
+                        allowed.join(", ")
+                    )))
+                }
+                Toml::Array(items) => items.iter().collect(),
+                other => vec![other],
+            };
+            let mut metrics = Vec::new();
+            for item in names {
+                let Toml::String(s) = item else {
+                    return Err(at.err(format!(
+                        "expected metric names (strings), found {}",
+                        show(item)
+                    )));
+                };
+                let Some(m) = Metric::ALL.into_iter().find(|m| m.name() == s) else {
+                    let hint = values::suggest(s, &allowed, &[])
+                        .map(|x| format!(" (did you mean \"{x}\"?)"))
+                        .unwrap_or_default();
+                    return Err(at.err(format!(
+                        "unknown metric \"{s}\"{hint}; allowed: {}",
+                        allowed.join(", ")
+                    )));
+                };
+                metrics.push(m);
+            }
+            data.monitor = Monitor::only(&metrics);
+        }
+        self.train_size = data.train_size;
+        if data.validation_size == 0
+            && (data.monitor.has(Metric::ValidationCost)
+                || data.monitor.has(Metric::ValidationAccuracy))
+        {
+            return Err(at("validation_size").err(
+                "0 leaves no validation set, so `data.monitor` must not list validation_cost or \
+                 validation_accuracy (and it lists every metric when it is left out)",
+            ));
+        }
+        Ok((data, train_at))
+    }
+
+    /// `[search] mode = "random", trials = N, seed = S`: returns (trials, seed), or None for the
+    /// plain grid (`mode = "grid"`, the default).
+    fn search(
+        &self,
+        entry: Option<&(raw::Key, toml::Spanned<TableOr<raw::Table>>)>,
+    ) -> Result<Option<(usize, u64)>, ExperimentError> {
+        let Some((_, t)) = entry else {
+            return Ok(None);
+        };
+        let whole = self.source.at("search", t.span());
+        let t = match t.get_ref() {
+            TableOr::Table(t) => t,
+            TableOr::Other(v) => {
+                return Err(whole.err(format!("expected a table [search], found {}", show(v))))
+            }
+        };
+        self.check_keys(t, "search", SEARCH_KEYS)?;
+        let at = |key: &str| self.at("search", key, t.get(key).expect("present"));
+        match t.get("mode").map(|v| v.get_ref()) {
+            None => return Err(whole.err("`mode` is missing: \"random\" or \"grid\"")),
+            Some(Toml::String(m)) if m == "grid" => return Ok(None),
+            Some(Toml::String(m)) if m == "random" => {}
+            Some(other) => {
+                return Err(at("mode").err(format!(
+                    "{} is not allowed: use \"random\" or \"grid\"",
+                    show(other)
+                )))
+            }
+        }
+        let trials = match t.get("trials").map(|v| v.get_ref()) {
+            Some(Toml::Integer(n)) if (1..=MAX_RANGE_VALUES as i64).contains(n) => *n as usize,
+            Some(other) => {
+                return Err(at("trials").err(format!(
+                    "{} is not allowed: the number of trials is from 1 to 100000",
+                    show(other)
+                )))
+            }
+            None => return Err(whole.err("`trials` is missing: how many points to draw")),
+        };
+        let seed = match t.get("seed").map(|v| v.get_ref()) {
+            None => 1,
+            Some(Toml::Integer(n)) if *n >= 0 => *n as u64,
+            Some(other) => {
+                return Err(at("seed").err(format!(
+                    "{} is not allowed: the search's seed is a whole number >= 0",
+                    show(other)
+                )))
+            }
+        };
+        Ok(Some((trials, seed)))
+    }
+
+    /// `[grid]`: each setting's list; `seeds = N`; the zips are read by [`Self::zips`].
+    fn grid(
+        &mut self,
+        t: &raw::Table,
+        searched: bool,
+    ) -> Result<(Grid, Vec<(usize, Toml)>), ExperimentError> {
+        let mut allowed = setting_keys(|s| s.in_grid);
+        allowed.extend(GRID_EXTRA_KEYS);
+        self.check_keys(t, "grid", &allowed)?;
+        // A random search may leave `num` out of a log or lin range: only the ends matter.
+        let mut t_owned;
+        let mut t = t;
+        if searched {
+            t_owned = raw::Table::default();
+            for (k, v) in &t.entries {
+                let mut v = v.clone();
+                if let Toml::Table(r) = v.get_mut() {
+                    if !r.contains_key("num") && (r.contains_key("log") || r.contains_key("lin")) {
+                        r.insert("num".to_string(), Toml::Integer(2));
+                    }
+                }
+                t_owned.entries.push((k.clone(), v));
+            }
+            t = &t_owned;
+        }
+        let mut grid = Grid::default();
+        for (i, values) in self.settings_of(t, "grid", Origin::Grid, |s| s.in_grid)? {
+            grid.set_axis(i, values);
+        }
+        let seed = settings::index("seed").expect("a setting");
+        if let Some(v) = t.get("seeds") {
+            let at = self.at("grid", "seeds", v);
+            if t.contains("seed") {
+                return Err(at.err("give either `seed` (a list of seeds) or `seeds` (how many: seeds = 5 means seed = [1, 2, 3, 4, 5]), not both"));
+            }
+            let n = values::integer(&at, v.get_ref(), "a whole number of seeds from 1 to 100000")?;
+            if !(1..=MAX_RANGE_VALUES as i64).contains(&n) {
+                return Err(at.err(format!("{n} is not allowed: `seeds = N` trains seeds 1 to N; N must be from 1 to 100000")));
+            }
+            grid.set_axis(seed, (1..=n as u64).map(Value::Int).collect());
+            self.written.push((Origin::Grid, seed, at));
+        }
+        let train_size = settings::index("train_size").expect("a setting");
+        grid.set_axis(train_size, vec![Value::Int(self.train_size as u64)]);
+        // what a random search draws from: each setting's range as written, or its list
+        let raw_values = SETTINGS
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| t.get(s.name).map(|v| (i, v.get_ref().clone())))
+            .collect();
+        Ok((grid, raw_values))
+    }
+
+    /// `[[grid.zip]]` tables: in each, every key's list has the same length and the lists vary
+    /// together (point i takes the i-th value of every key).
+    fn zips(
+        &mut self,
+        zips: &toml::Spanned<TablesOr>,
+    ) -> Result<Vec<Vec<Partial>>, ExperimentError> {
+        let tables = match zips.get_ref() {
+            TablesOr::Tables(t) => t,
+            TablesOr::Other(v) => {
+                return Err(self.source.at("grid.zip", zips.span()).err(format!(
+                    "write zipped settings as [[grid.zip]] tables, each holding lists of equal \
+                     length (found {})",
+                    show(v)
+                )))
+            }
+        };
+        let mut out = Vec::new();
+        for (z, table) in tables.iter().enumerate() {
+            let prefix = format!("grid.zip.{z}");
+            let whole = self.source.at(prefix.clone(), table.span());
+            let TableOr::Table(t) = table.get_ref() else {
+                return Err(whole.err("expected a table of lists"));
+            };
+            self.check_keys(t, &prefix, &setting_keys(|s| s.zip))?;
+            if t.is_empty() {
+                return Err(whole.err("an empty [[grid.zip]] table zips nothing"));
+            }
+            let before = self.written.len();
+            let columns = self.settings_of(t, &prefix, Origin::Zip(z), |s| s.zip)?;
+            // a key is either in [grid] or in one zip
+            for (_, i, at) in &self.written[before..] {
+                let elsewhere = self.written[..before]
+                    .iter()
+                    .any(|(o, j, _)| j == i && *o != Origin::Zip(z));
+                if elsewhere {
+                    return Err(at.err(format!(
+                        "`{}` is set in more than one place: a key is either in [grid] or in one [[grid.zip]] table",
+                        SETTINGS[*i].name
+                    )));
+                }
+            }
+            // the lengths, named by the keys as written, in file order
+            let mut lengths: Vec<(&str, usize, usize)> = self.written[before..]
+                .iter()
+                .map(|(_, i, at)| {
+                    let key = at.key.rsplit('.').next().unwrap_or("");
+                    let n = columns
+                        .iter()
+                        .find(|(j, _)| j == i)
+                        .map_or(0, |c| c.1.len());
+                    (key, n, at.span.start)
+                })
+                .collect();
+            lengths.sort_by_key(|l| l.2);
+            let (first, n, _) = lengths[0];
+            if let Some((key, len, _)) = lengths.iter().find(|l| l.1 != n) {
+                return Err(whole.err(format!(
+                    "the lists of a [[grid.zip]] table vary together, so they need the same length: `{first}` has {n} values, `{key}` has {len}"
+                )));
+            }
+            let points = (0..n)
+                .map(|j| {
+                    let mut p = Partial::default();
+                    for (i, values) in &columns {
+                        p.set(*i, values[j].clone());
+                    }
+                    p
+                })
+                .collect();
+            out.push(points);
+        }
+        Ok(out)
+    }
+
+    /// `[[variant]]` tables: a `name` and single values of settings, each variant combined with
+    /// the rest of the grid.
+    fn variants(
+        &mut self,
+        entry: &(raw::Key, toml::Spanned<TablesOr>),
+        grid: &Grid,
+    ) -> Result<Vec<Variant>, ExperimentError> {
+        let tables = match entry.1.get_ref() {
+            TablesOr::Tables(t) => t,
+            TablesOr::Other(v) => {
+                return Err(self.source.at("variant", entry.1.span()).err(format!(
+                    "write variants as [[variant]] tables, each with a `name` and the settings it \
+                     changes (found {})",
+                    show(v)
+                )))
+            }
+        };
+        let mut allowed = vec!["name"];
+        allowed.extend(setting_keys(|s| s.variant));
+        let mut variants: Vec<Variant> = Vec::new();
+        for (n, table) in tables.iter().enumerate() {
+            let prefix = format!("variant.{n}");
+            let whole = self.source.at(prefix.clone(), table.span());
+            let TableOr::Table(t) = table.get_ref() else {
+                return Err(whole.err("expected a table"));
+            };
+            self.check_keys(t, &prefix, &allowed)?;
+            let Some(v) = t.get("name") else {
+                return Err(whole.err(
+                    "`name` is missing: each variant is shown by its name in the CSV files and plots",
+                ));
+            };
+            let name_at = self.at(&prefix, "name", v);
+            let name = values::string(&name_at, v.get_ref())?;
+            let ok = !name.trim().is_empty()
+                && name.len() <= 60
+                && name
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || " -_.+=()/:".contains(c));
+            if !ok {
+                return Err(name_at.err(format!(
+                    "\"{name}\" is not allowed: a variant's name is 1 to 60 letters, digits, \
+                     spaces and -_.+=()/: (it goes into CSV cells and plot legends)"
+                )));
+            }
+            if variants.iter().any(|v| v.name == name) {
+                return Err(name_at.err(format!(
+                    "\"{name}\" names two variants: give each its own name"
+                )));
+            }
+            let before = self.written.len();
+            let columns = self.settings_of(t, &prefix, Origin::Variant(n), |s| s.variant)?;
+            let mut settings = Partial::default();
+            for ((i, values), (_, _, at)) in columns.iter().zip(&self.written[before..]) {
+                let key = at.key.rsplit('.').next().unwrap_or("");
+                if values.len() != 1 {
+                    return Err(at.err(format!(
+                        "a variant sets one value per key; to try several values of `{key}`, \
+                         list them in [grid] (every variant is combined with the whole grid)"
+                    )));
+                }
+                let swept = grid.axis(*i).len() > 1
+                    || grid.zips.iter().flatten().any(|p| p.get(*i).is_some());
+                if swept {
+                    return Err(at.err(format!(
+                        "`{key}` varies in [grid] and is also set by variant \"{name}\": a \
+                         variant can only override a key that has one value in the grid"
+                    )));
+                }
+                settings.set(*i, values[0].clone());
+            }
+            variants.push(Variant { name, settings });
+        }
+        Ok(variants)
+    }
+
+    /// Where setting `i` was written for `origin`, if it was.
+    fn written_at(&self, origin: Origin, i: usize) -> Option<&At<'a>> {
+        self.written
+            .iter()
+            .rev()
+            .find(|(o, j, _)| *o == origin && *j == i)
+            .map(|(_, _, at)| at)
+    }
+
+    /// Every mini-batch fits every training set it meets: in each variant (or the grid alone),
+    /// the batch sizes and the training-set sizes come from the variant, a zip or the grid; from
+    /// one zip they meet point by point, from two places every value meets every value.
+    fn batches_fit(
+        &self,
+        grid: &Grid,
+        data_train_at: Option<&At<'a>>,
+    ) -> Result<(), ExperimentError> {
+        let batch = settings::index("batch_size").expect("a setting");
+        let train = settings::index("train_size").expect("a setting");
+        // (origin, values, one per zip point or all of the list)
+        let source = |v: Option<usize>, i: usize| -> (Origin, Vec<Value>) {
+            if let Some(v) = v {
+                if let Some(x) = grid.variants[v].settings.get(i) {
+                    return (Origin::Variant(v), vec![x.clone()]);
+                }
+            }
+            for (z, zip) in grid.zips.iter().enumerate() {
+                if zip.iter().any(|p| p.get(i).is_some()) {
+                    return (
+                        Origin::Zip(z),
+                        zip.iter().filter_map(|p| p.get(i).cloned()).collect(),
+                    );
+                }
+            }
+            (Origin::Grid, grid.axis(i).to_vec())
+        };
+        let contexts: Vec<Option<usize>> = if grid.variants.is_empty() {
+            vec![None]
+        } else {
+            (0..grid.variants.len()).map(Some).collect()
+        };
+        let number = |v: &Value| v.as_f64().unwrap_or(0.0) as u64;
+        for v in contexts {
+            let (bo, bs) = source(v, batch);
+            let (to, ts) = source(v, train);
+            let pairs: Vec<(u64, u64)> = if bo == to {
+                bs.iter()
+                    .zip(&ts)
+                    .map(|(b, t)| (number(b), number(t)))
+                    .collect()
+            } else {
+                let b = bs.iter().map(number).max().unwrap_or(0);
+                let t = ts.iter().map(number).min().unwrap_or(u64::MAX);
+                vec![(b, t)]
+            };
+            if let Some((b, t)) = pairs.into_iter().find(|(b, t)| b > t) {
+                let at = self
+                    .written_at(bo, batch)
+                    .or_else(|| self.written_at(to, train))
+                    .or(if to == Origin::Grid {
+                        data_train_at
+                    } else {
+                        None
+                    });
+                let message = format!(
+                    "a mini-batch of {b} does not fit a training set of {t} examples: the \
+                     mini-batch size must be from 1 to train_size ({t})"
+                );
+                return Err(match at {
+                    Some(at) => at.err(message),
+                    None => self.source.error("", None, message),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Validates the file as written into an [`Experiment`].
+pub(super) fn experiment(
+    file: raw::File,
+    source: Source,
+    stem: Option<String>,
+) -> Result<Experiment, ExperimentError> {
+    let mut v = Validator {
+        source,
+        available: MNIST_TRAIN,
+        train_size: MNIST_TRAIN,
+        written: Vec::new(),
+    };
+    if let Some(k) = file.unknown.first() {
+        return Err(unknown_key(
+            &source,
+            k.get_ref(),
+            k.get_ref(),
+            k.span(),
+            "",
+            TOP_KEYS,
+            &[],
+        ));
+    }
+    const NAME_RULE: &str = "the name becomes a folder under results/, so use letters, digits, \
+                             '-', '_' and '.' only (not '.' or '..' alone)";
+    let safe = |s: &str| {
+        !s.is_empty()
+            && s != "."
+            && s != ".."
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    };
+    let name = match &file.name {
+        None => {
+            let s = stem.unwrap_or_else(|| "experiment".to_string());
+            if !safe(&s) {
+                return Err(source.error(
+                    "name",
+                    None,
+                    format!(
+                        "the experiment's name is taken from its file name, \"{s}\", which is not \
+                         allowed: {NAME_RULE}; rename the file or set `name`"
+                    ),
+                ));
+            }
+            s
+        }
+        Some((_, item)) => {
+            let at = source.at("name", item.span());
+            let s = values::string(&at, item.get_ref())?;
+            if !safe(&s) {
+                return Err(at.err(format!(
+                    "{} is not allowed: {NAME_RULE}",
+                    show(item.get_ref())
+                )));
+            }
+            s
+        }
+    };
+    let description = match &file.description {
+        None => String::new(),
+        Some((_, item)) => values::string(&source.at("description", item.span()), item.get_ref())?,
+    };
+    let (data, data_train_at) = v.data(file.data.as_ref())?;
+    let search = v.search(file.search.as_ref())?;
+    let (mut grid, raw_values, zip_entry) = match &file.grid {
+        None => {
+            let mut grid = Grid::default();
+            let ts = settings::index("train_size").expect("a setting");
+            grid.set_axis(ts, vec![Value::Int(data.train_size as u64)]);
+            (grid, Vec::new(), None)
+        }
+        Some((_, g)) => match g.get_ref() {
+            TableOr::Other(x) => {
+                return Err(source
+                    .at("grid", g.span())
+                    .err(format!("expected a table [grid], found {}", show(x))))
+            }
+            TableOr::Table(g) => {
+                let (grid, raw) = v.grid(&g.settings, search.is_some())?;
+                (grid, raw, g.zip.as_ref())
+            }
+        },
+    };
+    if let Some(zips) = zip_entry {
+        if search.is_some() {
+            return Err(source.error(
+                "search",
+                file.search.as_ref().map(|s| s.0.span()),
+                "a random search samples the grid's lists and ranges; it cannot be combined with [[grid.zip]]".to_string(),
+            ));
+        }
+        grid.zips = v.zips(zips)?;
+    }
+    if let Some(entry) = &file.variant {
+        grid.variants = v.variants(entry, &grid)?;
+    }
+    v.batches_fit(&grid, data_train_at.as_ref())?;
+    // the rules decided by the validation accuracy need a validation set
+    if data.validation_size == 0 {
+        for (i, s) in SETTINGS.iter().enumerate() {
+            let watches = grid
+                .axis(i)
+                .iter()
+                .chain(grid.zips.iter().flatten().filter_map(|p| p.get(i)))
+                .chain(grid.variants.iter().filter_map(|x| x.settings.get(i)))
+                .any(|value| {
+                    let mut run = RunSettings::default();
+                    (s.set)(&mut run, value.clone());
+                    run.watches_validation()
+                });
+            if watches {
+                let key = s.name;
+                return Err(source.error(
+                    "data.validation_size",
+                    v.written_at(Origin::Grid, i).map(|at| at.span.clone()),
+                    format!(
+                        "0 leaves no validation set, but `{key}` is decided by the validation \
+                         accuracy after each epoch: keep a validation set (the default is 10000)"
+                    ),
+                ));
+            }
+        }
+    }
+    grid.dedup();
+    if let Some((trials, seed)) = search {
+        grid = random_search(grid, &raw_values, trials, seed);
+    }
+    // where each training-set size was set, for the check against the data set when it loads
+    let ts = settings::index("train_size").expect("a setting");
+    let mut train_sizes = vec![TrainSizeSource {
+        value: data.train_size,
+        place: data_train_at
+            .as_ref()
+            .map_or("data.train_size".to_string(), located),
+    }];
+    for (o, i, at) in &v.written {
+        if *i == ts && *o != Origin::Grid {
+            for value in grid
+                .zips
+                .iter()
+                .enumerate()
+                .filter(|(z, _)| Origin::Zip(*z) == *o)
+                .flat_map(|(_, zip)| zip.iter().filter_map(|p| p.get(ts)))
+                .chain(
+                    grid.variants
+                        .iter()
+                        .enumerate()
+                        .filter(|(n, _)| Origin::Variant(*n) == *o)
+                        .filter_map(|(_, x)| x.settings.get(ts)),
+                )
+            {
+                train_sizes.push(TrainSizeSource {
+                    value: value.as_f64().unwrap_or(0.0) as usize,
+                    place: located(at),
+                });
+            }
+        }
+    }
+    Ok(Experiment {
+        path: source.path.to_path_buf(),
+        text: source.text.to_string(),
+        name,
+        description,
+        data,
+        grid,
+        train_sizes,
+    })
+}
+
+/// `file:line:col: `key`` for messages about a place in the file found after validation.
+fn located(at: &At) -> String {
+    let (line, col) = values::line_col(at.source.text, at.span.start);
+    format!("{}:{line}:{col}: `{}`", at.source.path.display(), at.key)
+}
