@@ -319,3 +319,65 @@ fn expanded_training_data_is_five_times_the_images() {
     let more = expanded.iter().find(|r| r[10] == "1").unwrap();
     assert!(acc(more) > acc(plain), "{more:?} vs {plain:?}");
 }
+
+#[test]
+fn dropout_is_a_setting_like_the_others_and_reproducible() {
+    let tmp = tempfile::tempdir().unwrap();
+    let body = "train_size = 600\nmonitor = [\"validation_accuracy\", \"train_cost\"]\n[grid]\nhidden = 20\neta = 0.5\ncost = \"cross-entropy\"\ndropout = [0.0, 0.2, 0.5]\nbatch_size = [10, 300]\nepochs = 2\nseeds = 2\n";
+    let exp = experiment(tmp.path(), "drop", body);
+    let mut outputs = Vec::new();
+    for (n, args) in [
+        vec!["--threads", "1"],
+        vec!["--threads", "2"],
+        vec!["--threads", "2", "--no-fuse"],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let out = tmp.path().join(format!("out{n}"));
+        runner(tmp.path())
+            .args(&args)
+            .arg("-q")
+            .arg("--out")
+            .arg(&out)
+            .arg(&exp)
+            .assert()
+            .success();
+        outputs.push(without_seconds(&out.join("metrics.csv")));
+    }
+    assert_eq!(outputs[0], outputs[1], "1 and 2 threads");
+    assert_eq!(outputs[0], outputs[2], "fused and solo");
+    let rows = &outputs[0];
+    let col = rows[0]
+        .iter()
+        .position(|h| h == "dropout")
+        .expect("a dropout column");
+    let values: std::collections::BTreeSet<&str> =
+        rows[1..].iter().map(|r| r[col].as_str()).collect();
+    assert_eq!(
+        values.into_iter().collect::<Vec<_>>(),
+        ["0.0", "0.2", "0.5"]
+    );
+    // p = 0 is the run without dropout: same id, same numbers
+    let plain = experiment(
+        tmp.path(),
+        "plain",
+        &body.replace("dropout = [0.0, 0.2, 0.5]\n", ""),
+    );
+    let out = tmp.path().join("plain");
+    runner(tmp.path())
+        .args(["-q", "--out"])
+        .arg(&out)
+        .arg(&plain)
+        .assert()
+        .success();
+    let plain_rows = without_seconds(&out.join("metrics.csv"));
+    let zero: Vec<&Vec<String>> = rows[1..].iter().filter(|r| r[col] == "0.0").collect();
+    assert_eq!(zero.len(), plain_rows.len() - 1);
+    for (z, p) in zero.iter().zip(&plain_rows[1..]) {
+        assert_eq!(&z[..col], &p[..], "p = 0 is plain training");
+    }
+    // dropout changes the numbers
+    let half: Vec<&Vec<String>> = rows[1..].iter().filter(|r| r[col] == "0.5").collect();
+    assert_ne!(half[0][11..col], zero[0][11..col]);
+}

@@ -17,6 +17,7 @@
 //! Layout: each layer's neurons are padded to a multiple of [`LANES`] per run (padding weights,
 //! biases and errors are zero), so every inner loop is whole SIMD vectors.
 
+use super::dropout::Masks;
 use super::maths::{argmax, example_cost, sigmoid, softmax, tanh, Activation, Cost, Tally};
 use super::params::Network;
 use super::simd::{prefetch, Scalar, Simd};
@@ -42,6 +43,9 @@ pub struct RunParams {
     pub activation: Activation,
     /// Momentum coefficient mu; the runs of a group either all use momentum or none does.
     pub momentum: f64,
+    /// Probability of dropping each hidden neuron while training; the runs of a group either
+    /// all use dropout or none does.
+    pub dropout: f64,
 }
 
 impl RunParams {
@@ -53,6 +57,7 @@ impl RunParams {
             cost,
             activation: Activation::Sigmoid,
             momentum: 0.0,
+            dropout: 0.0,
         }
     }
 }
@@ -114,6 +119,8 @@ pub struct Grads {
     /// The examples accumulated, in order.
     rows: Vec<u32>,
     scratch: Scratch,
+    /// The dropout masks, when the group's runs use dropout.
+    dropout: Option<Masks>,
 }
 
 impl Grads {
@@ -155,6 +162,19 @@ fn product<V: Simd>(y: &mut [f32], a: &[f32], x: &[f32]) {
         .zip(a.chunks_exact(V::LANES).zip(x.chunks_exact(V::LANES)))
     {
         V::load(ac).mul(V::load(xc)).store(yc);
+    }
+}
+
+/// Dropout of one hidden layer (every run): keeps the activations in `kept` for the slopes, then
+/// multiplies them by the mask's `scale` (0 or `1 / (1 - p)`).
+#[inline(always)]
+fn drop_neurons<V: Simd>(a: &mut [f32], kept: &mut [f32], scale: &[f32]) {
+    kept.copy_from_slice(a);
+    for (ac, sc) in a
+        .chunks_exact_mut(V::LANES)
+        .zip(scale.chunks_exact(V::LANES))
+    {
+        V::load(ac).mul(V::load(sc)).store(ac);
     }
 }
 
@@ -515,6 +535,16 @@ impl Group {
             d0: Vec::new(),
             rows: Vec::new(),
             scratch: self.scratch(),
+            dropout: None,
+        }
+    }
+
+    /// Gradient buffers that drop hidden neurons with each run's `dropout` probability, the
+    /// masks drawn from `rng` (see [`super::dropout`]).
+    pub fn grads_with_dropout(&self, rng: rand_chacha::ChaCha8Rng) -> Grads {
+        Grads {
+            dropout: Some(Masks::new(rng, &self.sizes, &self.pad, self.runs)),
+            ..self.grads()
         }
     }
 
@@ -550,6 +580,7 @@ impl Group {
         index: &[u16],
         value: &[f32],
         logits: bool,
+        mut masks: Option<&mut Masks>,
     ) {
         let layers = self.layers();
         let (runs, p0) = (self.runs, self.pad[0]);
@@ -563,6 +594,9 @@ impl Group {
                 let output = (layers == 1).then_some((pr.cost, n_out));
                 activate(&mut a0[r * p0..(r + 1) * p0], output, pr.activation);
             }
+        }
+        if let Some(m) = masks.as_deref_mut().filter(|_| layers > 1) {
+            drop_neurons::<V>(a0, &mut m.kept[0], &m.scale[0]);
         }
         for l in 1..layers {
             let (n_in, p_in, p) = (self.sizes[l], self.pad[l - 1], self.pad[l]);
@@ -580,6 +614,9 @@ impl Group {
                     activate(z, output, params[r].activation);
                 }
             }
+            if let Some(m) = masks.as_deref_mut().filter(|_| !last) {
+                drop_neurons::<V>(out, &mut m.kept[l], &m.scale[l]);
+            }
         }
     }
 
@@ -589,6 +626,7 @@ impl Group {
         &self,
         grads: &mut Grads,
         params: &[RunParams],
+        position: u64,
         example: u32,
         index: &[u16],
         value: &[f32],
@@ -602,8 +640,12 @@ impl Group {
             d0: errors,
             rows,
             scratch: s,
+            dropout,
         } = grads;
-        self.forward::<V>(s, params, index, value, false);
+        if let Some(m) = dropout.as_mut() {
+            m.draw(position, params.iter().map(|p| p.dropout));
+        }
+        self.forward::<V>(s, params, index, value, false, dropout.as_mut());
         // Output error: (a - y) * a (1 - a) for the quadratic cost, a - y for cross-entropy and
         // for the softmax with the log-likelihood.
         let top = layers - 1;
@@ -647,7 +689,16 @@ impl Group {
                 let di = &mut d_in[r * p_in..(r + 1) * p_in];
                 let terms = DenseTerms(&dr[..n_out]);
                 weighted_rows::<V, _>(di, &self.zeros[..p_in], wt, p_in, terms);
-                times_slope::<V>(di, a_in, params[r].activation);
+                match dropout.as_ref() {
+                    None => times_slope::<V>(di, a_in, params[r].activation),
+                    Some(m) => {
+                        // the slope at the activation before the mask, times the mask
+                        let lane = r * p_in..(r + 1) * p_in;
+                        times_slope::<V>(di, &m.kept[l - 1][lane.clone()], params[r].activation);
+                        let scaled = &m.scale[l - 1][lane];
+                        di.iter_mut().zip(scaled).for_each(|(d, &s)| *d *= s);
+                    }
+                }
             }
         }
         // First layer: keep the example's errors for the update.
@@ -815,14 +866,17 @@ impl Group {
     }
 
     /// Adds the gradients of examples `indices` of `examples` to `grads` (weights unchanged).
+    /// `position` is the place of `indices[0]` in the run's sequence of training examples (for
+    /// the dropout masks).
     pub fn accumulate(
         &self,
         grads: &mut Grads,
         params: &[RunParams],
         examples: &Examples,
         indices: &[u32],
+        position: u64,
     ) {
-        accumulate_dispatch(self, grads, params, examples, indices)
+        accumulate_dispatch(self, grads, params, examples, indices, position)
     }
 
     /// Adds, per run, the cost and the correct predictions of `examples` to `tallies`.
@@ -845,7 +899,7 @@ impl Group {
         label: usize,
     ) -> Vec<f64> {
         let mut s = self.scratch();
-        self.forward::<Scalar>(&mut s, params, index, value, true);
+        self.forward::<Scalar>(&mut s, params, index, value, true, None);
         let (top, n_out) = (self.layers() - 1, self.sizes[self.layers()]);
         let p = self.pad[top];
         params
@@ -856,7 +910,7 @@ impl Group {
     }
 }
 
-dispatch!(fn accumulate_dispatch(group: &Group, grads: &mut Grads, params: &[RunParams], examples: &Examples, indices: &[u32]) => accumulate_batch);
+dispatch!(fn accumulate_dispatch(group: &Group, grads: &mut Grads, params: &[RunParams], examples: &Examples, indices: &[u32], position: u64) => accumulate_batch);
 dispatch!(fn update_dispatch(w0: &mut [f32], first_row: usize, row_len: usize, first: &Grads, rest: &[Grads], rates: &[f32], scaled: &mut [f32], examples: &Examples) => update_first_layer);
 dispatch!(fn tally_dispatch(group: &Group, s: &mut Scratch, params: &[RunParams], examples: &Examples, tallies: &mut [Tally]) => tally_block);
 
@@ -894,6 +948,7 @@ fn accumulate_batch<V: Simd>(
     params: &[RunParams],
     examples: &Examples,
     indices: &[u32],
+    position: u64,
 ) {
     for (t, &i) in indices.iter().enumerate() {
         // The examples are visited in shuffled order: fetch the next one's pixels early.
@@ -904,7 +959,8 @@ fn accumulate_batch<V: Simd>(
         }
         let (index, value) = examples.nonzero(i as usize);
         let label = examples.labels[i as usize] as usize;
-        group.backprop_example::<V>(grads, params, i, index, value, label);
+        let at = position + t as u64;
+        group.backprop_example::<V>(grads, params, at, i, index, value, label);
     }
 }
 
@@ -952,7 +1008,7 @@ fn tally_block<V: Simd>(
     for i in 0..examples.len() {
         let (index, value) = examples.nonzero(i);
         let label = examples.labels[i] as usize;
-        group.forward::<V>(s, params, index, value, true);
+        group.forward::<V>(s, params, index, value, true, None);
         for (r, (pr, t)) in params.iter().zip(tallies.iter_mut()).enumerate() {
             let z = &s.act[top][r * p..r * p + n_out];
             t.cost_sum += example_cost(pr.cost, z, label);
@@ -1033,7 +1089,7 @@ mod tests {
             let runs = params.len();
             let mut group = Group::from_network(&net, runs);
             let mut grads = group.grads();
-            group.accumulate(&mut grads, &params, &examples, &[0, 1, 2]);
+            group.accumulate(&mut grads, &params, &examples, &[0, 1, 2], 0);
             let g0 = first_layer_gradient(&group, &grads, &examples);
             let cost = |g: &Group| -> Vec<f64> {
                 let mut total = vec![0.0; runs];
@@ -1110,7 +1166,7 @@ mod tests {
             let p = [RunParams::sgd(1.0, 0.0, cost)];
             let group = Group::from_network(&net, 1);
             let mut grads = group.grads();
-            group.accumulate(&mut grads, &p, &examples, &indices);
+            group.accumulate(&mut grads, &p, &examples, &indices, 0);
             let g0 = first_layer_gradient(&group, &grads, &examples);
             let mut ws = crate::nn::reference::Workspace::for_training(&net.sizes, 10);
             ws.load_indices(&examples, &indices);
@@ -1214,11 +1270,11 @@ mod tests {
         let wd = (eta * lambda / n as f64) as f32;
         for (step, batch) in (0u32..30).collect::<Vec<_>>().chunks(m).enumerate() {
             if step == 1 {
-                group.accumulate(&mut chunks[0], &p, &examples, &batch[..4]);
-                group.accumulate(&mut chunks[1], &p, &examples, &batch[4..]);
+                group.accumulate(&mut chunks[0], &p, &examples, &batch[..4], 0);
+                group.accumulate(&mut chunks[1], &p, &examples, &batch[4..], 0);
                 group.apply(&mut chunks, &p, &examples, m, n);
             } else {
-                group.accumulate(&mut chunks[0], &p, &examples, batch);
+                group.accumulate(&mut chunks[0], &p, &examples, batch, 0);
                 group.apply(&mut chunks[..1], &p, &examples, m, n);
             }
             ws.load_indices(&examples, batch);
@@ -1286,8 +1342,8 @@ mod tests {
             [0u32, 1, 2, 3, 4, 5, 6, 7, 8, 9],
             [10, 11, 12, 13, 14, 15, 16, 17, 18, 19],
         ] {
-            group.accumulate(&mut chunks[0], &p, &examples, &batch[..4]);
-            group.accumulate(&mut chunks[1], &p, &examples, &batch[4..]);
+            group.accumulate(&mut chunks[0], &p, &examples, &batch[..4], 0);
+            group.accumulate(&mut chunks[1], &p, &examples, &batch[4..], 0);
             group.apply(&mut chunks, &p, &examples, 10, 1000);
             ws.load_indices(&examples, &batch);
             net.backprop(&mut ws, 10, Cost::CrossEntropy);
@@ -1309,5 +1365,147 @@ mod tests {
         }
         assert!(chunks.iter().all(|c| c.rows.is_empty()));
         assert!(chunks[0].gb.iter().all(|g| g.iter().all(|&x| x == 0.0)));
+    }
+
+    /// Dropout worked by hand on one example and one SGD step of a [784, 3, 10] network
+    /// (quadratic cost, eta 2, batch 1): the mask drawn for a position of seed 9's stream drops
+    /// some hidden neurons and scales the others by 1 / (1 - p); the engine's new weights are
+    /// those of the book's backpropagation written out neuron by neuron with that mask.
+    #[test]
+    fn dropout_matches_a_hand_worked_step() {
+        use crate::nn::dropout::{generator, Masks};
+        let data = crate::tests_support::mnist();
+        let examples = data.train.examples(1);
+        let (index, value) = examples.nonzero(0);
+        let label = examples.labels[0] as usize;
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        let net = Network::new(&[784, 3, 10], Init::Scaled, &mut rng);
+        let (eta, p) = (2.0f32, 0.5);
+        let params = [RunParams {
+            dropout: p,
+            ..RunParams::sgd(eta as f64, 0.0, Cost::Quadratic)
+        }];
+        // the mask, drawn as the engine draws it, at the first position that both drops a
+        // neuron and keeps one
+        let mut masks = Masks::new(generator(9, 3), &[784, 3, 10], &[16, 16], 1);
+        let position = (0..)
+            .find(|&t| {
+                masks.draw(t, [p].into_iter());
+                let s = &masks.scale[0][..3];
+                s.contains(&0.0) && s.contains(&2.0)
+            })
+            .unwrap();
+        let scale: Vec<f32> = masks.scale[0][..3].to_vec();
+        assert!(scale.iter().all(|&s| s == 0.0 || s == 2.0));
+        // by hand: hidden a = sigmoid(W1 x + b1), h = a * scale, output o = sigmoid(W2 h + b2)
+        let (w1, b1, w2, b2) = (
+            &net.weights[0],
+            &net.biases[0],
+            &net.weights[1],
+            &net.biases[1],
+        );
+        let mut a = [0f32; 3];
+        for j in 0..3 {
+            let mut z = b1[j];
+            for (&k, &v) in index.iter().zip(value) {
+                z += w1[[j, k as usize]] * v;
+            }
+            a[j] = sigmoid(z);
+        }
+        let h: Vec<f32> = (0..3).map(|j| a[j] * scale[j]).collect();
+        let mut d_out = [0f32; 10];
+        for (i, d) in d_out.iter_mut().enumerate() {
+            let z = b2[i] + (0..3).map(|j| w2[[i, j]] * h[j]).sum::<f32>();
+            let o = sigmoid(z);
+            let y = (i == label) as u8 as f32;
+            *d = (o - y) * o * (1.0 - o);
+        }
+        let d_hidden: Vec<f32> = (0..3)
+            .map(|j| {
+                let back: f32 = (0..10).map(|i| w2[[i, j]] * d_out[i]).sum();
+                back * a[j] * (1.0 - a[j]) * scale[j]
+            })
+            .collect();
+        // the engine's step
+        let mut group = Group::from_network(&net, 1);
+        let mut grads = vec![group.grads_with_dropout(generator(9, 3))];
+        group.accumulate(&mut grads[0], &params, &examples, &[0], position);
+        group.apply(&mut grads, &params, &examples, 1, 1);
+        let after = group.network(0);
+        let close = |x: f32, y: f32| (x - y).abs() <= 1e-6 * (1.0 + y.abs());
+        for j in 0..3 {
+            let want = b1[j] - eta * d_hidden[j];
+            assert!(close(after.biases[0][j], want), "b1[{j}]");
+            for (&k, &v) in index.iter().zip(value) {
+                let want = w1[[j, k as usize]] - eta * d_hidden[j] * v;
+                assert!(
+                    close(after.weights[0][[j, k as usize]], want),
+                    "w1[{j}, {k}]"
+                );
+            }
+            if scale[j] == 0.0 {
+                // a dropped neuron learns nothing from this example, in or out
+                assert_eq!(after.biases[0][j], b1[j]);
+                assert!((0..10).all(|i| after.weights[1][[i, j]] == w2[[i, j]]));
+            }
+        }
+        for i in 0..10 {
+            assert!(close(after.biases[1][i], b2[i] - eta * d_out[i]), "b2[{i}]");
+            for j in 0..3 {
+                let want = w2[[i, j]] - eta * d_out[i] * h[j];
+                assert!(close(after.weights[1][[i, j]], want), "w2[{i}, {j}]");
+            }
+        }
+    }
+
+    /// With dropout on, lanes stay independent: a lane trained in a group of three computes the
+    /// same bits as alone, and p = 0 inside a dropout group is plain training (scale 1).
+    #[test]
+    fn dropout_lanes_are_independent() {
+        use crate::nn::dropout::generator;
+        let data = crate::tests_support::mnist();
+        let examples = data.train.examples(40);
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let net = Network::new(&[784, 12, 8, 10], Init::Scaled, &mut rng);
+        let all = [
+            RunParams {
+                dropout: 0.5,
+                ..RunParams::sgd(0.5, 0.0, Cost::CrossEntropy)
+            },
+            RunParams {
+                dropout: 0.2,
+                activation: Activation::Relu,
+                ..RunParams::sgd(0.1, 1.0, Cost::LogLikelihood)
+            },
+            RunParams {
+                dropout: 0.0,
+                ..RunParams::sgd(3.0, 0.0, Cost::Quadratic)
+            },
+        ];
+        let train = |params: &[RunParams], dropout: bool| -> Group {
+            let mut g = Group::from_network(&net, params.len());
+            let mut grads = vec![if dropout {
+                g.grads_with_dropout(generator(1, 3))
+            } else {
+                g.grads()
+            }];
+            for b in 0..4u32 {
+                let batch: Vec<u32> = (b * 10..b * 10 + 10).collect();
+                g.accumulate(&mut grads[0], params, &examples, &batch, (b * 10) as u64);
+                g.apply(&mut grads, params, &examples, 10, 40);
+            }
+            g
+        };
+        let fused = train(&all, true);
+        for (r, p) in all.iter().enumerate() {
+            let alone = train(std::slice::from_ref(p), true);
+            assert_eq!(fused.network(r), alone.network(0), "lane {r}");
+        }
+        assert_eq!(
+            fused.network(2),
+            train(&all[2..], false).network(0),
+            "p = 0 is plain SGD"
+        );
+        assert_ne!(fused.network(0), train(&all[..1], false).network(0));
     }
 }

@@ -3,6 +3,7 @@
 //! [`simd`]), and the dense mini-batch network of the book ([`reference`]), which the tests and
 //! benchmarks check the engine against and which is not on the training path.
 
+pub mod dropout;
 pub mod engine;
 pub mod maths;
 pub mod params;

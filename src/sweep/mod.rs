@@ -28,7 +28,7 @@ use crate::store::resume::prepare;
 use crate::store::shard::Shard;
 use crate::store::{percent, ResultsDir, RunRow};
 use crate::train::metrics::{EpochRecord, RunStatus};
-use crate::train::{group_key, Trainer};
+use crate::train::Trainer;
 
 /// How a sweep is run.
 #[derive(Debug, Clone, Default)]

@@ -44,7 +44,7 @@ pub fn shard_runs(
 pub const MAX_GROUP: usize = 16;
 
 /// Splits the runs into tasks for the pool: runs that can be trained in lockstep (same
-/// [`group_key`]) form groups of at most [`MAX_GROUP`], in grid order; then the largest groups are
+/// [`RunSettings::fusion_key`]) form groups of at most [`MAX_GROUP`], in grid order; then the largest groups are
 /// halved until there are at least as many tasks as threads, so no core idles. Without `fuse`,
 /// every run is its own task. Fusing never changes a number (a fused run is bit-identical to the
 /// run alone), so this may depend on the thread count.
@@ -55,7 +55,7 @@ pub fn plan_groups(runs: &[RunSettings], threads: usize, fuse: bool) -> Vec<Vec<
     let mut groups: Vec<Vec<RunSettings>> = Vec::new();
     let mut open: HashMap<_, usize> = HashMap::new();
     for r in runs {
-        let key = group_key(r);
+        let key = r.fusion_key();
         match open.get(&key) {
             Some(&g) if groups[g].len() < MAX_GROUP => groups[g].push(r.clone()),
             _ => {

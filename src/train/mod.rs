@@ -12,9 +12,10 @@ use rayon::prelude::*;
 
 use crate::data::{Dataset, Examples};
 use crate::grid::RunSettings;
+use crate::nn::dropout;
 use crate::nn::engine::{Grads, Group, RunParams, Scratch};
 use crate::nn::maths::{Tally, EVAL_BLOCK};
-use crate::nn::params::{Init, Network};
+use crate::nn::params::Network;
 
 pub mod metrics;
 pub mod stopping;
@@ -26,6 +27,8 @@ use stopping::Watch;
 const STREAM_INIT: u64 = 1;
 /// Random stream for the per-epoch shuffles.
 const STREAM_SHUFFLE: u64 = 2;
+/// Random stream for the dropout masks.
+const STREAM_DROPOUT: u64 = 3;
 
 /// Mini-batches of at least this many examples are split into chunks whose gradients are
 /// computed in parallel (below it the fork/join costs more than it saves; see BENCHMARKS.md).
@@ -34,23 +37,6 @@ pub const PARALLEL_MIN_BATCH: usize = 256;
 const CHUNK_EXAMPLES: usize = 128;
 /// How often (in training examples) an epoch checks whether the sweep is being stopped.
 const STOP_CHECK_EXAMPLES: usize = 2000;
-
-/// The settings that runs trained together must share: they start from the same weights and
-/// see the same mini-batches, and either all use momentum or none does.
-pub fn group_key(r: &RunSettings) -> GroupKey {
-    (
-        r.sizes.clone(),
-        r.init,
-        r.batch_size,
-        r.epochs,
-        r.seed,
-        (r.train_size, r.expand),
-        r.momentum > 0.0,
-    )
-}
-
-/// See [`group_key`].
-pub type GroupKey = (Vec<usize>, Init, usize, usize, u64, (usize, bool), bool);
 
 /// Runs in progress: their parameters, gradient buffers and the shared random stream.
 pub struct Trainer<'d> {
@@ -71,15 +57,16 @@ pub struct Trainer<'d> {
 }
 
 impl<'d> Trainer<'d> {
-    /// Starts `runs` (which must share [`group_key`]) from the weights drawn from their seed.
+    /// Starts `runs` (which must share [`RunSettings::fusion_key`]) from the weights drawn from their seed.
     /// The initialisation and the shuffles come from two streams of a ChaCha8 generator seeded
     /// with the seed alone, so the numbers never depend on the other runs, the threads or the
     /// scheduling.
     pub fn new(runs: &[RunSettings], data: &'d Dataset, monitor: Monitor) -> Trainer<'d> {
         let first = &runs[0];
         assert!(
-            runs.iter().all(|r| group_key(r) == group_key(first)),
-            "runs trained together must share sizes, init, batch size, epochs, seed and train_size"
+            runs.iter().all(|r| r.fusion_key() == first.fusion_key()),
+            "runs trained together must share their fusion key (sizes, init, batch size, epochs, \
+             seed, train_size, ...)"
         );
         let mut init_rng = ChaCha8Rng::seed_from_u64(first.seed);
         init_rng.set_stream(STREAM_INIT);
@@ -99,10 +86,11 @@ impl<'d> Trainer<'d> {
                     cost: r.cost,
                     activation: r.activation,
                     momentum: r.momentum,
+                    dropout: r.dropout,
                 })
                 .collect(),
             runs: runs.to_vec(),
-            grads: (0..chunks).map(|_| group.grads()).collect(),
+            grads: (0..chunks).map(|_| grads(&group, first)).collect(),
             scratch: (0..threads).map(|_| Mutex::new(group.scratch())).collect(),
             group,
             train,
@@ -148,15 +136,27 @@ impl<'d> Trainer<'d> {
             }
             let end = (start + batch_size).min(n);
             let batch = &self.order[start..end];
+            // the place of the batch's first example in the run's sequence of examples
+            let position = (self.epoch * n + start) as u64;
             if self.grads.len() == 1 {
-                self.group
-                    .accumulate(&mut self.grads[0], &self.params, &self.train, batch);
+                self.group.accumulate(
+                    &mut self.grads[0],
+                    &self.params,
+                    &self.train,
+                    batch,
+                    position,
+                );
             } else {
-                let (group, params, train) = (&self.group, &self.params, &self.train);
+                let (group, params, train, chunk) =
+                    (&self.group, &self.params, &self.train, self.chunk);
                 self.grads
                     .par_iter_mut()
-                    .zip(batch.par_chunks(self.chunk))
-                    .for_each(|(g, part)| group.accumulate(g, params, train, part));
+                    .zip(batch.par_chunks(chunk))
+                    .enumerate()
+                    .for_each(|(c, (g, part))| {
+                        let at = position + (c * chunk) as u64;
+                        group.accumulate(g, params, train, part, at)
+                    });
             }
             let used = batch.len().div_ceil(self.chunk);
             self.group.apply(
@@ -295,7 +295,9 @@ impl<'d> Trainer<'d> {
         self.runs = keep.iter().map(|&l| self.runs[l].clone()).collect();
         self.params = keep.iter().map(|&l| self.params[l]).collect();
         let chunks = self.grads.len();
-        self.grads = (0..chunks).map(|_| self.group.grads()).collect();
+        self.grads = (0..chunks)
+            .map(|_| grads(&self.group, &self.runs[0]))
+            .collect();
         let threads = self.scratch.len();
         self.scratch = (0..threads)
             .map(|_| Mutex::new(self.group.scratch()))
@@ -371,6 +373,16 @@ impl<'d> Trainer<'d> {
                 }))
             })
             .collect()
+    }
+}
+
+/// Gradient buffers for the group training `first`'s group: with dropout masks drawn from the
+/// seed's own stream when the group's runs use dropout.
+fn grads(group: &Group, first: &RunSettings) -> Grads {
+    if first.dropout > 0.0 {
+        group.grads_with_dropout(dropout::generator(first.seed, STREAM_DROPOUT))
+    } else {
+        group.grads()
     }
 }
 
@@ -715,8 +727,8 @@ mod tests {
                 ..base.clone()
             },
         ];
-        assert_ne!(group_key(&m[0]), group_key(&base));
-        assert_eq!(group_key(&m[0]), group_key(&m[1]));
+        assert_ne!(m[0].fusion_key(), base.fusion_key());
+        assert_eq!(m[0].fusion_key(), m[1].fusion_key());
         let fused = records(&m);
         for (r, run) in m.iter().enumerate() {
             assert_eq!(
