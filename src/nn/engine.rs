@@ -622,6 +622,7 @@ impl Group {
 
     /// Forward and backward pass of one example, adding its gradient to `grads`.
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     fn backprop_example<V: Simd>(
         &self,
         grads: &mut Grads,
