@@ -1,4 +1,4 @@
-//! The experiment file: TOML as written ([`raw`]), validated in one step ([`validate`]) into an
+//! The experiment file: TOML as written (`raw`), validated in one step (`validate`) into an
 //! [`Experiment`], the only form the rest of the program sees.
 //!
 //! Every mistake is reported before any training starts, as an [`ExperimentError`] that names the

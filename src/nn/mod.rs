@@ -1,6 +1,6 @@
 //! The networks: their parameters ([`params`]), the maths they share ([`maths`]), the fast
 //! training engine that trains a group of runs in lockstep with SIMD kernels ([`engine`],
-//! [`simd`]), and the dense mini-batch network of the book ([`reference`]), which the tests and
+//! [`simd`]), and the dense mini-batch network of the book ([`mod@reference`]), which the tests and
 //! benchmarks check the engine against and which is not on the training path.
 
 pub mod dropout;

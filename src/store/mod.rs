@@ -42,7 +42,7 @@ pub fn extra_settings(s: &RunSettings) -> BTreeMap<String, String> {
 }
 
 /// The standard settings columns shared by both files: the run id, then each standard setting
-/// of [`SETTINGS`] as its typed cell (numbers stay numbers in the CSV and the state files).
+/// of [`crate::grid::settings::SETTINGS`] as its typed cell (numbers stay numbers in the CSV and the state files).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SettingsColumns {
     pub run: String,

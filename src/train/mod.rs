@@ -1,5 +1,5 @@
 //! Training: epochs of shuffled mini-batches, the SGD step and the per-epoch metrics, for one run
-//! or for a group of runs trained in lockstep (see [`crate::group`]).
+//! or for a group of runs trained in lockstep (see [`crate::nn::engine`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
