@@ -152,11 +152,11 @@ impl Experiment {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::grid::schedule::Schedule;
     use crate::grid::Value;
     use crate::nn::maths::{Activation, Cost};
     use crate::nn::params::Init;
     use crate::train::metrics::Metric;
-    use crate::train::stopping::Schedule;
 
     /// A grid's lists, typed, for the assertions.
     trait Lists {
@@ -685,5 +685,98 @@ lambda = 0.0
             }
         }
         assert!(n >= 9, "expected at least 9 shipped experiments, found {n}");
+    }
+
+    #[test]
+    fn errors_inside_arrays_of_tables_point_at_their_own_line() {
+        let zip = "[grid]\n[[grid.zip]]\neta = [0.5]\n[[grid.zip]]\nlambda = [1.0, -2.0]\n";
+        assert_eq!(
+            err(zip),
+            "experiments/test.toml:5:10: `grid.zip.1.lambda`: -2.0 is not allowed: the L2 \
+             regularisation lambda must be a finite number >= 0, e.g. 5.0 (0 turns it off)"
+        );
+        let variant = "[[variant]]\nname = \"a\"\n[[variant]]\nname = \"b\"\nmomentum = 1.5\n";
+        assert!(
+            err(variant).starts_with("experiments/test.toml:5:12: `variant.1.momentum`: 1.5"),
+            "{}",
+            err(variant)
+        );
+        let unknown = "[[variant]]\nname = \"a\"\n[[variant]]\nname = \"b\"\netta = 1.0\n";
+        assert!(err(unknown).starts_with(
+            "experiments/test.toml:5:1: `variant.1.etta`: unknown key (did you mean `eta`?)"
+        ));
+        let missing = "[[variant]]\nname = \"a\"\n\n[[variant]]\neta = 1.0\n";
+        assert!(
+            err(missing).starts_with("experiments/test.toml:4:1: `variant.1`: `name` is missing")
+        );
+    }
+
+    #[test]
+    fn train_size_has_one_rule_wherever_it_is_written() {
+        let rule = "60000 is not allowed: train_size must be from 1 to 50000";
+        let data = err("[data]\ntrain_size = 60000\n");
+        let zip = err("[grid]\n[[grid.zip]]\ntrain_size = [100, 60000]\nlambda = [0.1, 1.0]\n");
+        let variant = err("[[variant]]\nname = \"a\"\ntrain_size = 60000\n");
+        assert!(
+            data.ends_with(&format!("`data.train_size`: {rule}")),
+            "{data}"
+        );
+        assert!(
+            zip.ends_with(&format!("`grid.zip.0.train_size`: {rule}")),
+            "{zip}"
+        );
+        assert!(
+            variant.ends_with(&format!("`variant.0.train_size`: {rule}")),
+            "{variant}"
+        );
+        // and every mini-batch against every training set it meets, wherever each is written
+        let e = err("[data]\ntrain_size = 100\n[grid]\nbatch_size = [10, 101]\n");
+        assert!(
+            e.contains("`grid.batch_size`: a mini-batch of 101 does not fit a training set of 100"),
+            "{e}"
+        );
+        let e = err(
+            "[grid]\nbatch_size = 50\n[[grid.zip]]\ntrain_size = [1000, 40]\neta = [1.0, 2.0]\n",
+        );
+        assert!(
+            e.contains("`grid.batch_size`: a mini-batch of 50 does not fit a training set of 40"),
+            "{e}"
+        );
+        // from one zip they meet point by point
+        assert!(
+            parse("[grid]\n[[grid.zip]]\ntrain_size = [40, 1000]\nbatch_size = [10, 100]\n")
+                .is_ok()
+        );
+        let e = err("[grid]\n[[grid.zip]]\ntrain_size = [40, 1000]\nbatch_size = [100, 10]\n");
+        assert!(
+            e.contains(
+                "`grid.zip.0.batch_size`: a mini-batch of 100 does not fit a training set of 40"
+            ),
+            "{e}"
+        );
+        // each variant with its own values
+        assert!(parse("[[variant]]\nname = \"a\"\nbatch_size = 200\n[[variant]]\nname = \"b\"\ntrain_size = 100\n").is_ok());
+        let e = err("[grid]\nbatch_size = 200\n[[variant]]\nname = \"b\"\ntrain_size = 100\n");
+        assert!(
+            e.contains("`grid.batch_size`: a mini-batch of 200 does not fit a training set of 100"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_name_taken_from_the_file_name_obeys_the_rules_for_name() {
+        let e = Experiment::from_str("", Path::new("dir/...toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("taken from its file name, \"..\", which is not allowed"),
+            "{e}"
+        );
+        assert_eq!(
+            Experiment::from_str("name = \"x\"", Path::new("...toml"))
+                .unwrap()
+                .name,
+            "x"
+        );
     }
 }

@@ -696,7 +696,7 @@ impl<'a> Validator<'a> {
         for v in contexts {
             let (bo, bs) = source(v, batch);
             let (to, ts) = source(v, train);
-            let pairs: Vec<(u64, u64)> = if bo == to {
+            let pairs: Vec<(u64, u64)> = if bo == to && matches!(bo, Origin::Zip(_)) {
                 bs.iter()
                     .zip(&ts)
                     .map(|(b, t)| (number(b), number(t)))

@@ -9,10 +9,11 @@
 use sha2::{Digest, Sha256};
 
 use crate::data::DatasetKind;
+use crate::grid::schedule::Schedule;
 use crate::nn::maths::{Activation, Cost};
 use crate::nn::params::Init;
-use crate::train::stopping::Schedule;
 
+pub mod schedule;
 pub mod settings;
 
 pub use settings::{float_label, sizes_label, Value};

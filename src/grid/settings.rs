@@ -12,9 +12,9 @@
 
 use std::fmt;
 
+use crate::grid::schedule::Schedule;
 use crate::nn::maths::{Activation, Cost};
 use crate::nn::params::Init;
-use crate::train::stopping::Schedule;
 
 use super::RunSettings;
 

@@ -401,9 +401,9 @@ pub fn chunking(batch_size: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::grid::schedule::Schedule;
     use crate::nn::maths::{Activation, Cost};
     use crate::nn::params::Init;
-    use crate::train::stopping::Schedule;
 
     fn settings(train_size: usize) -> RunSettings {
         RunSettings {
