@@ -3,9 +3,9 @@
 //! [`simd`]), and the dense mini-batch network of the book ([`mod@reference`]), which the tests and
 //! benchmarks check the engine against and which is not on the training path.
 
-pub mod dropout;
-pub mod engine;
+pub(crate) mod dropout;
+pub(crate) mod engine;
 pub mod maths;
 pub mod params;
 pub mod reference;
-pub mod simd;
+pub(crate) mod simd;

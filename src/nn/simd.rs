@@ -28,6 +28,8 @@ pub enum Isa {
     Avx512,
     Avx,
     Sse2,
+    /// Plain scalars, off x86-64.
+    #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
     Scalar,
 }
 

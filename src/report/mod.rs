@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 mod html;
-pub mod plot;
+pub(crate) mod plot;
 pub mod summary;
 
 use crate::report::plot::write_plots;

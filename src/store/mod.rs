@@ -11,16 +11,16 @@ use std::sync::Mutex;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-pub mod lock;
+pub(crate) mod lock;
 pub mod merge;
-pub mod resume;
+pub(crate) mod resume;
 pub mod shard;
 
 use crate::grid::settings::{extra_default, Cell};
 use crate::grid::RunSettings;
 use crate::train::metrics::{EpochRecord, RunOutcome, RunStatus};
 
-pub mod schema;
+pub(crate) mod schema;
 
 pub use schema::{metrics_header, runs_header, EPOCH_ETA};
 
