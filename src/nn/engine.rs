@@ -73,7 +73,7 @@ pub fn momentum_step(w: &mut f32, v: &mut f32, g: f32, mu: f32, rate: f32, wd: f
 
 /// The parameters of `runs` networks with the same layer sizes.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Group {
+pub struct Lockstep {
     sizes: Vec<usize>,
     runs: usize,
     /// Padded width of layer `l + 1` (the output of weight layer `l`).
@@ -336,9 +336,9 @@ fn weighted_block<V: Simd, const B: usize, I: Terms>(
     }
 }
 
-impl Group {
+impl Lockstep {
     /// `runs` copies of `net` (the runs of a group start from the same weights).
-    pub fn from_network(net: &Network, runs: usize) -> Group {
+    pub fn from_network(net: &Network, runs: usize) -> Lockstep {
         let sizes = net.sizes.clone();
         let pad: Vec<usize> = sizes[1..].iter().map(|&n| padded(n)).collect();
         let mut w = Vec::new();
@@ -368,7 +368,7 @@ impl Group {
         }
         let zeros = vec![0f32; runs * pad.iter().max().copied().unwrap_or(0)];
         let wt = w.iter().map(|_| Vec::new()).collect();
-        let mut group = Group {
+        let mut group = Lockstep {
             sizes,
             runs,
             pad,
@@ -911,9 +911,9 @@ impl Group {
     }
 }
 
-dispatch!(fn accumulate_dispatch(group: &Group, grads: &mut Grads, params: &[RunParams], examples: &Examples, indices: &[u32], position: u64) => accumulate_batch);
+dispatch!(fn accumulate_dispatch(group: &Lockstep, grads: &mut Grads, params: &[RunParams], examples: &Examples, indices: &[u32], position: u64) => accumulate_batch);
 dispatch!(fn update_dispatch(w0: &mut [f32], first_row: usize, row_len: usize, first: &Grads, rest: &[Grads], rates: &[f32], scaled: &mut [f32], examples: &Examples) => update_first_layer);
-dispatch!(fn tally_dispatch(group: &Group, s: &mut Scratch, params: &[RunParams], examples: &Examples, tallies: &mut [Tally]) => tally_block);
+dispatch!(fn tally_dispatch(group: &Lockstep, s: &mut Scratch, params: &[RunParams], examples: &Examples, tallies: &mut [Tally]) => tally_block);
 
 dispatch!(fn momentum_decay_dispatch(v0: &mut [f32], w0: &[f32], mu: &[f32], wd: &[f32]) => momentum_decay);
 dispatch!(fn add_dispatch(y: &mut [f32], x: &[f32]) => add_rows);
@@ -944,7 +944,7 @@ fn add_rows<V: Simd>(y: &mut [f32], x: &[f32]) {
 
 #[inline(always)]
 fn accumulate_batch<V: Simd>(
-    group: &Group,
+    group: &Lockstep,
     grads: &mut Grads,
     params: &[RunParams],
     examples: &Examples,
@@ -998,7 +998,7 @@ fn update_first_layer<V: Simd>(
 
 #[inline(always)]
 fn tally_block<V: Simd>(
-    group: &Group,
+    group: &Lockstep,
     s: &mut Scratch,
     params: &[RunParams],
     examples: &Examples,
@@ -1048,7 +1048,7 @@ mod tests {
 
     /// The first layer's gradient summed over the accumulated examples, dense, laid out as
     /// `w[0]`: sum over examples of x_k * delta.
-    fn first_layer_gradient(group: &Group, grads: &Grads, examples: &Examples) -> Vec<f32> {
+    fn first_layer_gradient(group: &Lockstep, grads: &Grads, examples: &Examples) -> Vec<f32> {
         let row_len = group.runs * group.pad[0];
         let mut g = vec![0f32; group.w[0].len()];
         for (slot, &i) in grads.rows.iter().enumerate() {
@@ -1070,7 +1070,7 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(5);
         for sizes in [vec![784, 30, 10], vec![784, 10], vec![784, 20, 17, 10]] {
             let net = Network::new(&sizes, Init::Large, &mut rng);
-            let g = Group::from_network(&net, 3);
+            let g = Lockstep::from_network(&net, 3);
             for r in 0..3 {
                 assert_eq!(g.network(r), net);
             }
@@ -1088,11 +1088,11 @@ mod tests {
             let mut rng = ChaCha8Rng::seed_from_u64(11);
             let net = Network::new(&sizes, Init::Scaled, &mut rng);
             let runs = params.len();
-            let mut group = Group::from_network(&net, runs);
+            let mut group = Lockstep::from_network(&net, runs);
             let mut grads = group.grads();
             group.accumulate(&mut grads, &params, &examples, &[0, 1, 2], 0);
             let g0 = first_layer_gradient(&group, &grads, &examples);
-            let cost = |g: &Group| -> Vec<f64> {
+            let cost = |g: &Lockstep| -> Vec<f64> {
                 let mut total = vec![0.0; runs];
                 for i in 0..3 {
                     let (index, value) = examples.nonzero(i);
@@ -1127,7 +1127,7 @@ mod tests {
                     } else {
                         at / group.pad[l]
                     };
-                    fn param(g: &mut Group, is_w: bool, l: usize, at: usize) -> &mut f32 {
+                    fn param(g: &mut Lockstep, is_w: bool, l: usize, at: usize) -> &mut f32 {
                         if is_w {
                             &mut g.w[l][at]
                         } else {
@@ -1165,7 +1165,7 @@ mod tests {
         let net = Network::new(&[784, 30, 10], Init::Large, &mut rng);
         for cost in Cost::ALL {
             let p = [RunParams::sgd(1.0, 0.0, cost)];
-            let group = Group::from_network(&net, 1);
+            let group = Lockstep::from_network(&net, 1);
             let mut grads = group.grads();
             group.accumulate(&mut grads, &p, &examples, &indices, 0);
             let g0 = first_layer_gradient(&group, &grads, &examples);
@@ -1194,9 +1194,9 @@ mod tests {
             .map(|_| Network::new(&sizes, Init::Scaled, &mut rng))
             .collect();
         // a group of four different networks, built lane by lane
-        let mut group = Group::from_network(&nets[0], 4);
+        let mut group = Lockstep::from_network(&nets[0], 4);
         for (r, net) in nets.iter().enumerate() {
-            let one = Group::from_network(net, 1);
+            let one = Lockstep::from_network(net, 1);
             for (l, &n_in) in sizes[..3].iter().enumerate() {
                 let p = group.pad[l];
                 for k in 0..n_in {
@@ -1220,7 +1220,7 @@ mod tests {
         assert_eq!(group.runs(), 2);
         assert_eq!(group.network(0), nets[1]);
         assert_eq!(group.network(1), nets[3]);
-        let one = Group::from_network(&nets[3], 1);
+        let one = Lockstep::from_network(&nets[3], 1);
         let block = 10 * group.pad[1];
         assert_eq!(
             &group.wt[2][block..],
@@ -1262,7 +1262,7 @@ mod tests {
             momentum: mu as f64,
             ..RunParams::sgd(eta, lambda, Cost::CrossEntropy)
         }];
-        let mut group = Group::from_network(&net, 1);
+        let mut group = Lockstep::from_network(&net, 1);
         let mut chunks = vec![group.grads(), group.grads()];
         let mut ws = crate::nn::reference::Workspace::for_training(&net.sizes, m);
         let mut vw: Vec<_> = net.weights.iter().map(|w| w.mapv(|_| 0f32)).collect();
@@ -1309,7 +1309,7 @@ mod tests {
             moved += fast.weights[l]
                 .iter()
                 .zip(
-                    Group::from_network(
+                    Lockstep::from_network(
                         &Network::new(
                             &[784, 20, 10],
                             Init::Scaled,
@@ -1336,7 +1336,7 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(4);
         let mut net = Network::new(&[784, 20, 10], Init::Scaled, &mut rng);
         let p = [RunParams::sgd(0.5, 5.0, Cost::CrossEntropy)];
-        let mut group = Group::from_network(&net, 1);
+        let mut group = Lockstep::from_network(&net, 1);
         let mut chunks = vec![group.grads(), group.grads()];
         let mut ws = crate::nn::reference::Workspace::for_training(&net.sizes, 10);
         for batch in [
@@ -1428,7 +1428,7 @@ mod tests {
             })
             .collect();
         // the engine's step
-        let mut group = Group::from_network(&net, 1);
+        let mut group = Lockstep::from_network(&net, 1);
         let mut grads = vec![group.grads_with_dropout(generator(9, 3))];
         group.accumulate(&mut grads[0], &params, &examples, &[0], position);
         group.apply(&mut grads, &params, &examples, 1, 1);
@@ -1483,8 +1483,8 @@ mod tests {
                 ..RunParams::sgd(3.0, 0.0, Cost::Quadratic)
             },
         ];
-        let train = |params: &[RunParams], dropout: bool| -> Group {
-            let mut g = Group::from_network(&net, params.len());
+        let train = |params: &[RunParams], dropout: bool| -> Lockstep {
+            let mut g = Lockstep::from_network(&net, params.len());
             let mut grads = vec![if dropout {
                 g.grads_with_dropout(generator(1, 3))
             } else {

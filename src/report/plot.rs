@@ -9,7 +9,7 @@ use anyhow::{anyhow, Context, Result};
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
-use crate::report::summary::{best_per_value, Group, Summary};
+use crate::report::summary::{best_per_value, Configuration, Summary};
 
 /// The font every label is measured and drawn with (embedded, so no system fonts are needed).
 const FONT: &str = "sans-serif";
@@ -67,7 +67,7 @@ pub fn write_plots(summary: &Summary, dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// Label of a group in legends: its swept settings (or its whole configuration).
-fn group_label(summary: &Summary, g: &Group) -> String {
+fn group_label(summary: &Summary, g: &Configuration) -> String {
     if summary.swept.is_empty() {
         g.key.label(&["sizes", "eta", "batch_size"])
     } else {
@@ -77,7 +77,7 @@ fn group_label(summary: &Summary, g: &Group) -> String {
 
 /// Mean, minimum and maximum over seeds of a per-epoch quantity.
 fn band(
-    g: &Group,
+    g: &Configuration,
     pick: impl Fn(&(usize, Option<f64>, Option<f64>)) -> Option<f64>,
 ) -> Vec<(f64, f64, f64, f64)> {
     let epochs = g.runs.iter().map(|r| r.points.len()).max().unwrap_or(0);
@@ -131,7 +131,7 @@ fn legend<DB: DrawingBackend>(
 }
 
 fn learning_curves(summary: &Summary, path: &Path) -> Result<()> {
-    let groups: Vec<&Group> = summary.groups.iter().take(MAX_CURVES).collect();
+    let groups: Vec<&Configuration> = summary.groups.iter().take(MAX_CURVES).collect();
     let has_cost = groups.iter().any(|g| {
         g.runs
             .iter()

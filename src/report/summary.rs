@@ -16,7 +16,7 @@ use crate::grid::settings::{self, extra_default, Column, Kind, SETTINGS, VARIANT
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     pub run: String,
-    pub group: GroupKey,
+    pub group: ConfigKey,
     pub seed: u64,
     pub epoch: usize,
     pub train_cost: Option<f64>,
@@ -29,14 +29,14 @@ pub struct Row {
 /// Every setting of a run except the seed, as text: the runs that differ only in their seed
 /// share it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct GroupKey {
+pub struct ConfigKey {
     /// The value of each setting in [`SETTINGS`] order, normalized (the seed's is empty).
     values: Vec<String>,
     /// The run's `[[variant]]`, if the experiment has variants.
     variant: Option<String>,
 }
 
-impl GroupKey {
+impl ConfigKey {
     /// The value of a setting (or `variant`), as text.
     pub fn value(&self, key: &str) -> String {
         match settings::index(key) {
@@ -61,7 +61,7 @@ impl GroupKey {
     }
 }
 
-impl Serialize for GroupKey {
+impl Serialize for ConfigKey {
     /// The standard settings as JSON values (numbers as numbers), then `extra`: the extra
     /// settings not at their default and the variant.
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -160,7 +160,7 @@ pub fn read_metrics(path: &Path) -> Result<Vec<Row>> {
         }
         rows.push(Row {
             run: r.get(run).unwrap_or("").to_string(),
-            group: GroupKey {
+            group: ConfigKey {
                 values,
                 variant: variant
                     .and_then(|c| r.get(c))
@@ -228,9 +228,9 @@ pub struct RunCurve {
 
 /// A group of runs differing only in the seed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Group {
+pub struct Configuration {
     #[serde(flatten)]
-    pub key: GroupKey,
+    pub key: ConfigKey,
     pub seeds: usize,
     pub diverged: usize,
     pub best_accuracy: Stat,
@@ -245,7 +245,7 @@ pub struct Group {
     pub order: usize,
 }
 
-impl Group {
+impl Configuration {
     /// Seeds that diverged, oscillated early or failed to learn (best accuracy below 20%).
     pub fn unstable_seeds(&self) -> usize {
         self.runs
@@ -263,7 +263,7 @@ pub struct Summary {
     /// Settings with more than one value (the seed aside).
     pub swept: Vec<&'static str>,
     /// Groups, best first.
-    pub groups: Vec<Group>,
+    pub groups: Vec<Configuration>,
     /// One paragraph per swept setting.
     pub answers: Vec<String>,
 }
@@ -332,13 +332,13 @@ fn keys_in_report_order() -> impl Iterator<Item = &'static str> {
 /// Groups the rows and answers the question of each swept setting.
 pub fn summarize(rows: &[Row]) -> Summary {
     let use_validation = rows.iter().any(|r| r.validation_accuracy.is_some());
-    let mut keys: Vec<GroupKey> = Vec::new();
+    let mut keys: Vec<ConfigKey> = Vec::new();
     for r in rows {
         if !keys.contains(&r.group) {
             keys.push(r.group.clone());
         }
     }
-    let mut groups: Vec<Group> = keys
+    let mut groups: Vec<Configuration> = keys
         .into_iter()
         .enumerate()
         .map(|(order, key)| {
@@ -357,7 +357,7 @@ pub fn summarize(rows: &[Row]) -> Summary {
                 let v: Vec<f64> = runs.iter().filter_map(f).collect();
                 (!v.is_empty()).then(|| Stat::of(&v))
             };
-            Group {
+            Configuration {
                 seeds: runs.len(),
                 diverged: runs.iter().filter(|r| r.diverged).count(),
                 best_accuracy: collect(&|r| Some(r.best_accuracy).filter(|a| a.is_finite()))
@@ -416,8 +416,11 @@ pub fn summarize(rows: &[Row]) -> Summary {
 
 /// For each value of `key`, its best group (the other settings at their best), ordered by
 /// the value (numerically where it is a number).
-pub fn best_per_value<'g>(key: &str, groups: &'g [Group]) -> Vec<(String, &'g Group)> {
-    let mut out: Vec<(String, &Group)> = Vec::new();
+pub fn best_per_value<'g>(
+    key: &str,
+    groups: &'g [Configuration],
+) -> Vec<(String, &'g Configuration)> {
+    let mut out: Vec<(String, &Configuration)> = Vec::new();
     for g in groups {
         // groups are sorted best first: the first one seen for a value is its best
         let v = g.key.value(key);
@@ -440,9 +443,9 @@ pub fn best_per_value<'g>(key: &str, groups: &'g [Group]) -> Vec<(String, &'g Gr
     out
 }
 
-fn answer(key: &str, groups: &[Group], accuracy: &str) -> String {
+fn answer(key: &str, groups: &[Configuration], accuracy: &str) -> String {
     let per_value = best_per_value(key, groups);
-    let mut ranked: Vec<&(String, &Group)> = per_value.iter().collect();
+    let mut ranked: Vec<&(String, &Configuration)> = per_value.iter().collect();
     ranked.sort_by(|a, b| {
         b.1.best_accuracy
             .mean
@@ -481,8 +484,8 @@ fn answer(key: &str, groups: &[Group], accuracy: &str) -> String {
 }
 
 /// The book's question about the learning rate: where does training stop improving steadily?
-fn eta_threshold(per_value: &[(String, &Group)]) -> String {
-    let unstable = |g: &Group| 2 * g.unstable_seeds() > g.seeds;
+fn eta_threshold(per_value: &[(String, &Configuration)]) -> String {
+    let unstable = |g: &Configuration| 2 * g.unstable_seeds() > g.seeds;
     let Some(first_bad) = per_value.iter().position(|(_, g)| unstable(g)) else {
         let (largest, _) = per_value.last().expect("at least two values");
         return format!(

@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use crate::data::{Dataset, Examples};
 use crate::grid::RunSettings;
 use crate::nn::dropout;
-use crate::nn::engine::{Grads, Group, RunParams, Scratch};
+use crate::nn::engine::{Grads, Lockstep, RunParams, Scratch};
 use crate::nn::maths::{Tally, EVAL_BLOCK};
 use crate::nn::params::Network;
 
@@ -42,7 +42,7 @@ const STOP_CHECK_EXAMPLES: usize = 2000;
 pub struct Trainer<'d> {
     pub runs: Vec<RunSettings>,
     params: Vec<RunParams>,
-    pub group: Group,
+    pub lockstep: Lockstep,
     train: Examples<'d>,
     data: &'d Dataset,
     monitor: Monitor,
@@ -73,7 +73,7 @@ impl<'d> Trainer<'d> {
         let mut shuffle_rng = ChaCha8Rng::seed_from_u64(first.seed);
         shuffle_rng.set_stream(STREAM_SHUFFLE);
         let network = Network::new(&first.sizes, first.init, &mut init_rng);
-        let group = Group::from_network(&network, runs.len());
+        let group = Lockstep::from_network(&network, runs.len());
         let train = data.training(first.train_size, first.expand);
         let (chunk, chunks) = chunking(first.batch_size);
         let threads = rayon::current_num_threads().max(1);
@@ -92,7 +92,7 @@ impl<'d> Trainer<'d> {
             runs: runs.to_vec(),
             grads: (0..chunks).map(|_| grads(&group, first)).collect(),
             scratch: (0..threads).map(|_| Mutex::new(group.scratch())).collect(),
-            group,
+            lockstep: group,
             train,
             data,
             monitor,
@@ -139,7 +139,7 @@ impl<'d> Trainer<'d> {
             // the place of the batch's first example in the run's sequence of examples
             let position = (self.epoch * n + start) as u64;
             if self.grads.len() == 1 {
-                self.group.accumulate(
+                self.lockstep.accumulate(
                     &mut self.grads[0],
                     &self.params,
                     &self.train,
@@ -148,7 +148,7 @@ impl<'d> Trainer<'d> {
                 );
             } else {
                 let (group, params, train, chunk) =
-                    (&self.group, &self.params, &self.train, self.chunk);
+                    (&self.lockstep, &self.params, &self.train, self.chunk);
                 self.grads
                     .par_iter_mut()
                     .zip(batch.par_chunks(chunk))
@@ -159,7 +159,7 @@ impl<'d> Trainer<'d> {
                     });
             }
             let used = batch.len().div_ceil(self.chunk);
-            self.group.apply(
+            self.lockstep.apply(
                 &mut self.grads[..used],
                 &self.params,
                 &self.train,
@@ -184,7 +184,7 @@ impl<'d> Trainer<'d> {
                 let slot = rayon::current_thread_index().unwrap_or(0) % self.scratch.len();
                 let mut scratch = self.scratch[slot].lock().unwrap_or_else(|e| e.into_inner());
                 let mut tallies = vec![Tally::default(); runs];
-                self.group
+                self.lockstep
                     .tally(&mut scratch, &self.params, &block, &mut tallies);
                 tallies
             })
@@ -213,7 +213,7 @@ impl<'d> Trainer<'d> {
         let sum_sq: Vec<f64> = (0..runs)
             .map(|r| {
                 if self.params[r].lambda > 0.0 {
-                    self.group.sum_squared_weights(r)
+                    self.lockstep.sum_squared_weights(r)
                 } else {
                     0.0
                 }
@@ -291,16 +291,16 @@ impl<'d> Trainer<'d> {
 
     /// Keeps only the runs of lanes `keep` (ascending): finished runs stop costing work.
     fn retain(&mut self, keep: &[usize]) {
-        self.group.retain(keep);
+        self.lockstep.retain(keep);
         self.runs = keep.iter().map(|&l| self.runs[l].clone()).collect();
         self.params = keep.iter().map(|&l| self.params[l]).collect();
         let chunks = self.grads.len();
         self.grads = (0..chunks)
-            .map(|_| grads(&self.group, &self.runs[0]))
+            .map(|_| grads(&self.lockstep, &self.runs[0]))
             .collect();
         let threads = self.scratch.len();
         self.scratch = (0..threads)
-            .map(|_| Mutex::new(self.group.scratch()))
+            .map(|_| Mutex::new(self.lockstep.scratch()))
             .collect();
     }
 
@@ -337,7 +337,7 @@ impl<'d> Trainer<'d> {
                 let r = active[lane];
                 if let Err(e) = on_epoch(r, record) {
                     results[r] = Some(Err(e));
-                } else if !self.group.run_is_finite(lane) || record.cost_is_bad() {
+                } else if !self.lockstep.run_is_finite(lane) || record.cost_is_bad() {
                     results[r] = Some(Ok(RunOutcome {
                         status: RunStatus::Diverged { epoch: self.epoch },
                         epochs_completed: self.epoch,
@@ -378,7 +378,7 @@ impl<'d> Trainer<'d> {
 
 /// Gradient buffers for the group training `first`'s group: with dropout masks drawn from the
 /// seed's own stream when the group's runs use dropout.
-fn grads(group: &Group, first: &RunSettings) -> Grads {
+fn grads(group: &Lockstep, first: &RunSettings) -> Grads {
     if first.dropout > 0.0 {
         group.grads_with_dropout(dropout::generator(first.seed, STREAM_DROPOUT))
     } else {
@@ -512,7 +512,7 @@ mod tests {
         let mut t = Trainer::new(std::slice::from_ref(&s), data, Monitor::all());
         t.train_epoch();
         let rec = &t.evaluate(0.0)[0];
-        let net = t.group.network(0);
+        let net = t.lockstep.network(0);
         let tally = net.tally(&data.test.all(), s.cost);
         assert_eq!(rec.test_accuracy, Some(tally.correct as f64 / 10_000.0));
         let cost = tally.cost_sum / 10_000.0 + 0.5 * 2.0 / 10_000.0 * net.sum_squared_weights();
@@ -535,7 +535,7 @@ mod tests {
             pool.install(|| {
                 let mut t = Trainer::new(std::slice::from_ref(&s), data, Monitor::all());
                 t.train_epoch();
-                t.group.network(0)
+                t.lockstep.network(0)
             })
         };
         assert_eq!(run_with(1), run_with(2));
