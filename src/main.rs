@@ -5,6 +5,7 @@ use anyhow::{anyhow, Result};
 use clap::Parser;
 use runner::cli::{Cli, Command, Format, RunArgs};
 use runner::config::Experiment;
+use runner::report::export::{Csv, Exporter, Json, Markdown};
 use runner::report::write_report;
 use runner::store::merge::merge;
 use runner::store::shard::Shard;
@@ -50,9 +51,9 @@ fn run() -> Result<ExitCode> {
         Some(Command::Summary { dir, format }) => {
             let (summary, _) = write_report(&dir)?;
             match format {
-                Format::Markdown => print!("{}", summary.markdown()),
-                Format::Csv => print!("{}", summary.csv()?),
-                Format::Json => println!("{}", summary.json()?),
+                Format::Markdown => print!("{}", Markdown.export(&summary)?),
+                Format::Csv => print!("{}", Csv.export(&summary)?),
+                Format::Json => println!("{}", Json.export(&summary)?),
             }
             Ok(ExitCode::SUCCESS)
         }

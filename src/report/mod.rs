@@ -6,10 +6,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
+pub mod export;
 mod html;
 pub(crate) mod plot;
 pub mod summary;
 
+use crate::report::export::Exporter;
 use crate::report::plot::write_plots;
 use crate::report::summary::{read_metrics, summarize, Summary};
 use crate::store::{write_atomically, ResultsDir};
@@ -26,7 +28,7 @@ pub fn write_report(dir: &Path) -> Result<(Summary, Vec<PathBuf>)> {
     let summary = summary_of(dir)?;
     let mut written = Vec::new();
     let md = dir.join("summary.md");
-    write_atomically(&md, summary.markdown().as_bytes())?;
+    write_atomically(&md, export::Markdown.export(&summary)?.as_bytes())?;
     written.push(md);
     let plots = write_plots(&summary, &dir.join("plots"))?;
     let experiment = std::fs::read_to_string(ResultsDir::experiment_path(dir)).unwrap_or_default();

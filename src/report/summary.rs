@@ -571,94 +571,12 @@ impl Summary {
             .collect();
         (header, rows)
     }
-
-    /// The summary as Markdown: the answers, then the table.
-    pub fn markdown(&self) -> String {
-        let mut out = String::new();
-        for a in &self.answers {
-            let _ = writeln!(out, "{a}\n");
-        }
-        let (header, rows) = self.table();
-        let _ = writeln!(out, "| {} |", header.join(" | "));
-        let _ = writeln!(out, "|{}", " --- |".repeat(header.len()));
-        for cells in rows {
-            let _ = writeln!(out, "| {} |", cells.join(" | "));
-        }
-        out
-    }
-
-    /// One CSV row per group: the standard settings but the seed, the statistics, then the
-    /// extra settings some group uses.
-    pub fn csv(&self) -> Result<String> {
-        let mut w = csv::Writer::from_writer(Vec::new());
-        let standard: Vec<&str> = SETTINGS
-            .iter()
-            .filter(|s| s.column == Column::Standard && s.name != "seed")
-            .map(|s| s.name)
-            .collect();
-        let extra: Vec<&str> = SETTINGS
-            .iter()
-            .filter(|s| s.column == Column::Extra)
-            .map(|s| s.name)
-            .chain([VARIANT])
-            .filter(|k| {
-                self.groups
-                    .iter()
-                    .any(|g| g.key.value(k) != extra_default(k))
-            })
-            .collect();
-        w.write_record(
-            standard
-                .iter()
-                .copied()
-                .chain([
-                    "seeds",
-                    "diverged",
-                    "accuracy",
-                    "best_accuracy_mean",
-                    "best_accuracy_std",
-                    "test_at_best_mean",
-                    "test_at_best_std",
-                    "final_train_cost_mean",
-                    "final_train_cost_std",
-                    "best_epoch_mean",
-                ])
-                .chain(extra.iter().copied()),
-        )?;
-        let f = |x: Option<f64>| x.map_or(String::new(), |v| v.to_string());
-        for g in &self.groups {
-            let k = &g.key;
-            w.write_record(
-                standard
-                    .iter()
-                    .map(|key| k.value(key))
-                    .chain([
-                        g.seeds.to_string(),
-                        g.diverged.to_string(),
-                        self.accuracy.to_string(),
-                        g.best_accuracy.mean.to_string(),
-                        g.best_accuracy.std.to_string(),
-                        f(g.test_at_best.map(|s| s.mean)),
-                        f(g.test_at_best.map(|s| s.std)),
-                        f(g.final_train_cost.map(|s| s.mean)),
-                        f(g.final_train_cost.map(|s| s.std)),
-                        g.best_epoch.mean.to_string(),
-                    ])
-                    .chain(extra.iter().map(|key| k.value(key))),
-            )?;
-        }
-        Ok(String::from_utf8(w.into_inner().context("encoding CSV")?)?)
-    }
-
-    /// The whole summary as JSON.
-    pub fn json(&self) -> Result<String> {
-        Ok(serde_json::to_string_pretty(self)?)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::export::{Csv, Exporter, Json, Markdown};
 
     /// A hand-made metrics.csv: eta 1.0 and 3.0 with two seeds, and 100.0 whose cost explodes.
     const CSV: &str = "\
@@ -750,7 +668,7 @@ e,784-30-10,0.25,10,1,1,cross-entropy,scaled,0.0,1000,1,0.3,,,0.85,,0.84,1,0.9,w
             .map(|(v, _)| v)
             .collect();
         assert_eq!(order, ["plain", "with momentum"]);
-        let table = s.csv().unwrap();
+        let table = Csv.export(&s).unwrap();
         assert!(table.lines().next().unwrap().ends_with(",momentum,variant"));
     }
 
@@ -778,7 +696,7 @@ e,784-30-10,0.25,10,1,1,cross-entropy,scaled,0.0,1000,1,0.3,,,0.85,,0.84,1,0.9,w
     #[test]
     fn exports_carry_the_same_figures() {
         let s = summary();
-        let md = s.markdown();
+        let md = Markdown.export(&s).unwrap();
         assert!(
             md.contains("| eta | seeds | best validation accuracy |"),
             "{md}"
@@ -787,13 +705,13 @@ e,784-30-10,0.25,10,1,1,cross-entropy,scaled,0.0,1000,1,0.3,,,0.85,,0.84,1,0.9,w
             md.contains("| 3.0 | 2 | 93.00% ± 1.41 | 92.00% ± 1.41 |"),
             "{md}"
         );
-        let csv = s.csv().unwrap();
+        let csv = Csv.export(&s).unwrap();
         assert_eq!(csv.lines().count(), 4);
         let first = csv.lines().nth(1).unwrap();
         assert!(first.starts_with("784-30-10,3.0,10,3,quadratic,large,0.0,1000,2,0,validation,"));
         let mean: f64 = first.split(',').nth(11).unwrap().parse().unwrap();
         assert!((mean - 0.93).abs() < 1e-12);
-        let json: serde_json::Value = serde_json::from_str(&s.json().unwrap()).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&Json.export(&s).unwrap()).unwrap();
         assert_eq!(json["groups"][0]["eta"], 3.0);
         assert_eq!(json["swept"][0], "eta");
     }
