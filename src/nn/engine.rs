@@ -20,7 +20,7 @@
 use super::dropout::Masks;
 use super::maths::{argmax, example_cost, sigmoid, softmax, tanh, Activation, Cost, Tally};
 use super::params::Network;
-use super::simd::{prefetch, Scalar, Simd};
+use super::simd::{flush_subnormals, prefetch, Scalar, Simd};
 use crate::data::Examples;
 use crate::dispatch;
 
@@ -559,6 +559,7 @@ impl Lockstep {
 
     /// Sum of run `r`'s squared weights, in f64 (for the L2 term of the cost).
     pub fn sum_squared_weights(&self, r: usize) -> f64 {
+        flush_subnormals();
         (0..self.layers())
             .map(|l| {
                 (0..self.sizes[l])
@@ -737,6 +738,7 @@ impl Lockstep {
         m: usize,
         n: usize,
     ) {
+        flush_subnormals();
         let (first, rest) = chunks.split_at_mut(1);
         let first = &mut first[0];
         for other in rest.iter() {
@@ -844,6 +846,7 @@ impl Lockstep {
                 .zip(buffers[..parts].par_iter_mut())
                 .enumerate()
                 .for_each(|(part, (w0, buf))| {
+                    flush_subnormals();
                     let from = part * rows_per_part;
                     update_dispatch(w0, from, row_len, head, tail, r, buf, examples)
                 });
@@ -877,6 +880,7 @@ impl Lockstep {
         indices: &[u32],
         position: u64,
     ) {
+        flush_subnormals();
         accumulate_dispatch(self, grads, params, examples, indices, position)
     }
 
@@ -888,6 +892,7 @@ impl Lockstep {
         examples: &Examples,
         tallies: &mut [Tally],
     ) {
+        flush_subnormals();
         tally_dispatch(self, s, params, examples, tallies)
     }
 
@@ -899,6 +904,7 @@ impl Lockstep {
         value: &[f32],
         label: usize,
     ) -> Vec<f64> {
+        flush_subnormals();
         let mut s = self.scratch();
         self.forward::<Scalar>(&mut s, params, index, value, true, None);
         let (top, n_out) = (self.layers() - 1, self.sizes[self.layers()]);
