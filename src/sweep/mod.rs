@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use rayon::prelude::*;
 
 mod estimate;
 mod plan;
@@ -178,51 +177,62 @@ pub fn run_sweep(exp: &Experiment, opts: &SweepOptions, stop: &AtomicBool) -> Re
     let done = std::sync::atomic::AtomicUsize::new(0);
     let index: HashMap<String, usize> = runs.iter().enumerate().map(|(i, r)| (r.id(), i)).collect();
     let tasks = plan_groups(&runs, threads, !opts.no_fuse);
-    pool.install(|| {
-        tasks.par_iter().with_max_len(1).for_each(|group| {
-            let data = data.as_ref().expect("loaded when there are runs");
-            // A bug in one group must not take the finished runs of the others down with it.
-            let outcomes = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                train_group(group, data, exp, &out, stop, &log)
-            }))
-            .unwrap_or_else(|panic| {
-                let what = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default();
-                group
-                    .iter()
-                    .map(|_| {
-                        Err(anyhow::anyhow!(
-                            "internal error in runner (please report it): {what}"
-                        ))
-                    })
-                    .collect()
-            });
-            for (settings, result) in group.iter().zip(outcomes) {
-                let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                match &result {
-                    Ok(row) if row.status != "interrupted" => log.line(format!(
-                        "[{finished}/{}] {} {}: best validation {} (epoch {}), final test {}",
-                        runs.len(),
-                        row.settings.run,
-                        settings.label(),
-                        percent(row.best_validation_accuracy),
-                        row.best_epoch.map_or("-".to_string(), |e| e.to_string()),
-                        percent(row.final_test_accuracy),
-                    )),
-                    Ok(_) => {}
-                    Err(e) => log.line(format!(
-                        "run {} {} failed: {e:#}",
-                        settings.id(),
-                        settings.label()
-                    )),
-                }
-                results.lock().unwrap_or_else(|e| e.into_inner())[index[&settings.id()]] =
-                    Some(result);
-            }
+    // One worker per thread takes the next task (largest first) whenever it is free, as the plan
+    // assumed; the evaluation inside a task still spreads over the whole pool.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let train_task = |group: &Vec<RunSettings>| {
+        let data = data.as_ref().expect("loaded when there are runs");
+        // A bug in one group must not take the finished runs of the others down with it.
+        let outcomes = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            train_group(group, data, exp, &out, stop, &log)
+        }))
+        .unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            group
+                .iter()
+                .map(|_| {
+                    Err(anyhow::anyhow!(
+                        "internal error in runner (please report it): {what}"
+                    ))
+                })
+                .collect()
         });
+        for (settings, result) in group.iter().zip(outcomes) {
+            let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            match &result {
+                Ok(row) if row.status != "interrupted" => log.line(format!(
+                    "[{finished}/{}] {} {}: best validation {} (epoch {}), final test {}",
+                    runs.len(),
+                    row.settings.run,
+                    settings.label(),
+                    percent(row.best_validation_accuracy),
+                    row.best_epoch.map_or("-".to_string(), |e| e.to_string()),
+                    percent(row.final_test_accuracy),
+                )),
+                Ok(_) => {}
+                Err(e) => log.line(format!(
+                    "run {} {} failed: {e:#}",
+                    settings.id(),
+                    settings.label()
+                )),
+            }
+            results.lock().unwrap_or_else(|e| e.into_inner())[index[&settings.id()]] = Some(result);
+        }
+    };
+    pool.scope(|scope| {
+        for _ in 0..threads.min(tasks.len()) {
+            scope.spawn(|_| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                match tasks.get(i) {
+                    Some(group) => train_task(group),
+                    None => break,
+                }
+            });
+        }
     });
     log.finish();
 

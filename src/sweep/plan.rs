@@ -43,39 +43,130 @@ pub fn shard_runs(
 /// Largest number of runs trained together in one group.
 pub const MAX_GROUP: usize = 16;
 
-/// Splits the runs into tasks for the pool: runs that can be trained in lockstep (same
-/// [`RunSettings::fusion_key`]) form groups of at most [`MAX_GROUP`], in grid order; then the largest groups are
-/// halved until there are at least as many tasks as threads, so no core idles. Without `fuse`,
-/// every run is its own task. Fusing never changes a number (a fused run is bit-identical to the
-/// run alone), so this may depend on the thread count.
-pub fn plan_groups(runs: &[RunSettings], threads: usize, fuse: bool) -> Vec<Vec<RunSettings>> {
-    if !fuse {
-        return runs.iter().map(|r| vec![r.clone()]).collect();
+/// The work of a run, in examples trained (epochs times the training examples per epoch): the
+/// measure the plan balances.
+fn work(r: &RunSettings) -> u64 {
+    (r.epochs * r.examples()) as u64
+}
+
+/// The largest load of `threads` workers that take `tasks` (their works, in order) one after
+/// another, each the next task as soon as it is free (as [`super::run_sweep`] runs them).
+fn makespan(tasks: &[u64], threads: usize) -> u64 {
+    let mut load = vec![0u64; threads.max(1)];
+    for &t in tasks {
+        let least = load.iter_mut().min().expect("at least one worker");
+        *least += t;
     }
+    load.into_iter().max().unwrap_or(0)
+}
+
+/// Splits the runs into tasks for the pool, largest first: runs that can be trained in lockstep
+/// (same [`RunSettings::fusion_key`]) form groups of at most [`MAX_GROUP`], in grid order; then,
+/// while the workers would not finish together (the last one more than 5%, and more than one
+/// run's work, after an even share of the work), the largest group is halved, so that every core
+/// stays busy to the end of the sweep.
+/// Without `fuse`, every run is its own task. Fusing and splitting never change a number (a fused
+/// run is bit-identical to the run alone), so the plan may depend on the thread count.
+pub fn plan_groups(runs: &[RunSettings], threads: usize, fuse: bool) -> Vec<Vec<RunSettings>> {
     let mut groups: Vec<Vec<RunSettings>> = Vec::new();
-    let mut open: HashMap<_, usize> = HashMap::new();
-    for r in runs {
-        let key = r.fusion_key();
-        match open.get(&key) {
-            Some(&g) if groups[g].len() < MAX_GROUP => groups[g].push(r.clone()),
-            _ => {
-                open.insert(key, groups.len());
-                groups.push(vec![r.clone()]);
+    if fuse {
+        let mut open: HashMap<_, usize> = HashMap::new();
+        for r in runs {
+            let key = r.fusion_key();
+            match open.get(&key) {
+                Some(&g) if groups[g].len() < MAX_GROUP => groups[g].push(r.clone()),
+                _ => {
+                    open.insert(key, groups.len());
+                    groups.push(vec![r.clone()]);
+                }
             }
         }
+    } else {
+        groups = runs.iter().map(|r| vec![r.clone()]).collect();
     }
-    while groups.len() < threads {
-        let (largest, len) = groups
-            .iter()
-            .enumerate()
-            .map(|(i, g)| (i, g.len()))
-            .max_by_key(|&(i, len)| (len, std::cmp::Reverse(i)))
-            .unwrap_or((0, 0));
-        if len < 2 {
-            break;
+    let group_work = |g: &Vec<RunSettings>| g.iter().map(work).sum::<u64>();
+    let by_work = |groups: &mut Vec<Vec<RunSettings>>| {
+        // largest first; ties in grid order (the sort is stable)
+        groups.sort_by_key(|g| std::cmp::Reverse(group_work(g)));
+    };
+    by_work(&mut groups);
+    let total: u64 = groups.iter().map(group_work).sum();
+    let even = total.div_ceil(threads.max(1) as u64);
+    let one_run = runs.iter().map(work).max().unwrap_or(0);
+    loop {
+        let works: Vec<u64> = groups.iter().map(group_work).collect();
+        let span = makespan(&works, threads);
+        let balanced = span * 20 <= even * 21 || span <= even + one_run;
+        let largest = groups.iter().position(|g| g.len() >= 2);
+        match largest {
+            Some(i) if !balanced || groups.len() < threads => {
+                let half = groups[i].len().div_ceil(2);
+                let tail = groups[i].split_off(half);
+                groups.push(tail);
+                by_work(&mut groups);
+            }
+            _ => break,
         }
-        let tail = groups[largest].split_off(len.div_ceil(2));
-        groups.insert(largest + 1, tail);
     }
     groups
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Experiment;
+    use std::path::Path;
+
+    fn runs(grid: &str) -> Vec<RunSettings> {
+        Experiment::from_str(&format!("[grid]\n{grid}"), Path::new("e.toml"))
+            .unwrap()
+            .runs()
+    }
+
+    #[test]
+    fn every_core_is_busy_to_the_end() {
+        // the shipped eta sweep: three fusion groups (one per seed) of seven runs
+        let all = runs("eta = [0.01, 0.1, 0.5, 1.0, 3.0, 10.0, 100.0]\nseed = [1, 2, 3]");
+        for threads in [1, 2, 3, 4, 8] {
+            let tasks = plan_groups(&all, threads, true);
+            let mut ids: Vec<String> = tasks.iter().flatten().map(|r| r.id()).collect();
+            ids.sort();
+            let mut want: Vec<String> = all.iter().map(|r| r.id()).collect();
+            want.sort();
+            assert_eq!(ids, want, "every run once");
+            let works: Vec<u64> = tasks.iter().map(|g| g.iter().map(work).sum()).collect();
+            assert!(works.windows(2).all(|w| w[0] >= w[1]), "largest first");
+            let even = works.iter().sum::<u64>().div_ceil(threads as u64);
+            let span = makespan(&works, threads);
+            assert!(
+                span * 20 <= even * 21 || span <= even + work(&all[0]),
+                "{threads} threads: {works:?}"
+            );
+            // runs stay fused as far as the balance allows
+            assert!(tasks.len() <= 3 * threads, "{threads} threads: {works:?}");
+            // fusion is kept where it costs no balance: one group per seed on one thread
+            if threads == 1 {
+                assert_eq!(tasks.len(), 3);
+            }
+            assert!(tasks
+                .iter()
+                .all(|g| g.iter().all(|r| r.fusion_key() == g[0].fusion_key())));
+        }
+        // 3 groups of 7 on 2 threads: one is split, the two workers end within one run's work
+        let works: Vec<u64> = plan_groups(&all, 2, true)
+            .iter()
+            .map(|g| g.len() as u64)
+            .collect();
+        assert_eq!(works, [7, 7, 4, 3]);
+        assert_eq!(makespan(&works, 2), 11);
+    }
+
+    #[test]
+    fn longer_runs_weigh_more() {
+        let all = runs("epochs = [10, 30]\nseed = [1, 2]");
+        let tasks = plan_groups(&all, 2, true);
+        assert_eq!(tasks.len(), 4, "four groups: epochs and seeds differ");
+        assert_eq!(tasks[0][0].epochs, 30);
+        assert_eq!(makespan(&[30, 30, 10, 10], 2), 40);
+    }
 }
