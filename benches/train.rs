@@ -113,7 +113,7 @@ fn models(c: &mut Criterion) {
     let mut group = c.benchmark_group("models_784-30-10_batch10");
     group.sample_size(10).warm_up_time(Duration::from_secs(1));
     let base = settings(&[784, 30, 10], 10);
-    let cases: [(&str, RunSettings); 5] = [
+    let cases: [(&str, RunSettings); 6] = [
         ("sigmoid", base.clone()),
         (
             "softmax",
@@ -145,6 +145,13 @@ fn models(c: &mut Criterion) {
                 ..base.clone()
             },
         ),
+        (
+            "dropout",
+            RunSettings {
+                dropout: 0.5,
+                ..base.clone()
+            },
+        ),
     ];
     group.throughput(Throughput::Elements(epoch_flops(
         &[784, 30, 10],
@@ -153,6 +160,39 @@ fn models(c: &mut Criterion) {
     )));
     for (name, s) in cases {
         group.bench_function(name, |b| bench_epoch(b, &pool, &s));
+    }
+    group.finish();
+}
+
+/// An epoch of a network that has trained for 20 epochs, beside the same network fresh (one
+/// thread, [784, 30, 10], batch 10): at eta 3 (the book's), 10 and 100 (a saturated network whose
+/// sigmoids sit at 0 or 1). A trained network meets numbers a fresh one does not (tiny slopes and
+/// gradients), so this is what a real sweep's later epochs cost.
+fn trained(c: &mut Criterion) {
+    let pool = pool(1);
+    let mut group = c.benchmark_group("trained_784-30-10_batch10");
+    group.sample_size(10).warm_up_time(Duration::from_secs(1));
+    group.throughput(Throughput::Elements(epoch_flops(
+        &[784, 30, 10],
+        50_000,
+        10,
+    )));
+    for eta in [3.0, 10.0, 100.0] {
+        let s = RunSettings {
+            eta,
+            ..settings(&[784, 30, 10], 10)
+        };
+        for after in [0, 20] {
+            group.bench_function(format!("eta{eta}_after{after}"), |b| {
+                pool.install(|| {
+                    let mut t = Trainer::new(std::slice::from_ref(&s), data(), Monitor::all());
+                    for _ in 0..after {
+                        t.train_epoch();
+                    }
+                    b.iter(|| t.train_epoch());
+                })
+            });
+        }
     }
     group.finish();
 }
@@ -277,6 +317,6 @@ criterion_group! {
     name = benches;
     // criterion's HTML charts need system fonts; the numbers are what matter here
     config = Criterion::default().without_plots();
-    targets = epochs, models, scaling, fused, evaluation, loading, sweep
+    targets = epochs, models, trained, scaling, fused, evaluation, loading, sweep
 }
 criterion_main!(benches);

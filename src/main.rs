@@ -6,10 +6,32 @@ use clap::Parser;
 use runner::cli::{Cli, Command, Format, RunArgs};
 use runner::config::Experiment;
 use runner::report::export::{Csv, Exporter, Json, Markdown};
-use runner::report::write_report;
+use runner::report::{summary_of, write_report};
 use runner::store::merge::merge;
 use runner::store::shard::Shard;
 use runner::sweep::{check, final_table, run_sweep, SweepOptions};
+
+/// Writes to standard output. A closed pipe (`runner summary DIR | head -1`) ends the program
+/// quietly with success, as `ls | head` does, instead of a panic.
+fn write_out(args: std::fmt::Arguments) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(args).and_then(|_| stdout.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: writing to standard output: {e}");
+        std::process::exit(2);
+    }
+}
+
+macro_rules! out {
+    ($($arg:tt)*) => { write_out(format_args!($($arg)*)) };
+}
+
+macro_rules! outln {
+    ($($arg:tt)*) => { write_out(format_args!("{}\n", format_args!($($arg)*))) };
+}
 
 /// Set by the first Ctrl-C or SIGTERM: the sweep stops cleanly.
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -44,31 +66,42 @@ fn run() -> Result<ExitCode> {
                 threads: threads.map(usize::from),
                 ..SweepOptions::default()
             };
-            println!("{}: valid", experiment.display());
-            println!("{}", check(&exp, &opts)?);
+            outln!("{}: valid", experiment.display());
+            outln!("{}", check(&exp, &opts)?);
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Summary { dir, format }) => {
-            let (summary, _) = write_report(&dir)?;
+            // the summary is printed even where the folder cannot be written (an archive)
+            let summary = summary_of(&dir)?;
+            if let Err(e) = write_report(&dir) {
+                eprintln!("warning: printing only; could not write the report files: {e:#}");
+            }
+            if summary.unfinished_runs > 0 {
+                eprintln!(
+                    "warning: {} runs of {} had not finished and are left out",
+                    summary.unfinished_runs,
+                    dir.join("metrics.csv").display()
+                );
+            }
             match format {
-                Format::Markdown => print!("{}", Markdown.export(&summary)?),
-                Format::Csv => print!("{}", Csv.export(&summary)?),
-                Format::Json => println!("{}", Json.export(&summary)?),
+                Format::Markdown => out!("{}", Markdown.export(&summary)?),
+                Format::Csv => out!("{}", Csv.export(&summary)?),
+                Format::Json => outln!("{}", Json.export(&summary)?),
             }
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Plot { dir }) => {
             let (_, written) = write_report(&dir)?;
             for p in written {
-                println!("{}", p.display());
+                outln!("{}", p.display());
             }
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Merge { out, dirs }) => {
             let report = merge(&out, &dirs)?;
-            println!("merged {} runs into {}", report.runs, out.display());
+            outln!("merged {} runs into {}", report.runs, out.display());
             for (id, kept, skipped) in &report.duplicated {
-                println!(
+                outln!(
                     "duplicated: run {id} is in both '{}' and '{}' (kept the first)",
                     kept.display(),
                     skipped.display()
@@ -119,17 +152,17 @@ fn train(args: RunArgs) -> Result<ExitCode> {
         );
     })?;
     let report = run_sweep(&exp, &opts, &STOP)?;
-    println!("{}", final_table(&exp, &report.rows));
+    outln!("{}", final_table(&exp, &report.rows));
     if !report.rows.is_empty() {
         match write_report(&report.dir) {
             Ok((summary, _)) => {
                 if !summary.answers.is_empty() {
-                    println!();
+                    outln!("");
                     for a in &summary.answers {
-                        println!("{}\n", a.replace("**", ""));
+                        outln!("{}\n", a.replace("**", ""));
                     }
                 }
-                println!(
+                outln!(
                     "summary, plots and report: {}, {}, {}",
                     report.dir.join("summary.md").display(),
                     report.dir.join("plots").display(),
@@ -141,7 +174,7 @@ fn train(args: RunArgs) -> Result<ExitCode> {
     }
     let mut code = ExitCode::SUCCESS;
     if report.interrupted {
-        println!(
+        outln!(
             "interrupted: {} of {} runs finished and saved in {}; run the same command again to resume",
             report.rows.len(),
             report.planned,
@@ -149,7 +182,7 @@ fn train(args: RunArgs) -> Result<ExitCode> {
         );
         code = ExitCode::from(EXIT_INTERRUPTED);
     } else {
-        println!(
+        outln!(
             "{} runs finished ({} of them earlier) in {:.1} s; results in {}",
             report.rows.len(),
             report.resumed,

@@ -52,6 +52,82 @@ fn a_sweep_ends_with_summary_plots_and_report() {
 }
 
 #[test]
+fn unfinished_runs_are_left_out_with_a_word_and_archives_are_read_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = sweep(tmp.path());
+    // a run cut off: its rows are in metrics.csv but it has no state file
+    let state = dir.join("state");
+    let first = std::fs::read_dir(&state)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::remove_file(&first).unwrap();
+    let out = runner(tmp.path())
+        .args(["summary", dir.to_str().unwrap()])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("1 runs of"))
+        .stderr(predicate::str::contains(
+            "had not finished and are left out",
+        ))
+        .get_output()
+        .stdout
+        .clone();
+    let md = String::from_utf8(out).unwrap();
+    assert!(
+        md.contains("1 runs of metrics.csv had not finished"),
+        "{md}"
+    );
+    // the seeds column counts only finished runs: 3 of the 4
+    let seeds: usize = md
+        .lines()
+        .filter(|l| l.starts_with("| 0.5 ") || l.starts_with("| 3.0 "))
+        .map(|l| {
+            l.split('|')
+                .nth(2)
+                .unwrap()
+                .trim()
+                .parse::<usize>()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(seeds, 3);
+    // a folder the report cannot be written to (here `plots` is a file, as in an archive that
+    // cannot be changed): the summary is printed all the same, with a warning
+    std::fs::remove_dir_all(dir.join("plots")).unwrap();
+    std::fs::write(dir.join("plots"), "not a folder").unwrap();
+    runner(tmp.path())
+        .args(["summary", dir.to_str().unwrap(), "--format", "csv"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("best_accuracy_mean"))
+        .stderr(predicate::str::contains(
+            "printing only; could not write the report files",
+        ));
+}
+
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    // `runner summary DIR --format json | true`: the reader is gone before anything is written
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = sweep(tmp.path());
+    for format in ["json", "markdown", "csv"] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = StdCommand::new(assert_cmd::cargo::cargo_bin("runner"))
+            .args(["summary", dir.to_str().unwrap(), "--format", format])
+            .stdout(writer)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{format}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[test]
 fn summary_exports_csv_and_json_with_the_same_figures() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = sweep(tmp.path());

@@ -381,3 +381,69 @@ fn dropout_is_a_setting_like_the_others_and_reproducible() {
     let half: Vec<&Vec<String>> = rows[1..].iter().filter(|r| r[col] == "0.5").collect();
     assert_ne!(half[0][11..col], zero[0][11..col]);
 }
+
+#[test]
+fn hostile_inputs_get_clear_errors_and_leave_nothing_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    // a seed range at the very ends of the integers
+    let exp = experiment(
+        tmp.path(),
+        "seeds",
+        "[grid]\nseed = { range = [-9223372036854775808, 0] }\n",
+    );
+    runner(tmp.path())
+        .arg(&exp)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "`grid.seed`: the range gives more than 100000 values",
+        ))
+        .stderr(predicate::str::contains("panicked").not());
+    // eta below what f32 can hold
+    let exp = experiment(tmp.path(), "tiny_eta", "[grid]\neta = 1e-50\n");
+    runner(tmp.path())
+        .arg(&exp)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("at least 1.2e-38"));
+    // a file named `...toml` gives the name "..": refused like `name = ".."`, nothing written
+    let dots = tmp.path().join("...toml");
+    std::fs::write(&dots, "[data]\ntrain_size = 100\n").unwrap();
+    runner(tmp.path())
+        .arg(&dots)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("taken from its file name, \"..\""));
+    assert!(!tmp.path().join("results").exists());
+    // a truncated .gz: the file, what is wrong and how to restore it, once; no results folder
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    for entry in std::fs::read_dir(common::repo().join("data/mnist")).unwrap() {
+        let p = entry.unwrap().path();
+        std::fs::copy(&p, data.join(p.file_name().unwrap())).unwrap();
+    }
+    let labels = data.join("t10k-labels-idx1-ubyte.gz");
+    let bytes = std::fs::read(&labels).unwrap();
+    std::fs::write(&labels, &bytes[..bytes.len() / 2]).unwrap();
+    let exp = tmp.path().join("gz.toml");
+    std::fs::write(
+        &exp,
+        format!("[data]\ndir = \"{}\"\ntrain_size = 100\n", data.display()),
+    )
+    .unwrap();
+    let out = runner(tmp.path())
+        .arg(&exp)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("t10k-labels-idx1-ubyte.gz"))
+        .stderr(predicate::str::contains(
+            "gzip data is truncated or corrupt",
+        ))
+        .stderr(predicate::str::contains("git checkout --"))
+        .get_output()
+        .stderr
+        .clone();
+    let err = String::from_utf8(out).unwrap();
+    assert_eq!(err.matches("deflate").count(), 1, "{err}");
+    assert!(!tmp.path().join("results/gz").exists());
+}

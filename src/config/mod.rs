@@ -259,7 +259,7 @@ lambda = 0.0
     fn errors_name_file_line_key_and_what_is_allowed() {
         assert_eq!(
             err("[grid]\neta = [1.0, -0.5]"),
-            "experiments/test.toml:2:7: `grid.eta`: -0.5 is not allowed: the learning rate eta must be a finite number > 0, e.g. 3.0"
+            "experiments/test.toml:2:7: `grid.eta`: -0.5 is not allowed: the learning rate eta must be a finite number > 0, e.g. 3.0 (and at least 1.2e-38, the smallest normal f32: training computes in f32)"
         );
         assert_eq!(
             err("[grid]\neta = []"),
@@ -267,6 +267,9 @@ lambda = 0.0
         );
         assert!(err("[grid]\neta = nan").contains("nan is not allowed"));
         assert!(err("[grid]\neta = inf").contains("inf is not allowed"));
+        let e = err("[grid]\neta = 1e-50");
+        assert!(e.contains("is not allowed") && e.contains("1.2e-38"), "{e}");
+        assert!(parse("[grid]\neta = 1e-30").is_ok());
         assert!(err("[grid]\neta = \"fast\"").contains(
             "`grid.eta`: expected a number or a list of numbers, found a string \"fast\""
         ));

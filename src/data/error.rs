@@ -5,11 +5,10 @@ use std::path::PathBuf;
 /// A problem with the data set files.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    #[error("cannot read '{path}': {source}")]
+    #[error("cannot read '{path}': {error}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("'{path}' is not a valid IDX file: {reason}")]
     Format { path: PathBuf, reason: String },

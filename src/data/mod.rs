@@ -221,13 +221,21 @@ fn load_checked(
     dataset: &'static str,
 ) -> Result<Idx, DataError> {
     let path = find_file(dir, name)?;
-    let file = std::fs::File::open(&path).map_err(|source| DataError::Io {
+    let io = |error| DataError::Io {
         path: path.clone(),
-        source,
-    })?;
-    let bytes = read_maybe_gzip(std::io::BufReader::new(file)).map_err(|source| DataError::Io {
+        error,
+    };
+    let mut raw = Vec::new();
+    std::fs::File::open(&path)
+        .and_then(|mut f| f.read_to_end(&mut raw))
+        .map_err(io)?;
+    let bytes = read_maybe_gzip(raw.as_slice()).map_err(|e| DataError::Format {
         path: path.clone(),
-        source,
+        reason: format!(
+            "its gzip data is truncated or corrupt ({e}); restore the file from the repository \
+             (git checkout -- {})",
+            path.display()
+        ),
     })?;
     let idx = parse_idx(&bytes).map_err(|reason| DataError::Format {
         path: path.clone(),

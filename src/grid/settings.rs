@@ -283,8 +283,10 @@ pub static SETTINGS: [Setting; 15] = [
         form: None,
         aliases: &["learning_rate", "lr"],
         kind: Kind::Float {
-            allowed: |x| x.is_finite() && x > 0.0,
-            rule: "the learning rate eta must be a finite number > 0, e.g. 3.0",
+            // (training computes in f32: a smaller eta would be 0 there)
+            allowed: |x| x.is_finite() && x >= f32::MIN_POSITIVE as f64,
+            rule: "the learning rate eta must be a finite number > 0, e.g. 3.0 (and at least \
+                   1.2e-38, the smallest normal f32: training computes in f32)",
         },
         default: || Value::Float(3.0),
         get: |r| Value::Float(r.eta),

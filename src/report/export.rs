@@ -36,6 +36,14 @@ impl Exporter for Markdown {
         for cells in rows {
             let _ = writeln!(out, "| {} |", cells.join(" | "));
         }
+        if summary.unfinished_runs > 0 {
+            let _ = writeln!(
+                out,
+                "\n{} runs of metrics.csv had not finished and are left out (run the experiment \
+                 again to finish them).",
+                summary.unfinished_runs
+            );
+        }
         Ok(out)
     }
 }

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
 
 pub mod export;
 mod html;
@@ -16,10 +16,38 @@ use crate::report::plot::write_plots;
 use crate::report::summary::{read_metrics, summarize, Summary};
 use crate::store::{write_atomically, ResultsDir};
 
-/// Reads `metrics.csv` of a results folder and summarises it.
+/// Reads `metrics.csv` of a results folder and summarises its finished runs: where the folder
+/// has state files (runner's own results), the rows of runs without one (cut off, still
+/// training) are left out and counted in [`Summary::unfinished_runs`].
 pub fn summary_of(dir: &Path) -> Result<Summary> {
-    let rows = read_metrics(&ResultsDir::metrics_path(dir))?;
-    Ok(summarize(&rows))
+    let mut rows = read_metrics(&ResultsDir::metrics_path(dir))?;
+    let state = ResultsDir::state_dir(dir);
+    let mut unfinished = std::collections::BTreeSet::new();
+    if state.is_dir() {
+        let finished: std::collections::HashSet<String> = std::fs::read_dir(&state)
+            .with_context(|| format!("reading '{}'", state.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+            .collect();
+        rows.retain(|r| {
+            let done = finished.contains(&r.run);
+            if !done {
+                unfinished.insert(r.run.clone());
+            }
+            done
+        });
+        if rows.is_empty() {
+            bail!(
+                "'{}' holds no finished run yet ({} unfinished)",
+                dir.display(),
+                unfinished.len()
+            );
+        }
+    }
+    let mut summary = summarize(&rows);
+    summary.unfinished_runs = unfinished.len();
+    Ok(summary)
 }
 
 /// Writes `summary.md`, the plots and `report.html` into `dir`; returns the summary and the

@@ -266,6 +266,8 @@ pub struct Summary {
     pub groups: Vec<Configuration>,
     /// One paragraph per swept setting.
     pub answers: Vec<String>,
+    /// Runs of `metrics.csv` that had not finished (no state file), left out.
+    pub unfinished_runs: usize,
 }
 
 /// Relative rise of the training cost between epochs that counts as a rise.
@@ -411,6 +413,7 @@ pub fn summarize(rows: &[Row]) -> Summary {
         swept,
         groups,
         answers,
+        unfinished_runs: 0,
     }
 }
 
