@@ -447,3 +447,23 @@ fn hostile_inputs_get_clear_errors_and_leave_nothing_behind() {
     assert_eq!(err.matches("deflate").count(), 1, "{err}");
     assert!(!tmp.path().join("results/gz").exists());
 }
+
+#[test]
+fn a_list_of_300000_values_is_refused_at_once_not_after_minutes() {
+    // lists are read and de-duplicated in linear time: a quadratic step made a file with a
+    // million learning rates run for minutes before the "more than 10000" refusal
+    let tmp = tempfile::tempdir().unwrap();
+    let values: Vec<String> = (1..=300_000).map(|i| format!("{}.5", i)).collect();
+    let exp = experiment(
+        tmp.path(),
+        "huge",
+        &format!("[grid]\neta = [{}, 1.5]\n", values.join(", ")),
+    );
+    runner(tmp.path())
+        .arg(&exp)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "declares 300000 grid points, more than 10000",
+        ));
+}

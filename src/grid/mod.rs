@@ -347,22 +347,22 @@ impl Grid {
     }
 
     /// Removes repeated values from every list (keeping the first of each), so a value listed
-    /// twice is trained once.
+    /// twice is trained once. Linear in the length of the lists (a hash of each value's text).
     pub fn dedup(&mut self) {
-        fn dedup<T: PartialEq + Clone>(v: &mut Vec<T>) {
-            let mut out: Vec<T> = Vec::with_capacity(v.len());
-            for x in v.drain(..) {
-                if !out.contains(&x) {
-                    out.push(x);
-                }
+        fn key(v: &Value) -> String {
+            match v {
+                // 0.0 and -0.0 are the same value
+                Value::Float(x) => float_label(x + 0.0),
+                other => other.label(),
             }
-            *v = out;
         }
         for axis in &mut self.axes {
-            dedup(axis);
+            let mut seen = std::collections::HashSet::with_capacity(axis.len());
+            axis.retain(|v| seen.insert(key(v)));
         }
         for zip in &mut self.zips {
-            dedup(zip);
+            let mut seen = std::collections::HashSet::with_capacity(zip.len());
+            zip.retain(|p| seen.insert(p.values().map(|(_, v)| key(v)).collect::<Vec<_>>()));
         }
     }
 
@@ -492,6 +492,16 @@ mod tests {
         assert_eq!(runs.len(), 2);
         assert_eq!(runs[0].eta, 3.0);
         assert_eq!(runs[1].eta, 1.0);
+        // 0.0 and -0.0 are one value; zip points repeated whole are one point
+        let mut g = Grid::default().with("lambda", floats(&[0.0, -0.0, 1.0]));
+        g.zips = vec![vec![
+            Partial::default().with("eta", Value::Float(1.0)),
+            Partial::default().with("eta", Value::Float(1.0)),
+            Partial::default().with("eta", Value::Float(2.0)),
+        ]];
+        g.dedup();
+        assert_eq!(g.values_of("lambda"), floats(&[0.0, 1.0]).as_slice());
+        assert_eq!(g.zips[0].len(), 2);
     }
 
     #[test]

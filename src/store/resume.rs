@@ -80,7 +80,8 @@ pub fn compatible(old: &Experiment, new: &Experiment) -> Result<(), String> {
     }
     for key in SETTINGS.iter().map(|s| s.name) {
         let (was, now) = (o.labels(key), n.labels(key));
-        if !was.iter().all(|v| now.contains(v)) {
+        let present: std::collections::HashSet<&String> = now.iter().collect();
+        if !was.iter().all(|v| present.contains(v)) {
             return Err(format!(
                 "`grid.{key}` was [{}] and is now [{}]",
                 was.join(", "),
