@@ -449,3 +449,79 @@ fn a_grid_that_gains_a_setting_column_keeps_the_finished_rows() {
         .code(2)
         .stderr(predicate::str::contains("gained `[[variant]]` tables"));
 }
+
+#[test]
+fn a_folder_that_is_not_runners_is_never_deleted_or_overwritten() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = experiment(
+        tmp.path(),
+        "own",
+        "train_size = 200\nmonitor = [\"test_accuracy\"]\n[grid]\nepochs = 1\n",
+    );
+    // a user's folder of figures: --fresh refuses to delete in it, naming the folder
+    let figures = tmp.path().join("figures");
+    std::fs::create_dir_all(figures.join("plots")).unwrap();
+    std::fs::write(figures.join("plots/fig1.png"), "png").unwrap();
+    std::fs::write(figures.join("summary.md"), "my notes").unwrap();
+    for args in [vec!["--fresh"], vec![]] {
+        runner(tmp.path())
+            .args(&args)
+            .arg("--out")
+            .arg(&figures)
+            .arg(&exp)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("is not a runner results folder"))
+            .stderr(predicate::str::contains("figures"));
+    }
+    assert_eq!(
+        std::fs::read_to_string(figures.join("plots/fig1.png")).unwrap(),
+        "png"
+    );
+    assert_eq!(
+        std::fs::read_to_string(figures.join("summary.md")).unwrap(),
+        "my notes"
+    );
+    assert!(!figures.join(".lock").exists() && !figures.join("metrics.csv").exists());
+    // runner's own folder is marked, and --fresh works in it
+    let out = tmp.path().join("out");
+    runner(tmp.path())
+        .arg("--out")
+        .arg(&out)
+        .arg(&exp)
+        .assert()
+        .success();
+    assert!(out.join(".runner").is_file());
+    runner(tmp.path())
+        .args(["--fresh", "-q", "--out"])
+        .arg(&out)
+        .arg(&exp)
+        .assert()
+        .success();
+    // a folder written before the marker existed (experiment.toml beside state/) is still runner's
+    std::fs::remove_file(out.join(".runner")).unwrap();
+    runner(tmp.path())
+        .args(["-q", "--out"])
+        .arg(&out)
+        .arg(&exp)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "1 runs finished (1 of them earlier)",
+        ));
+    // `runner summary` of another tool's metrics.csv prints it, and writes nothing there
+    let other = tmp.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::copy(out.join("metrics.csv"), other.join("metrics.csv")).unwrap();
+    std::fs::write(other.join("summary.md"), "theirs").unwrap();
+    runner(tmp.path())
+        .args(["summary", other.to_str().unwrap()])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("| eta | seeds |"))
+        .stderr(predicate::str::contains("not runner's to overwrite"));
+    assert_eq!(
+        std::fs::read_to_string(other.join("summary.md")).unwrap(),
+        "theirs"
+    );
+}

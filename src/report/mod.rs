@@ -54,6 +54,14 @@ pub fn summary_of(dir: &Path) -> Result<Summary> {
 /// files written.
 pub fn write_report(dir: &Path) -> Result<(Summary, Vec<PathBuf>)> {
     let summary = summary_of(dir)?;
+    if !crate::store::is_results_folder(dir) {
+        bail!(
+            "'{}' is not a runner results folder (no {} marker): its summary.md and report.html \
+             are not runner's to overwrite",
+            dir.display(),
+            crate::store::MARKER
+        );
+    }
     let mut written = Vec::new();
     let md = dir.join("summary.md");
     write_atomically(&md, export::Markdown.export(&summary)?.as_bytes())?;

@@ -86,7 +86,9 @@ pub fn merge(out: &Path, inputs: &[PathBuf]) -> Result<MergeReport> {
         .cloned()
         .collect();
     report.runs = rows.len();
+    ensure_ours(out, "merges")?;
     let _lock = DirLock::acquire(out)?;
+    mark(out)?;
     std::fs::create_dir_all(ResultsDir::state_dir(out))?;
     write_atomically(&ResultsDir::experiment_path(out), exp.text.as_bytes())?;
     for (row, _) in rows.values() {

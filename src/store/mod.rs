@@ -265,6 +265,7 @@ impl ResultsDir {
     pub fn open(dir: &Path, experiment_text: &str, extra: &[&str]) -> Result<ResultsDir> {
         std::fs::create_dir_all(Self::state_dir(dir))
             .with_context(|| format!("creating the results folder '{}'", dir.display()))?;
+        mark(dir)?;
         write_atomically(&Self::experiment_path(dir), experiment_text.as_bytes())?;
         Ok(ResultsDir {
             dir: dir.to_path_buf(),
@@ -301,6 +302,54 @@ impl ResultsDir {
             .unwrap_or_else(|e| e.into_inner())
             .append(&row.csv_record(&self.columns))
     }
+}
+
+/// The file that marks a folder as runner's results folder, with the format version.
+pub const MARKER: &str = ".runner";
+const MARKER_TEXT: &str = "runner results folder, format 1\n";
+
+/// True when `dir` is runner's own results folder: it has the marker, or (written before the
+/// marker existed) an `experiment.toml` beside a `state/` folder.
+pub fn is_results_folder(dir: &Path) -> bool {
+    dir.join(MARKER).is_file()
+        || (ResultsDir::experiment_path(dir).is_file() && ResultsDir::state_dir(dir).is_dir())
+}
+
+/// Refuses to write into (or delete from) a folder that holds files but is not runner's results
+/// folder, so that a user's own files are never overwritten or deleted: a missing or empty folder
+/// (but for runner's lock) is fine.
+pub fn ensure_ours(dir: &Path, what: &str) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    let foreign: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name != ".lock")
+        .collect();
+    if foreign.is_empty() || is_results_folder(dir) {
+        return Ok(());
+    }
+    let mut shown = foreign.clone();
+    shown.sort();
+    shown.truncate(3);
+    anyhow::bail!(
+        "'{}' is not a runner results folder (it has no {MARKER} marker) but holds other files \
+         ({}{}); runner {what} only in its own results folders: give a new or empty folder with \
+         --out",
+        dir.display(),
+        shown.join(", "),
+        if foreign.len() > 3 { ", ..." } else { "" }
+    )
+}
+
+/// Marks `dir` as runner's results folder.
+pub fn mark(dir: &Path) -> Result<()> {
+    let path = dir.join(MARKER);
+    if !path.is_file() {
+        write_atomically(&path, MARKER_TEXT.as_bytes())?;
+    }
+    Ok(())
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so that readers see either

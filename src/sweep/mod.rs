@@ -141,6 +141,7 @@ pub fn run_sweep(exp: &Experiment, opts: &SweepOptions, stop: &AtomicBool) -> Re
     } else {
         Some(load_data(exp)?)
     };
+    crate::store::ensure_ours(&dir, "writes and deletes")?;
     let _lock = DirLock::acquire(&dir)?;
     let existing = prepare(&dir, exp, opts.fresh)?;
     let runs: Vec<RunSettings> = all_runs
