@@ -76,6 +76,13 @@ fn run() -> Result<ExitCode> {
             if let Err(e) = write_report(&dir) {
                 eprintln!("warning: printing only; could not write the report files: {e:#}");
             }
+            for id in &summary.mismatched_runs {
+                eprintln!(
+                    "warning: run {id}: its rows in {} are not the ones its state file records \
+                     (edited or damaged); run the experiment again to train it afresh",
+                    dir.join("metrics.csv").display()
+                );
+            }
             if summary.unfinished_runs > 0 {
                 eprintln!(
                     "warning: {} runs of {} had not finished and are left out",
@@ -100,6 +107,13 @@ fn run() -> Result<ExitCode> {
         Some(Command::Merge { out, dirs }) => {
             let report = merge(&out, &dirs)?;
             outln!("merged {} runs into {}", report.runs, out.display());
+            for (id, dir) in &report.refused {
+                eprintln!(
+                    "refused: run {id} in '{}': its rows in metrics.csv are not the ones its state \
+                     file records (missing or edited)",
+                    dir.display()
+                );
+            }
             for (id, kept, skipped) in &report.duplicated {
                 outln!(
                     "duplicated: run {id} is in both '{}' and '{}' (kept the first)",

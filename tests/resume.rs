@@ -525,3 +525,135 @@ fn a_folder_that_is_not_runners_is_never_deleted_or_overwritten() {
         "theirs"
     );
 }
+
+/// The files of a results folder that a merge must reproduce exactly: metrics.csv, runs.csv and
+/// every state file.
+fn snapshot(dir: &Path) -> Vec<(String, String)> {
+    let mut files = vec![
+        (
+            "metrics.csv".to_string(),
+            std::fs::read_to_string(dir.join("metrics.csv")).unwrap(),
+        ),
+        (
+            "runs.csv".to_string(),
+            std::fs::read_to_string(dir.join("runs.csv")).unwrap(),
+        ),
+    ];
+    let mut states: Vec<_> = std::fs::read_dir(dir.join("state"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    states.sort();
+    for s in states {
+        files.push((
+            s.file_name().unwrap().to_string_lossy().into_owned(),
+            std::fs::read_to_string(&s).unwrap(),
+        ));
+    }
+    files
+}
+
+#[test]
+fn a_merge_killed_at_any_moment_then_run_again_equals_an_uninterrupted_merge() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 300 tiny runs in two shards
+    let exp = experiment(
+        tmp.path(),
+        "many",
+        "train_size = 20\nmonitor = [\"test_accuracy\"]\n[grid]\neta = { log = [0.01, 100.0], num = 150 }\nseeds = 2\nepochs = 2\nbatch_size = 10\n",
+    );
+    for i in 1..=2 {
+        runner(tmp.path())
+            .args([exp.to_str().unwrap(), "--shard", &format!("{i}/2"), "-q"])
+            .assert()
+            .success();
+    }
+    let shards = ["results/many-shard-1-of-2", "results/many-shard-2-of-2"];
+    runner(tmp.path())
+        .args(["merge", "reference", shards[0], shards[1]])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("merged 300 runs"));
+    let want = snapshot(&tmp.path().join("reference"));
+    assert_eq!(want.len(), 302);
+    // into a new folder and over an earlier partial merge, killed after various delays
+    for (n, delay_ms) in [1u64, 10, 30, 60, 120].into_iter().enumerate() {
+        let out = format!("merged{n}");
+        if n % 2 == 1 {
+            runner(tmp.path())
+                .args(["merge", &out, shards[0]])
+                .assert()
+                .code(1);
+        }
+        let mut child = spawn(tmp.path(), &["merge", &out, shards[0], shards[1]]);
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let running = child.try_wait().unwrap().is_none();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        if delay_ms <= 10 {
+            assert!(
+                running,
+                "the merge was still running when killed after {delay_ms} ms"
+            );
+        }
+        let again = runner(tmp.path())
+            .args(["merge", &out, shards[0], shards[1]])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("merged 300 runs"));
+        if n % 2 == 0 {
+            // into a new folder: a half-written OUT was never a source
+            again.stdout(predicate::str::contains("duplicated").not());
+        }
+        let merged = tmp.path().join(&out);
+        assert_eq!(snapshot(&merged), want, "killed after {delay_ms} ms");
+        assert!(!tmp.path().join(format!("{out}.merge-new")).exists());
+        assert!(!tmp.path().join(format!("{out}.merge-old")).exists());
+    }
+}
+
+#[test]
+fn edited_rows_are_retrained_on_resume_and_refused_by_merge() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = experiment(tmp.path(), "edit", BODY);
+    let (ref_metrics, _) = reference(tmp.path(), &exp);
+    runner(tmp.path())
+        .args([exp.to_str().unwrap(), "-q"])
+        .assert()
+        .success();
+    let dir = tmp.path().join("results/edit");
+    // change one accuracy by hand
+    let metrics = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+    let mut lines: Vec<String> = metrics.lines().map(String::from).collect();
+    let mut cells: Vec<String> = lines[3].split(',').map(String::from).collect();
+    let edited_run = cells[0].clone();
+    cells[14] = "0.999".to_string();
+    lines[3] = cells.join(",");
+    std::fs::write(dir.join("metrics.csv"), lines.join("\n") + "\n").unwrap();
+    // merge refuses the run from that folder, naming it
+    runner(tmp.path())
+        .args(["merge", "m", "results/edit"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!(
+            "refused: run {edited_run}"
+        )));
+    // the summary warns about it, naming the run
+    runner(tmp.path())
+        .args(["summary", "results/edit"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(format!(
+            "warning: run {edited_run}: its rows"
+        )));
+    // a resume trains it again, and the results are the uninterrupted ones
+    runner(tmp.path())
+        .arg(&exp)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(format!(
+            "run {edited_run}: its rows in metrics.csv are not the ones it wrote"
+        )))
+        .stdout(predicate::str::contains("(5 of them earlier)"));
+    assert_eq!(without_seconds(&dir.join("metrics.csv")), ref_metrics);
+}

@@ -47,7 +47,36 @@ pub fn summary_of(dir: &Path) -> Result<Summary> {
     }
     let mut summary = summarize(&rows);
     summary.unfinished_runs = unfinished.len();
+    summary.mismatched_runs = mismatched_runs(dir)?;
     Ok(summary)
+}
+
+/// The finished runs whose rows in `metrics.csv` are not the ones their state file records
+/// (edited or damaged by hand), by id.
+fn mismatched_runs(dir: &Path) -> Result<Vec<String>> {
+    let states = crate::store::resume::read_states(dir)?;
+    if states.is_empty() {
+        return Ok(Vec::new());
+    }
+    let path = ResultsDir::metrics_path(dir);
+    let mut reader =
+        csv::Reader::from_path(&path).with_context(|| format!("reading '{}'", path.display()))?;
+    let mut lines: std::collections::HashMap<String, Vec<Vec<String>>> = Default::default();
+    for record in reader.records() {
+        let record = record.with_context(|| format!("reading '{}'", path.display()))?;
+        let cells: Vec<String> = record.iter().map(String::from).collect();
+        lines.entry(cells[0].clone()).or_default().push(cells);
+    }
+    let mut bad: Vec<String> = states
+        .iter()
+        .filter(|(id, row)| {
+            let rows = lines.get(*id).map_or(&[][..], |l| l.as_slice());
+            !crate::store::resume::rows_match(row, rows)
+        })
+        .map(|(id, _)| id.clone())
+        .collect();
+    bad.sort();
+    Ok(bad)
 }
 
 /// Writes `summary.md`, the plots and `report.html` into `dir`; returns the summary and the

@@ -268,6 +268,8 @@ pub struct Summary {
     pub answers: Vec<String>,
     /// Runs of `metrics.csv` that had not finished (no state file), left out.
     pub unfinished_runs: usize,
+    /// Finished runs whose rows are not the ones their state file records (edited or damaged).
+    pub mismatched_runs: Vec<String>,
 }
 
 /// Relative rise of the training cost between epochs that counts as a rise.
@@ -414,6 +416,7 @@ pub fn summarize(rows: &[Row]) -> Summary {
         groups,
         answers,
         unfinished_runs: 0,
+        mismatched_runs: Vec::new(),
     }
 }
 

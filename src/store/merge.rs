@@ -1,4 +1,9 @@
 //! Merging the finished runs of several results folders (shards) into one.
+//!
+//! The merged folder is built complete in `OUT.merge-new` beside `OUT`, then put in place with
+//! renames, so `OUT` is always either what it was before or the whole merge: a merge killed at
+//! any moment and run again gives what an uninterrupted merge gives. A run is taken from a source
+//! only when its rows there are the ones its state file records (their number and their digest).
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -7,7 +12,8 @@ use anyhow::{bail, Context, Result};
 
 use super::lock::DirLock;
 use super::resume::{
-    compatible, read_metrics_lines, read_states, saved_experiment, write_csv, write_run_rows,
+    compatible, read_metrics_lines, read_states, rows_match, saved_experiment, write_csv,
+    write_run_rows,
 };
 use super::*;
 use crate::config::Experiment;
@@ -21,15 +27,81 @@ pub struct MergeReport {
     pub missing: Vec<RunSettings>,
     /// Runs found in more than one input: (run id, the folder kept, the folder skipped).
     pub duplicated: Vec<(String, PathBuf, PathBuf)>,
+    /// Runs refused from a folder because their rows there do not match their state (rows
+    /// missing, or edited): (run id, folder).
+    pub refused: Vec<(String, PathBuf)>,
 }
+
+/// `OUT.merge-new` / `OUT.merge-old` beside `out`.
+fn sibling(out: &Path, suffix: &str) -> PathBuf {
+    let mut name = out
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_else(|| "merged".into());
+    name.push(suffix);
+    out.with_file_name(name)
+}
+
+/// The files and folders runner writes in a results folder (anything else in `OUT` is the
+/// user's, and is carried over to the merged folder).
+const OWN: [&str; 9] = [
+    "metrics.csv",
+    "runs.csv",
+    "experiment.toml",
+    "state",
+    "summary.md",
+    "report.html",
+    "plots",
+    ".lock",
+    MARKER,
+];
 
 /// Merges the finished runs of several results folders of the same experiment into `out`.
 pub fn merge(out: &Path, inputs: &[PathBuf]) -> Result<MergeReport> {
+    let new = sibling(out, ".merge-new");
+    // one merge into `out` at a time; whatever a killed merge left in `new` is rebuilt
+    let building = DirLock::acquire(&new)?;
+    let result = merge_into(out, inputs, &new);
+    drop(building);
+    if result.is_err() && new.exists() {
+        let _ = std::fs::remove_dir_all(&new);
+    }
+    result
+}
+
+fn merge_into(out: &Path, inputs: &[PathBuf], new: &Path) -> Result<MergeReport> {
+    let old = sibling(out, ".merge-old");
+    // a merge killed between its two renames: `out` is complete in `old`
+    if !out.exists() && old.exists() {
+        std::fs::rename(&old, out)
+            .with_context(|| format!("restoring '{}' from '{}'", out.display(), old.display()))?;
+    }
+    if old.exists() {
+        std::fs::remove_dir_all(&old).with_context(|| format!("removing '{}'", old.display()))?;
+    }
+    ensure_ours(out, "merges")?;
+    let _lock = out.exists().then(|| DirLock::acquire(out)).transpose()?;
+    for entry in std::fs::read_dir(new)? {
+        let path = entry?.path();
+        if path.file_name().is_some_and(|n| n != ".lock") {
+            if path.is_dir() {
+                std::fs::remove_dir_all(&path)?;
+            } else {
+                std::fs::remove_file(&path)?;
+            }
+        }
+    }
+
     let mut sources: Vec<PathBuf> = Vec::new();
     if ResultsDir::experiment_path(out).exists() {
         sources.push(out.to_path_buf());
     }
-    sources.extend(inputs.iter().filter(|p| p.as_path() != out).cloned());
+    sources.extend(
+        inputs
+            .iter()
+            .filter(|p| p.as_path() != out && p.as_path() != new && p.as_path() != old)
+            .cloned(),
+    );
     if sources.is_empty() {
         bail!(
             "nothing to merge: name the shard folders to merge into '{}'",
@@ -62,21 +134,30 @@ pub fn merge(out: &Path, inputs: &[PathBuf]) -> Result<MergeReport> {
         let done = read_states(dir)?;
         let header = metrics_header(&experiment.as_ref().expect("set").0.grid.extra_columns());
         let (lines, _) = read_metrics_lines(&ResultsDir::metrics_path(dir), &header)?;
-        let mut taken = HashSet::new();
-        for (id, row) in done {
-            if let Some((_, kept)) = rows.get(&id) {
-                report.duplicated.push((id, kept.clone(), dir.clone()));
-            } else {
-                taken.insert(id.clone());
-                rows.insert(id, (row, dir.clone()));
+        // each finished run's rows, once per epoch
+        let mut seen = HashSet::new();
+        let mut lines_of: HashMap<String, Vec<Vec<String>>> = HashMap::new();
+        for line in lines {
+            if done.contains_key(&line[0]) && seen.insert((line[0].clone(), line[10].clone())) {
+                lines_of.entry(line[0].clone()).or_default().push(line);
             }
         }
-        let mut seen = HashSet::new();
-        metrics.extend(
-            lines
-                .into_iter()
-                .filter(|l| taken.contains(&l[0]) && seen.insert((l[0].clone(), l[10].clone()))),
-        );
+        let mut ids: Vec<&String> = done.keys().collect();
+        ids.sort();
+        for id in ids {
+            let row = &done[id];
+            let lines = lines_of.remove(id).unwrap_or_default();
+            if !rows_match(row, &lines) {
+                report.refused.push((id.clone(), dir.clone()));
+            } else if let Some((_, kept)) = rows.get(id) {
+                report
+                    .duplicated
+                    .push((id.clone(), kept.clone(), dir.clone()));
+            } else {
+                rows.insert(id.clone(), (row.clone(), dir.clone()));
+                metrics.extend(lines);
+            }
+        }
     }
     let (exp, _) = experiment.expect("at least one source");
     let grid_runs = exp.runs();
@@ -86,23 +167,23 @@ pub fn merge(out: &Path, inputs: &[PathBuf]) -> Result<MergeReport> {
         .cloned()
         .collect();
     report.runs = rows.len();
-    ensure_ours(out, "merges")?;
-    let _lock = DirLock::acquire(out)?;
-    mark(out)?;
-    std::fs::create_dir_all(ResultsDir::state_dir(out))?;
-    write_atomically(&ResultsDir::experiment_path(out), exp.text.as_bytes())?;
+
+    // build the merged folder complete in `new`
+    std::fs::create_dir_all(ResultsDir::state_dir(new))?;
+    mark(new)?;
+    write_atomically(&ResultsDir::experiment_path(new), exp.text.as_bytes())?;
     for (row, _) in rows.values() {
-        let path = ResultsDir::state_dir(out).join(format!("{}.toml", row.settings.run));
+        let path = ResultsDir::state_dir(new).join(format!("{}.toml", row.settings.run));
         write_atomically(&path, toml::to_string(row)?.as_bytes())?;
     }
     let extra = exp.grid.extra_columns();
     write_csv(
-        &ResultsDir::metrics_path(out),
+        &ResultsDir::metrics_path(new),
         &metrics_header(&extra),
         metrics.iter().map(|l| l.as_slice()),
     )?;
     write_run_rows(
-        &ResultsDir::runs_path(out),
+        &ResultsDir::runs_path(new),
         rows.values().map(|(r, _)| r),
         &extra,
     )?;
@@ -111,6 +192,32 @@ pub fn merge(out: &Path, inputs: &[PathBuf]) -> Result<MergeReport> {
         .enumerate()
         .map(|(i, r)| (r.id(), i))
         .collect();
-    crate::store::sort_results(out, &order)?;
+    crate::store::sort_results(new, &order)?;
+    // the user's own files in `out` come along
+    if out.exists() {
+        for entry in std::fs::read_dir(out)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            if !OWN.iter().any(|own| name == *own) {
+                std::fs::rename(entry.path(), new.join(&name))
+                    .with_context(|| format!("moving '{}'", entry.path().display()))?;
+            }
+        }
+    }
+    sync_dir(&ResultsDir::state_dir(new))?;
+    sync_dir(new)?;
+
+    // put it in place: `out` is the old folder until the second rename, the merge after it
+    if out.exists() {
+        std::fs::rename(out, &old).with_context(|| format!("moving '{}' aside", out.display()))?;
+    }
+    std::fs::rename(new, out)
+        .with_context(|| format!("moving the merge into '{}'", out.display()))?;
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        sync_dir(parent)?;
+    }
+    if old.exists() {
+        std::fs::remove_dir_all(&old).with_context(|| format!("removing '{}'", old.display()))?;
+    }
     Ok(report)
 }

@@ -141,6 +141,56 @@ pub struct RunRow {
     pub best_epoch: Option<usize>,
     pub final_test_accuracy: Option<f64>,
     pub seconds: f64,
+    /// The SHA-256 of the run's rows in `metrics.csv` (see [`rows_digest`]): resume, merge and
+    /// summary check that the rows are the ones the run wrote. Absent in state files written
+    /// before it existed (then nothing is checked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows_sha256: Option<String>,
+}
+
+/// The digest of a run's rows of `metrics.csv`: SHA-256 over the standard columns of each row
+/// (the cells as written, timing included), rows in epoch order. The extra setting columns are
+/// left out, so a results folder whose grid gains a column keeps its digests.
+pub fn rows_digest<S: AsRef<str>>(rows: &[Vec<S>]) -> String {
+    use sha2::{Digest, Sha256};
+    let standard = schema::metrics_columns().len();
+    let epoch = schema::metrics_columns()
+        .iter()
+        .position(|c| *c == "epoch")
+        .expect("an epoch column");
+    let mut sorted: Vec<&Vec<S>> = rows.iter().collect();
+    sorted.sort_by_key(|r| r[epoch].as_ref().parse::<usize>().unwrap_or(usize::MAX));
+    let mut hash = Sha256::new();
+    for row in sorted {
+        for (i, cell) in row.iter().take(standard).enumerate() {
+            if i > 0 {
+                hash.update([0x1f]);
+            }
+            hash.update(cell.as_ref().as_bytes());
+        }
+        hash.update(b"\n");
+    }
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The cells of the standard columns of `metrics.csv` for one epoch, exactly as the CSV writer
+/// writes them.
+fn metrics_cells(s: &RunSettings, r: &EpochRecord) -> Result<Vec<String>> {
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
+    let row = MetricsRow::new(s, r);
+    w.serialize((&row.0, &row.1))?;
+    let bytes = w.into_inner().context("encoding CSV")?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(bytes.as_slice());
+    let record = reader
+        .records()
+        .next()
+        .context("encoding CSV")?
+        .context("encoding CSV")?;
+    Ok(record.iter().map(String::from).collect())
 }
 
 impl RunRow {
@@ -169,6 +219,12 @@ impl RunRow {
             // the run's share of the training time: its epochs' `seconds` (a run trained in a
             // group of k shares each epoch's wall time with the others)
             seconds: records.iter().map(|r| r.seconds).sum(),
+            rows_sha256: records
+                .iter()
+                .map(|r| metrics_cells(s, r))
+                .collect::<Result<Vec<_>>>()
+                .ok()
+                .map(|rows| rows_digest(&rows)),
         }
     }
 }
@@ -365,7 +421,19 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         f.sync_all()?;
         std::fs::rename(&tmp, path)
     })();
-    result.with_context(|| format!("writing '{}'", path.display()))
+    result.with_context(|| format!("writing '{}'", path.display()))?;
+    // the rename itself reaches the disk only with its folder
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(parent) => sync_dir(parent),
+        None => sync_dir(Path::new(".")),
+    }
+}
+
+/// Flushes a folder's entries (new names, renames) to the disk.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("syncing the folder '{}'", dir.display()))
 }
 
 /// Formats an optional fraction as a percentage, `-` when missing.

@@ -110,6 +110,18 @@ pub struct Existing {
     pub done: HashMap<String, RunRow>,
     /// Lines removed from `metrics.csv`: rows of unfinished runs, duplicates, a torn tail.
     pub dropped_rows: usize,
+    /// Finished runs whose rows did not match their state (edited or damaged): trained again.
+    pub mismatched: Vec<String>,
+}
+
+/// True when `lines` (a run's rows of `metrics.csv`) are the rows its state file records: as
+/// many as its epochs, with the digest written when it finished (where there is one).
+pub fn rows_match(row: &RunRow, lines: &[Vec<String>]) -> bool {
+    lines.len() == row.epochs_completed
+        && row
+            .rows_sha256
+            .as_ref()
+            .is_none_or(|d| *d == crate::store::rows_digest(lines))
 }
 
 /// Deletes the files `runner` writes in a results folder (and nothing else).
@@ -189,12 +201,30 @@ pub fn repair(dir: &Path, extra: &[&str]) -> Result<Existing> {
             dropped += 1;
         }
     }
-    // A finished run whose rows are not all there (the CSV was damaged by hand) is trained again.
+    // A finished run whose rows are not all there, or not the ones it wrote (the CSV was damaged
+    // or edited by hand), is trained again.
+    let mut lines_of: HashMap<&str, Vec<Vec<String>>> = HashMap::new();
+    for line in &kept {
+        lines_of
+            .entry(line[0].as_str())
+            .or_default()
+            .push(line.clone());
+    }
+    let mut mismatched = Vec::new();
     let incomplete: Vec<String> = done
         .iter()
-        .filter(|(id, row)| per_run.get(*id).copied().unwrap_or(0) != row.epochs_completed)
+        .filter(|(id, row)| {
+            let lines = lines_of.get(id.as_str()).map_or(&[][..], |l| l.as_slice());
+            let complete = per_run.get(*id).copied().unwrap_or(0) == row.epochs_completed;
+            if complete && !rows_match(row, lines) {
+                mismatched.push(id.to_string());
+            }
+            !complete || !rows_match(row, lines)
+        })
         .map(|(id, _)| id.clone())
         .collect();
+    mismatched.sort();
+    drop(lines_of);
     for id in &incomplete {
         done.remove(id);
         let _ = std::fs::remove_file(ResultsDir::state_dir(dir).join(format!("{id}.toml")));
@@ -211,6 +241,7 @@ pub fn repair(dir: &Path, extra: &[&str]) -> Result<Existing> {
     Ok(Existing {
         done,
         dropped_rows: dropped,
+        mismatched,
     })
 }
 

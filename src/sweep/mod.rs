@@ -152,6 +152,12 @@ pub fn run_sweep(exp: &Experiment, opts: &SweepOptions, stop: &AtomicBool) -> Re
     let out = ResultsDir::open(&dir, &exp.text, &exp.grid.extra_columns())?;
     let log = Log::new(opts, runs.iter().map(|r| r.epochs as u64).sum());
     let resumed = all_runs.len() - runs.len();
+    for id in &existing.mismatched {
+        log.line(format!(
+            "run {id}: its rows in metrics.csv are not the ones it wrote (edited or damaged): \
+             training it again"
+        ));
+    }
     if resumed > 0 || existing.dropped_rows > 0 {
         log.line(format!(
             "resuming {}: {resumed} of {} runs already finished; {} rows of unfinished runs removed from metrics.csv",
