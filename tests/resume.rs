@@ -61,8 +61,18 @@ fn kill_9_at_any_moment_then_rerun_gives_the_uninterrupted_result() {
         let out = format!("killed{k}");
         let mut child = spawn(tmp.path(), &[exp.to_str().unwrap(), "--out", &out, "-q"]);
         wait_for_rows(&mut child, &tmp.path().join(&out).join("metrics.csv"), rows);
+        // the sweep must still be running, or the kill tests nothing
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the sweep ended before it was killed after {rows} rows"
+        );
         child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        let status = child.wait().unwrap();
+        assert!(!status.success(), "killed after {rows} rows: {status:?}");
+        assert!(
+            lines(&tmp.path().join(&out).join("metrics.csv")) < ref_metrics.len(),
+            "killed after {rows} rows: not all rows were written yet"
+        );
         runner(tmp.path())
             .args([exp.to_str().unwrap(), "--out", &out, "-q"])
             .assert()

@@ -320,5 +320,36 @@ mod tests {
         detected(&mut best, 0.1, &x);
         assert_eq!(best, want);
         assert_ne!(want, y0);
+        // every wider instruction set the processor has, not only the one dispatch picks
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx")]
+            fn with_avx(y: &mut [f32], a: f32, x: &[f32]) {
+                axpy::<Avx>(y, a, x)
+            }
+            #[target_feature(enable = "avx512f")]
+            fn with_avx512(y: &mut [f32], a: f32, x: &[f32]) {
+                axpy::<Avx512>(y, a, x)
+            }
+            let mut tested = vec!["SSE2"];
+            if std::arch::is_x86_feature_detected!("avx") {
+                let mut v = y0.clone();
+                // SAFETY: AVX was detected on this processor.
+                unsafe { with_avx(&mut v, 0.1, &x) };
+                assert_eq!(v, want, "AVX");
+                tested.push("AVX");
+            }
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                let mut v = y0.clone();
+                // SAFETY: AVX-512F was detected on this processor.
+                unsafe { with_avx512(&mut v, 0.1, &x) };
+                assert_eq!(v, want, "AVX-512");
+                tested.push("AVX-512");
+            }
+            eprintln!(
+                "instruction sets compared with scalar code: {}",
+                tested.join(", ")
+            );
+        }
     }
 }
