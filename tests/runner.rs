@@ -467,3 +467,39 @@ fn a_list_of_300000_values_is_refused_at_once_not_after_minutes() {
             "declares 300000 grid points, more than 10000",
         ));
 }
+
+#[test]
+fn a_network_too_large_for_memory_is_refused_before_anything_is_allocated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = experiment(
+        tmp.path(),
+        "huge",
+        "[grid]\nsizes = [[784, 100000, 100000, 10]]\n",
+    );
+    for args in [vec![], vec!["check"]] {
+        let mut cmd = runner(tmp.path());
+        if !args.is_empty() {
+            cmd.args(&args);
+        }
+        cmd.arg(&exp)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("this sweep needs about"))
+            .stderr(predicate::str::contains("784-100000-100000-10"))
+            .stderr(predicate::str::contains("available"))
+            .stderr(predicate::str::contains("memory allocation").not());
+    }
+    assert!(!tmp.path().join("results/huge").exists());
+    // check prints the memory a sweep that fits needs
+    let small = experiment(
+        tmp.path(),
+        "small",
+        "train_size = 100\n[grid]\nepochs = 1\n",
+    );
+    runner(tmp.path())
+        .args(["check"])
+        .arg(&small)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("memory:           at most about"));
+}

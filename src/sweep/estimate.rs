@@ -14,6 +14,8 @@ pub struct CheckReport {
     pub estimate_seconds: Option<f64>,
     pub threads: usize,
     pub dir: PathBuf,
+    /// Memory the sweep needs at most (the data set and the largest groups at once).
+    pub memory_bytes: u64,
 }
 
 impl std::fmt::Display for CheckReport {
@@ -31,6 +33,15 @@ impl std::fmt::Display for CheckReport {
             "left to train:    {} runs, {} epochs",
             self.runs - self.finished,
             self.epochs_left
+        )?;
+        writeln!(
+            f,
+            "memory:           at most about {} on {} threads{}",
+            gigabytes(self.memory_bytes),
+            self.threads,
+            available_memory()
+                .map(|a| format!(" ({} available)", gigabytes(a)))
+                .unwrap_or_default()
         )?;
         match self.estimate_seconds {
             Some(s) => write!(
@@ -79,6 +90,28 @@ pub fn check(exp: &Experiment, opts: &SweepOptions) -> Result<CheckReport> {
             crate::store::resume::read_states(&dir)?
         }
         None => HashMap::new(),
+    };
+    // The memory first, without allocating a network: the largest network of the grid, fused
+    // with as many runs as a group holds, on every thread at once (an upper bound).
+    let mut largest: Option<(u64, RunSettings)> = None;
+    let mut count = 0usize;
+    for r in shard_runs(exp, opts.shard) {
+        count += 1;
+        let bytes = plan::group_bytes(std::slice::from_ref(&r));
+        if largest.as_ref().is_none_or(|(b, _)| bytes > *b) {
+            largest = Some((bytes, r));
+        }
+    }
+    let memory_bytes = match largest {
+        Some((_, r)) => {
+            let group = vec![r; count.min(MAX_GROUP)];
+            check_memory(
+                &vec![group; threads.min(count)],
+                threads,
+                available_memory(),
+            )?
+        }
+        None => 0,
     };
     // The runs are visited one at a time: a grid of millions is checked without building it.
     let monitor = exp.data.monitor;
@@ -131,6 +164,7 @@ pub fn check(exp: &Experiment, opts: &SweepOptions) -> Result<CheckReport> {
         estimate_seconds,
         threads,
         dir,
+        memory_bytes,
     })
 }
 

@@ -15,7 +15,10 @@ mod plan;
 mod progress;
 
 pub use estimate::{check, human_duration, CheckReport};
-pub use plan::{plan_groups, planned_runs, shard_runs, BALANCED_SHARDING_LIMIT, MAX_GROUP};
+pub use plan::{
+    available_memory, check_memory, gigabytes, plan_groups, planned_runs, shard_runs,
+    BALANCED_SHARDING_LIMIT, MAX_GROUP,
+};
 pub use progress::final_table;
 use progress::Log;
 
@@ -135,6 +138,12 @@ pub fn run_sweep(exp: &Experiment, opts: &SweepOptions, stop: &AtomicBool) -> Re
         .build()
         .context("starting the worker threads")?;
 
+    // nothing is allocated for a sweep that cannot fit in memory
+    check_memory(
+        &plan_groups(&all_runs, threads, !opts.no_fuse),
+        threads,
+        available_memory(),
+    )?;
     // a new results folder is created only once the data set has been found and checked
     let mut data = if dir.exists() {
         None

@@ -170,3 +170,117 @@ mod tests {
         assert_eq!(makespan(&[30, 30, 10, 10], 2), 40);
     }
 }
+
+/// Bytes a group of runs (one lockstep group, as planned) needs while it trains: each run's
+/// weights, their transposes and the velocities of momentum, the gradient buffers of every
+/// parallel chunk of a mini-batch, and the first layer's errors of a mini-batch, all f32 and padded
+/// to whole SIMD vectors as the engine lays them out.
+pub fn group_bytes(group: &[RunSettings]) -> u64 {
+    let Some(first) = group.first() else {
+        return 0;
+    };
+    let lanes = group.len() as u64;
+    let pad = |n: usize| n.div_ceil(16) as u64 * 16;
+    let sizes = &first.sizes;
+    let weights: u64 = sizes.windows(2).map(|w| w[0] as u64 * pad(w[1])).sum();
+    let first_layer = sizes[0] as u64 * pad(sizes[1]);
+    let upper = weights - first_layer;
+    let biases: u64 = sizes[1..].iter().map(|&n| pad(n)).sum();
+    let (_, chunks) = crate::train::chunking(first.batch_size);
+    let momentum = group.iter().any(|r| r.momentum > 0.0) as u64;
+    let floats = lanes
+        * ((1 + momentum) * (weights + biases)
+            + upper // the transposed upper layers
+            + chunks as u64 * (upper + biases)
+            + first.batch_size as u64 * pad(sizes[1]));
+    4 * floats
+}
+
+/// Bytes the data set takes in memory: MNIST's 70,000 images as bytes and their non-zero pixels
+/// as (index, value) pairs, and the expanded training set when a run uses it.
+pub fn data_bytes(runs: &[RunSettings]) -> u64 {
+    let expanded = runs
+        .iter()
+        .filter(|r| r.expand)
+        .map(|r| 5 * r.train_size as u64)
+        .max()
+        .unwrap_or(0);
+    // 784 bytes of pixels and about 150 non-zero pixels of 6 bytes per image
+    (70_000 + expanded) * (784 + 150 * 6)
+}
+
+/// The memory this machine has available now (`MemAvailable` of /proc/meminfo), if known.
+pub fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// The memory a sweep needs: the data set, and the largest groups that run at once (one per
+/// thread). Refuses, before anything is allocated, a sweep that cannot fit in `available` bytes.
+pub fn check_memory(
+    tasks: &[Vec<RunSettings>],
+    threads: usize,
+    available: Option<u64>,
+) -> Result<u64> {
+    let all: Vec<RunSettings> = tasks.iter().flatten().cloned().collect();
+    let mut per_task: Vec<(u64, &Vec<RunSettings>)> =
+        tasks.iter().map(|g| (group_bytes(g), g)).collect();
+    per_task.sort_by_key(|(b, _)| std::cmp::Reverse(*b));
+    let at_once = threads.max(1).min(tasks.len()).max(1);
+    let training: u64 = per_task.iter().take(at_once).map(|(b, _)| b).sum();
+    let total = data_bytes(&all) + training;
+    if let Some(available) = available {
+        if total > available {
+            let (largest, group) = per_task[0];
+            bail!(
+                "this sweep needs about {} of memory and the machine has {} available: the \
+                 largest network, {}, takes about {} for {} run(s) trained together, and {} \
+                 group(s) train at once; use smaller layers, fewer --threads, or a machine with \
+                 more memory",
+                gigabytes(total),
+                gigabytes(available),
+                crate::grid::sizes_label(&group[0].sizes),
+                gigabytes(largest),
+                group.len(),
+                at_once
+            );
+        }
+    }
+    Ok(total)
+}
+
+/// `1.2 GB`, `340 MB`.
+pub fn gigabytes(bytes: u64) -> String {
+    if bytes >= 1_000_000_000 {
+        format!("{:.1} GB", bytes as f64 / 1e9)
+    } else {
+        format!("{} MB", bytes.div_ceil(1_000_000))
+    }
+}
+
+#[cfg(test)]
+mod memory_tests {
+    use super::*;
+
+    #[test]
+    fn a_network_too_large_for_memory_is_refused_before_it_is_allocated() {
+        let huge = RunSettings {
+            sizes: vec![784, 100_000, 100_000, 10],
+            ..RunSettings::default()
+        };
+        // 784 x 100000 + 100000 x 100000 + 100000 x 16 weights, with their transposes and
+        // gradients: over 100 GB
+        assert!(group_bytes(std::slice::from_ref(&huge)) > 100_000_000_000);
+        let err = check_memory(&[vec![huge]], 2, Some(24_000_000_000))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("784-100000-100000-10"), "{err}");
+        assert!(err.contains("24.0 GB available"), "{err}");
+        // the book's network fits easily
+        let book = vec![RunSettings::default(); 7];
+        let total = check_memory(&[book], 2, Some(24_000_000_000)).unwrap();
+        assert!(total < 200_000_000, "{total}");
+    }
+}
