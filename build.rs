@@ -1,5 +1,6 @@
-//! Tells the tests which system packages they can use: `has_chromium` (Debian's chromium, for the
-//! report in a real headless browser) and `has_fashion_mnist` (Debian's dataset-fashion-mnist).
+//! Tells the tests which system packages and privileges they can use: `has_chromium` (Debian's chromium, for the
+//! report in a real headless browser), `has_fashion_mnist` (Debian's dataset-fashion-mnist) and
+//! `is_root` (a full disk is simulated with a tiny tmpfs, which only root can mount).
 //! A test that needs a missing package is compiled as `#[ignore]` with the reason, so it shows as
 //! ignored in the count instead of passing silently. Under CI (`CI=true`, where `.ci/run` installs
 //! both packages first) both are always on: the tests must run there, and fail if the install did.
@@ -9,6 +10,7 @@ use std::path::Path;
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(has_chromium)");
     println!("cargo::rustc-check-cfg=cfg(has_fashion_mnist)");
+    println!("cargo::rustc-check-cfg=cfg(is_root)");
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-env-changed=CI");
     // Debian records every install here: installing a package re-runs this script
@@ -21,5 +23,14 @@ fn main() {
     }
     if ci || Path::new("/usr/share/datasets/fashion-mnist").is_dir() {
         println!("cargo::rustc-cfg=has_fashion_mnist");
+    }
+    // root can mount a small tmpfs to fill a disk on purpose (CI runs as root)
+    let root = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find(|l| l.starts_with("Uid:"))
+            .is_some_and(|l| l.split_whitespace().nth(1) == Some("0"))
+    });
+    if root {
+        println!("cargo::rustc-cfg=is_root");
     }
 }

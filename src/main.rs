@@ -186,6 +186,9 @@ fn train(args: RunArgs) -> Result<ExitCode> {
             Err(e) => eprintln!("warning: could not write the summary and plots: {e:#}"),
         }
     }
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
     let mut code = ExitCode::SUCCESS;
     if report.interrupted {
         outln!(

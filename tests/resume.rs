@@ -667,3 +667,69 @@ fn edited_rows_are_retrained_on_resume_and_refused_by_merge() {
         .stdout(predicate::str::contains("(5 of them earlier)"));
     assert_eq!(without_seconds(&dir.join("metrics.csv")), ref_metrics);
 }
+
+#[test]
+#[cfg_attr(
+    not(is_root),
+    ignore = "mounts a tiny tmpfs to fill the disk, which needs root (CI runs as root)"
+)]
+fn a_full_disk_is_reported_with_its_cause_and_the_failed_runs_then_resumed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let disk = tmp.path().join("disk");
+    std::fs::create_dir(&disk).unwrap();
+    let mounted = StdCommand::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=120k", "tmpfs"])
+        .arg(&disk)
+        .status()
+        .unwrap();
+    assert!(
+        mounted.success(),
+        "mount a 120 kB tmpfs at {}",
+        disk.display()
+    );
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = StdCommand::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&disk);
+    let exp = experiment(
+        tmp.path(),
+        "full",
+        "train_size = 300\nmonitor = [\"test_accuracy\"]\n[grid]\neta = { log = [0.1, 10.0], num = 40 }\nseeds = 3\nepochs = 3\n",
+    );
+    let out = disk.join("out");
+    for quiet in [true, false] {
+        let mut cmd = runner(tmp.path());
+        if quiet {
+            cmd.arg("-q");
+        } else {
+            // the first sweep filled the disk: make room for the second one's start
+            let _ = StdCommand::new("mount")
+                .args(["-o", "remount,size=240k"])
+                .arg(&disk)
+                .status();
+        }
+        cmd.arg("--out")
+            .arg(disk.join(if quiet { "out" } else { "out2" }))
+            .arg(&exp)
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("runs failed:"))
+            .stderr(predicate::str::contains("No space left on device"))
+            .stderr(predicate::str::contains("CSV error").not());
+    }
+    // with room again, the same command resumes and finishes every run
+    let _ = StdCommand::new("mount")
+        .args(["-o", "remount,size=20m"])
+        .arg(&disk)
+        .status();
+    runner(tmp.path())
+        .args(["-q", "--out"])
+        .arg(&out)
+        .arg(&exp)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("120 runs finished"));
+}

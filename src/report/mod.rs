@@ -59,11 +59,17 @@ fn mismatched_runs(dir: &Path) -> Result<Vec<String>> {
         return Ok(Vec::new());
     }
     let path = ResultsDir::metrics_path(dir);
-    let mut reader =
-        csv::Reader::from_path(&path).with_context(|| format!("reading '{}'", path.display()))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(&path)
+        .with_context(|| format!("reading '{}'", path.display()))?;
+    let width = reader.headers()?.len();
     let mut lines: std::collections::HashMap<String, Vec<Vec<String>>> = Default::default();
     for record in reader.records() {
         let record = record.with_context(|| format!("reading '{}'", path.display()))?;
+        if record.len() != width {
+            continue; // a torn row: its run did not finish
+        }
         let cells: Vec<String> = record.iter().map(String::from).collect();
         lines.entry(cells[0].clone()).or_default().push(cells);
     }

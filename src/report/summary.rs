@@ -96,8 +96,10 @@ impl Serialize for ConfigKey {
 
 /// Reads `metrics.csv` (or any CSV with its columns).
 pub fn read_metrics(path: &Path) -> Result<Vec<Row>> {
-    let mut reader =
-        csv::Reader::from_path(path).with_context(|| format!("reading '{}'", path.display()))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(path)
+        .with_context(|| format!("reading '{}'", path.display()))?;
     let header = reader.headers()?.clone();
     let optional = |name: &str| header.iter().position(|h| h == name);
     let col = |name: &str| -> Result<usize> {
@@ -129,6 +131,10 @@ pub fn read_metrics(path: &Path) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     for (line, record) in reader.records().enumerate() {
         let r = record.with_context(|| format!("reading '{}'", path.display()))?;
+        if r.len() != header.len() {
+            // a torn row (a write cut short): its run did not finish
+            continue;
+        }
         let at = || format!("'{}' line {}", path.display(), line + 2);
         let int = |c: usize| -> Result<usize> {
             r.get(c)

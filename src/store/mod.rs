@@ -450,11 +450,15 @@ pub fn sort_results(dir: &Path, order: &HashMap<String, usize>) -> Result<()> {
         (ResultsDir::metrics_path(dir), Some(10)),
         (ResultsDir::runs_path(dir), None),
     ] {
-        let mut reader = csv::Reader::from_path(&path)
+        let mut reader = csv::ReaderBuilder::new()
+            .flexible(true)
+            .from_path(&path)
             .with_context(|| format!("reading '{}'", path.display()))?;
         let header = reader.headers()?.clone();
+        // a torn row (a write cut short, a full disk) is left out: a resume drops it too
         let mut rows: Vec<csv::StringRecord> = reader
             .records()
+            .filter(|r| r.as_ref().map_or(true, |r| r.len() == header.len()))
             .collect::<Result<_, _>>()
             .with_context(|| format!("reading '{}'", path.display()))?;
         rows.sort_by_key(|r| {

@@ -81,6 +81,9 @@ pub struct SweepReport {
     /// True when the sweep was stopped before every run finished.
     pub interrupted: bool,
     pub seconds: f64,
+    /// What went wrong after the runs (the results files could not be put in grid order, e.g.
+    /// on a full disk); the runs' own results are saved all the same.
+    pub warnings: Vec<String>,
 }
 
 /// The results folder of an experiment: `--out`, else `results/<name>`, or
@@ -261,6 +264,7 @@ pub fn run_sweep(exp: &Experiment, opts: &SweepOptions, stop: &AtomicBool) -> Re
         failures: Vec::new(),
         interrupted: false,
         seconds: 0.0,
+        warnings: Vec::new(),
     };
     let mut finished: HashMap<String, RunRow> = existing.done;
     for (settings, result) in runs
@@ -291,7 +295,13 @@ pub fn run_sweep(exp: &Experiment, opts: &SweepOptions, stop: &AtomicBool) -> Re
         .enumerate()
         .map(|(i, r)| (r.id(), i))
         .collect();
-    crate::store::sort_results(&dir, &order)?;
+    if let Err(e) = crate::store::sort_results(&dir, &order) {
+        report.warnings.push(format!(
+            "could not put {} in grid order: {e:#} (the finished runs are saved; running the \
+             same command again repairs the files)",
+            dir.display()
+        ));
+    }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
