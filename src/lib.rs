@@ -35,6 +35,15 @@ pub(crate) mod tests_support {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/mnist")
     }
 
+    /// An experiment with the given `[grid]` body (and every other setting at its default).
+    pub fn grid_experiment(grid: &str) -> crate::config::Experiment {
+        crate::config::Experiment::from_str(
+            &format!("[grid]\n{grid}"),
+            std::path::Path::new("e.toml"),
+        )
+        .unwrap()
+    }
+
     /// The real data set, loaded once for all unit tests.
     pub fn mnist() -> &'static Dataset {
         static DATA: OnceLock<Dataset> = OnceLock::new();

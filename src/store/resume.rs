@@ -360,9 +360,7 @@ pub(super) fn write_run_rows<'a>(
 mod tests {
     use super::*;
 
-    fn exp(grid: &str) -> Experiment {
-        Experiment::from_str(&format!("[grid]\n{grid}"), Path::new("e.toml")).unwrap()
-    }
+    use crate::tests_support::grid_experiment as exp;
 
     #[test]
     fn adding_values_is_compatible_changing_is_not() {

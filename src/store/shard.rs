@@ -93,14 +93,9 @@ impl Shard {
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
-    use std::path::Path;
 
     use super::*;
-    use crate::config::Experiment;
-
-    fn exp(grid: &str) -> Experiment {
-        Experiment::from_str(&format!("[grid]\n{grid}"), Path::new("e.toml")).unwrap()
-    }
+    use crate::tests_support::grid_experiment as exp;
 
     #[test]
     fn shards_are_disjoint_balanced_and_complete() {

@@ -114,13 +114,9 @@ pub fn plan_groups(runs: &[RunSettings], threads: usize, fuse: bool) -> Vec<Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Experiment;
-    use std::path::Path;
 
     fn runs(grid: &str) -> Vec<RunSettings> {
-        Experiment::from_str(&format!("[grid]\n{grid}"), Path::new("e.toml"))
-            .unwrap()
-            .runs()
+        crate::tests_support::grid_experiment(grid).runs()
     }
 
     #[test]
