@@ -594,28 +594,36 @@ fn a_merge_killed_at_any_moment_then_run_again_equals_an_uninterrupted_merge() {
     for (n, percent) in [5u32, 25, 50, 75, 95].into_iter().enumerate() {
         let delay_ms = full.as_millis() as u64 * u64::from(percent) / 100;
         let out = format!("merged{n}");
-        if n % 2 == 1 {
+        let merged = tmp.path().join(&out);
+        let before = if n % 2 == 1 {
             runner(tmp.path())
                 .args(["merge", &out, shards[0]])
                 .assert()
                 .code(1);
-        }
+            Some(snapshot(&merged))
+        } else {
+            None
+        };
         let mut child = spawn(tmp.path(), &["merge", &out, shards[0], shards[1]]);
         std::thread::sleep(Duration::from_millis(delay_ms));
         let running = child.try_wait().unwrap().is_none();
         child.kill().unwrap();
         child.wait().unwrap();
         killed_running += running as usize;
-        let again = runner(tmp.path())
+        // OUT is never half-written: it is what it was before, or the whole merge
+        // (a merge killed between its two renames is restored by the next one)
+        if merged.join("metrics.csv").exists() {
+            let now = snapshot(&merged);
+            assert!(
+                now == want || Some(&now) == before.as_ref(),
+                "killed after {delay_ms} ms: OUT is neither the old folder nor the whole merge"
+            );
+        }
+        runner(tmp.path())
             .args(["merge", &out, shards[0], shards[1]])
             .assert()
             .success()
             .stdout(predicate::str::contains("merged 3000 runs"));
-        if n % 2 == 0 {
-            // into a new folder: a half-written OUT was never a source
-            again.stdout(predicate::str::contains("duplicated").not());
-        }
-        let merged = tmp.path().join(&out);
         assert_eq!(snapshot(&merged), want, "killed after {delay_ms} ms");
         assert!(!tmp.path().join(format!("{out}.merge-new")).exists());
         assert!(!tmp.path().join(format!("{out}.merge-old")).exists());
@@ -736,4 +744,40 @@ fn a_full_disk_is_reported_with_its_cause_and_the_failed_runs_then_resumed() {
         .assert()
         .success()
         .stdout(predicate::str::contains("120 runs finished"));
+}
+
+#[test]
+fn sigterm_and_a_second_process_on_the_same_folder_are_handled() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = experiment(tmp.path(), "sig", BODY);
+    let (ref_metrics, ref_runs) = reference(tmp.path(), &exp);
+    // a second runner on the same folder is refused while the first one writes
+    let mut first = spawn(tmp.path(), &[exp.to_str().unwrap(), "--out", "t"]);
+    let dir = tmp.path().join("t");
+    wait_for_rows(&mut first, &dir.join("metrics.csv"), 2);
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "the first sweep is still running"
+    );
+    runner(tmp.path())
+        .args([exp.to_str().unwrap(), "--out", "t", "-q"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("another runner is writing to"));
+    // SIGTERM stops it cleanly, as Ctrl-C does
+    StdCommand::new("kill")
+        .args(["-TERM", &first.id().to_string()])
+        .status()
+        .unwrap();
+    let output = first.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("stopping"), "{stderr}");
+    // and whatever was cut off, the same command finishes with the uninterrupted results
+    runner(tmp.path())
+        .args([exp.to_str().unwrap(), "--out", "t", "-q"])
+        .assert()
+        .success();
+    assert_eq!(without_seconds(&dir.join("metrics.csv")), ref_metrics);
+    assert_eq!(without_seconds(&dir.join("runs.csv")), ref_runs);
 }
