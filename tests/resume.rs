@@ -781,3 +781,33 @@ fn sigterm_and_a_second_process_on_the_same_folder_are_handled() {
     assert_eq!(without_seconds(&dir.join("metrics.csv")), ref_metrics);
     assert_eq!(without_seconds(&dir.join("runs.csv")), ref_runs);
 }
+
+#[test]
+fn a_second_ctrl_c_exits_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    // a wide network: the sweep looks at the stop flag every 2,000 examples, which take long
+    // enough here for a second Ctrl-C to arrive before the first has stopped it
+    let exp = experiment(
+        tmp.path(),
+        "wide",
+        "train_size = 20000\nmonitor = [\"test_accuracy\"]\n[grid]\nhidden = 3000\nepochs = 3\nseeds = 2\n",
+    );
+    let mut child = spawn(tmp.path(), &[exp.to_str().unwrap(), "--out", "w"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(child.try_wait().unwrap().is_none(), "the sweep is running");
+    for _ in 0..2 {
+        StdCommand::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("stopping"), "{stderr}");
+    assert!(
+        stderr.contains("interrupted again: exiting at once"),
+        "{stderr}"
+    );
+}

@@ -317,6 +317,14 @@ lambda = 0.0
             .contains("\"crossentropy\" is not allowed (did you mean \"cross-entropy\"?): use \"quadratic\" or \"cross-entropy\""));
         assert!(err("[grid]\ninit = \"small\"").contains("use \"large\" or \"scaled\""));
         assert!(err("[data]\nmonitor = [\"test_acc\"]").contains("unknown metric \"test_acc\""));
+        let e = err("[data]\nmonitor = []");
+        assert!(
+            e.contains(
+                "`data.monitor`: an empty list is not allowed: list the metrics to compute \
+                        after each epoch, from train_cost, train_accuracy"
+            ),
+            "{e}"
+        );
     }
 
     #[test]
