@@ -20,6 +20,7 @@ pub struct Row {
     pub seed: u64,
     pub epoch: usize,
     pub train_cost: Option<f64>,
+    pub train_accuracy: Option<f64>,
     pub validation_accuracy: Option<f64>,
     pub test_accuracy: Option<f64>,
     pub validation_cost: Option<f64>,
@@ -121,6 +122,7 @@ pub fn read_metrics(path: &Path) -> Result<Vec<Row>> {
         .collect::<Result<_>>()?;
     let (seed, epoch) = (col("seed")?, col("epoch")?);
     let variant = optional(VARIANT);
+    let tra = optional("train_accuracy");
     let (tc, va, ta, vc, tsc) = (
         optional("train_cost"),
         optional("validation_accuracy"),
@@ -176,6 +178,7 @@ pub fn read_metrics(path: &Path) -> Result<Vec<Row>> {
             seed: int(seed)? as u64,
             epoch: int(epoch)?,
             train_cost: opt(tc),
+            train_accuracy: opt(tra),
             validation_accuracy: opt(va),
             test_accuracy: opt(ta),
             validation_cost: opt(vc),
@@ -230,6 +233,21 @@ pub struct RunCurve {
     pub diverged: bool,
     /// The training cost rose between epochs at least twice in the first ten epochs.
     pub oscillates: bool,
+    /// Whether the training cost ended more than 1% below where it started (None when the
+    /// training cost is not monitored or there is only one epoch).
+    pub cost_fell: Option<bool>,
+}
+
+impl RunCurve {
+    /// Never left chance level (best accuracy below 20%).
+    pub fn stuck(&self) -> bool {
+        self.best_accuracy < 0.2
+    }
+
+    /// Stuck near chance although the training cost was falling: eta too small, not too big.
+    pub fn too_slow(&self) -> bool {
+        self.stuck() && self.cost_fell == Some(true) && !self.diverged && !self.oscillates
+    }
 }
 
 /// A group of runs differing only in the seed.
@@ -252,20 +270,30 @@ pub struct Configuration {
 }
 
 impl Configuration {
-    /// Seeds that diverged, oscillated early or failed to learn (best accuracy below 20%).
+    /// Seeds that diverged, oscillated early, or never left chance level without the training
+    /// cost falling (a saturated network). A run near chance whose cost was falling is too slow,
+    /// not unstable.
     pub fn unstable_seeds(&self) -> usize {
         self.runs
             .iter()
-            .filter(|r| r.diverged || r.oscillates || r.best_accuracy < 0.2)
+            .filter(|r| r.diverged || r.oscillates || (r.stuck() && !r.too_slow()))
             .count()
+    }
+
+    /// Seeds stuck near chance while their training cost fell (eta too small).
+    pub fn too_slow_seeds(&self) -> usize {
+        self.runs.iter().filter(|r| r.too_slow()).count()
     }
 }
 
 /// The summary of a results folder.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
-    /// `validation` or `test`: the accuracy the summary ranks by.
+    /// `validation`, `test` or `training`: the accuracy the summary ranks by (the first of them
+    /// that is monitored); empty when no accuracy is monitored.
     pub accuracy: &'static str,
+    /// Whether `train_cost` is monitored (without it the cost test for eta cannot run).
+    pub train_cost_monitored: bool,
     /// Settings with more than one value (the seed aside).
     pub swept: Vec<&'static str>,
     /// Groups, best first.
@@ -281,16 +309,22 @@ pub struct Summary {
 /// Relative rise of the training cost between epochs that counts as a rise.
 const RISE: f64 = 0.005;
 
-fn curve(rows: &[&Row], use_validation: bool) -> RunCurve {
+/// The accuracy a summary ranks by: the first monitored of validation, test and training.
+fn ranking(rows: &[Row]) -> (&'static str, fn(&Row) -> Option<f64>) {
+    if rows.iter().any(|r| r.validation_accuracy.is_some()) {
+        ("validation", |r| r.validation_accuracy)
+    } else if rows.iter().any(|r| r.test_accuracy.is_some()) {
+        ("test", |r| r.test_accuracy)
+    } else if rows.iter().any(|r| r.train_accuracy.is_some()) {
+        ("training", |r| r.train_accuracy)
+    } else {
+        ("", |_| None)
+    }
+}
+
+fn curve(rows: &[&Row], acc: fn(&Row) -> Option<f64>) -> RunCurve {
     let mut rows = rows.to_vec();
     rows.sort_by_key(|r| r.epoch);
-    let acc = |r: &Row| {
-        if use_validation {
-            r.validation_accuracy
-        } else {
-            r.test_accuracy
-        }
-    };
     let points: Vec<(usize, Option<f64>, Option<f64>)> = rows
         .iter()
         .map(|r| (r.epoch, acc(r), r.train_cost))
@@ -314,7 +348,13 @@ fn curve(rows: &[&Row], use_validation: bool) -> RunCurve {
         .windows(2)
         .filter(|w| w[1] > w[0] * (1.0 + RISE))
         .count();
+    let all_costs: Vec<f64> = rows.iter().filter_map(|r| r.train_cost).collect();
+    let cost_fell = match (all_costs.first(), all_costs.last()) {
+        (Some(&first), Some(&last)) if all_costs.len() > 1 => Some(last < first * 0.99),
+        _ => None,
+    };
     RunCurve {
+        cost_fell,
         seed: rows[0].seed,
         best_accuracy: best.0,
         best_epoch: best.1,
@@ -341,7 +381,9 @@ fn keys_in_report_order() -> impl Iterator<Item = &'static str> {
 
 /// Groups the rows and answers the question of each swept setting.
 pub fn summarize(rows: &[Row]) -> Summary {
-    let use_validation = rows.iter().any(|r| r.validation_accuracy.is_some());
+    let (accuracy, acc) = ranking(rows);
+    let use_validation = accuracy == "validation";
+    let train_cost_monitored = rows.iter().any(|r| r.train_cost.is_some());
     let mut keys: Vec<ConfigKey> = Vec::new();
     for r in rows {
         if !keys.contains(&r.group) {
@@ -360,7 +402,7 @@ pub fn summarize(rows: &[Row]) -> Summary {
                 .iter()
                 .map(|s| {
                     let run: Vec<&Row> = mine.iter().filter(|r| r.seed == *s).copied().collect();
-                    curve(&run, use_validation)
+                    curve(&run, acc)
                 })
                 .collect();
             let collect = |f: &dyn Fn(&RunCurve) -> Option<f64>| -> Option<Stat> {
@@ -414,10 +456,13 @@ pub fn summarize(rows: &[Row]) -> Summary {
             }
         });
     }
-    let accuracy = if use_validation { "validation" } else { "test" };
-    let answers = swept.iter().map(|k| answer(k, &groups, accuracy)).collect();
+    let answers = swept
+        .iter()
+        .map(|k| answer(k, &groups, accuracy, train_cost_monitored))
+        .collect();
     Summary {
         accuracy,
+        train_cost_monitored,
         swept,
         groups,
         answers,
@@ -455,7 +500,19 @@ pub fn best_per_value<'g>(
     out
 }
 
-fn answer(key: &str, groups: &[Configuration], accuracy: &str) -> String {
+fn answer(
+    key: &str,
+    groups: &[Configuration],
+    accuracy: &str,
+    train_cost_monitored: bool,
+) -> String {
+    if accuracy.is_empty() {
+        return format!(
+            "**{key}**: no accuracy was monitored (`data.monitor` lists only costs), so the \
+             values cannot be ranked; monitor validation_accuracy (or test_accuracy or \
+             train_accuracy) to compare them."
+        );
+    }
     let per_value = best_per_value(key, groups);
     let mut ranked: Vec<&(String, &Configuration)> = per_value.iter().collect();
     ranked.sort_by(|a, b| {
@@ -490,27 +547,63 @@ fn answer(key: &str, groups: &[Configuration], accuracy: &str) -> String {
     text.push('.');
     if key == "eta" {
         text.push(' ');
-        text.push_str(&eta_threshold(&per_value));
+        text.push_str(&eta_threshold(&per_value, train_cost_monitored));
     }
     text
 }
 
 /// The book's question about the learning rate: where does training stop improving steadily?
-fn eta_threshold(per_value: &[(String, &Configuration)]) -> String {
+/// Too small an eta (a network still near chance whose training cost falls, slowly) is told
+/// apart from too large a one (the cost rising or oscillating, a divergence, a saturated network
+/// at chance). The answer is the bracket of values tried around the threshold; a value that was
+/// not tried is never the recommendation.
+fn eta_threshold(per_value: &[(String, &Configuration)], train_cost_monitored: bool) -> String {
     let unstable = |g: &Configuration| 2 * g.unstable_seeds() > g.seeds;
+    let no_cost = if train_cost_monitored {
+        ""
+    } else {
+        " (train_cost was not monitored, so only divergence and accuracy near chance could be \
+         seen, not a rising cost: monitor train_cost for the book's test)"
+    };
+    let slow: Vec<&str> = per_value
+        .iter()
+        .filter(|(_, g)| 2 * g.too_slow_seeds() > g.seeds)
+        .map(|(v, _)| v.as_str())
+        .collect();
+    let slow_text = match slow.as_slice() {
+        [] => String::new(),
+        [one] => format!(
+            " At eta = {one} the network was still near chance with its training cost falling: \
+             too slow, not unstable."
+        ),
+        many => format!(
+            " At eta = {} the network was still near chance with its training cost falling: too \
+             slow, not unstable.",
+            many.join(", ")
+        ),
+    };
     let Some(first_bad) = per_value.iter().position(|(_, g)| unstable(g)) else {
         let (largest, _) = per_value.last().expect("at least two values");
         return format!(
-            "No learning rate tried made training unstable (the training cost fell at almost \
-             every epoch and no run diverged), so the threshold lies above eta = {largest}; \
-             try larger values to find it."
-        );
+            "No learning rate tried made training unstable (no run diverged, oscillated early or \
+             saturated{}), so the threshold lies above eta = {largest}; try larger values to find \
+             it.{slow_text}",
+            if train_cost_monitored {
+                ", and the training cost fell at almost every epoch"
+            } else {
+                ""
+            }
+        ) + no_cost;
     };
     let (threshold, g) = &per_value[first_bad];
     let what = {
         let diverged = g.diverged;
         let oscillating = g.runs.iter().filter(|r| r.oscillates).count();
-        let stuck = g.runs.iter().filter(|r| r.best_accuracy < 0.2).count();
+        let saturated = g
+            .runs
+            .iter()
+            .filter(|r| r.stuck() && !r.too_slow() && !r.diverged)
+            .count();
         let mut parts = Vec::new();
         if diverged > 0 {
             parts.push(format!("{diverged} of {} seeds diverged", g.seeds));
@@ -521,27 +614,39 @@ fn eta_threshold(per_value: &[(String, &Configuration)]) -> String {
                 g.seeds
             ));
         }
-        if stuck > 0 {
+        if saturated > 0 {
             parts.push(format!(
-                "{stuck} of {} never learned (accuracy near chance)",
+                "{saturated} of {} stayed at chance without the training cost falling",
                 g.seeds
             ));
         }
         parts.join(", ")
     };
-    let below = if first_bad > 0 {
+    if first_bad == 0 {
+        return format!(
+            "Training is already unstable at the smallest value tried, eta = {threshold} \
+             ({what}): try smaller values.{slow_text}{no_cost}"
+        );
+    }
+    let (stable, _) = &per_value[first_bad - 1];
+    let (lo, hi) = (
+        stable.parse::<f64>().unwrap_or(f64::NAN),
+        threshold.parse::<f64>().unwrap_or(f64::NAN),
+    );
+    let coarse = if hi / lo > 2.5 {
         format!(
-            " The largest value that trained steadily is eta = {}.",
-            per_value[first_bad - 1].0
+            " The values tried are far apart here ({}x): to place the threshold, try values \
+             between them, e.g. eta = {{ log = [{stable}, {threshold}], num = 5 }}.",
+            float_label((hi / lo * 10.0).round() / 10.0)
         )
     } else {
-        " Even the smallest value tried is unstable: try smaller values.".to_string()
+        String::new()
     };
-    let half: f64 = threshold.parse::<f64>().unwrap_or(f64::NAN) / 2.0;
     format!(
-        "Training stops improving steadily at eta = {threshold} ({what}).{below} The book's rule \
-         of thumb is to use about half the threshold: eta ≈ {}.",
-        float_label(half)
+        "Training stops improving steadily between eta = {stable}, the largest value that \
+         trained steadily, and eta = {threshold} ({what}): the threshold lies in between. The \
+         book's rule of thumb is to use about half the threshold; of the values tried, that \
+         points at eta = {stable}.{coarse}{slow_text}{no_cost}"
     )
 }
 
@@ -694,15 +799,144 @@ e,784-30-10,0.25,10,1,1,cross-entropy,scaled,0.0,1000,1,0.3,,,0.85,,0.84,1,0.9,w
         assert!(a.contains("runner-up, eta = 1.0"), "{a}");
         assert!(a.contains("7.00 points less"), "{a}");
         assert!(
-            a.contains("Training stops improving steadily at eta = 100.0"),
+            a.contains(
+                "Training stops improving steadily between eta = 3.0, the largest value that \
+                 trained steadily, and eta = 100.0 (1 of 2 seeds diverged"
+            ),
             "{a}"
         );
-        assert!(a.contains("1 of 2 seeds diverged"), "{a}");
+        // never an untested value as the recommendation: the bracket, and finer values to try
+        assert!(!a.contains("50.0"), "{a}");
         assert!(
-            a.contains("largest value that trained steadily is eta = 3.0"),
+            a.contains("of the values tried, that points at eta = 3.0"),
             "{a}"
         );
-        assert!(a.contains("eta ≈ 50.0"), "{a}");
+        assert!(
+            a.contains("try values between them, e.g. eta = { log = [3.0, 100.0], num = 5 }"),
+            "{a}"
+        );
+    }
+
+    /// A metrics.csv of one run per (eta, seed), with the given per-epoch training cost and
+    /// accuracies (None: not monitored).
+    #[allow(clippy::type_complexity)]
+    fn made(
+        runs: &[(
+            f64,
+            u64,
+            &[(Option<f64>, Option<f64>, Option<f64>, Option<f64>)],
+        )],
+    ) -> Summary {
+        let mut text = "run,sizes,eta,batch_size,epochs,seed,cost,init,lambda,train_size,epoch,\
+                        train_cost,train_accuracy,validation_cost,validation_accuracy,test_cost,\
+                        test_accuracy,seconds\n"
+            .to_string();
+        let cell = |x: &Option<f64>| x.map_or(String::new(), |v| v.to_string());
+        for (eta, seed, epochs) in runs {
+            for (e, (tc, ta, va, te)) in epochs.iter().enumerate() {
+                text.push_str(&format!(
+                    "r{eta}_{seed},784-30-10,{eta:?},10,{},{seed},quadratic,large,0.0,50000,{},{},{},,{},,{},0.1\n",
+                    epochs.len(),
+                    e + 1,
+                    cell(tc),
+                    cell(ta),
+                    cell(va),
+                    cell(te)
+                ));
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("metrics.csv");
+        std::fs::write(&p, text).unwrap();
+        summarize(&read_metrics(&p).unwrap())
+    }
+
+    #[test]
+    fn too_small_an_eta_is_too_slow_not_unstable() {
+        // eta = [0.01, 0.1, 1, 3], 3 epochs: 0.01 is still near chance, but its cost falls
+        let learning = |acc: [f64; 3], cost: [f64; 3]| -> Vec<_> {
+            (0..3)
+                .map(|e| (Some(cost[e]), None, Some(acc[e]), None))
+                .collect()
+        };
+        let slow = learning([0.11, 0.12, 0.14], [0.46, 0.45, 0.44]);
+        let mid = learning([0.60, 0.75, 0.82], [0.30, 0.20, 0.15]);
+        let good = learning([0.85, 0.90, 0.92], [0.12, 0.08, 0.06]);
+        let best = learning([0.90, 0.93, 0.94], [0.08, 0.05, 0.04]);
+        let s = made(&[
+            (0.01, 1, &slow),
+            (0.01, 2, &slow),
+            (0.1, 1, &mid),
+            (0.1, 2, &mid),
+            (1.0, 1, &good),
+            (1.0, 2, &good),
+            (3.0, 1, &best),
+            (3.0, 2, &best),
+        ]);
+        let a = &s.answers[0];
+        assert!(a.contains("the best value is eta = 3.0"), "{a}");
+        assert!(!a.contains("unstable: try smaller"), "{a}");
+        assert!(!a.contains("Training stops improving steadily"), "{a}");
+        assert!(
+            a.contains("threshold lies above eta = 3.0; try larger values to find it"),
+            "{a}"
+        );
+        assert!(
+            a.contains("At eta = 0.01 the network was still near chance with its training cost falling: too slow, not unstable."),
+            "{a}"
+        );
+    }
+
+    #[test]
+    fn a_coarse_grid_without_the_training_cost_gives_the_bracket() {
+        // the shipped 7 values with only test_accuracy monitored: 100 sits at chance
+        let acc = |a: f64| -> Vec<_> { (0..3).map(|_| (None, None, None, Some(a))).collect() };
+        let values = [
+            (0.01, 0.5),
+            (0.1, 0.9),
+            (0.5, 0.93),
+            (1.0, 0.94),
+            (3.0, 0.95),
+            (10.0, 0.945),
+            (100.0, 0.098),
+        ];
+        let curves: Vec<Vec<_>> = values.iter().map(|(_, a)| acc(*a)).collect();
+        let runs: Vec<(f64, u64, &[_])> = values
+            .iter()
+            .zip(&curves)
+            .map(|((eta, _), c)| (*eta, 1u64, c.as_slice()))
+            .collect();
+        let s = made(&runs);
+        assert_eq!(s.accuracy, "test");
+        let a = &s.answers[0];
+        assert!(
+            a.contains(
+                "between eta = 10.0, the largest value that trained steadily, and eta = 100.0"
+            ),
+            "{a}"
+        );
+        assert!(!a.contains("50.0"), "{a}");
+        assert!(a.contains("train_cost was not monitored"), "{a}");
+    }
+
+    #[test]
+    fn only_the_training_accuracy_monitored_ranks_by_it() {
+        let acc = |a: f64| -> Vec<_> { (0..2).map(|_| (None, Some(a), None, None)).collect() };
+        let (lo, hi) = (acc(0.90), acc(0.95));
+        let s = made(&[(0.5, 1, &lo), (0.5, 2, &lo), (3.0, 1, &hi), (3.0, 2, &hi)]);
+        assert_eq!(s.accuracy, "training");
+        let a = &s.answers[0];
+        assert!(a.contains("best training accuracy of 95.00% ± 0.00"), "{a}");
+        assert!(!a.contains("NaN") && !a.contains("never learned"), "{a}");
+        // and with no accuracy at all, it says so instead of ranking by nothing
+        let cost = |c: f64| -> Vec<_> { (0..2).map(|_| (Some(c), None, None, None)).collect() };
+        let (a1, a2) = (cost(0.2), cost(0.1));
+        let s = made(&[(0.5, 1, &a1), (3.0, 1, &a2)]);
+        assert!(
+            s.answers[0].contains("no accuracy was monitored"),
+            "{}",
+            s.answers[0]
+        );
     }
 
     #[test]
