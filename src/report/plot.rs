@@ -53,6 +53,10 @@ pub fn write_plots(summary: &Summary, dir: &Path) -> Result<Vec<PathBuf>> {
     let path = dir.join("learning_curves.svg");
     learning_curves(summary, &path)?;
     written.push(path);
+    // the answer and the heat map show accuracies: nothing to draw when none is monitored
+    if summary.accuracy.is_empty() {
+        return Ok(written);
+    }
     if let Some(key) = summary.swept.first() {
         let path = dir.join("answer.svg");
         answer_plot(summary, key, &path)?;

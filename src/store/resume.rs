@@ -184,6 +184,7 @@ pub fn prepare(dir: &Path, exp: &Experiment, fresh: bool) -> Result<Existing> {
 /// finished runs, with the extra setting columns `extra` (a grown grid may have added some).
 pub fn repair(dir: &Path, extra: &[&str]) -> Result<Existing> {
     let mut done = read_states(dir)?;
+    remove_leftovers(dir);
     let metrics_path = ResultsDir::metrics_path(dir);
     let header = metrics_header(extra);
     let (rows, mut dropped) = read_metrics_lines(&metrics_path, &header)?;
@@ -245,7 +246,7 @@ pub fn repair(dir: &Path, extra: &[&str]) -> Result<Existing> {
     })
 }
 
-/// The finished runs recorded in `dir/state/`; leftover temporary files are removed.
+/// The finished runs recorded in `dir/state/` (reading changes nothing).
 pub fn read_states(dir: &Path) -> Result<HashMap<String, RunRow>> {
     let mut done = HashMap::new();
     let state_dir = ResultsDir::state_dir(dir);
@@ -254,25 +255,31 @@ pub fn read_states(dir: &Path) -> Result<HashMap<String, RunRow>> {
     };
     for entry in entries {
         let path = entry?.path();
-        match path.extension().and_then(|e| e.to_str()) {
-            Some("toml") => {
-                let text = std::fs::read_to_string(&path)
-                    .with_context(|| format!("reading '{}'", path.display()))?;
-                let row: RunRow = toml::from_str(&text).with_context(|| {
-                    format!(
-                        "'{}' is damaged; delete it to train that run again",
-                        path.display()
-                    )
-                })?;
-                done.insert(row.settings.run.clone(), row);
-            }
-            Some("tmp") => {
-                let _ = std::fs::remove_file(&path);
-            }
-            _ => {}
+        if path.extension().and_then(|e| e.to_str()) == Some("toml") {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading '{}'", path.display()))?;
+            let row: RunRow = toml::from_str(&text).with_context(|| {
+                format!(
+                    "'{}' is damaged; delete it to train that run again",
+                    path.display()
+                )
+            })?;
+            done.insert(row.settings.run.clone(), row);
         }
     }
     Ok(done)
+}
+
+/// Removes the temporary files an interrupted atomic write left in `dir/state/`.
+fn remove_leftovers(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(ResultsDir::state_dir(dir)) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().and_then(|e| e.to_str()) == Some("tmp") {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
 }
 
 /// The data lines of a `metrics.csv` as fields in the order of `header`; a line that is not a
