@@ -102,6 +102,13 @@ pub enum Command {
         #[arg(value_name = "RESULTS_DIR")]
         dir: PathBuf,
     },
+    /// Write NAME.toml, a commented starter experiment (the chapter 1 network over four learning
+    /// rates, every other key explained), to edit and run with `runner NAME.toml`.
+    New {
+        /// The experiment's name: letters, digits, '-', '_' and '.'.
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
     /// Merge the results folders of shards (or of any runs of the same experiment) into OUT,
     /// checking that they come from the same experiment and reporting missing or duplicated runs.
     Merge {

@@ -1,3 +1,4 @@
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -102,6 +103,15 @@ fn run() -> Result<ExitCode> {
             for p in written {
                 outln!("{}", p.display());
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::New { name }) => {
+            let path =
+                runner::config::write_starter(Path::new("."), &name).map_err(|e| anyhow!(e))?;
+            outln!(
+                "wrote {}: edit it, then `runner check {0}` and `runner {0}`",
+                path.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Merge { out, dirs }) => {

@@ -503,3 +503,54 @@ fn a_network_too_large_for_memory_is_refused_before_anything_is_allocated() {
         .success()
         .stdout(predicate::str::contains("memory:           at most about"));
 }
+
+#[test]
+fn an_installed_runner_starts_and_trains_in_an_empty_folder() {
+    // no data/mnist anywhere up from this folder: the MNIST built into the binary is used
+    let tmp = tempfile::tempdir().unwrap();
+    let here = tmp.path();
+    assert!(!here.ancestors().any(|a| a.join("data/mnist").is_dir()));
+    runner(here)
+        .args(["new", "mine"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("wrote ./mine.toml"));
+    runner(here)
+        .args(["new", "mine"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("already exists"));
+    let starter = std::fs::read_to_string(here.join("mine.toml")).unwrap();
+    assert!(starter.contains("# What question does this experiment answer?"));
+    runner(here)
+        .args(["check", "mine.toml"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("distinct runs:    8"));
+    // a quick version of it, trained from the built-in data
+    let quick = starter
+        .replace("epochs = 10", "epochs = 1")
+        .replace("# train_size = 10000", "train_size = 500")
+        .replace("eta = [0.1, 1.0, 3.0, 10.0]", "eta = [1.0, 3.0]");
+    std::fs::write(here.join("mine.toml"), quick).unwrap();
+    runner(here)
+        .args(["mine.toml", "-q"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("4 runs finished"));
+    let metrics = std::fs::read_to_string(here.join("results/mine/metrics.csv")).unwrap();
+    assert_eq!(metrics.lines().count(), 5);
+    // a folder the file names explicitly is never replaced by the built-in copy
+    std::fs::write(
+        here.join("named.toml"),
+        "[data]\ndir = \"no/such/folder\"\n[grid]\nepochs = 1\n",
+    )
+    .unwrap();
+    runner(here)
+        .arg("named.toml")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "the data folder 'no/such/folder' does not exist",
+        ));
+}

@@ -59,6 +59,36 @@ pub struct Experiment {
     pub train_sizes: Vec<TrainSizeSource>,
 }
 
+/// The commented starter experiment `runner new` writes.
+pub const STARTER: &str = include_str!("starter.toml");
+
+/// Writes `NAME.toml` in `dir` with the starter experiment; refuses an unsafe name or an
+/// existing file. Returns the file's path.
+pub fn write_starter(dir: &Path, name: &str) -> Result<PathBuf, String> {
+    let name = name.strip_suffix(".toml").unwrap_or(name);
+    let safe = !name.is_empty()
+        && name != "."
+        && name != ".."
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if !safe {
+        return Err(format!(
+            "\"{name}\" is not allowed: the name becomes the file NAME.toml and the folder \
+             results/NAME, so use letters, digits, '-', '_' and '.' only"
+        ));
+    }
+    let path = dir.join(format!("{name}.toml"));
+    if path.exists() {
+        return Err(format!(
+            "'{}' already exists: choose another name",
+            path.display()
+        ));
+    }
+    std::fs::write(&path, STARTER).map_err(|e| format!("writing '{}': {e}", path.display()))?;
+    Ok(path)
+}
+
 impl Experiment {
     /// Reads and validates an experiment file.
     pub fn from_file(path: &Path) -> Result<Experiment, ExperimentError> {
@@ -674,6 +704,23 @@ lambda = 0.0
                 .contains("does not fit")
         );
         assert!(err("variant = 3").contains("[[variant]] tables"));
+    }
+
+    #[test]
+    fn the_starter_experiment_parses_and_is_refused_twice() {
+        let e = Experiment::from_str(STARTER, Path::new("my.toml")).unwrap();
+        assert_eq!(e.name, "my");
+        assert_eq!(e.run_count(), 8);
+        assert!(!e.description.is_empty());
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_starter(dir.path(), "my").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), STARTER);
+        assert!(write_starter(dir.path(), "my.toml")
+            .unwrap_err()
+            .contains("already exists"));
+        assert!(write_starter(dir.path(), "../x")
+            .unwrap_err()
+            .contains("not allowed"));
     }
 
     #[test]

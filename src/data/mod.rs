@@ -214,21 +214,55 @@ fn find_file(dir: &Path, name: &'static str) -> Result<PathBuf, DataError> {
 }
 
 /// Reads, checks and parses one standard MNIST file.
+/// MNIST's four files as they are in `data/mnist/`, built into the binary, so that an installed
+/// `runner` trains anywhere without the repository (about 11 MB; checked like the files).
+const BUILT_IN_MNIST: [&[u8]; 4] = [
+    include_bytes!("../../data/mnist/train-images-idx3-ubyte.gz"),
+    include_bytes!("../../data/mnist/train-labels-idx1-ubyte.gz"),
+    include_bytes!("../../data/mnist/t10k-images-idx3-ubyte.gz"),
+    include_bytes!("../../data/mnist/t10k-labels-idx1-ubyte.gz"),
+];
+
+/// How the built-in MNIST is named in messages and in `Dataset::dir`.
+pub const BUILT_IN: &str = "<MNIST built into runner>";
+
+/// Where the four files are read from.
+#[derive(Debug, Clone, Copy)]
+enum Files<'a> {
+    Dir(&'a Path),
+    /// The MNIST built into the binary.
+    BuiltIn,
+}
+
 fn load_checked(
-    dir: &Path,
+    files: Files,
     name: &'static str,
     sha: Option<&'static str>,
     dataset: &'static str,
 ) -> Result<Idx, DataError> {
-    let path = find_file(dir, name)?;
-    let io = |error| DataError::Io {
-        path: path.clone(),
-        error,
+    let (path, raw) = match files {
+        Files::Dir(dir) => {
+            let path = find_file(dir, name)?;
+            let mut raw = Vec::new();
+            std::fs::File::open(&path)
+                .and_then(|mut f| f.read_to_end(&mut raw))
+                .map_err(|error| DataError::Io {
+                    path: path.clone(),
+                    error,
+                })?;
+            (path, raw)
+        }
+        Files::BuiltIn => {
+            let i = FILE_NAMES
+                .iter()
+                .position(|n| *n == name)
+                .expect("one of the four files");
+            (
+                PathBuf::from(format!("{BUILT_IN}/{name}.gz")),
+                BUILT_IN_MNIST[i].to_vec(),
+            )
+        }
     };
-    let mut raw = Vec::new();
-    std::fs::File::open(&path)
-        .and_then(|mut f| f.read_to_end(&mut raw))
-        .map_err(io)?;
     let bytes = read_maybe_gzip(raw.as_slice()).map_err(|e| DataError::Format {
         path: path.clone(),
         reason: format!(
@@ -485,9 +519,37 @@ impl Dataset {
             DatasetKind::FashionMnist => "Fashion-MNIST",
             DatasetKind::Idx => "IDX",
         };
-        let file = |i: usize| load_checked(dir, FILE_NAMES[i], sums.map(|s| s[i]), label);
-        let (train_images, train_labels) = (file(0)?, file(1)?);
-        let (test_images, test_labels) = (file(2)?, file(3)?);
+        let file =
+            |i: usize| load_checked(Files::Dir(dir), FILE_NAMES[i], sums.map(|s| s[i]), label);
+        Self::from_files(
+            dir.to_path_buf(),
+            kind,
+            [file(0)?, file(1)?, file(2)?, file(3)?],
+            validation_size,
+        )
+    }
+
+    /// The MNIST built into the binary (the repository's `data/mnist/`, checked by its sha256),
+    /// for an installed `runner` run where no `data/mnist` folder is found.
+    pub fn load_built_in_mnist(validation_size: usize) -> Result<Dataset, DataError> {
+        let sums = DatasetKind::Mnist.checksums();
+        let file =
+            |i: usize| load_checked(Files::BuiltIn, FILE_NAMES[i], sums.map(|s| s[i]), "MNIST");
+        Self::from_files(
+            PathBuf::from(BUILT_IN),
+            DatasetKind::Mnist,
+            [file(0)?, file(1)?, file(2)?, file(3)?],
+            validation_size,
+        )
+    }
+
+    /// The data set from its four parsed files (`name` for messages).
+    fn from_files(
+        dir: PathBuf,
+        kind: DatasetKind,
+        [train_images, train_labels, test_images, test_labels]: [Idx; 4],
+        validation_size: usize,
+    ) -> Result<Dataset, DataError> {
         Self::check_shapes(&train_images, &train_labels)?;
         Self::check_shapes(&test_images, &test_labels)?;
         let total = train_labels.data.len();
@@ -508,7 +570,7 @@ impl Dataset {
         let train = Split::new(images, labels)?;
         let test = Split::new(test_images.data, test_labels.data)?;
         Ok(Dataset {
-            dir: dir.to_path_buf(),
+            dir,
             kind,
             train,
             validation,

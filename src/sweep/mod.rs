@@ -23,7 +23,7 @@ pub use progress::final_table;
 use progress::Log;
 
 use crate::config::Experiment;
-use crate::data::Dataset;
+use crate::data::{Dataset, DatasetKind};
 use crate::grid::{float_label, RunSettings};
 use crate::store::lock::DirLock;
 use crate::store::resume::prepare;
@@ -100,15 +100,24 @@ pub fn results_dir(exp: &Experiment, opts: &SweepOptions) -> PathBuf {
 
 /// Loads the experiment's data set, reporting how long it took.
 pub fn load_data(exp: &Experiment) -> Result<Dataset> {
-    let dir = exp.resolve_data_dir()?;
-    let mut data =
-        Dataset::load(&dir, exp.data.dataset, exp.data.validation_size).with_context(|| {
-            format!(
-                "loading the {} data set from '{}'",
-                exp.data.dataset.name(),
-                dir.display()
-            )
-        })?;
+    let mut data = match exp.resolve_data_dir() {
+        Ok(dir) => {
+            Dataset::load(&dir, exp.data.dataset, exp.data.validation_size).with_context(|| {
+                format!(
+                    "loading the {} data set from '{}'",
+                    exp.data.dataset.name(),
+                    dir.display()
+                )
+            })?
+        }
+        // MNIST where the file does not name a folder and no data/mnist is found (an installed
+        // runner, far from the repository): the copy built into the binary
+        Err(_) if exp.data.dataset == DatasetKind::Mnist && exp.data.dir_location.is_none() => {
+            Dataset::load_built_in_mnist(exp.data.validation_size)?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let dir = data.dir.clone();
     // every training-set size the file asks for, wherever it is written, against the data set
     if let Some(t) = exp.train_sizes.iter().find(|t| t.value > data.train.len()) {
         bail!(
