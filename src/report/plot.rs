@@ -7,6 +7,7 @@ use std::sync::Once;
 
 use anyhow::{anyhow, Context, Result};
 use plotters::prelude::*;
+use plotters::style::colors::colormaps::ViridisRGB;
 use plotters::style::FontStyle;
 
 use crate::report::summary::{best_per_value, Configuration, Summary};
@@ -134,8 +135,41 @@ fn legend<DB: DrawingBackend>(
     Ok(())
 }
 
+/// The curves to draw and their colours. When exactly one setting is swept and every curve has a
+/// number for it (eta, lambda, a width), the curves go in value order, coloured along a
+/// sequential colour map from dark (smallest) to light (largest), with the legend in that order,
+/// so the order reads at a glance; otherwise the best first, in distinguishable colours.
+fn curves(summary: &Summary) -> Vec<(&Configuration, RGBColor)> {
+    let mut groups: Vec<&Configuration> = summary.groups.iter().take(MAX_CURVES).collect();
+    let key = match summary.swept.as_slice() {
+        [key] => Some(*key),
+        _ => None,
+    };
+    let numbers: Option<Vec<f64>> =
+        key.and_then(|k| groups.iter().map(|g| g.key.number(k)).collect());
+    match (key, numbers) {
+        (Some(k), Some(_)) if groups.len() > 1 => {
+            let value = |g: &Configuration| g.key.number(k).unwrap_or(f64::NAN);
+            groups.sort_by(|a, b| value(a).total_cmp(&value(b)));
+            let last = (groups.len() - 1) as f64;
+            groups
+                .into_iter()
+                .enumerate()
+                // (viridis up to 0.85: its last yellows are too light on white)
+                .map(|(i, g)| (g, ViridisRGB::get_color(0.85 * i as f64 / last)))
+                .collect()
+        }
+        _ => groups
+            .into_iter()
+            .enumerate()
+            .map(|(i, g)| (g, COLOURS[i % COLOURS.len()]))
+            .collect(),
+    }
+}
+
 fn learning_curves(summary: &Summary, path: &Path) -> Result<()> {
-    let groups: Vec<&Configuration> = summary.groups.iter().take(MAX_CURVES).collect();
+    let drawn = curves(summary);
+    let groups: Vec<&Configuration> = drawn.iter().map(|(g, _)| *g).collect();
     let has_cost = groups.iter().any(|g| {
         g.runs
             .iter()
@@ -195,10 +229,9 @@ fn learning_curves(summary: &Summary, path: &Path) -> Result<()> {
         .draw()
         .map_err(err)?;
     let mut entries = Vec::new();
-    for (i, (g, points)) in groups.iter().zip(&acc).enumerate() {
-        let colour = COLOURS[i % COLOURS.len()];
-        draw_band(&mut chart, points, colour)?;
-        entries.push((group_label(summary, g), colour));
+    for ((g, colour), points) in drawn.iter().zip(&acc) {
+        draw_band(&mut chart, points, *colour)?;
+        entries.push((group_label(summary, g), *colour));
     }
 
     if has_cost {
@@ -217,12 +250,20 @@ fn learning_curves(summary: &Summary, path: &Path) -> Result<()> {
         } else {
             (1e-3, 1.0)
         };
+        // every decade labelled at 1, 2, 3 and 5, so that the minor ticks read too
+        let ticks: Vec<f64> = (clo.log10().floor() as i32..=chi.log10().ceil() as i32)
+            .flat_map(|e| [1.0, 2.0, 3.0, 5.0].map(|m| m * 10f64.powi(e)))
+            .filter(|t| (clo..=chi).contains(t))
+            .collect();
         let mut chart = ChartBuilder::on(&panels[1])
             .caption("training cost (log scale)", (FONT, 20))
             .margin(12)
             .x_label_area_size(45)
             .y_label_area_size(70)
-            .build_cartesian_2d(1f64..max_epoch, (clo..chi).log_scale())
+            .build_cartesian_2d(
+                1f64..max_epoch,
+                (clo..chi).log_scale().with_key_points(ticks),
+            )
             .map_err(err)?;
         chart
             .configure_mesh()
@@ -235,13 +276,13 @@ fn learning_curves(summary: &Summary, path: &Path) -> Result<()> {
             .y_label_formatter(&|v| float_tick(*v))
             .draw()
             .map_err(err)?;
-        for (i, points) in costs.iter().enumerate() {
+        for ((_, colour), points) in drawn.iter().zip(&costs) {
             let points: Vec<_> = points
                 .iter()
                 .filter(|p| p.1 > 0.0 && p.2 > 0.0)
                 .copied()
                 .collect();
-            draw_band(&mut chart, &points, COLOURS[i % COLOURS.len()])?;
+            draw_band(&mut chart, &points, *colour)?;
         }
     }
     let seeds = summary.groups.iter().map(|g| g.seeds).max().unwrap_or(1);
@@ -624,5 +665,25 @@ mod tests {
             heat.contains("\n79.50\n"),
             "the best cell shows its mean best accuracy"
         );
+    }
+
+    #[test]
+    fn an_ordered_setting_is_drawn_in_value_order_along_a_colour_map() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = summarize(&read_metrics(&metrics(dir.path(), false)).unwrap());
+        // ranked best first (eta 10, 1, 0.1) but drawn and listed smallest first
+        assert_eq!(s.groups[0].key.value("eta"), "10.0");
+        let drawn = curves(&s);
+        let etas: Vec<String> = drawn.iter().map(|(g, _)| g.key.value("eta")).collect();
+        assert_eq!(etas, ["0.1", "1.0", "10.0"]);
+        let colours: Vec<RGBColor> = drawn.iter().map(|(_, c)| *c).collect();
+        assert_eq!(colours[0], ViridisRGB::get_color(0.0));
+        assert_eq!(colours[2], ViridisRGB::get_color(0.85));
+        assert!(colours[0] != colours[1] && colours[1] != colours[2]);
+        // two swept settings: best first, in distinguishable colours
+        let s = summarize(&read_metrics(&metrics(dir.path(), true)).unwrap());
+        let drawn = curves(&s);
+        assert_eq!(drawn[0].0.key.value("eta"), s.groups[0].key.value("eta"));
+        assert_eq!(drawn[0].1, COLOURS[0]);
     }
 }
