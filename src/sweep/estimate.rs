@@ -1,7 +1,18 @@
 //! `runner check`: the experiment validated against its results folder, and an estimate of the
 //! time the runs left will take.
 
-use super::*;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use super::plan::{self, available_memory, check_memory, gigabytes, shard_runs, MAX_GROUP};
+use super::{load_data, results_dir, SweepOptions};
+use crate::config::Experiment;
+use crate::data::Dataset;
+use crate::grid::RunSettings;
+use crate::train::Trainer;
 
 /// What `runner check` reports.
 #[derive(Debug)]

@@ -5,10 +5,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 mod estimate;
 mod plan;
@@ -24,7 +23,7 @@ use progress::Log;
 
 use crate::config::Experiment;
 use crate::data::{Dataset, DatasetKind};
-use crate::grid::{float_label, RunSettings};
+use crate::grid::RunSettings;
 use crate::store::lock::DirLock;
 use crate::store::resume::prepare;
 use crate::store::shard::Shard;

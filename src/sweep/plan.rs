@@ -1,7 +1,14 @@
 //! Which runs this process trains (the grid or a shard of it) and how they are grouped into
 //! tasks for the pool.
 
-use super::*;
+use std::collections::HashMap;
+
+use anyhow::{bail, Result};
+
+use super::{SweepOptions, MAX_RUNS_WITHOUT_YES};
+use crate::config::Experiment;
+use crate::grid::RunSettings;
+use crate::store::shard::Shard;
 
 /// The runs this invocation is responsible for: the whole grid or the shard's share.
 pub fn planned_runs(exp: &Experiment, opts: &SweepOptions) -> Result<Vec<RunSettings>> {

@@ -1,7 +1,16 @@
 //! What a sweep shows while it runs (a progress bar and live view, or log lines) and the table
 //! it prints at the end.
 
-use super::*;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::SweepOptions;
+use crate::config::Experiment;
+use crate::grid::{float_label, RunSettings};
+use crate::store::{percent, RunRow};
+use crate::train::metrics::EpochRecord;
 
 /// Progress on a terminal, or plain log lines.
 pub(super) struct Log {
