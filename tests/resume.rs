@@ -50,6 +50,28 @@ fn reference(tmp: &Path, exp: &Path) -> (Vec<Vec<String>>, Vec<Vec<String>>) {
     )
 }
 
+/// Runs the experiment again into `out` (a resume) and checks that it ends with the uninterrupted
+/// results, timing aside.
+fn resumes_to(
+    tmp: &Path,
+    exp: &Path,
+    out: &str,
+    ref_metrics: &[Vec<String>],
+    ref_runs: &[Vec<String>],
+) {
+    runner(tmp)
+        .args([exp.to_str().unwrap(), "--out", out, "-q"])
+        .assert()
+        .success();
+    let dir = tmp.join(out);
+    assert_eq!(
+        without_seconds(&dir.join("metrics.csv")),
+        ref_metrics,
+        "{out}"
+    );
+    assert_eq!(without_seconds(&dir.join("runs.csv")), ref_runs, "{out}");
+}
+
 #[test]
 fn kill_9_at_any_moment_then_rerun_gives_the_uninterrupted_result() {
     let tmp = tempfile::tempdir().unwrap();
@@ -250,12 +272,7 @@ fn sigint_stops_cleanly_and_the_sweep_resumes() {
     let states = std::fs::read_dir(dir.join("state")).unwrap().count();
     let runs_rows = lines(&dir.join("runs.csv")) - 1;
     assert_eq!(states, runs_rows);
-    runner(tmp.path())
-        .args([exp.to_str().unwrap(), "--out", "i", "-q"])
-        .assert()
-        .success();
-    assert_eq!(without_seconds(&dir.join("metrics.csv")), ref_metrics);
-    assert_eq!(without_seconds(&dir.join("runs.csv")), ref_runs);
+    resumes_to(tmp.path(), &exp, "i", &ref_metrics, &ref_runs);
 }
 
 #[test]
@@ -774,12 +791,7 @@ fn sigterm_and_a_second_process_on_the_same_folder_are_handled() {
     assert_eq!(output.status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("stopping"), "{stderr}");
     // and whatever was cut off, the same command finishes with the uninterrupted results
-    runner(tmp.path())
-        .args([exp.to_str().unwrap(), "--out", "t", "-q"])
-        .assert()
-        .success();
-    assert_eq!(without_seconds(&dir.join("metrics.csv")), ref_metrics);
-    assert_eq!(without_seconds(&dir.join("runs.csv")), ref_runs);
+    resumes_to(tmp.path(), &exp, "t", &ref_metrics, &ref_runs);
 }
 
 #[test]
