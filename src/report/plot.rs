@@ -178,11 +178,14 @@ fn learning_curves(summary: &Summary, path: &Path) -> Result<()> {
     let root = SVGBackend::new(path, (1300, 540)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let (plots, side) = root.split_horizontally(1050);
-    let panels = if has_cost {
+    // an accuracy panel when one is monitored, a cost panel when the training cost is
+    let has_accuracy = !summary.accuracy.is_empty();
+    let panels = if has_cost && has_accuracy {
         plots.split_evenly((1, 2))
     } else {
         vec![plots]
     };
+    let cost_panel = if has_accuracy { 1 } else { 0 };
     let max_epoch = groups
         .iter()
         .flat_map(|g| g.runs.iter().flat_map(|r| r.points.iter().map(|p| p.0)))
@@ -196,42 +199,49 @@ fn learning_curves(summary: &Summary, path: &Path) -> Result<()> {
         String::new()
     };
 
-    // Accuracy, in percent.
-    let acc: Vec<Vec<(f64, f64, f64, f64)>> = groups
+    let entries: Vec<(String, RGBColor)> = drawn
         .iter()
-        .map(|g| band(g, |p| p.1.map(|a| 100.0 * a)))
+        .map(|(g, colour)| (group_label(summary, g), *colour))
         .collect();
-    let lo = acc
-        .iter()
-        .flatten()
-        .map(|p| p.2)
-        .fold(f64::INFINITY, f64::min);
-    let (lo, hi) = if lo.is_finite() {
-        ((lo - 2.0).max(0.0).floor(), 100.0)
-    } else {
-        (0.0, 100.0)
-    };
-    let mut chart = ChartBuilder::on(&panels[0])
-        .caption(format!("{} accuracy{note}", summary.accuracy), (FONT, 20))
-        .margin(12)
-        .x_label_area_size(45)
-        .y_label_area_size(60)
-        .build_cartesian_2d(1f64..max_epoch, lo..hi)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .x_desc("epoch")
-        .y_desc(format!("{} accuracy (%)", summary.accuracy))
-        .x_label_formatter(&|v| format!("{v:.0}"))
-        .y_label_formatter(&|v| format!("{v:.0}"))
-        .label_style((FONT, 14))
-        .axis_desc_style((FONT, 15))
-        .draw()
-        .map_err(err)?;
-    let mut entries = Vec::new();
-    for ((g, colour), points) in drawn.iter().zip(&acc) {
-        draw_band(&mut chart, points, *colour)?;
-        entries.push((group_label(summary, g), *colour));
+
+    // Accuracy, in percent.
+    if has_accuracy {
+        let acc: Vec<Vec<(f64, f64, f64, f64)>> = groups
+            .iter()
+            .map(|g| band(g, |p| p.1.map(|a| 100.0 * a)))
+            .collect();
+        let lo = acc
+            .iter()
+            .flatten()
+            .map(|p| p.2)
+            .fold(f64::INFINITY, f64::min);
+        let (lo, hi) = if lo.is_finite() {
+            ((lo - 2.0).max(0.0).floor(), 100.0)
+        } else {
+            (0.0, 100.0)
+        };
+        let mut chart = ChartBuilder::on(&panels[0])
+            .caption(format!("{} accuracy{note}", summary.accuracy), (FONT, 20))
+            .margin(12)
+            .x_label_area_size(45)
+            .y_label_area_size(60)
+            .build_cartesian_2d(1f64..max_epoch, lo..hi)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .x_labels((max_epoch as usize).clamp(2, 10))
+            .x_labels((max_epoch as usize).clamp(2, 10))
+            .y_desc(format!("{} accuracy (%)", summary.accuracy))
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .y_label_formatter(&|v| format!("{v:.0}"))
+            .label_style((FONT, 14))
+            .axis_desc_style((FONT, 15))
+            .draw()
+            .map_err(err)?;
+        for ((_, colour), points) in drawn.iter().zip(&acc) {
+            draw_band(&mut chart, points, *colour)?;
+        }
     }
 
     if has_cost {
@@ -250,12 +260,19 @@ fn learning_curves(summary: &Summary, path: &Path) -> Result<()> {
         } else {
             (1e-3, 1.0)
         };
-        // every decade labelled at 1, 2, 3 and 5, so that the minor ticks read too
-        let ticks: Vec<f64> = (clo.log10().floor() as i32..=chi.log10().ceil() as i32)
-            .flat_map(|e| [1.0, 2.0, 3.0, 5.0].map(|m| m * 10f64.powi(e)))
-            .filter(|t| (clo..=chi).contains(t))
-            .collect();
-        let mut chart = ChartBuilder::on(&panels[1])
+        // every decade labelled at 1, 2, 3 and 5, so that the minor ticks read too (and finer
+        // where the costs span less than that)
+        let ticks_at = |marks: &[f64]| -> Vec<f64> {
+            (clo.log10().floor() as i32..=chi.log10().ceil() as i32)
+                .flat_map(|e| marks.iter().map(move |m| m * 10f64.powi(e)))
+                .filter(|t| (clo..=chi).contains(t))
+                .collect()
+        };
+        let mut ticks = ticks_at(&[1.0, 2.0, 3.0, 5.0]);
+        if ticks.len() < 3 {
+            ticks = ticks_at(&[1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]);
+        }
+        let mut chart = ChartBuilder::on(&panels[cost_panel])
             .caption("training cost (log scale)", (FONT, 20))
             .margin(12)
             .x_label_area_size(45)
@@ -268,6 +285,8 @@ fn learning_curves(summary: &Summary, path: &Path) -> Result<()> {
         chart
             .configure_mesh()
             .x_desc("epoch")
+            .x_labels((max_epoch as usize).clamp(2, 10))
+            .x_labels((max_epoch as usize).clamp(2, 10))
             .y_desc("training cost (per example)")
             .label_style((FONT, 14))
             .axis_desc_style((FONT, 15))
@@ -685,5 +704,26 @@ mod tests {
         let drawn = curves(&s);
         assert_eq!(drawn[0].0.key.value("eta"), s.groups[0].key.value("eta"));
         assert_eq!(drawn[0].1, COLOURS[0]);
+    }
+
+    #[test]
+    fn without_an_accuracy_only_the_cost_is_drawn() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("metrics.csv");
+        let mut text = String::from("run,sizes,eta,batch_size,epochs,seed,cost,init,lambda,train_size,epoch,train_cost,train_accuracy,validation_cost,validation_accuracy,test_cost,test_accuracy,seconds\n");
+        for (r, eta) in [0.5, 3.0].iter().enumerate() {
+            for epoch in 1..=2 {
+                let cost = 0.5 / (epoch as f64 + r as f64);
+                text += &format!("x{r},784-30-10,{eta},10,2,1,quadratic,large,0.0,1000,{epoch},{cost},,,,,,0.1\n");
+            }
+        }
+        std::fs::write(&p, text).unwrap();
+        let s = summarize(&read_metrics(&p).unwrap());
+        assert_eq!(s.accuracy, "");
+        let written = write_plots(&s, &dir.path().join("plots")).unwrap();
+        assert_eq!(written.len(), 1, "no answer plot without an accuracy");
+        let curves = svg(&written[0]);
+        assert!(curves.contains("training cost"));
+        assert!(!curves.contains("accuracy"), "no empty accuracy panel");
     }
 }
