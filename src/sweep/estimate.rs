@@ -10,7 +10,6 @@ use anyhow::Result;
 use super::plan::{self, available_memory, check_memory, gigabytes, shard_runs, MAX_GROUP};
 use super::{load_data, results_dir, SweepOptions};
 use crate::config::Experiment;
-use crate::data::Dataset;
 use crate::grid::RunSettings;
 use crate::train::Trainer;
 
@@ -79,6 +78,14 @@ pub fn human_duration(seconds: f64) -> String {
     }
 }
 
+/// The runs left of one network shape (layer sizes, batch size): one of them to time, and their
+/// training examples and epochs summed.
+struct Shape {
+    run: RunSettings,
+    examples: f64,
+    epochs: f64,
+}
+
 /// Seconds a sweep spends after training on its summary, plots and report (measured: 0.3-0.8 s
 /// for the shipped experiments).
 const REPORT_SECONDS: f64 = 0.5;
@@ -102,19 +109,39 @@ pub fn check(exp: &Experiment, opts: &SweepOptions) -> Result<CheckReport> {
         }
         None => HashMap::new(),
     };
-    // The memory first, without allocating a network: the largest network of the grid, fused
-    // with as many runs as a group holds, on every thread at once (an upper bound).
+    // One pass over the runs (a grid of millions is checked without building it): the largest
+    // network for the memory bound, and per network shape the work left, in training examples
+    // and epochs. Nothing is allocated until the memory has been checked.
     let mut largest: Option<(u64, RunSettings)> = None;
-    let mut count = 0usize;
+    let mut shapes: HashMap<(Vec<usize>, usize), Shape> = HashMap::new();
+    let (mut runs, mut left, mut epochs_left) = (0u128, 0u128, 0u128);
     for r in shard_runs(exp, opts.shard) {
-        count += 1;
+        runs += 1;
         let bytes = plan::group_bytes(std::slice::from_ref(&r));
         if largest.as_ref().is_none_or(|(b, _)| bytes > *b) {
-            largest = Some((bytes, r));
+            largest = Some((bytes, r.clone()));
         }
+        if !finished.is_empty() && finished.contains_key(&r.id()) {
+            continue;
+        }
+        left += 1;
+        epochs_left += r.epochs as u128;
+        let epochs = r.epochs as f64;
+        let shape = shapes
+            .entry((r.sizes.clone(), r.batch_size))
+            .or_insert_with(|| Shape {
+                run: r.clone(),
+                examples: 0.0,
+                epochs: 0.0,
+            });
+        shape.examples += r.examples() as f64 * epochs;
+        shape.epochs += epochs;
     }
+    // The memory first: the largest network, fused with as many runs as a group holds, on every
+    // thread at once (an upper bound).
     let memory_bytes = match largest {
         Some((_, r)) => {
+            let count = usize::try_from(runs).unwrap_or(usize::MAX);
             let group = vec![r; count.min(MAX_GROUP)];
             check_memory(
                 &vec![group; threads.min(count)],
@@ -124,46 +151,33 @@ pub fn check(exp: &Experiment, opts: &SweepOptions) -> Result<CheckReport> {
         }
         None => 0,
     };
-    // The runs are visited one at a time: a grid of millions is checked without building it.
-    let monitor = exp.data.monitor;
-    let mut data: Option<Dataset> = None;
-    let mut speed: HashMap<(Vec<usize>, usize), f64> = HashMap::new();
-    let (mut runs, mut left, mut epochs_left, mut total) = (0u128, 0u128, 0u128, 0.0f64);
-    // what does not depend on the threads: loading the data, writing the summary and plots
+    // Then each network shape timed briefly; evaluation is counted as forward passes at a third
+    // of a training example's cost. What does not depend on the threads is added once: loading
+    // the data, writing the summary and plots.
+    let mut total = 0.0f64;
     let mut total_fixed = REPORT_SECONDS;
-    for r in shard_runs(exp, opts.shard) {
-        runs += 1;
-        if !finished.is_empty() && finished.contains_key(&r.id()) {
-            continue;
-        }
-        left += 1;
-        epochs_left += r.epochs as u128;
-        if data.is_none() {
-            let started = std::time::Instant::now();
-            data = Some(load_data(exp)?);
-            // a sweep loads the data set too
-            total_fixed += started.elapsed().as_secs_f64();
-        }
-        let data = data.as_ref().expect("just loaded");
-        // Time each distinct (sizes, batch size) briefly; evaluation is counted as forward
-        // passes at a third of a training example's cost.
-        let key = (r.sizes.clone(), r.batch_size);
-        let per_example = *speed.entry(key).or_insert_with(|| {
-            Trainer::new(std::slice::from_ref(&r), data, monitor)
-                .seconds_per_example(Duration::from_millis(300))
-        });
+    if !shapes.is_empty() {
+        let started = std::time::Instant::now();
+        let data = load_data(exp)?;
+        total_fixed += started.elapsed().as_secs_f64();
+        let monitor = exp.data.monitor;
         use crate::train::metrics::Metric;
-        let mut eval = 0;
-        if monitor.has(Metric::TrainCost) || monitor.has(Metric::TrainAccuracy) {
-            eval += r.examples();
-        }
+        let train_eval = monitor.has(Metric::TrainCost) || monitor.has(Metric::TrainAccuracy);
+        let mut eval_per_epoch = 0;
         if monitor.has(Metric::ValidationCost) || monitor.has(Metric::ValidationAccuracy) {
-            eval += data.validation.len();
+            eval_per_epoch += data.validation.len();
         }
         if monitor.has(Metric::TestCost) || monitor.has(Metric::TestAccuracy) {
-            eval += data.test.len();
+            eval_per_epoch += data.test.len();
         }
-        total += per_example * (r.examples() as f64 + eval as f64 / 3.0) * r.epochs as f64;
+        for shape in shapes.values() {
+            let per_example = Trainer::new(std::slice::from_ref(&shape.run), &data, monitor)
+                .seconds_per_example(Duration::from_millis(300));
+            let trained = shape.examples;
+            let evaluated =
+                if train_eval { trained } else { 0.0 } + shape.epochs * eval_per_epoch as f64;
+            total += per_example * (trained + evaluated / 3.0);
+        }
     }
     let estimate_seconds =
         (left > 0).then(|| total / (threads as f64).min(left as f64) + total_fixed);
