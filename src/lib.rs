@@ -10,6 +10,8 @@
 //! - [`nn`]: parameters, the shared maths, the fast lockstep engine with its SIMD kernels, and the
 //!   dense reference network the tests check it against;
 //! - [`train`]: epochs, mini-batches, the stopping rules and the per-epoch metrics of a run;
+//! - [`search`]: searches that decide what to train from what was trained (the book's threshold
+//!   procedure for eta, successive halving);
 //! - [`sweep`]: planning the runs into groups and shards, scheduling them on the pool, progress;
 //! - [`store`]: the results folder: its schema, writers, resume, lock, shards and merge;
 //! - [`report`]: the summary across seeds, the plots and the HTML report.
@@ -20,6 +22,7 @@ pub mod data;
 pub mod grid;
 pub mod nn;
 pub mod report;
+pub mod search;
 pub mod store;
 pub mod sweep;
 pub mod train;

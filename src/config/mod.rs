@@ -16,6 +16,7 @@ pub use error::ExperimentError;
 
 use crate::data::DatasetKind;
 use crate::grid::{Grid, RunSettings};
+use crate::search::Search;
 use crate::train::metrics::Monitor;
 use values::Source;
 
@@ -57,6 +58,8 @@ pub struct Experiment {
     pub grid: Grid,
     /// Every training-set size written in the file (`[data]`, zips, variants).
     pub train_sizes: Vec<TrainSizeSource>,
+    /// How the runs are chosen: the whole grid, or a search that decides as it trains.
+    pub search: Search,
 }
 
 /// The commented starter experiment `runner new` writes.
@@ -455,9 +458,8 @@ lambda = 0.0
         assert!(runs.iter().any(|r| r.activation == Activation::Relu));
         assert_eq!(e.grid.extra_columns(), vec!["activation", "momentum"]);
         assert!(err("[search]\nmode = \"random\"\n").contains("`trials` is missing"));
-        assert!(
-            err("[search]\nmode = \"bayes\"\ntrials = 3\n").contains("use \"random\" or \"grid\"")
-        );
+        assert!(err("[search]\nmode = \"bayes\"\ntrials = 3\n")
+            .contains("use \"grid\", \"random\", \"threshold\", \"halving\""));
         assert!(err(
             "[search]\nmode = \"random\"\ntrials = 3\n[grid]\n[[grid.zip]]\neta = [1.0]\n"
         )

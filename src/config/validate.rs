@@ -19,10 +19,35 @@ use crate::data::{DatasetKind, DEFAULT_VALIDATION, MNIST_TRAIN, TRAINING_FILE_IM
 use crate::grid::settings::{self, Kind, Max, Setting, SETTINGS};
 use crate::grid::{Grid, Partial, RunSettings, Value, Variant};
 use crate::nn::maths::Cost;
+use crate::search::{Halving, Search, ThresholdSearch};
 use crate::train::metrics::{Metric, Monitor};
 
 const DATA_KEYS: &[&str] = &["dataset", "dir", "train_size", "validation_size", "monitor"];
-const SEARCH_KEYS: &[&str] = &["mode", "trials", "seed"];
+/// `[search]`'s modes and the keys each takes beside `mode`.
+const SEARCH_MODES: [(&str, &[&str]); 4] = [
+    ("grid", &[]),
+    ("random", &["trials", "seed"]),
+    (
+        "threshold",
+        &[
+            "start",
+            "factor",
+            "watch",
+            "precision",
+            "probes",
+            "then_train",
+        ],
+    ),
+    ("halving", &["reduction", "min_epochs", "metric"]),
+];
+
+/// What `[search]` asks for.
+enum SearchSpec {
+    Grid,
+    Random(usize, u64),
+    Threshold(ThresholdSearch),
+    Halving(Halving),
+}
 /// `[grid]`'s own keys beside the settings: `seeds = N` for seeds 1 to N, and the zips.
 const GRID_EXTRA_KEYS: [&str; 2] = ["seeds", "zip"];
 /// The output layers `output` may name: sigmoid (with the `cost`) or softmax (log-likelihood).
@@ -396,14 +421,15 @@ impl<'a> Validator<'a> {
         Ok((data, train_at))
     }
 
-    /// `[search] mode = "random", trials = N, seed = S`: returns (trials, seed), or None for the
-    /// plain grid (`mode = "grid"`, the default).
+    /// `[search]`: the plain grid (`mode = "grid"`, the default), a random search (`trials`,
+    /// `seed`), the book's threshold procedure for eta, or successive halving.
     fn search(
         &self,
         entry: Option<&(raw::Key, toml::Spanned<TableOr<raw::Table>>)>,
-    ) -> Result<Option<(usize, u64)>, ExperimentError> {
+        monitor: Monitor,
+    ) -> Result<SearchSpec, ExperimentError> {
         let Some((_, t)) = entry else {
-            return Ok(None);
+            return Ok(SearchSpec::Grid);
         };
         let whole = self.source.at("search", t.span());
         let t = match t.get_ref() {
@@ -412,40 +438,159 @@ impl<'a> Validator<'a> {
                 return Err(whole.err(format!("expected a table [search], found {}", show(v))))
             }
         };
-        self.check_keys(t, "search", SEARCH_KEYS)?;
+        let all: Vec<&str> = SEARCH_MODES
+            .iter()
+            .flat_map(|(_, keys)| keys.iter().copied())
+            .chain(["mode"])
+            .collect();
+        self.check_keys(t, "search", &all)?;
         let at = |key: &str| self.at("search", key, t.get(key).expect("present"));
-        match t.get("mode").map(|v| v.get_ref()) {
-            None => return Err(whole.err("`mode` is missing: \"random\" or \"grid\"")),
-            Some(Toml::String(m)) if m == "grid" => return Ok(None),
-            Some(Toml::String(m)) if m == "random" => {}
+        let modes: Vec<String> = SEARCH_MODES
+            .iter()
+            .map(|(m, _)| format!("\"{m}\""))
+            .collect();
+        let mode = match t.get("mode").map(|v| v.get_ref()) {
+            None => return Err(whole.err(format!("`mode` is missing: {}", modes.join(", ")))),
+            Some(Toml::String(m)) if SEARCH_MODES.iter().any(|(n, _)| n == m) => m.as_str(),
             Some(other) => {
                 return Err(at("mode").err(format!(
-                    "{} is not allowed: use \"random\" or \"grid\"",
-                    show(other)
+                    "{} is not allowed: use {}",
+                    show(other),
+                    modes.join(", ")
                 )))
             }
+        };
+        let own = SEARCH_MODES
+            .iter()
+            .find(|(m, _)| *m == mode)
+            .expect("a mode")
+            .1;
+        if let Some((key, _)) = t
+            .entries
+            .iter()
+            .find(|(k, _)| k.get_ref() != "mode" && !own.contains(&k.get_ref().as_str()))
+        {
+            let owner = SEARCH_MODES
+                .iter()
+                .find(|(_, keys)| keys.contains(&key.get_ref().as_str()))
+                .map_or("", |(m, _)| m);
+            return Err(self
+                .source
+                .at(format!("search.{}", key.get_ref()), key.span())
+                .err(format!(
+                    "`{}` belongs to mode = \"{owner}\", not to mode = \"{mode}\" (which takes {})",
+                    key.get_ref(),
+                    if own.is_empty() {
+                        "no other key".to_string()
+                    } else {
+                        own.iter()
+                            .map(|k| format!("`{k}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                )));
         }
-        let trials = match t.get("trials").map(|v| v.get_ref()) {
-            Some(Toml::Integer(n)) if (1..=MAX_RANGE_VALUES as i64).contains(n) => *n as usize,
-            Some(other) => {
-                return Err(at("trials").err(format!(
-                    "{} is not allowed: the number of trials is from 1 to 100000",
-                    show(other)
-                )))
-            }
-            None => return Err(whole.err("`trials` is missing: how many points to draw")),
-        };
-        let seed = match t.get("seed").map(|v| v.get_ref()) {
-            None => 1,
-            Some(Toml::Integer(n)) if *n >= 0 => *n as u64,
-            Some(other) => {
-                return Err(at("seed").err(format!(
-                    "{} is not allowed: the search's seed is a whole number >= 0",
-                    show(other)
-                )))
+        let int = |key: &str,
+                   default: i64,
+                   min: i64,
+                   max: i64,
+                   what: &str|
+         -> Result<i64, ExperimentError> {
+            match t.get(key).map(|v| v.get_ref()) {
+                None => Ok(default),
+                Some(Toml::Integer(n)) if (min..=max).contains(n) => Ok(*n),
+                Some(other) => Err(at(key).err(format!("{} is not allowed: {what}", show(other)))),
             }
         };
-        Ok(Some((trials, seed)))
+        let float = |key: &str,
+                     default: f64,
+                     ok: fn(f64) -> bool,
+                     what: &str|
+         -> Result<f64, ExperimentError> {
+            match t.get(key).map(|v| v.get_ref()) {
+                None => Ok(default),
+                Some(Toml::Float(x)) if ok(*x) => Ok(*x),
+                Some(Toml::Integer(n)) if ok(*n as f64) => Ok(*n as f64),
+                Some(other) => Err(at(key).err(format!("{} is not allowed: {what}", show(other)))),
+            }
+        };
+        match mode {
+            "grid" => Ok(SearchSpec::Grid),
+            "random" => {
+                if t.get("trials").is_none() {
+                    return Err(whole.err("`trials` is missing: how many points to draw"));
+                }
+                let trials = int(
+                    "trials",
+                    0,
+                    1,
+                    MAX_RANGE_VALUES as i64,
+                    "the number of trials is from 1 to 100000",
+                )? as usize;
+                let seed = int(
+                    "seed",
+                    1,
+                    0,
+                    i64::MAX,
+                    "the search's seed is a whole number >= 0",
+                )? as u64;
+                Ok(SearchSpec::Random(trials, seed))
+            }
+            "threshold" => {
+                let d = ThresholdSearch::default();
+                let then_train = match t.get("then_train").map(|v| v.get_ref()) {
+                    None => false,
+                    Some(Toml::Boolean(b)) => *b,
+                    Some(other) => {
+                        return Err(at("then_train")
+                            .err(format!("{} is not allowed: true or false", show(other))))
+                    }
+                };
+                Ok(SearchSpec::Threshold(ThresholdSearch {
+                    start: float("start", d.start, |x| (1e-6..=1e6).contains(&x), "the first eta tried is from 1e-6 to 1e6")?,
+                    factor: float("factor", d.factor, |x| (1.5..=1000.0).contains(&x), "the coarse scan's step is a factor from 1.5 to 1000")?,
+                    watch: int("watch", d.watch as i64, 2, 100, "the epochs watched per probe are from 2 to 100 (the verdict compares epochs)")? as usize,
+                    precision: float("precision", d.precision, |x| x > 1.0 && x <= 100.0, "the precision is a ratio above 1 (e.g. 1.5: refine until the smallest unstable eta is at most 1.5 times the largest stable one)")?,
+                    probes: int("probes", d.probes as i64, 1, 64, "the etas probed per round are from 1 to 64")? as usize,
+                    then_train,
+                }))
+            }
+            "halving" => {
+                let d = Halving::default();
+                let metric = match t.get("metric").map(|v| v.get_ref()) {
+                    None => d.metric,
+                    Some(Toml::String(s)) if Metric::ALL.iter().any(|m| m.name() == s) => {
+                        Metric::ALL
+                            .into_iter()
+                            .find(|m| m.name() == s)
+                            .expect("found")
+                    }
+                    Some(other) => {
+                        let names: Vec<String> = Metric::ALL
+                            .iter()
+                            .map(|m| format!("\"{}\"", m.name()))
+                            .collect();
+                        return Err(at("metric").err(format!(
+                            "{} is not allowed: use one of {}",
+                            show(other),
+                            names.join(", ")
+                        )));
+                    }
+                };
+                if !monitor.has(metric) {
+                    return Err(at("metric").err(format!(
+                        "\"{}\" is not monitored: add it to `data.monitor`, or rank by a monitored metric",
+                        metric.name()
+                    )));
+                }
+                Ok(SearchSpec::Halving(Halving {
+                    reduction: int("reduction", d.reduction as i64, 2, 1000, "the reduction is a whole number from 2 to 1000 (keep the best 1/reduction)")? as usize,
+                    min_epochs: int("min_epochs", d.min_epochs as i64, 1, 100_000, "the first rung's epochs are a whole number from 1")? as usize,
+                    metric,
+                }))
+            }
+            _ => unreachable!("modes are checked above"),
+        }
     }
 
     /// `[grid]`: each setting's list; `seeds = N`; the zips are read by [`Self::zips`].
@@ -652,6 +797,39 @@ impl<'a> Validator<'a> {
     }
 
     /// Where setting `i` was written for `origin`, if it was.
+    /// A threshold search trains one network (every seed): no `eta`, no zips or variants, one
+    /// value of every other setting.
+    fn one_configuration(&self, grid: &Grid, why: &str) -> Result<(), ExperimentError> {
+        let eta = settings::index("eta").expect("a setting");
+        let seed = settings::index("seed").expect("a setting");
+        if let Some((_, _, at)) = self.written.iter().find(|(_, i, _)| *i == eta) {
+            return Err(at.err(
+                "eta must not be given in a threshold search: the search chooses it (the first \
+                 value tried is `search.start`, default 0.01)",
+            ));
+        }
+        if let Some((o, _, at)) = self.written.iter().find(|(o, _, _)| *o != Origin::Grid) {
+            let what = match o {
+                Origin::Zip(_) => "[[grid.zip]] tables",
+                _ => "[[variant]] tables",
+            };
+            return Err(at.err(format!(
+                "{why}: {what} are not allowed (run one search per network, or use a grid)"
+            )));
+        }
+        for (i, s) in SETTINGS.iter().enumerate() {
+            if i != seed && grid.axis(i).len() > 1 {
+                let at = self.written_at(Origin::Grid, i).expect("a list is written");
+                return Err(at.err(format!(
+                    "{why}: `{}` has {} values; give one (run one search per network)",
+                    s.name,
+                    grid.axis(i).len()
+                )));
+            }
+        }
+        Ok(())
+    }
+
     fn written_at(&self, origin: Origin, i: usize) -> Option<&At<'a>> {
         self.written
             .iter()
@@ -793,7 +971,9 @@ pub(super) fn experiment(
         Some((_, item)) => values::string(&source.at("description", item.span()), item.get_ref())?,
     };
     let (data, data_train_at) = v.data(file.data.as_ref())?;
-    let search = v.search(file.search.as_ref())?;
+    let mut data = data;
+    let spec = v.search(file.search.as_ref(), data.monitor)?;
+    let random = matches!(spec, SearchSpec::Random(..));
     let (mut grid, raw_values, zip_entry) = match &file.grid {
         None => {
             let mut grid = Grid::default();
@@ -808,13 +988,13 @@ pub(super) fn experiment(
                     .err(format!("expected a table [grid], found {}", show(x))))
             }
             TableOr::Table(g) => {
-                let (grid, raw) = v.grid(&g.settings, search.is_some())?;
+                let (grid, raw) = v.grid(&g.settings, random)?;
                 (grid, raw, g.zip.as_ref())
             }
         },
     };
     if let Some(zips) = zip_entry {
-        if search.is_some() {
+        if random {
             return Err(source.error(
                 "search",
                 file.search.as_ref().map(|s| s.0.span()),
@@ -854,9 +1034,45 @@ pub(super) fn experiment(
         }
     }
     grid.dedup();
-    if let Some((trials, seed)) = search {
-        grid = random_search(grid, &raw_values, trials, seed);
-    }
+    let search_at = file.search.as_ref().map(|s| s.0.span());
+    let search = match spec {
+        SearchSpec::Grid => Search::Grid,
+        SearchSpec::Random(trials, seed) => {
+            grid = random_search(grid, &raw_values, trials, seed);
+            Search::Grid
+        }
+        SearchSpec::Threshold(t) => {
+            v.one_configuration(&grid, "a threshold search finds eta for one network")?;
+            // the verdicts read the training cost and accuracy
+            let mut metrics = data.monitor.metrics();
+            for m in [Metric::TrainCost, Metric::TrainAccuracy] {
+                if !metrics.contains(&m) {
+                    metrics.push(m);
+                }
+            }
+            data.monitor = Monitor::only(&metrics);
+            Search::Threshold(t)
+        }
+        SearchSpec::Halving(h) => {
+            let epochs = settings::index("epochs").expect("a setting");
+            if grid.zips.iter().flatten().any(|p| p.get(epochs).is_some())
+                || grid
+                    .variants
+                    .iter()
+                    .any(|x| x.settings.get(epochs).is_some())
+                || grid.axis(epochs).len() > 1
+            {
+                return Err(source.error(
+                    "grid.epochs",
+                    v.written_at(Origin::Grid, epochs).map(|at| at.span.clone()).or(search_at),
+                    "successive halving stops configurations at the same epochs: give one value of \
+                     `epochs` (the last rung)"
+                        .to_string(),
+                ));
+            }
+            Search::Halving(h)
+        }
+    };
     // where each training-set size was set, for the check against the data set when it loads
     let ts = settings::index("train_size").expect("a setting");
     let mut train_sizes = vec![TrainSizeSource {
@@ -896,6 +1112,7 @@ pub(super) fn experiment(
         data,
         grid,
         train_sizes,
+        search,
     })
 }
 

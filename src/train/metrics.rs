@@ -122,6 +122,10 @@ pub enum RunStatus {
     Stopped {
         epoch: usize,
     },
+    /// Stopped by successive halving at a rung, after this epoch.
+    Pruned {
+        epoch: usize,
+    },
 }
 
 impl RunStatus {
@@ -131,6 +135,7 @@ impl RunStatus {
             RunStatus::Diverged { .. } => "diverged",
             RunStatus::Interrupted => "interrupted",
             RunStatus::Stopped { .. } => "stopped",
+            RunStatus::Pruned { .. } => "pruned",
         }
     }
 }

@@ -309,58 +309,142 @@ impl<'d> Trainer<'d> {
     /// `eta_schedule` ends it, or when `on_epoch` fails for it (its result is then that error);
     /// such a run leaves the group, so it costs no more work. All stop when `stop` is set.
     pub fn run<E>(
-        mut self,
+        self,
+        stop: &AtomicBool,
+        on_epoch: impl FnMut(usize, &EpochRecord) -> Result<(), E>,
+    ) -> Vec<Result<RunOutcome, E>> {
+        let last = self.runs[0].epochs;
+        let mut session = Session::new(self);
+        session.advance(last, stop, on_epoch);
+        session.finish()
+    }
+}
+
+/// A group's training that can pause: [`Session::advance`] trains up to an epoch, and between
+/// two calls runs can be stopped from outside ([`Session::prune`]), as successive halving does.
+/// Trained in one call or in several, the numbers are the same.
+pub struct Session<'d, E> {
+    trainer: Trainer<'d>,
+    results: Vec<Option<Result<RunOutcome, E>>>,
+    watches: Vec<Watch>,
+    /// The run each lane of the group trains; finished runs leave the group.
+    active: Vec<usize>,
+    written: usize,
+    interrupted: bool,
+}
+
+impl<'d, E> Session<'d, E> {
+    pub fn new(trainer: Trainer<'d>) -> Session<'d, E> {
+        let runs = trainer.runs.len();
+        Session {
+            trainer,
+            results: (0..runs).map(|_| None).collect(),
+            watches: vec![Watch::default(); runs],
+            active: (0..runs).collect(),
+            written: 0,
+            interrupted: false,
+        }
+    }
+
+    /// The run settings of the group, by run index.
+    pub fn len(&self) -> usize {
+        self.results.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.results.is_empty()
+    }
+
+    /// True when run `r` has ended (finished, diverged, stopped, pruned or failed).
+    pub fn ended(&self, r: usize) -> bool {
+        self.results[r].is_some()
+    }
+
+    /// True while some run still trains (and the sweep was not interrupted).
+    pub fn training(&self) -> bool {
+        !self.interrupted
+            && self.trainer.epoch < self.trainer.runs[0].epochs
+            && self.results.iter().any(Option::is_none)
+    }
+
+    /// Trains epochs until epoch `until` (or the last), as [`Trainer::run`] describes.
+    pub fn advance(
+        &mut self,
+        until: usize,
         stop: &AtomicBool,
         mut on_epoch: impl FnMut(usize, &EpochRecord) -> Result<(), E>,
-    ) -> Vec<Result<RunOutcome, E>> {
-        let runs = self.runs.len();
-        let mut results: Vec<Option<Result<RunOutcome, E>>> = (0..runs).map(|_| None).collect();
-        let mut written = 0;
-        let mut interrupted = false;
-        let last = self.runs[0].epochs;
-        let mut watches = vec![Watch::default(); runs];
-        // the run each lane of the group trains; finished runs leave the group
-        let mut active: Vec<usize> = (0..runs).collect();
-        while self.epoch < self.runs[0].epochs && results.iter().any(Option::is_none) {
-            let t = Instant::now();
-            if !self.train_epoch_until(stop) || stop.load(Ordering::Relaxed) {
-                interrupted = true; // the epoch in flight is abandoned
+    ) {
+        let last = self.trainer.runs[0].epochs;
+        let until = until.min(last);
+        while !self.interrupted
+            && self.trainer.epoch < until
+            && self.results.iter().any(Option::is_none)
+        {
+            let t = &mut self.trainer;
+            let started = Instant::now();
+            if !t.train_epoch_until(stop) || stop.load(Ordering::Relaxed) {
+                self.interrupted = true; // the epoch in flight is abandoned
                 break;
             }
-            let seconds = t.elapsed().as_secs_f64();
-            let (records, watched) = self.evaluate_watching(seconds);
+            let seconds = started.elapsed().as_secs_f64();
+            let (records, watched) = t.evaluate_watching(seconds);
             if stop.load(Ordering::Relaxed) {
-                interrupted = true;
+                self.interrupted = true;
                 break;
             }
             for (lane, record) in records.iter().enumerate() {
-                let r = active[lane];
+                let r = self.active[lane];
                 if let Err(e) = on_epoch(r, record) {
-                    results[r] = Some(Err(e));
-                } else if !self.lockstep.run_is_finite(lane) || record.cost_is_bad() {
-                    results[r] = Some(Ok(RunOutcome {
-                        status: RunStatus::Diverged { epoch: self.epoch },
-                        epochs_completed: self.epoch,
+                    self.results[r] = Some(Err(e));
+                } else if !t.lockstep.run_is_finite(lane) || record.cost_is_bad() {
+                    self.results[r] = Some(Ok(RunOutcome {
+                        status: RunStatus::Diverged { epoch: t.epoch },
+                        epochs_completed: t.epoch,
                     }));
-                } else if let Some(accuracy) = watched[lane].filter(|_| self.epoch < last) {
-                    if watches[r].epoch(accuracy, &self.runs[lane], &mut self.params[lane]) {
-                        results[r] = Some(Ok(RunOutcome {
-                            status: RunStatus::Stopped { epoch: self.epoch },
-                            epochs_completed: self.epoch,
+                } else if let Some(accuracy) = watched[lane].filter(|_| t.epoch < last) {
+                    if self.watches[r].epoch(accuracy, &t.runs[lane], &mut t.params[lane]) {
+                        self.results[r] = Some(Ok(RunOutcome {
+                            status: RunStatus::Stopped { epoch: t.epoch },
+                            epochs_completed: t.epoch,
                         }));
                     }
                 }
             }
-            written = self.epoch;
-            let keep: Vec<usize> = (0..active.len())
-                .filter(|&lane| results[active[lane]].is_none())
-                .collect();
-            if !keep.is_empty() && keep.len() < active.len() {
-                self.retain(&keep);
-                active = keep.iter().map(|&lane| active[lane]).collect();
+            self.written = t.epoch;
+            self.leave();
+        }
+    }
+
+    /// Stops runs `runs` (by run index) after the epochs trained so far, with status `pruned`.
+    pub fn prune(&mut self, runs: &[usize]) {
+        let epoch = self.trainer.epoch;
+        for &r in runs {
+            if self.results[r].is_none() {
+                self.results[r] = Some(Ok(RunOutcome {
+                    status: RunStatus::Pruned { epoch },
+                    epochs_completed: epoch,
+                }));
             }
         }
-        results
+        self.leave();
+    }
+
+    /// Ended runs leave the group, so they cost no more work.
+    fn leave(&mut self) {
+        let keep: Vec<usize> = (0..self.active.len())
+            .filter(|&lane| self.results[self.active[lane]].is_none())
+            .collect();
+        if !keep.is_empty() && keep.len() < self.active.len() {
+            self.trainer.retain(&keep);
+            self.active = keep.iter().map(|&lane| self.active[lane]).collect();
+        }
+    }
+
+    /// How each run ended: the runs still training when the last epoch was reached completed,
+    /// unless the sweep was interrupted.
+    pub fn finish(self) -> Vec<Result<RunOutcome, E>> {
+        let (interrupted, written) = (self.interrupted, self.written);
+        self.results
             .into_iter()
             .map(|r| {
                 r.unwrap_or(Ok(RunOutcome {

@@ -1,0 +1,42 @@
+//! Searches that choose what to train from what has been trained: the book's procedure for the
+//! threshold of eta ([`threshold`]) and successive halving of a large grid ([`halving`]).
+//!
+//! Both are pure functions of the experiment and of the metrics already recorded: the sweep
+//! drives them while training, and the report replays them from `metrics.csv`, so a resumed,
+//! merged or re-read results folder always gives the same decisions.
+
+pub mod halving;
+pub mod threshold;
+
+pub use halving::Halving;
+pub use threshold::ThresholdSearch;
+
+/// How an experiment chooses its runs.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Search {
+    /// Every run of the grid (also after a random search has drawn the grid's points).
+    #[default]
+    Grid,
+    /// The book's procedure for eta: probes of a few epochs until the threshold is bracketed.
+    Threshold(ThresholdSearch),
+    /// Every configuration starts; at each rung the worst are stopped.
+    Halving(Halving),
+}
+
+/// `x` rounded to three significant digits, so that the etas a search tries read well and name
+/// the same run every time.
+pub fn round3(x: f64) -> f64 {
+    format!("{x:.2e}").parse().unwrap_or(x)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn three_significant_digits() {
+        assert_eq!(round3(3.16227766), 3.16);
+        assert_eq!(round3(0.0017782794), 0.00178);
+        assert_eq!(round3(100.0), 100.0);
+    }
+}

@@ -1,0 +1,479 @@
+//! The book's procedure for eta (chapter 3): "estimate the threshold value for eta at which the
+//! cost on the training data immediately begins decreasing, instead of oscillating or
+//! increasing", then use about half of it.
+//!
+//! A probe trains the experiment's network at one eta for `watch` epochs with every seed, and each
+//! seed's training cost gives a [`Verdict`]. The coarse scan starts at `start` and steps by
+//! `factor` (up while the probes are stable, down while they are not) until the threshold is
+//! bracketed; bisection on a log scale then narrows the bracket to `precision`. Each round probes
+//! `probes` etas at once so that every core is busy; which etas depends only on the verdicts so
+//! far, never on the threads, so a search is the same whatever the machine.
+
+use crate::grid::schedule::Schedule;
+use crate::grid::RunSettings;
+
+use super::round3;
+
+/// `[search] mode = "threshold"`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThresholdSearch {
+    /// The first eta tried.
+    pub start: f64,
+    /// The step of the coarse scan, up or down.
+    pub factor: f64,
+    /// Epochs each probe trains and watches ("the first few epochs").
+    pub watch: usize,
+    /// Refine until smallest unstable / largest stable is at most this.
+    pub precision: f64,
+    /// Etas probed in each round.
+    pub probes: usize,
+    /// Train the recommended eta for the grid's epochs with every seed once the search ends.
+    pub then_train: bool,
+}
+
+impl Default for ThresholdSearch {
+    fn default() -> Self {
+        ThresholdSearch {
+            start: 0.01,
+            factor: 10.0,
+            watch: 3,
+            precision: 1.5,
+            probes: 3,
+            then_train: false,
+        }
+    }
+}
+
+/// A rise of the training cost from one epoch to the next larger than this share is
+/// "oscillating or increasing". The regularised cost of a stable eta wiggles by up to about 1%
+/// (lambda 5.0 on 1,000 images, eta 0.25); an eta past the threshold makes it jump by 3-60%
+/// (README, "Finding eta the book's way").
+pub const RISE_TOLERANCE: f64 = 0.02;
+
+/// A cost that falls by less than this share over the watched epochs, with the network at
+/// chance, is a saturated network, not a slow one.
+pub const FLAT: f64 = 0.001;
+
+/// The scan gives up below this eta (every probe unstable) ...
+pub const LOWEST_ETA: f64 = 1e-6;
+/// ... and above this one (every probe stable).
+pub const HIGHEST_ETA: f64 = 1e6;
+
+/// What one seed's probe shows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Verdict {
+    /// The training cost fell through the watched epochs.
+    Stable,
+    /// The cost rose by more than [`RISE_TOLERANCE`] from one epoch to the next.
+    Rose { epoch: usize, by: f64 },
+    /// Small rises and falls that end above where the first epoch left the cost.
+    EndedHigher,
+    /// At chance, with a cost that no longer moves: the neurons are saturated.
+    Saturated,
+    /// A cost or a parameter became NaN or infinite.
+    Diverged { epoch: usize },
+}
+
+impl Verdict {
+    pub fn unstable(&self) -> bool {
+        *self != Verdict::Stable
+    }
+
+    /// `stable` or `unstable`, the column of `threshold.csv`.
+    pub fn word(&self) -> &'static str {
+        if self.unstable() {
+            "unstable"
+        } else {
+            "stable"
+        }
+    }
+
+    /// Why, in a few words.
+    pub fn reason(&self) -> String {
+        match self {
+            Verdict::Stable => "cost fell".to_string(),
+            Verdict::Rose { epoch, by } => {
+                format!("cost rose {:.1}% in epoch {epoch}", 100.0 * by)
+            }
+            Verdict::EndedHigher => "cost ended above epoch 1".to_string(),
+            Verdict::Saturated => "saturated at chance".to_string(),
+            Verdict::Diverged { epoch } => format!("diverged in epoch {epoch}"),
+        }
+    }
+}
+
+/// The verdict on one seed's probe: its training cost after each watched epoch (`None` where
+/// it was not finite), the training accuracy after the last, whether it ended before `watch`
+/// epochs (it diverged: probes never stop early otherwise), and the number of classes.
+pub fn verdict(
+    costs: &[Option<f64>],
+    last_accuracy: Option<f64>,
+    watch: usize,
+    classes: usize,
+) -> Verdict {
+    if let Some(k) = costs.iter().position(|c| c.is_none_or(|c| !c.is_finite())) {
+        return Verdict::Diverged { epoch: k + 1 };
+    }
+    let costs: Vec<f64> = costs.iter().flatten().copied().collect();
+    if costs.len() < watch {
+        return Verdict::Diverged {
+            epoch: costs.len() + 1,
+        };
+    }
+    for k in 1..costs.len() {
+        let by = costs[k] / costs[k - 1] - 1.0;
+        if by > RISE_TOLERANCE {
+            return Verdict::Rose { epoch: k + 1, by };
+        }
+    }
+    let (first, last) = (costs[0], costs[costs.len() - 1]);
+    if costs.len() >= 2 && last > first {
+        return Verdict::EndedHigher;
+    }
+    let at_chance = last_accuracy.is_some_and(|a| a <= 1.5 / classes.max(2) as f64);
+    if at_chance && (first - last) < FLAT * first {
+        return Verdict::Saturated;
+    }
+    Verdict::Stable
+}
+
+/// An eta is unstable when at least half of its seeds are (with two seeds, either one).
+pub fn majority_unstable(verdicts: &[Verdict]) -> bool {
+    let unstable = verdicts.iter().filter(|v| v.unstable()).count();
+    !verdicts.is_empty() && 2 * unstable >= verdicts.len()
+}
+
+/// How the search ended.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Ending {
+    /// The bracket is within the precision (or as narrow as three digits allow).
+    Bracketed,
+    /// Every eta up to [`HIGHEST_ETA`] trained steadily.
+    NoUnstable,
+    /// Every eta down to [`LOWEST_ETA`] was unstable.
+    NoStable,
+}
+
+/// The search's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub ending: Ending,
+    /// The largest eta that trained steadily below the smallest unstable one.
+    pub largest_stable: Option<f64>,
+    /// The smallest unstable eta tried.
+    pub smallest_unstable: Option<f64>,
+}
+
+impl Answer {
+    /// The estimate of the threshold: the largest eta at which the cost fell during the watched
+    /// epochs, as the book estimates it.
+    pub fn threshold(&self) -> Option<f64> {
+        match self.ending {
+            Ending::NoStable => None,
+            _ => self.largest_stable,
+        }
+    }
+
+    /// About half the threshold, as the book recommends.
+    pub fn recommended(&self) -> Option<f64> {
+        self.threshold().map(|t| round3(t / 2.0))
+    }
+}
+
+/// What to do next given the etas tried so far and whether each was unstable.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Next {
+    Probe(Vec<f64>),
+    Done(Answer),
+}
+
+impl ThresholdSearch {
+    /// The next round's etas, or the answer. Depends only on the verdicts (and the search's
+    /// settings), so a resumed or replayed search takes the same steps.
+    pub fn next(&self, tried: &[(f64, bool)]) -> Next {
+        let k = self.probes as i32;
+        let fresh = |etas: Vec<f64>| -> Vec<f64> {
+            let mut out: Vec<f64> = Vec::new();
+            for e in etas.into_iter().map(round3) {
+                if !out.contains(&e) && !tried.iter().any(|(t, _)| *t == e) {
+                    out.push(e);
+                }
+            }
+            out
+        };
+        if tried.is_empty() {
+            return Next::Probe(fresh(
+                (0..k).map(|i| self.start * self.factor.powi(i)).collect(),
+            ));
+        }
+        let smallest_unstable = tried
+            .iter()
+            .filter(|(_, u)| *u)
+            .map(|(e, _)| *e)
+            .fold(None, |m: Option<f64>, e| Some(m.map_or(e, |m| m.min(e))));
+        let largest_stable_below = |limit: f64| {
+            tried
+                .iter()
+                .filter(|(e, u)| !*u && *e < limit)
+                .map(|(e, _)| *e)
+                .fold(None, |m: Option<f64>, e| Some(m.map_or(e, |m| m.max(e))))
+        };
+        let answer = |ending, s, u| Answer {
+            ending,
+            largest_stable: s,
+            smallest_unstable: u,
+        };
+        match smallest_unstable {
+            None => {
+                let top = largest_stable_below(f64::INFINITY).expect("something was tried");
+                if top >= HIGHEST_ETA {
+                    return Next::Done(answer(Ending::NoUnstable, Some(top), None));
+                }
+                Next::Probe(fresh((1..=k).map(|i| top * self.factor.powi(i)).collect()))
+            }
+            Some(u) => match largest_stable_below(u) {
+                None => {
+                    if u <= LOWEST_ETA {
+                        return Next::Done(answer(Ending::NoStable, None, Some(u)));
+                    }
+                    Next::Probe(fresh((1..=k).map(|i| u / self.factor.powi(i)).collect()))
+                }
+                Some(s) => {
+                    let done = Next::Done(answer(Ending::Bracketed, Some(s), Some(u)));
+                    let ratio = u / s;
+                    if ratio <= self.precision * (1.0 + 1e-9) {
+                        return done;
+                    }
+                    let candidates = fresh(
+                        (1..=k)
+                            .map(|i| s * ratio.powf(i as f64 / (k + 1) as f64))
+                            .filter(|e| *e > s && *e < u)
+                            .collect(),
+                    );
+                    let candidates: Vec<f64> = candidates
+                        .into_iter()
+                        .filter(|e| *e > s && *e < u)
+                        .collect();
+                    if candidates.is_empty() {
+                        done
+                    } else {
+                        Next::Probe(candidates)
+                    }
+                }
+            },
+        }
+    }
+}
+
+/// One probed eta: its round, each seed's verdict, and the majority's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Probe {
+    pub round: usize,
+    pub eta: f64,
+    pub seeds: Vec<(u64, Verdict)>,
+    pub unstable: bool,
+}
+
+/// A search as far as it went: its probes in order, and the answer once it ended.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Outcome {
+    pub probes: Vec<Probe>,
+    pub answer: Option<Answer>,
+}
+
+impl ThresholdSearch {
+    /// Runs the procedure with `probe(round, etas)` giving each eta's verdicts, seed by seed in
+    /// the order of `seeds` (`None`: not available yet, as when a report reads an unfinished
+    /// search; the outcome then ends there).
+    pub fn run<E>(
+        &self,
+        seeds: &[u64],
+        mut probe: impl FnMut(usize, &[f64]) -> Result<Option<Vec<Vec<Verdict>>>, E>,
+    ) -> Result<Outcome, E> {
+        let mut outcome = Outcome::default();
+        let mut tried: Vec<(f64, bool)> = Vec::new();
+        for round in 1.. {
+            match self.next(&tried) {
+                Next::Done(answer) => {
+                    outcome.answer = Some(answer);
+                    break;
+                }
+                Next::Probe(etas) => {
+                    let Some(verdicts) = probe(round, &etas)? else {
+                        break;
+                    };
+                    for (eta, v) in etas.iter().zip(verdicts) {
+                        let unstable = majority_unstable(&v);
+                        tried.push((*eta, unstable));
+                        outcome.probes.push(Probe {
+                            round,
+                            eta: *eta,
+                            seeds: seeds.iter().copied().zip(v).collect(),
+                            unstable,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// The run that probes `eta` with `seed`: the experiment's run `base` trained for `watch`
+    /// epochs at a constant eta, without early stopping.
+    pub fn probe_run(&self, base: &RunSettings, eta: f64, seed: u64) -> RunSettings {
+        RunSettings {
+            eta,
+            seed,
+            epochs: self.watch,
+            eta_schedule: Schedule::Constant,
+            early_stopping: 0,
+            ..base.clone()
+        }
+    }
+
+    /// The runs that train the recommended eta for the grid's epochs, one per seed.
+    pub fn final_runs(&self, base: &RunSettings, eta: f64, seeds: &[u64]) -> Vec<RunSettings> {
+        seeds
+            .iter()
+            .map(|&seed| RunSettings {
+                eta,
+                seed,
+                ..base.clone()
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn costs(c: &[f64]) -> Vec<Option<f64>> {
+        c.iter().map(|&x| Some(x)).collect()
+    }
+
+    #[test]
+    fn verdicts_tell_falling_rising_saturated_and_diverged_costs_apart() {
+        // chapter 1, eta 3, seed 1 (the shipped sweep): falls
+        let v = verdict(&costs(&[0.0799, 0.0613, 0.0543]), Some(0.936), 3, 10);
+        assert_eq!(v, Verdict::Stable);
+        // eta 10, seed 2: rises 10% in epoch 3
+        let v = verdict(&costs(&[0.0800, 0.0660, 0.0726]), Some(0.92), 3, 10);
+        assert!(matches!(v, Verdict::Rose { epoch: 3, by } if (by - 0.1002).abs() < 1e-3));
+        // lambda 5 on 1,000 images, eta 0.25: a 0.8% wiggle is not a rise
+        let v = verdict(&costs(&[1.456, 1.3776, 1.3886, 1.30]), Some(0.8), 4, 10);
+        assert_eq!(v, Verdict::Stable);
+        // small rises that end higher than they started
+        let v = verdict(&costs(&[1.0, 1.015, 0.998, 1.012]), Some(0.8), 4, 10);
+        assert_eq!(v, Verdict::EndedHigher);
+        // eta 100: at chance, cost 0.5 falling by 1e-7
+        let v = verdict(
+            &costs(&[0.49999993, 0.49999987, 0.49999980]),
+            Some(0.099),
+            3,
+            10,
+        );
+        assert_eq!(v, Verdict::Saturated);
+        // too small an eta: at chance too, but the cost falls: stable (slow, not unstable)
+        let v = verdict(&costs(&[0.484, 0.4635, 0.4355]), Some(0.12), 3, 10);
+        assert_eq!(v, Verdict::Stable);
+        let v = verdict(&[Some(2.0), None], None, 3, 10);
+        assert_eq!(v, Verdict::Diverged { epoch: 2 });
+        let v = verdict(&costs(&[2.0]), None, 3, 10);
+        assert_eq!(v, Verdict::Diverged { epoch: 2 });
+        let v = verdict(&costs(&[2.0, f64::INFINITY, 1.0]), None, 3, 10);
+        assert_eq!(v, Verdict::Diverged { epoch: 2 });
+    }
+
+    #[test]
+    fn half_the_seeds_make_an_eta_unstable() {
+        let (s, u) = (Verdict::Stable, Verdict::Saturated);
+        assert!(!majority_unstable(&[s, s, u]));
+        assert!(majority_unstable(&[s, u, u]));
+        assert!(majority_unstable(&[s, u]));
+        assert!(!majority_unstable(&[s]));
+        assert!(!majority_unstable(&[]));
+    }
+
+    /// Runs the search against a network whose etas are unstable from `threshold` up.
+    fn search_with_threshold(search: &ThresholdSearch, threshold: f64) -> Outcome {
+        search
+            .run(&[1, 2], |_, etas| {
+                Ok::<_, ()>(Some(
+                    etas.iter()
+                        .map(|&e| {
+                            let v = if e >= threshold {
+                                Verdict::Saturated
+                            } else {
+                                Verdict::Stable
+                            };
+                            vec![v, v]
+                        })
+                        .collect(),
+                ))
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn the_scan_brackets_the_threshold_and_bisection_narrows_it() {
+        let search = ThresholdSearch::default();
+        for threshold in [0.00042, 0.013, 0.5, 4.2, 7.0, 37.0, 2500.0] {
+            let o = search_with_threshold(&search, threshold);
+            let a = o.answer.clone().expect("the search ends");
+            assert_eq!(a.ending, Ending::Bracketed, "{threshold}");
+            let (s, u) = (a.largest_stable.unwrap(), a.smallest_unstable.unwrap());
+            assert!(s < threshold && threshold <= u, "{threshold}: [{s}, {u}]");
+            assert!(u / s <= 1.5 + 1e-9, "{threshold}: [{s}, {u}]");
+            assert_eq!(a.recommended(), Some(round3(s / 2.0)));
+            // a round probes at most `probes` new etas, and no eta twice
+            let mut etas: Vec<f64> = o.probes.iter().map(|p| p.eta).collect();
+            let n = etas.len();
+            etas.sort_by(f64::total_cmp);
+            etas.dedup();
+            assert_eq!(etas.len(), n);
+            let rounds = o.probes.last().unwrap().round;
+            assert!(rounds <= 8, "{threshold}: {rounds} rounds");
+            for r in 1..=rounds {
+                let in_round = o.probes.iter().filter(|p| p.round == r).count();
+                assert!((1..=3).contains(&in_round));
+            }
+        }
+    }
+
+    #[test]
+    fn the_first_round_scans_up_from_start_and_goes_down_when_start_is_unstable() {
+        let search = ThresholdSearch::default();
+        assert_eq!(search.next(&[]), Next::Probe(vec![0.01, 0.1, 1.0]));
+        let next = search.next(&[(0.01, true), (0.1, true), (1.0, true)]);
+        assert_eq!(next, Next::Probe(vec![0.001, 0.0001, 0.00001]));
+        let next = search.next(&[(0.01, false), (0.1, false), (1.0, false)]);
+        assert_eq!(next, Next::Probe(vec![10.0, 100.0, 1000.0]));
+        // bracket [1, 10]: three points a quarter of the log-distance apart
+        let next = search.next(&[(0.01, false), (0.1, false), (1.0, false), (10.0, true)]);
+        assert_eq!(next, Next::Probe(vec![1.78, 3.16, 5.62]));
+    }
+
+    #[test]
+    fn searches_that_find_no_edge_end() {
+        let search = ThresholdSearch::default();
+        let o = search_with_threshold(&search, f64::INFINITY);
+        assert_eq!(o.answer.unwrap().ending, Ending::NoUnstable);
+        let o = search_with_threshold(&search, 0.0);
+        let a = o.answer.unwrap();
+        assert_eq!(a.ending, Ending::NoStable);
+        assert_eq!(a.recommended(), None);
+    }
+
+    #[test]
+    fn an_unavailable_round_ends_the_replay_without_an_answer() {
+        let search = ThresholdSearch::default();
+        let o = search
+            .run(&[1], |round, etas| {
+                Ok::<_, ()>((round == 1).then(|| vec![vec![Verdict::Stable]; etas.len()]))
+            })
+            .unwrap();
+        assert_eq!(o.probes.len(), 3);
+        assert_eq!(o.answer, None);
+    }
+}
