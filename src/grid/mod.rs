@@ -144,9 +144,27 @@ impl RunSettings {
 
     /// A short human label, e.g. `784-30-10 eta=3.0 batch=10 seed=1 quadratic large lambda=0.0`.
     pub fn label(&self) -> String {
+        self.label_but(None)
+    }
+
+    /// The label of the run's configuration: every setting but the seed.
+    pub fn configuration_label(&self) -> String {
+        self.label_but(Some("seed"))
+    }
+
+    /// The key of the run's configuration: the canonical text of every setting but the seed.
+    pub fn configuration_key(&self) -> String {
+        RunSettings {
+            seed: 0,
+            ..self.clone()
+        }
+        .canonical()
+    }
+
+    fn label_but(&self, left_out: Option<&str>) -> String {
         let mut parts: Vec<String> = SETTINGS
             .iter()
-            .filter(|s| s.column == Column::Standard)
+            .filter(|s| s.column == Column::Standard && Some(s.name) != left_out)
             .filter_map(|s| match s.label {
                 Label::Bare => Some(self.value(s).label()),
                 Label::Named(name) => Some(format!("{name}={}", self.value(s))),

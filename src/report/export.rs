@@ -30,6 +30,12 @@ impl Exporter for Markdown {
         for a in &summary.answers {
             let _ = writeln!(out, "{a}\n");
         }
+        if let Some(t) = &summary.threshold {
+            let _ = writeln!(out, "{}", t.table());
+        }
+        if let Some(h) = &summary.halving {
+            let _ = writeln!(out, "{}", h.table());
+        }
         let (header, rows) = summary.table();
         let _ = writeln!(out, "| {} |", header.join(" | "));
         let _ = writeln!(out, "|{}", " --- |".repeat(header.len()));

@@ -9,11 +9,13 @@ use anyhow::{bail, Context, Result};
 pub mod export;
 mod html;
 pub(crate) mod plot;
+pub mod searches;
 pub mod summary;
 
 use crate::report::export::Exporter;
 use crate::report::plot::write_plots;
-use crate::report::summary::{read_metrics, summarize, Summary};
+use crate::report::summary::{read_metrics, summarize, Row, Summary};
+use crate::search::Search;
 use crate::store::{write_atomically, ResultsDir};
 
 /// Reads `metrics.csv` of a results folder and summarises its finished runs: where the folder
@@ -45,7 +47,42 @@ pub fn summary_of(dir: &Path) -> Result<Summary> {
             );
         }
     }
-    let mut summary = summarize(&rows);
+    // a search's own answer, replayed from the rows of its finished runs
+    let exp = crate::store::resume::saved_experiment(dir).ok().flatten();
+    let mut summary = match searches::search_of(exp.as_ref()) {
+        Search::Grid => summarize(&rows),
+        Search::Threshold(t) => {
+            let exp = exp
+                .as_ref()
+                .expect("a search comes from a saved experiment");
+            let (found, probes) = searches::threshold(exp, &t, &rows);
+            let finals: Vec<Row> = rows
+                .iter()
+                .filter(|r| !probes.contains(&r.run))
+                .cloned()
+                .collect();
+            // the table: the recommended eta trained for the grid's epochs, or else the probes
+            let mut summary = summarize(if finals.is_empty() { &rows } else { &finals });
+            summary.answers = vec![found.answer(t.then_train)];
+            summary.recommended = found
+                .recommended
+                .filter(|_| found.finished)
+                .map(|eta| searches::Recommended { eta });
+            summary.threshold = Some(found);
+            summary
+        }
+        Search::Halving(h) => {
+            let exp = exp
+                .as_ref()
+                .expect("a search comes from a saved experiment");
+            let states = crate::store::resume::read_states(dir)?;
+            let done = searches::halving(exp, &h, &rows, &states);
+            let mut summary = summarize(&rows);
+            summary.answers.insert(0, done.answer());
+            summary.halving = Some(done);
+            summary
+        }
+    };
     summary.unfinished_runs = unfinished.len();
     summary.mismatched_runs = mismatched_runs(dir)?;
     Ok(summary)
@@ -101,6 +138,16 @@ pub fn write_report(dir: &Path) -> Result<(Summary, Vec<PathBuf>)> {
     let md = dir.join("summary.md");
     write_atomically(&md, export::Markdown.export(&summary)?.as_bytes())?;
     written.push(md);
+    if let Some(t) = &summary.threshold {
+        let path = dir.join("threshold.csv");
+        write_atomically(&path, t.csv()?.as_bytes())?;
+        written.push(path);
+    }
+    if let Some(h) = &summary.halving {
+        let path = dir.join("rungs.csv");
+        write_atomically(&path, h.csv()?.as_bytes())?;
+        written.push(path);
+    }
     let plots = write_plots(&summary, &dir.join("plots"))?;
     let experiment = std::fs::read_to_string(ResultsDir::experiment_path(dir)).unwrap_or_default();
     let html = html::page(&summary, &experiment, &plots)?;

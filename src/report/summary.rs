@@ -27,6 +27,21 @@ pub struct Row {
     pub test_cost: Option<f64>,
 }
 
+impl Row {
+    /// The value of a metric (None where it was not monitored).
+    pub fn get(&self, m: crate::train::metrics::Metric) -> Option<f64> {
+        use crate::train::metrics::Metric;
+        match m {
+            Metric::TrainCost => self.train_cost,
+            Metric::TrainAccuracy => self.train_accuracy,
+            Metric::ValidationCost => self.validation_cost,
+            Metric::ValidationAccuracy => self.validation_accuracy,
+            Metric::TestCost => self.test_cost,
+            Metric::TestAccuracy => self.test_accuracy,
+        }
+    }
+}
+
 /// Every setting of a run except the seed, as text: the runs that differ only in their seed
 /// share it.
 #[derive(Debug, Clone, PartialEq)]
@@ -304,6 +319,15 @@ pub struct Summary {
     pub unfinished_runs: usize,
     /// Finished runs whose rows are not the ones their state file records (edited or damaged).
     pub mismatched_runs: Vec<String>,
+    /// The eta a threshold search recommends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recommended: Option<super::searches::Recommended>,
+    /// What a threshold search found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<super::searches::ThresholdSummary>,
+    /// What successive halving did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub halving: Option<super::searches::HalvingSummary>,
 }
 
 /// Relative rise of the training cost between epochs that counts as a rise.
@@ -468,6 +492,9 @@ pub fn summarize(rows: &[Row]) -> Summary {
         answers,
         unfinished_runs: 0,
         mismatched_runs: Vec::new(),
+        recommended: None,
+        threshold: None,
+        halving: None,
     }
 }
 

@@ -105,6 +105,111 @@ pub struct Ranked {
     pub kept: bool,
 }
 
+/// One run's metric so far, as successive halving sees it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Trace {
+    /// The metric after epoch 1, 2, ... (NaN where it was not finite).
+    pub values: Vec<f64>,
+    /// How the run ended, once it has.
+    pub ended: Option<Ended>,
+}
+
+/// How a run ended, for the rungs after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// Diverged or failed: ranked as NaN at later rungs.
+    Diverged,
+    /// Completed, stopped by its own rule, or pruned: its last value stands.
+    Finished,
+}
+
+/// A run of the grid: its configuration (every setting but the seed), a label for it, and the
+/// run's id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Member {
+    pub configuration: String,
+    pub label: String,
+    pub id: String,
+}
+
+/// The decision at one rung.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rung {
+    /// 1 for the first rung.
+    pub rung: usize,
+    pub epoch: usize,
+    /// The configurations still training, best first (`configuration` is the key).
+    pub ranked: Vec<Ranked>,
+}
+
+impl Halving {
+    /// Makes the rungs' decisions for a grid of `epochs` epochs from its runs' traces, as far
+    /// as the traces go (`trace(id)` is `None` for a run not started yet): the same decisions
+    /// while training, after a resume, and when a report reads `metrics.csv`.
+    pub fn replay<'t>(
+        &self,
+        epochs: usize,
+        members: &[Member],
+        trace: impl Fn(&str) -> Option<&'t Trace>,
+    ) -> Vec<Rung> {
+        self.replay_to(epochs, members, trace).0
+    }
+
+    /// The rungs as [`Self::replay`] gives them and, when every rung is decided and every run
+    /// left has ended, the standing of the configurations that trained to the end, ranked by
+    /// the metric after the last epoch (the search's answer).
+    pub fn replay_to<'t>(
+        &self,
+        epochs: usize,
+        members: &[Member],
+        trace: impl Fn(&str) -> Option<&'t Trace>,
+    ) -> (Vec<Rung>, Option<Vec<Ranked>>) {
+        let mut alive: std::collections::BTreeSet<String> =
+            members.iter().map(|m| m.configuration.clone()).collect();
+        let rank = |epoch: usize, alive: &std::collections::BTreeSet<String>, last: bool| {
+            let mut values: BTreeMap<String, (String, Vec<f64>)> = BTreeMap::new();
+            for m in members.iter().filter(|m| alive.contains(&m.configuration)) {
+                let t = trace(&m.id)?;
+                if last && t.ended.is_none() {
+                    return None;
+                }
+                let value = match (t.values.get(epoch - 1), t.ended) {
+                    (Some(v), _) => *v,
+                    (None, Some(Ended::Diverged)) => f64::NAN,
+                    (None, Some(Ended::Finished)) => t.values.last().copied().unwrap_or(f64::NAN),
+                    (None, None) => return None, // still short of the rung
+                };
+                let entry = values
+                    .entry(m.configuration.clone())
+                    .or_insert_with(|| (m.id.clone(), Vec::new()));
+                if m.id < entry.0 {
+                    entry.0 = m.id.clone();
+                }
+                entry.1.push(value);
+            }
+            Some(self.decide(&values))
+        };
+        let mut rungs = Vec::new();
+        for (k, epoch) in self.rungs(epochs).into_iter().enumerate() {
+            let Some(ranked) = rank(epoch, &alive, false) else {
+                return (rungs, None);
+            };
+            alive = ranked
+                .iter()
+                .filter(|r| r.kept)
+                .map(|r| r.configuration.clone())
+                .collect();
+            rungs.push(Rung {
+                rung: k + 1,
+                epoch,
+                ranked,
+            });
+        }
+        let standing = rank(epochs, &alive, true);
+        (rungs, standing)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,5 +252,61 @@ mod tests {
         };
         let r = h.decide(&values);
         assert_eq!(r[0].configuration, "d");
+    }
+
+    #[test]
+    fn a_replay_decides_as_far_as_the_traces_go() {
+        let h = Halving::default();
+        // nine configurations of one seed each, values growing with the index
+        let members: Vec<Member> = (0..9)
+            .map(|i| Member {
+                configuration: format!("c{i}"),
+                label: format!("eta={i}"),
+                id: format!("id{i}"),
+            })
+            .collect();
+        let full: std::collections::HashMap<String, Trace> = (0..9)
+            .map(|i| {
+                let values = (1..=10).map(|e| i as f64 + 0.01 * e as f64).collect();
+                (
+                    format!("id{i}"),
+                    Trace {
+                        values,
+                        ended: None,
+                    },
+                )
+            })
+            .collect();
+        let rungs = h.replay(10, &members, |id| full.get(id));
+        assert_eq!(rungs.len(), 3, "rungs at epochs 1, 3 and 9");
+        let kept = |r: &Rung| -> Vec<String> {
+            r.ranked
+                .iter()
+                .filter(|x| x.kept)
+                .map(|x| x.configuration.clone())
+                .collect()
+        };
+        assert_eq!(kept(&rungs[0]), ["c8", "c7", "c6"]);
+        assert_eq!(rungs[1].ranked.len(), 3);
+        assert_eq!(kept(&rungs[1]), ["c8"]);
+        assert_eq!(kept(&rungs[2]), ["c8"]);
+        // a pruned configuration's runs need not go past their rung; a diverged run is NaN
+        let mut short = full.clone();
+        for i in 0..6 {
+            let t = short.get_mut(&format!("id{i}")).unwrap();
+            t.values.truncate(1);
+            t.ended = Some(Ended::Finished);
+        }
+        let t = short.get_mut("id7").unwrap();
+        t.values.truncate(2);
+        t.ended = Some(Ended::Diverged);
+        let rungs = h.replay(10, &members, |id| short.get(id));
+        assert_eq!(kept(&rungs[1]), ["c8"]);
+        assert!(rungs[1].ranked[2].value.is_nan());
+        // a run still short of a rung ends the replay there
+        let mut running = full.clone();
+        running.get_mut("id8").unwrap().values.truncate(2);
+        assert_eq!(h.replay(10, &members, |id| running.get(id)).len(), 1);
+        assert_eq!(h.replay(10, &members, |_| None).len(), 0);
     }
 }

@@ -331,6 +331,31 @@ impl ThresholdSearch {
         }
     }
 
+    /// Each seed's verdict on each eta of `etas`, from `rows(id)`: a probe run's (training cost,
+    /// training accuracy) after each epoch, in epoch order. `None` when a probe has no rows yet.
+    pub fn verdicts(
+        &self,
+        base: &RunSettings,
+        seeds: &[u64],
+        etas: &[f64],
+        rows: impl Fn(&str) -> Option<Vec<(Option<f64>, Option<f64>)>>,
+    ) -> Option<Vec<Vec<Verdict>>> {
+        let classes = base.sizes.last().copied().unwrap_or(10);
+        etas.iter()
+            .map(|&eta| {
+                seeds
+                    .iter()
+                    .map(|&seed| {
+                        let rows = rows(&self.probe_run(base, eta, seed).id())?;
+                        let costs: Vec<Option<f64>> = rows.iter().map(|r| r.0).collect();
+                        let accuracy = rows.last().and_then(|r| r.1);
+                        Some(verdict(&costs, accuracy, self.watch, classes))
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
     /// The runs that train the recommended eta for the grid's epochs, one per seed.
     pub fn final_runs(&self, base: &RunSettings, eta: f64, seeds: &[u64]) -> Vec<RunSettings> {
         seeds

@@ -131,6 +131,8 @@ pub fn remove_results(dir: &Path) -> Result<()> {
         "runs.csv",
         "experiment.toml",
         "summary.md",
+        "threshold.csv",
+        "rungs.csv",
         "report.html",
     ] {
         let p = dir.join(f);

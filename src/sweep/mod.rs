@@ -12,6 +12,7 @@ use anyhow::{bail, Context, Result};
 mod estimate;
 mod plan;
 mod progress;
+mod searches;
 
 pub use estimate::{check, human_duration, CheckReport};
 pub use plan::{
@@ -24,12 +25,13 @@ use progress::Log;
 use crate::config::Experiment;
 use crate::data::{Dataset, DatasetKind};
 use crate::grid::RunSettings;
+use crate::search::{Halving, Search};
 use crate::store::lock::DirLock;
 use crate::store::resume::prepare;
 use crate::store::shard::Shard;
 use crate::store::{percent, ResultsDir, RunRow};
-use crate::train::metrics::{EpochRecord, RunStatus};
-use crate::train::Trainer;
+use crate::train::metrics::{EpochRecord, Monitor, RunStatus};
+use crate::train::{Session, Trainer};
 
 /// How a sweep is run.
 #[derive(Debug, Clone, Default)]
@@ -136,11 +138,46 @@ pub fn load_data(exp: &Experiment) -> Result<Dataset> {
     Ok(data)
 }
 
-/// Trains every run of `exp` that is not finished yet; `stop` interrupts it cleanly.
+/// Trains every run of `exp` that is not finished yet (or, for a search, the runs it decides
+/// on); `stop` interrupts it cleanly.
 pub fn run_sweep(exp: &Experiment, opts: &SweepOptions, stop: &AtomicBool) -> Result<SweepReport> {
+    let order = || -> HashMap<String, usize> {
+        exp.runs()
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.id(), i))
+            .collect()
+    };
+    match &exp.search {
+        Search::Grid => {
+            let all_runs = planned_runs(exp, opts)?;
+            sweep_runs(exp, opts, &all_runs, &order(), None, None, stop)
+        }
+        Search::Threshold(t) => {
+            searches::refuse_shard(exp, opts, "a threshold search")?;
+            searches::threshold(exp, t, opts, stop)
+        }
+        Search::Halving(h) => {
+            searches::refuse_shard(exp, opts, "successive halving")?;
+            let all_runs = planned_runs(exp, opts)?;
+            sweep_runs(exp, opts, &all_runs, &order(), Some(h), None, stop)
+        }
+    }
+}
+
+/// Trains the runs of `all_runs` that the folder does not hold finished yet, all of them or by
+/// successive halving, and puts the results files in the order of `order`.
+fn sweep_runs(
+    exp: &Experiment,
+    opts: &SweepOptions,
+    all_runs: &[RunSettings],
+    order: &HashMap<String, usize>,
+    halving: Option<&Halving>,
+    preloaded: Option<&Dataset>,
+    stop: &AtomicBool,
+) -> Result<SweepReport> {
     let started = Instant::now();
     let dir = results_dir(exp, opts);
-    let all_runs = planned_runs(exp, opts)?;
     let threads = opts
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -151,15 +188,15 @@ pub fn run_sweep(exp: &Experiment, opts: &SweepOptions, stop: &AtomicBool) -> Re
 
     // nothing is allocated for a sweep that cannot fit in memory
     check_memory(
-        &plan_groups(&all_runs, threads, !opts.no_fuse),
+        &plan_groups(all_runs, threads, !opts.no_fuse),
         threads,
         available_memory(),
     )?;
     // a new results folder is created only once the data set has been found and checked
-    let mut data = if dir.exists() {
-        None
-    } else {
+    let mut owned = if preloaded.is_none() && !dir.exists() {
         Some(load_data(exp)?)
+    } else {
+        None
     };
     crate::store::ensure_ours(&dir, "writes and deletes")?;
     let _lock = DirLock::acquire(&dir)?;
@@ -186,11 +223,14 @@ pub fn run_sweep(exp: &Experiment, opts: &SweepOptions, stop: &AtomicBool) -> Re
             existing.dropped_rows
         ));
     }
-    if runs.is_empty() {
-        data = None;
-    } else if data.is_none() {
-        data = Some(load_data(exp)?);
+    if !runs.is_empty() && preloaded.is_none() && owned.is_none() {
+        owned = Some(load_data(exp)?);
     }
+    let data_ref = if runs.is_empty() {
+        None
+    } else {
+        preloaded.or(owned.as_ref())
+    };
     log.line(format!(
         "{}: {} runs to train on {} threads, results in {}",
         exp.name,
@@ -204,63 +244,80 @@ pub fn run_sweep(exp: &Experiment, opts: &SweepOptions, stop: &AtomicBool) -> Re
     let done = std::sync::atomic::AtomicUsize::new(0);
     let index: HashMap<String, usize> = runs.iter().enumerate().map(|(i, r)| (r.id(), i)).collect();
     let tasks = plan_groups(&runs, threads, !opts.no_fuse);
-    // One worker per thread takes the next task (largest first) whenever it is free, as the plan
-    // assumed; the evaluation inside a task still spreads over the whole pool.
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let train_task = |group: &Vec<RunSettings>| {
-        let data = data.as_ref().expect("loaded when there are runs");
-        // A bug in one group must not take the finished runs of the others down with it.
-        let outcomes = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            train_group(group, data, exp, &out, stop, &log)
-        }))
-        .unwrap_or_else(|panic| {
-            let what = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            group
-                .iter()
-                .map(|_| {
-                    Err(anyhow::anyhow!(
-                        "internal error in runner (please report it): {what}"
-                    ))
-                })
-                .collect()
-        });
-        for (settings, result) in group.iter().zip(outcomes) {
-            let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            match &result {
-                Ok(row) if row.status != "interrupted" => log.line(format!(
-                    "[{finished}/{}] {} {}: best validation {} (epoch {}), final test {}",
-                    runs.len(),
-                    row.settings.run,
-                    settings.label(),
-                    percent(row.best_validation_accuracy),
-                    row.best_epoch.map_or("-".to_string(), |e| e.to_string()),
-                    percent(row.final_test_accuracy),
-                )),
-                Ok(_) => {}
-                Err(e) => log.line(format!(
-                    "run {} {} failed: {e:#}",
-                    settings.id(),
-                    settings.label()
-                )),
-            }
-            results.lock().unwrap_or_else(|e| e.into_inner())[index[&settings.id()]] = Some(result);
+    let report_run = |settings: &RunSettings, result: Result<RunRow>| {
+        let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        match &result {
+            Ok(row) if row.status != "interrupted" => log.line(format!(
+                "[{finished}/{}] {} {}: {}best validation {} (epoch {}), final test {}",
+                runs.len(),
+                row.settings.run,
+                settings.label(),
+                if row.status == "pruned" {
+                    format!("pruned after epoch {}; ", row.epochs_completed)
+                } else {
+                    String::new()
+                },
+                percent(row.best_validation_accuracy),
+                row.best_epoch.map_or("-".to_string(), |e| e.to_string()),
+                percent(row.final_test_accuracy),
+            )),
+            Ok(_) => {}
+            Err(e) => log.line(format!(
+                "run {} {} failed: {e:#}",
+                settings.id(),
+                settings.label()
+            )),
         }
+        results.lock().unwrap_or_else(|e| e.into_inner())[index[&settings.id()]] = Some(result);
     };
-    pool.scope(|scope| {
-        for _ in 0..threads.min(tasks.len()) {
-            scope.spawn(|_| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                match tasks.get(i) {
-                    Some(group) => train_task(group),
-                    None => break,
-                }
-            });
+    let context = Training {
+        exp,
+        out: &out,
+        stop,
+        log: &log,
+    };
+    if let Some(h) = halving {
+        if let Some(data) = data_ref {
+            searches::halve(
+                h,
+                &context,
+                all_runs,
+                &existing.done,
+                &tasks,
+                data,
+                threads,
+                &pool,
+                &report_run,
+            )?;
         }
-    });
+    } else {
+        // One worker per thread takes the next task (largest first) whenever it is free, as the
+        // plan assumed; the evaluation inside a task still spreads over the whole pool.
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let train_task = |group: &Vec<RunSettings>| {
+            let data = data_ref.expect("loaded when there are runs");
+            // A bug in one group must not take the finished runs of the others down with it.
+            let outcomes = guarded(group, || {
+                let mut job = Job::new(group, data, exp.data.monitor);
+                job.advance(usize::MAX, &context);
+                job.finish(&context)
+            });
+            for (settings, result) in group.iter().zip(outcomes) {
+                report_run(settings, result);
+            }
+        };
+        pool.scope(|scope| {
+            for _ in 0..threads.min(tasks.len()) {
+                scope.spawn(|_| loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    match tasks.get(i) {
+                        Some(group) => train_task(group),
+                        None => break,
+                    }
+                });
+            }
+        });
+    }
     log.finish();
 
     let mut report = SweepReport {
@@ -297,13 +354,7 @@ pub fn run_sweep(exp: &Experiment, opts: &SweepOptions, stop: &AtomicBool) -> Re
         .iter()
         .filter_map(|r| finished.remove(&r.id()))
         .collect();
-    let order: HashMap<String, usize> = exp
-        .runs()
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (r.id(), i))
-        .collect();
-    if let Err(e) = crate::store::sort_results(&dir, &order) {
+    if let Err(e) = crate::store::sort_results(&dir, order) {
         report.warnings.push(format!(
             "could not put {} in grid order: {e:#} (the finished runs are saved; running the \
              same command again repairs the files)",
@@ -314,53 +365,101 @@ pub fn run_sweep(exp: &Experiment, opts: &SweepOptions, stop: &AtomicBool) -> Re
     Ok(report)
 }
 
-/// Trains a group of runs together, writing each run's epochs as they end; returns each run's
-/// `runs.csv` row or its error.
-fn train_group(
+/// What training a group needs besides its runs: the experiment, the results folder, the stop
+/// flag and the progress log.
+pub(crate) struct Training<'a> {
+    pub exp: &'a Experiment,
+    pub out: &'a ResultsDir,
+    pub stop: &'a AtomicBool,
+    pub log: &'a Log,
+}
+
+/// Runs `train` and turns a panic (a bug in runner) into an error for each run of `group`, so
+/// that it does not take the finished runs of other groups down with it.
+pub(crate) fn guarded(
     group: &[RunSettings],
-    data: &Dataset,
-    exp: &Experiment,
-    out: &ResultsDir,
-    stop: &AtomicBool,
-    log: &Log,
+    train: impl FnOnce() -> Vec<Result<RunRow>>,
 ) -> Vec<Result<RunRow>> {
-    let mut records: Vec<Vec<EpochRecord>> = vec![Vec::new(); group.len()];
-    let trainer = Trainer::new(group, data, exp.data.monitor);
-    let outcomes = trainer.run(stop, |r, record| {
-        out.write_epoch(&group[r], record)?;
-        records[r].push(record.clone());
-        log.epoch(&group[r], record);
-        Ok::<_, anyhow::Error>(())
-    });
-    group
-        .iter()
-        .zip(outcomes)
-        .zip(&records)
-        .map(|((settings, outcome), records)| {
-            let outcome = match outcome {
-                Ok(o) => o,
-                Err(e) => {
-                    log.skip(settings.epochs - records.len());
-                    return Err(e);
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(train)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        group
+            .iter()
+            .map(|_| {
+                Err(anyhow::anyhow!(
+                    "internal error in runner (please report it): {what}"
+                ))
+            })
+            .collect()
+    })
+}
+
+/// A group of runs trained together, writing each run's epochs as they end.
+pub(crate) struct Job<'d> {
+    pub group: Vec<RunSettings>,
+    pub session: Session<'d, anyhow::Error>,
+    pub records: Vec<Vec<EpochRecord>>,
+}
+
+impl<'d> Job<'d> {
+    pub fn new(group: &[RunSettings], data: &'d Dataset, monitor: Monitor) -> Job<'d> {
+        Job {
+            group: group.to_vec(),
+            session: Session::new(Trainer::new(group, data, monitor)),
+            records: vec![Vec::new(); group.len()],
+        }
+    }
+
+    /// Trains up to epoch `until`, writing every epoch's row.
+    pub fn advance(&mut self, until: usize, cx: &Training) {
+        let (group, records) = (&self.group, &mut self.records);
+        self.session.advance(until, cx.stop, |r, record| {
+            cx.out.write_epoch(&group[r], record)?;
+            records[r].push(record.clone());
+            cx.log.epoch(&group[r], record);
+            Ok::<_, anyhow::Error>(())
+        });
+    }
+
+    /// Ends the group: each run's `runs.csv` row (written with its state) or its error.
+    pub fn finish(self, cx: &Training) -> Vec<Result<RunRow>> {
+        let outcomes = self.session.finish();
+        self.group
+            .iter()
+            .zip(outcomes)
+            .zip(&self.records)
+            .map(|((settings, outcome), records)| {
+                let outcome = match outcome {
+                    Ok(o) => o,
+                    Err(e) => {
+                        cx.log.skip(settings.epochs - records.len());
+                        return Err(e);
+                    }
+                };
+                let row = RunRow::new(settings, &outcome, records);
+                if outcome.status != RunStatus::Interrupted {
+                    cx.out.write_run(&row)?;
                 }
-            };
-            let row = RunRow::new(settings, &outcome, records);
-            if outcome.status != RunStatus::Interrupted {
-                out.write_run(&row)?;
-            }
-            if let RunStatus::Diverged { epoch } = outcome.status {
-                log.line(format!(
-                    "run {} {} diverged in epoch {epoch} (a cost or a parameter became NaN or \
-                     infinite); its remaining epochs are skipped",
-                    settings.id(),
-                    settings.label()
-                ));
-                log.skip(settings.epochs - epoch);
-            }
-            if let RunStatus::Stopped { epoch } = outcome.status {
-                log.skip(settings.epochs - epoch);
-            }
-            Ok(row)
-        })
-        .collect()
+                match outcome.status {
+                    RunStatus::Diverged { epoch } => {
+                        cx.log.line(format!(
+                            "run {} {} diverged in epoch {epoch} (a cost or a parameter became NaN \
+                             or infinite); its remaining epochs are skipped",
+                            settings.id(),
+                            settings.label()
+                        ));
+                        cx.log.skip(settings.epochs - epoch);
+                    }
+                    RunStatus::Stopped { epoch } | RunStatus::Pruned { epoch } => {
+                        cx.log.skip(settings.epochs - epoch)
+                    }
+                    RunStatus::Completed | RunStatus::Interrupted => {}
+                }
+                Ok(row)
+            })
+            .collect()
+    }
 }

@@ -13,7 +13,7 @@ use crate::store::{percent, RunRow};
 use crate::train::metrics::EpochRecord;
 
 /// Progress on a terminal, or plain log lines.
-pub(super) struct Log {
+pub(crate) struct Log {
     bar: Option<ProgressBar>,
     quiet: bool,
     live: Mutex<Live>,

@@ -360,6 +360,13 @@ impl<'d, E> Session<'d, E> {
         self.results[r].is_some()
     }
 
+    /// How run `r` ended, if it has: its status, or `None` for an error.
+    pub fn status(&self, r: usize) -> Option<Option<RunStatus>> {
+        self.results[r]
+            .as_ref()
+            .map(|o| o.as_ref().ok().map(|o| o.status))
+    }
+
     /// True while some run still trains (and the sweep was not interrupted).
     pub fn training(&self) -> bool {
         !self.interrupted

@@ -1,0 +1,429 @@
+//! What a search found, replayed from `metrics.csv` (and the state files): the threshold
+//! procedure's probes, bracket and recommendation (`threshold.csv`), successive halving's rungs
+//! (`rungs.csv`) and the epochs it saved.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use super::summary::Row;
+use crate::config::Experiment;
+use crate::grid::float_label;
+use crate::search::halving::{Ended, Member, Trace};
+use crate::search::threshold::Ending;
+use crate::search::{Halving, Search, ThresholdSearch};
+use crate::store::RunRow;
+
+/// One seed's verdict on one probed eta.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SeedVerdict {
+    pub seed: u64,
+    /// `stable` or `unstable`.
+    pub verdict: &'static str,
+    pub reason: String,
+}
+
+/// One probed eta.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProbeSummary {
+    pub round: usize,
+    pub eta: f64,
+    pub unstable: bool,
+    pub seeds: Vec<SeedVerdict>,
+}
+
+/// What a threshold search found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ThresholdSummary {
+    /// Epochs each probe watched.
+    pub watch: usize,
+    pub probes: Vec<ProbeSummary>,
+    /// False while the search has not ended (interrupted).
+    pub finished: bool,
+    /// `bracketed`, `no unstable eta` or `no stable eta`.
+    pub ending: Option<&'static str>,
+    pub largest_stable: Option<f64>,
+    pub smallest_unstable: Option<f64>,
+    /// The estimate of the threshold: the largest eta that trained steadily.
+    pub threshold: Option<f64>,
+    /// About half the threshold.
+    pub recommended: Option<f64>,
+    /// Epochs trained by the probes.
+    pub probe_epochs: usize,
+    /// Runs that trained the recommended eta for the grid's epochs.
+    pub final_runs: usize,
+}
+
+/// `"recommended": {"eta": VALUE}` in the JSON summary.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Recommended {
+    pub eta: f64,
+}
+
+/// One configuration at one rung.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RungEntry {
+    pub rung: usize,
+    pub epoch: usize,
+    pub configuration: String,
+    pub value: f64,
+    pub rank: usize,
+    pub kept: bool,
+}
+
+/// What successive halving did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HalvingSummary {
+    pub reduction: usize,
+    pub metric: &'static str,
+    /// The rungs' epochs.
+    pub rungs: Vec<usize>,
+    pub entries: Vec<RungEntry>,
+    /// Epochs trained, against the full grid's.
+    pub epochs_trained: usize,
+    pub full_grid_epochs: usize,
+    /// The configurations that trained to the end, best first, with the metric's mean after
+    /// the last epoch.
+    pub standing: Vec<(String, f64)>,
+}
+
+/// Each finished run's rows by id, in epoch order.
+pub fn by_run(rows: &[Row]) -> HashMap<&str, Vec<&Row>> {
+    let mut out: HashMap<&str, Vec<&Row>> = HashMap::new();
+    for r in rows {
+        out.entry(r.run.as_str()).or_default().push(r);
+    }
+    for v in out.values_mut() {
+        v.sort_by_key(|r| r.epoch);
+    }
+    out
+}
+
+/// Replays a threshold search from the rows; returns what it found and the ids of its probes.
+pub fn threshold(
+    exp: &Experiment,
+    t: &ThresholdSearch,
+    rows: &[Row],
+) -> (ThresholdSummary, HashSet<String>) {
+    let base = exp.run(0);
+    let seeds: Vec<u64> = exp
+        .grid
+        .values_of("seed")
+        .iter()
+        .map(|v| v.as_f64().unwrap_or(1.0) as u64)
+        .collect();
+    let runs = by_run(rows);
+    let outcome = t
+        .run(&seeds, |_, etas| {
+            Ok::<_, ()>(t.verdicts(&base, &seeds, etas, |id| {
+                runs.get(id)
+                    .map(|v| v.iter().map(|r| (r.train_cost, r.train_accuracy)).collect())
+            }))
+        })
+        .unwrap_or_default();
+    let mut ids = HashSet::new();
+    for p in &outcome.probes {
+        for (seed, _) in &p.seeds {
+            ids.insert(t.probe_run(&base, p.eta, *seed).id());
+        }
+    }
+    let answer = outcome.answer.as_ref();
+    let recommended = answer.and_then(|a| a.recommended());
+    let final_runs = recommended.map_or(0, |eta| {
+        t.final_runs(&base, eta, &seeds)
+            .iter()
+            .filter(|r| runs.contains_key(r.id().as_str()))
+            .count()
+    });
+    let summary = ThresholdSummary {
+        watch: t.watch,
+        probe_epochs: rows.iter().filter(|r| ids.contains(&r.run)).count(),
+        probes: outcome
+            .probes
+            .iter()
+            .map(|p| ProbeSummary {
+                round: p.round,
+                eta: p.eta,
+                unstable: p.unstable,
+                seeds: p
+                    .seeds
+                    .iter()
+                    .map(|(seed, v)| SeedVerdict {
+                        seed: *seed,
+                        verdict: v.word(),
+                        reason: v.reason(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        finished: answer.is_some(),
+        ending: answer.map(|a| match a.ending {
+            Ending::Bracketed => "bracketed",
+            Ending::NoUnstable => "no unstable eta",
+            Ending::NoStable => "no stable eta",
+        }),
+        largest_stable: answer.and_then(|a| a.largest_stable),
+        smallest_unstable: answer.and_then(|a| a.smallest_unstable),
+        threshold: answer.and_then(|a| a.threshold()),
+        recommended,
+        final_runs,
+    };
+    (summary, ids)
+}
+
+impl ThresholdSummary {
+    /// The answer, as a paragraph.
+    pub fn answer(&self, t_then_train: bool) -> String {
+        let eta = |x: Option<f64>| x.map_or("-".to_string(), float_label);
+        let rounds = self.probes.last().map_or(0, |p| p.round);
+        let mut text = format!(
+            "**Threshold search** (the book's procedure: a probe trains {} epochs per seed; an \
+             eta is unstable when the training cost of at least half its seeds rises by more \
+             than 2% from one epoch to the next, ends above where it started, diverges or \
+             saturates at chance): {} etas in {rounds} rounds, {} epochs. ",
+            self.watch,
+            self.probes.len(),
+            self.probe_epochs
+        );
+        match self.ending {
+            None => {
+                text.push_str("The search has not finished: run the experiment again to resume it.")
+            }
+            Some("bracketed") => {
+                let _ = write!(
+                    text,
+                    "The cost falls steadily up to eta = {} and not at eta = {}: the threshold \
+                     is about {}. **Recommended: eta = {}**, about half the threshold, as the \
+                     book advises.",
+                    eta(self.largest_stable),
+                    eta(self.smallest_unstable),
+                    eta(self.threshold),
+                    eta(self.recommended)
+                );
+            }
+            Some("no unstable eta") => {
+                let _ = write!(
+                    text,
+                    "Every eta up to {} trained steadily, so no threshold was found; half the \
+                     largest is eta = {}, but check the network (a cost that never rises is \
+                     unusual).",
+                    eta(self.largest_stable),
+                    eta(self.recommended)
+                );
+            }
+            Some(_) => {
+                let _ = write!(
+                    text,
+                    "Every eta down to {} was unstable: the network does not train at any eta \
+                     tried (check the cost, the initialisation and the data).",
+                    eta(self.smallest_unstable)
+                );
+            }
+        }
+        if self.recommended.is_some() && self.finished {
+            if self.final_runs > 0 {
+                let _ = write!(
+                    text,
+                    " The table below is the recommended eta trained for the grid's epochs."
+                );
+            } else if !t_then_train {
+                text.push_str(
+                    " Set `then_train = true` in [search] to train it for the grid's epochs.",
+                );
+            }
+        }
+        text
+    }
+
+    /// `threshold.csv`: `round,eta,seed,epochs,verdict,reason`.
+    pub fn csv(&self) -> Result<String> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(["round", "eta", "seed", "epochs", "verdict", "reason"])?;
+        for p in &self.probes {
+            for s in &p.seeds {
+                w.write_record([
+                    p.round.to_string(),
+                    float_label(p.eta),
+                    s.seed.to_string(),
+                    self.watch.to_string(),
+                    s.verdict.to_string(),
+                    s.reason.clone(),
+                ])?;
+            }
+        }
+        Ok(String::from_utf8(w.into_inner().context("encoding CSV")?)?)
+    }
+
+    /// The probes as a Markdown table.
+    pub fn table(&self) -> String {
+        let mut out =
+            String::from("| round | eta | verdict | seeds |\n| --- | --- | --- | --- |\n");
+        for p in &self.probes {
+            let seeds: Vec<String> = p
+                .seeds
+                .iter()
+                .map(|s| format!("{}: {}", s.seed, s.reason))
+                .collect();
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} |",
+                p.round,
+                float_label(p.eta),
+                if p.unstable { "unstable" } else { "stable" },
+                seeds.join("; ")
+            );
+        }
+        out
+    }
+}
+
+/// Replays successive halving from the rows and the state files (`states`: finished runs).
+pub fn halving(
+    exp: &Experiment,
+    h: &Halving,
+    rows: &[Row],
+    states: &HashMap<String, RunRow>,
+) -> HalvingSummary {
+    let grid = exp.runs();
+    let epochs = grid.first().map_or(0, |r| r.epochs);
+    let members: Vec<Member> = grid
+        .iter()
+        .map(|r| Member {
+            configuration: r.configuration_key(),
+            label: r.configuration_label(),
+            id: r.id(),
+        })
+        .collect();
+    let runs = by_run(rows);
+    let traces: HashMap<&str, Trace> = runs
+        .iter()
+        .map(|(id, rows)| {
+            let ended = states.get(*id).map(|s| {
+                if s.status == "diverged" {
+                    Ended::Diverged
+                } else {
+                    Ended::Finished
+                }
+            });
+            let values = rows
+                .iter()
+                .map(|r| r.get(h.metric).unwrap_or(f64::NAN))
+                .collect();
+            (*id, Trace { values, ended })
+        })
+        .collect();
+    let (rungs, standing) = h.replay_to(epochs, &members, |id| traces.get(id));
+    let label = |key: &str| {
+        members
+            .iter()
+            .find(|m| m.configuration == key)
+            .map_or(key.to_string(), |m| m.label.clone())
+    };
+    HalvingSummary {
+        reduction: h.reduction,
+        metric: h.metric.name(),
+        rungs: h.rungs(epochs),
+        entries: rungs
+            .iter()
+            .flat_map(|r| {
+                r.ranked.iter().map(|x| RungEntry {
+                    rung: r.rung,
+                    epoch: r.epoch,
+                    configuration: label(&x.configuration),
+                    value: x.value,
+                    rank: x.rank,
+                    kept: x.kept,
+                })
+            })
+            .collect(),
+        epochs_trained: rows.len(),
+        full_grid_epochs: grid.len() * epochs,
+        standing: standing
+            .unwrap_or_default()
+            .iter()
+            .map(|r| (label(&r.configuration), r.value))
+            .collect(),
+    }
+}
+
+impl HalvingSummary {
+    /// The answer, as a paragraph.
+    pub fn answer(&self) -> String {
+        let rungs: Vec<String> = self.rungs.iter().map(|e| e.to_string()).collect();
+        let mut text = format!(
+            "**Successive halving** (keeping the best 1/{} of the configurations after epochs \
+             {}, ranked by the mean {} over seeds) trained {} epochs, {:.0}% of the {} the \
+             full grid trains.",
+            self.reduction,
+            rungs.join(", "),
+            self.metric,
+            self.epochs_trained,
+            100.0 * self.epochs_trained as f64 / self.full_grid_epochs.max(1) as f64,
+            self.full_grid_epochs
+        );
+        let value = |v: f64| {
+            if self.metric.ends_with("accuracy") {
+                format!("{:.2}%", 100.0 * v)
+            } else {
+                format!("{v:.4}")
+            }
+        };
+        match self.standing.first() {
+            Some((best, v)) => {
+                let _ = write!(
+                    text,
+                    " **Best configuration: {best}**, {} {} after the last epoch.",
+                    self.metric,
+                    value(*v)
+                );
+            }
+            None => text.push_str(" It has not finished: run the experiment again to resume it."),
+        }
+        text
+    }
+
+    /// `rungs.csv`: `rung,epoch,configuration,value,rank,kept`.
+    pub fn csv(&self) -> Result<String> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(["rung", "epoch", "configuration", "value", "rank", "kept"])?;
+        for e in &self.entries {
+            w.write_record([
+                e.rung.to_string(),
+                e.epoch.to_string(),
+                e.configuration.clone(),
+                e.value.to_string(),
+                e.rank.to_string(),
+                e.kept.to_string(),
+            ])?;
+        }
+        Ok(String::from_utf8(w.into_inner().context("encoding CSV")?)?)
+    }
+
+    /// The rungs as a Markdown table.
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "| rung | epoch | configuration | {} | rank | kept |\n| --- | --- | --- | --- | --- | --- |\n",
+            self.metric
+        );
+        for e in &self.entries {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {:.4} | {} | {} |",
+                e.rung,
+                e.epoch,
+                e.configuration,
+                e.value,
+                e.rank,
+                if e.kept { "yes" } else { "pruned" }
+            );
+        }
+        out
+    }
+}
+
+/// The search of a results folder's saved experiment, if any.
+pub fn search_of(exp: Option<&Experiment>) -> Search {
+    exp.map_or(Search::Grid, |e| e.search.clone())
+}
