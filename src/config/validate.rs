@@ -444,7 +444,11 @@ impl<'a> Validator<'a> {
             .chain(["mode"])
             .collect();
         self.check_keys(t, "search", &all)?;
-        let at = |key: &str| self.at("search", key, t.get(key).expect("present"));
+        // a key's own place, or the table's where it is left out
+        let at = |key: &str| match t.get(key) {
+            Some(item) => self.at("search", key, item),
+            None => self.source.at(format!("search.{key}"), whole.span.clone()),
+        };
         let modes: Vec<String> = SEARCH_MODES
             .iter()
             .map(|(m, _)| format!("\"{m}\""))

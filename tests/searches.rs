@@ -1,0 +1,320 @@
+//! The searches end to end: the book's threshold procedure for eta and successive halving, on
+//! small slices of MNIST (real binary): their files, their answers, the same decisions on any
+//! number of threads and after a kill, and clear refusals.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Command as StdCommand, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{experiment, runner, without_seconds};
+use predicates::prelude::*;
+
+/// 2 seeds, probes of 2 epochs, a bracket within a factor of 2, then 4 epochs at the answer.
+const THRESHOLD: &str = "train_size = 1000\nvalidation_size = 1000\n[search]\nmode = \"threshold\"\nwatch = 2\nprecision = 2.0\nthen_train = true\n[grid]\nepochs = 4\nseeds = 2\n";
+
+/// 2 widths x 4 etas x 2 seeds (8 configurations), halved after epochs 1, 2 and 4 of 6.
+const HALVING: &str = "train_size = 1000\nvalidation_size = 1000\nmonitor = [\"validation_accuracy\", \"train_cost\"]\n[search]\nmode = \"halving\"\nreduction = 2\n[grid]\nhidden = [10, 30]\neta = [0.1, 1.0, 3.0, 100.0]\nepochs = 6\nseeds = 2\n";
+
+fn csv_rows(path: &Path) -> Vec<HashMap<String, String>> {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let header = reader.headers().unwrap().clone();
+    reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            header
+                .iter()
+                .zip(r.iter())
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+fn run(tmp: &Path, exp: &Path, out: &str, threads: &str) {
+    runner(tmp)
+        .args([
+            exp.to_str().unwrap(),
+            "--out",
+            out,
+            "-q",
+            "--threads",
+            threads,
+        ])
+        .assert()
+        .success();
+}
+
+fn json(tmp: &Path, out: &str) -> serde_json::Value {
+    let output = runner(tmp)
+        .args(["summary", out, "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Kills a sweep once `metrics.csv` holds `rows` rows, then runs it again.
+fn kill_after_rows_then_resume(tmp: &Path, exp: &Path, out: &str, rows: usize) {
+    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("runner"))
+        .current_dir(tmp)
+        .args([exp.to_str().unwrap(), "--out", out, "-q"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let metrics = tmp.join(out).join("metrics.csv");
+    let start = Instant::now();
+    let lines = || std::fs::read_to_string(&metrics).map_or(0, |t| t.lines().count());
+    while lines() < rows + 1 && start.elapsed() < Duration::from_secs(60) {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the search ended before it was killed after {rows} rows"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    run(tmp, exp, out, "2");
+}
+
+#[test]
+fn the_threshold_search_brackets_eta_recommends_half_and_trains_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = experiment(tmp.path(), "threshold", THRESHOLD);
+    let output = runner(tmp.path())
+        .args([exp.to_str().unwrap(), "--out", "one", "--threads", "1"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let console = String::from_utf8_lossy(&output.stdout);
+    assert!(console.contains("Recommended: eta = "), "{console}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("threshold search, round 1: eta = 0.01, 0.1, 1.0"));
+
+    // threshold.csv: every probe, seed by seed, with the documented columns
+    let probes = csv_rows(&tmp.path().join("one/threshold.csv"));
+    assert!(!probes.is_empty());
+    for p in &probes {
+        for key in ["round", "eta", "seed", "epochs", "verdict", "reason"] {
+            assert!(p.contains_key(key), "{key}");
+        }
+        assert_eq!(p["epochs"], "2");
+        assert!(["stable", "unstable"].contains(&p["verdict"].as_str()));
+    }
+    // the answer brackets the threshold within the precision and recommends half of it
+    let summary = json(tmp.path(), "one");
+    let t = &summary["threshold"];
+    let (s, u) = (
+        t["largest_stable"].as_f64().unwrap(),
+        t["smallest_unstable"].as_f64().unwrap(),
+    );
+    assert!(s < u && u / s <= 2.0 + 1e-9, "[{s}, {u}]");
+    let recommended = summary["recommended"]["eta"].as_f64().unwrap();
+    assert!(
+        (recommended - s / 2.0).abs() <= 0.005 * s,
+        "{recommended} vs {s}"
+    );
+    // a majority of the seeds of the largest stable eta fell; of the smallest unstable, not
+    let verdicts = |eta: f64| -> Vec<String> {
+        probes
+            .iter()
+            .filter(|p| (p["eta"].parse::<f64>().unwrap() - eta).abs() < 1e-12)
+            .map(|p| p["verdict"].clone())
+            .collect()
+    };
+    assert!(verdicts(s).iter().all(|v| v == "stable"));
+    assert!(verdicts(u).iter().any(|v| v == "unstable"));
+    // then_train: the recommended eta for the grid's 4 epochs with both seeds
+    let runs = csv_rows(&tmp.path().join("one/runs.csv"));
+    let finals: Vec<_> = runs.iter().filter(|r| r["epochs"] == "4").collect();
+    assert_eq!(finals.len(), 2);
+    assert!(finals
+        .iter()
+        .all(|r| (r["eta"].parse::<f64>().unwrap() - recommended).abs() < 1e-12));
+    assert_eq!(t["final_runs"], 2);
+    let md = std::fs::read_to_string(tmp.path().join("one/summary.md")).unwrap();
+    assert!(md.contains("**Recommended: eta = "));
+    assert!(md.contains("| round | eta | verdict | seeds |"));
+
+    // the same search on two threads, and after kills, decides exactly the same
+    run(tmp.path(), &exp, "two", "2");
+    let reference = (
+        without_seconds(&tmp.path().join("one/metrics.csv")),
+        without_seconds(&tmp.path().join("one/runs.csv")),
+        std::fs::read_to_string(tmp.path().join("one/threshold.csv")).unwrap(),
+    );
+    let same = |out: &str| {
+        let dir = tmp.path().join(out);
+        assert_eq!(
+            without_seconds(&dir.join("metrics.csv")),
+            reference.0,
+            "{out}"
+        );
+        assert_eq!(without_seconds(&dir.join("runs.csv")), reference.1, "{out}");
+        let csv = std::fs::read_to_string(dir.join("threshold.csv")).unwrap();
+        assert_eq!(csv, reference.2, "{out}");
+    };
+    same("two");
+    let total = reference.0.len() - 1;
+    for (k, rows) in [3, total / 2, total - 3].into_iter().enumerate() {
+        let out = format!("killed{k}");
+        kill_after_rows_then_resume(tmp.path(), &exp, &out, rows);
+        same(&out);
+    }
+}
+
+#[test]
+fn successive_halving_keeps_the_best_share_at_each_rung_as_the_full_grid_ranks_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = experiment(tmp.path(), "halving", HALVING);
+    run(tmp.path(), &exp, "halved", "2");
+    // the same grid trained whole: halving's runs are bit-identical to its first epochs
+    let full = experiment(
+        tmp.path(),
+        "full",
+        &HALVING.replace("mode = \"halving\"\nreduction = 2\n", "mode = \"grid\"\n"),
+    );
+    run(tmp.path(), &full, "full", "2");
+    let metrics = csv_rows(&tmp.path().join("full/metrics.csv"));
+    let value = |sizes: &str, eta: &str, epoch: usize| -> f64 {
+        let v: Vec<f64> = metrics
+            .iter()
+            .filter(|r| r["sizes"] == sizes && r["eta"] == eta && r["epoch"] == epoch.to_string())
+            .map(|r| r["validation_accuracy"].parse().unwrap())
+            .collect();
+        assert_eq!(v.len(), 2);
+        (v[0] + v[1]) / 2.0
+    };
+    let rungs = csv_rows(&tmp.path().join("halved/rungs.csv"));
+    let mut alive = 8;
+    for (rung, epoch) in [(1, 1), (2, 2), (3, 4)] {
+        let at: Vec<_> = rungs
+            .iter()
+            .filter(|r| r["rung"] == rung.to_string())
+            .collect();
+        assert_eq!(at.len(), alive, "rung {rung}");
+        assert!(at.iter().all(|r| r["epoch"] == epoch.to_string()));
+        // ranked best first by the mean over seeds, as the full grid's metrics give it
+        let mut previous = f64::INFINITY;
+        for r in &at {
+            let (sizes, eta) = {
+                let label = &r["configuration"];
+                let sizes = label.split(' ').next().unwrap().to_string();
+                let eta = label
+                    .split(' ')
+                    .find_map(|p| p.strip_prefix("eta="))
+                    .unwrap()
+                    .to_string();
+                (sizes, eta)
+            };
+            let v = value(&sizes, &eta, epoch);
+            assert!(
+                (v - r["value"].parse::<f64>().unwrap()).abs() < 1e-12,
+                "{label}",
+                label = r["configuration"]
+            );
+            assert!(v <= previous, "rung {rung}: not best first");
+            previous = v;
+        }
+        let kept = at.iter().filter(|r| r["kept"] == "true").count();
+        assert_eq!(kept, alive.div_ceil(2), "rung {rung}");
+        alive = kept;
+    }
+    // pruned runs stop at their rung with status `pruned`, their rows kept
+    let runs = csv_rows(&tmp.path().join("halved/runs.csv"));
+    let pruned: Vec<_> = runs.iter().filter(|r| r["status"] == "pruned").collect();
+    assert_eq!(pruned.len(), 2 * (8 - 1));
+    assert_eq!(
+        runs.iter().filter(|r| r["status"] == "completed").count(),
+        2
+    );
+    let halved_rows = csv_rows(&tmp.path().join("halved/metrics.csv"));
+    assert_eq!(halved_rows.len(), 2 * (8 + 4 + 2 * 2 + 2));
+    for r in &pruned {
+        let n = halved_rows.iter().filter(|m| m["run"] == r["run"]).count();
+        assert_eq!(n.to_string(), r["epochs_completed"]);
+    }
+    let summary = json(tmp.path(), "halved");
+    assert_eq!(summary["halving"]["epochs_trained"], 36);
+    assert_eq!(summary["halving"]["full_grid_epochs"], 96);
+    let md = std::fs::read_to_string(tmp.path().join("halved/summary.md")).unwrap();
+    assert!(md.contains("trained 36 epochs, 38% of the 96 the full grid trains"));
+
+    // one thread, and a kill mid-way then a resume, decide the same
+    run(tmp.path(), &exp, "one", "1");
+    let reference = (
+        without_seconds(&tmp.path().join("halved/metrics.csv")),
+        without_seconds(&tmp.path().join("halved/runs.csv")),
+        std::fs::read_to_string(tmp.path().join("halved/rungs.csv")).unwrap(),
+    );
+    for out in ["one", "killed"] {
+        if out == "killed" {
+            kill_after_rows_then_resume(tmp.path(), &exp, out, 20);
+        }
+        let dir = tmp.path().join(out);
+        assert_eq!(
+            without_seconds(&dir.join("metrics.csv")),
+            reference.0,
+            "{out}"
+        );
+        assert_eq!(without_seconds(&dir.join("runs.csv")), reference.1, "{out}");
+        let csv = std::fs::read_to_string(dir.join("rungs.csv")).unwrap();
+        assert_eq!(csv, reference.2, "{out}");
+    }
+}
+
+#[test]
+fn searches_refuse_what_they_cannot_do_with_the_key_and_the_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "[search]\nmode = \"threshold\"\n[grid]\neta = [1.0, 3.0]\n",
+            "`grid.eta`: eta must not be given in a threshold search",
+        ),
+        (
+            "[search]\nmode = \"threshold\"\n[grid]\nhidden = [10, 30]\n",
+            "a threshold search finds eta for one network: `sizes` has 2 values",
+        ),
+        (
+            "[search]\nmode = \"threshold\"\nreduction = 3\n",
+            "`reduction` belongs to mode = \"halving\", not to mode = \"threshold\"",
+        ),
+        (
+            "[search]\nmode = \"threshold\"\nwatch = 1\n",
+            "the epochs watched per probe are from 2 to 100",
+        ),
+        (
+            "monitor = [\"test_accuracy\"]\n[search]\nmode = \"halving\"\n",
+            "\"validation_accuracy\" is not monitored",
+        ),
+        (
+            "[search]\nmode = \"halving\"\n[grid]\nepochs = [5, 10]\n",
+            "give one value of `epochs`",
+        ),
+    ];
+    for (k, (body, message)) in cases.into_iter().enumerate() {
+        let exp = experiment(tmp.path(), &format!("bad{k}"), body);
+        runner(tmp.path())
+            .arg(&exp)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(message))
+            .stderr(predicate::str::contains(format!("bad{k}.toml:")))
+            .stderr(predicate::str::contains("panicked").not());
+    }
+    // a search decides from all results so far: it is not split into shards
+    let exp = experiment(tmp.path(), "sharded", HALVING);
+    runner(tmp.path())
+        .args([exp.to_str().unwrap(), "--shard", "1/2"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot be split into shards"));
+    assert!(!tmp.path().join("results").exists());
+}
