@@ -174,6 +174,14 @@ fn the_threshold_search_brackets_eta_recommends_half_and_trains_it() {
 fn successive_halving_keeps_the_best_share_at_each_rung_as_the_full_grid_ranks_them() {
     let tmp = tempfile::tempdir().unwrap();
     let exp = experiment(tmp.path(), "halving", HALVING);
+    // check says what halving will train: 8x2 runs of 1 epoch, 4x2 to epoch 2, 2x2 to 4, 1x2 to 6
+    runner(tmp.path())
+        .args(["check", exp.to_str().unwrap()])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "halving after epochs [1, 2, 4]: about 36 epochs (38% of the 96",
+        ));
     run(tmp.path(), &exp, "halved", "2");
     // the same grid trained whole: halving's runs are bit-identical to its first epochs
     let full = experiment(

@@ -14,7 +14,9 @@ mod values;
 
 pub use error::ExperimentError;
 
-use crate::data::DatasetKind;
+use anyhow::Context as _;
+
+use crate::data::{Dataset, DatasetKind};
 use crate::grid::{Grid, RunSettings};
 use crate::search::Search;
 use crate::train::metrics::Monitor;
@@ -157,6 +159,46 @@ impl Experiment {
                 }
             ),
         })
+    }
+
+    /// Loads the experiment's data set: the folder it names (or finds), else for MNIST the copy
+    /// built into the binary; checks every training-set size the file asks for against it.
+    pub fn load_data(&self) -> anyhow::Result<Dataset> {
+        let exp = self;
+        let mut data = match exp.resolve_data_dir() {
+            Ok(dir) => Dataset::load(&dir, exp.data.dataset, exp.data.validation_size)
+                .with_context(|| {
+                    format!(
+                        "loading the {} data set from '{}'",
+                        exp.data.dataset.name(),
+                        dir.display()
+                    )
+                })?,
+            // MNIST where the file does not name a folder and no data/mnist is found (an installed
+            // runner, far from the repository): the copy built into the binary
+            Err(_) if exp.data.dataset == DatasetKind::Mnist && exp.data.dir_location.is_none() => {
+                Dataset::load_built_in_mnist(exp.data.validation_size)?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let dir = data.dir.clone();
+        // every training-set size the file asks for, wherever it is written, against the data set
+        if let Some(t) = exp.train_sizes.iter().find(|t| t.value > data.train.len()) {
+            anyhow::bail!(
+                "{}: {} is not allowed: train_size must be from 1 to {} ('{}' holds only {} \
+             training images after the {} for validation)",
+                t.place,
+                t.value,
+                data.train.len(),
+                dir.display(),
+                data.train.len(),
+                data.validation.len()
+            );
+        }
+        if let Some(n) = exp.grid.expanded_train_size() {
+            data.expand_training(n);
+        }
+        Ok(data)
     }
 
     /// Number of distinct runs.

@@ -115,12 +115,24 @@ pub fn threshold(
         .map(|v| v.as_f64().unwrap_or(1.0) as u64)
         .collect();
     let runs = by_run(rows);
+    // the untrained networks' costs need the data set (built in for MNIST); without it the
+    // first epoch is not compared with them
+    let initial = exp
+        .load_data()
+        .map(|data| t.initial_costs(&base, &seeds, &data))
+        .unwrap_or_default();
     let outcome = t
         .run(&seeds, |_, etas| {
-            Ok::<_, ()>(t.verdicts(&base, &seeds, etas, |id| {
-                runs.get(id)
-                    .map(|v| v.iter().map(|r| (r.train_cost, r.train_accuracy)).collect())
-            }))
+            Ok::<_, ()>(t.verdicts(
+                &base,
+                &seeds,
+                etas,
+                |s| initial.get(&s).copied(),
+                |id| {
+                    runs.get(id)
+                        .map(|v| v.iter().map(|r| (r.train_cost, r.train_accuracy)).collect())
+                },
+            ))
         })
         .unwrap_or_default();
     let mut ids = HashSet::new();
@@ -181,7 +193,8 @@ impl ThresholdSummary {
         let mut text = format!(
             "**Threshold search** (the book's procedure: a probe trains {} epochs per seed; an \
              eta is unstable when the training cost of at least half its seeds rises by more \
-             than 2% from one epoch to the next, ends above where it started, diverges or \
+             than 2% from one epoch to the next (or from the untrained network to epoch 1), ends \
+             above where it started, diverges or \
              saturates at chance): {} etas in {rounds} rounds, {} epochs. ",
             self.watch,
             self.probes.len(),

@@ -9,8 +9,12 @@
 //! `probes` etas at once so that every core is busy; which etas depends only on the verdicts so
 //! far, never on the threads, so a search is the same whatever the machine.
 
+use std::collections::HashMap;
+
+use crate::data::Dataset;
 use crate::grid::schedule::Schedule;
 use crate::grid::RunSettings;
+use crate::train::initial_training_cost;
 
 use super::round3;
 
@@ -102,10 +106,13 @@ impl Verdict {
     }
 }
 
-/// The verdict on one seed's probe: its training cost after each watched epoch (`None` where
-/// it was not finite), the training accuracy after the last, whether it ended before `watch`
-/// epochs (it diverged: probes never stop early otherwise), and the number of classes.
+/// The verdict on one seed's probe: the training cost of the untrained network (the same for
+/// every eta of a seed; `None` where unknown), the training cost after each watched epoch
+/// (`None` where it was not finite), the training accuracy after the last, whether it ended
+/// before `watch` epochs (it diverged: probes never stop early otherwise), and the number of
+/// classes.
 pub fn verdict(
+    initial: Option<f64>,
     costs: &[Option<f64>],
     last_accuracy: Option<f64>,
     watch: usize,
@@ -120,11 +127,16 @@ pub fn verdict(
             epoch: costs.len() + 1,
         };
     }
-    for k in 1..costs.len() {
-        let by = costs[k] / costs[k - 1] - 1.0;
-        if by > RISE_TOLERANCE {
-            return Verdict::Rose { epoch: k + 1, by };
+    // from the untrained network to epoch 1, then epoch to epoch
+    let mut before = initial.filter(|c| c.is_finite());
+    for (k, &c) in costs.iter().enumerate() {
+        if let Some(b) = before {
+            let by = c / b - 1.0;
+            if by > RISE_TOLERANCE {
+                return Verdict::Rose { epoch: k + 1, by };
+            }
         }
+        before = Some(c);
     }
     let (first, last) = (costs[0], costs[costs.len() - 1]);
     if costs.len() >= 2 && last > first {
@@ -331,13 +343,15 @@ impl ThresholdSearch {
         }
     }
 
-    /// Each seed's verdict on each eta of `etas`, from `rows(id)`: a probe run's (training cost,
-    /// training accuracy) after each epoch, in epoch order. `None` when a probe has no rows yet.
+    /// Each seed's verdict on each eta of `etas`, from `initial(seed)` (the training cost of the
+    /// seed's untrained network) and `rows(id)`: a probe run's (training cost, training
+    /// accuracy) after each epoch, in epoch order. `None` when a probe has no rows yet.
     pub fn verdicts(
         &self,
         base: &RunSettings,
         seeds: &[u64],
         etas: &[f64],
+        initial: impl Fn(u64) -> Option<f64>,
         rows: impl Fn(&str) -> Option<Vec<(Option<f64>, Option<f64>)>>,
     ) -> Option<Vec<Vec<Verdict>>> {
         let classes = base.sizes.last().copied().unwrap_or(10);
@@ -349,9 +363,32 @@ impl ThresholdSearch {
                         let rows = rows(&self.probe_run(base, eta, seed).id())?;
                         let costs: Vec<Option<f64>> = rows.iter().map(|r| r.0).collect();
                         let accuracy = rows.last().and_then(|r| r.1);
-                        Some(verdict(&costs, accuracy, self.watch, classes))
+                        Some(verdict(
+                            initial(seed),
+                            &costs,
+                            accuracy,
+                            self.watch,
+                            classes,
+                        ))
                     })
                     .collect()
+            })
+            .collect()
+    }
+
+    /// The training cost of each seed's untrained network, which the verdicts compare the
+    /// first epoch with (the same for every eta of a seed).
+    pub fn initial_costs(
+        &self,
+        base: &RunSettings,
+        seeds: &[u64],
+        data: &Dataset,
+    ) -> HashMap<u64, f64> {
+        seeds
+            .iter()
+            .map(|&s| {
+                let probe = self.probe_run(base, self.start, s);
+                (s, initial_training_cost(&probe, data))
             })
             .collect()
     }
@@ -380,19 +417,26 @@ mod tests {
     #[test]
     fn verdicts_tell_falling_rising_saturated_and_diverged_costs_apart() {
         // chapter 1, eta 3, seed 1 (the shipped sweep): falls
-        let v = verdict(&costs(&[0.0799, 0.0613, 0.0543]), Some(0.936), 3, 10);
+        let v = verdict(None, &costs(&[0.0799, 0.0613, 0.0543]), Some(0.936), 3, 10);
         assert_eq!(v, Verdict::Stable);
         // eta 10, seed 2: rises 10% in epoch 3
-        let v = verdict(&costs(&[0.0800, 0.0660, 0.0726]), Some(0.92), 3, 10);
+        let v = verdict(None, &costs(&[0.0800, 0.0660, 0.0726]), Some(0.92), 3, 10);
         assert!(matches!(v, Verdict::Rose { epoch: 3, by } if (by - 0.1002).abs() < 1e-3));
         // lambda 5 on 1,000 images, eta 0.25: a 0.8% wiggle is not a rise
-        let v = verdict(&costs(&[1.456, 1.3776, 1.3886, 1.30]), Some(0.8), 4, 10);
+        let v = verdict(
+            None,
+            &costs(&[1.456, 1.3776, 1.3886, 1.30]),
+            Some(0.8),
+            4,
+            10,
+        );
         assert_eq!(v, Verdict::Stable);
         // small rises that end higher than they started
-        let v = verdict(&costs(&[1.0, 1.015, 0.998, 1.012]), Some(0.8), 4, 10);
+        let v = verdict(None, &costs(&[1.0, 1.015, 0.998, 1.012]), Some(0.8), 4, 10);
         assert_eq!(v, Verdict::EndedHigher);
         // eta 100: at chance, cost 0.5 falling by 1e-7
         let v = verdict(
+            None,
             &costs(&[0.49999993, 0.49999987, 0.49999980]),
             Some(0.099),
             3,
@@ -400,14 +444,20 @@ mod tests {
         );
         assert_eq!(v, Verdict::Saturated);
         // too small an eta: at chance too, but the cost falls: stable (slow, not unstable)
-        let v = verdict(&costs(&[0.484, 0.4635, 0.4355]), Some(0.12), 3, 10);
+        let v = verdict(None, &costs(&[0.484, 0.4635, 0.4355]), Some(0.12), 3, 10);
         assert_eq!(v, Verdict::Stable);
-        let v = verdict(&[Some(2.0), None], None, 3, 10);
+        let v = verdict(None, &[Some(2.0), None], None, 3, 10);
         assert_eq!(v, Verdict::Diverged { epoch: 2 });
-        let v = verdict(&costs(&[2.0]), None, 3, 10);
+        let v = verdict(None, &costs(&[2.0]), None, 3, 10);
         assert_eq!(v, Verdict::Diverged { epoch: 2 });
-        let v = verdict(&costs(&[2.0, f64::INFINITY, 1.0]), None, 3, 10);
+        let v = verdict(None, &costs(&[2.0, f64::INFINITY, 1.0]), None, 3, 10);
         assert_eq!(v, Verdict::Diverged { epoch: 2 });
+        // cross-entropy, lambda 5 on 1,000 images, eta 100: the first epoch blows the cost up
+        // from the untrained network's 3.3, then it falls
+        let v = verdict(Some(3.3), &costs(&[63.0, 57.5, 59.2]), Some(0.1), 3, 10);
+        assert!(matches!(v, Verdict::Rose { epoch: 1, .. }), "{v:?}");
+        let v = verdict(Some(3.3), &costs(&[2.8, 2.4, 2.1]), Some(0.6), 3, 10);
+        assert_eq!(v, Verdict::Stable);
     }
 
     #[test]

@@ -8,9 +8,10 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::plan::{self, available_memory, check_memory, gigabytes, shard_runs, MAX_GROUP};
-use super::{load_data, results_dir, SweepOptions};
+use super::{results_dir, SweepOptions};
 use crate::config::Experiment;
 use crate::grid::RunSettings;
+use crate::search::Search;
 use crate::train::Trainer;
 
 /// What `runner check` reports.
@@ -26,6 +27,8 @@ pub struct CheckReport {
     pub dir: PathBuf,
     /// Memory the sweep needs at most (the data set and the largest groups at once).
     pub memory_bytes: u64,
+    /// What a search will train instead of the whole grid.
+    pub search: Option<String>,
 }
 
 impl std::fmt::Display for CheckReport {
@@ -53,6 +56,9 @@ impl std::fmt::Display for CheckReport {
                 .map(|a| format!(" ({} available)", gigabytes(a)))
                 .unwrap_or_default()
         )?;
+        if let Some(search) = &self.search {
+            writeln!(f, "search:           {search}")?;
+        }
         match self.estimate_seconds {
             Some(s) => write!(
                 f,
@@ -158,7 +164,7 @@ pub fn check(exp: &Experiment, opts: &SweepOptions) -> Result<CheckReport> {
     let mut total_fixed = REPORT_SECONDS;
     if !shapes.is_empty() {
         let started = std::time::Instant::now();
-        let data = load_data(exp)?;
+        let data = exp.load_data()?;
         total_fixed += started.elapsed().as_secs_f64();
         let monitor = exp.data.monitor;
         use crate::train::metrics::Metric;
@@ -190,7 +196,55 @@ pub fn check(exp: &Experiment, opts: &SweepOptions) -> Result<CheckReport> {
         threads,
         dir,
         memory_bytes,
+        search: search_plan(exp),
     })
+}
+
+/// What a search trains, for `runner check`: the grid above is then its starting point (a
+/// threshold search) or its upper bound (halving).
+fn search_plan(exp: &Experiment) -> Option<String> {
+    let seeds = exp.grid.values_of("seed").len().max(1);
+    match &exp.search {
+        Search::Grid => None,
+        Search::Threshold(t) => {
+            let base = exp.run(0);
+            Some(format!(
+                "threshold: rounds of up to {} etas x {seeds} seeds x {} epochs (the number of \
+                 rounds depends on the verdicts, usually 4 to 6){}; the time above is for the \
+                 runs at one eta",
+                t.probes,
+                t.watch,
+                if t.then_train {
+                    format!(
+                        ", then {seeds} runs x {} epochs at the recommended eta",
+                        base.epochs
+                    )
+                } else {
+                    String::new()
+                }
+            ))
+        }
+        Search::Halving(h) => {
+            let runs = exp.grid.len() as usize;
+            let epochs = exp.run(0).epochs;
+            let per_configuration = seeds.min(runs.max(1));
+            let mut alive = runs.div_ceil(per_configuration);
+            let (mut total, mut from) = (0, 0);
+            for rung in h.rungs(epochs) {
+                total += alive * per_configuration * (rung - from);
+                alive = h.keep(alive);
+                from = rung;
+            }
+            total += alive * per_configuration * (epochs - from);
+            Some(format!(
+                "halving after epochs {:?}: about {total} epochs ({:.0}% of the {} the grid \
+                 above trains) and about that share of its time",
+                h.rungs(epochs),
+                100.0 * total as f64 / (runs * epochs).max(1) as f64,
+                runs * epochs
+            ))
+        }
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
 mod estimate;
 mod plan;
@@ -23,7 +23,7 @@ pub use progress::final_table;
 use progress::Log;
 
 use crate::config::Experiment;
-use crate::data::{Dataset, DatasetKind};
+use crate::data::Dataset;
 use crate::grid::RunSettings;
 use crate::search::{Halving, Search};
 use crate::store::lock::DirLock;
@@ -99,45 +99,6 @@ pub fn results_dir(exp: &Experiment, opts: &SweepOptions) -> PathBuf {
     })
 }
 
-/// Loads the experiment's data set, reporting how long it took.
-pub fn load_data(exp: &Experiment) -> Result<Dataset> {
-    let mut data = match exp.resolve_data_dir() {
-        Ok(dir) => {
-            Dataset::load(&dir, exp.data.dataset, exp.data.validation_size).with_context(|| {
-                format!(
-                    "loading the {} data set from '{}'",
-                    exp.data.dataset.name(),
-                    dir.display()
-                )
-            })?
-        }
-        // MNIST where the file does not name a folder and no data/mnist is found (an installed
-        // runner, far from the repository): the copy built into the binary
-        Err(_) if exp.data.dataset == DatasetKind::Mnist && exp.data.dir_location.is_none() => {
-            Dataset::load_built_in_mnist(exp.data.validation_size)?
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let dir = data.dir.clone();
-    // every training-set size the file asks for, wherever it is written, against the data set
-    if let Some(t) = exp.train_sizes.iter().find(|t| t.value > data.train.len()) {
-        bail!(
-            "{}: {} is not allowed: train_size must be from 1 to {} ('{}' holds only {} \
-             training images after the {} for validation)",
-            t.place,
-            t.value,
-            data.train.len(),
-            dir.display(),
-            data.train.len(),
-            data.validation.len()
-        );
-    }
-    if let Some(n) = exp.grid.expanded_train_size() {
-        data.expand_training(n);
-    }
-    Ok(data)
-}
-
 /// Trains every run of `exp` that is not finished yet (or, for a search, the runs it decides
 /// on); `stop` interrupts it cleanly.
 pub fn run_sweep(exp: &Experiment, opts: &SweepOptions, stop: &AtomicBool) -> Result<SweepReport> {
@@ -194,7 +155,7 @@ fn sweep_runs(
     )?;
     // a new results folder is created only once the data set has been found and checked
     let mut owned = if preloaded.is_none() && !dir.exists() {
-        Some(load_data(exp)?)
+        Some(exp.load_data()?)
     } else {
         None
     };
@@ -224,7 +185,7 @@ fn sweep_runs(
         ));
     }
     if !runs.is_empty() && preloaded.is_none() && owned.is_none() {
-        owned = Some(load_data(exp)?);
+        owned = Some(exp.load_data()?);
     }
     let data_ref = if runs.is_empty() {
         None

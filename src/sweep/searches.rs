@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 
-use super::{load_data, results_dir, sweep_runs, Job, SweepOptions, SweepReport, Training};
+use super::{results_dir, sweep_runs, Job, SweepOptions, SweepReport, Training};
 use crate::config::Experiment;
 use crate::data::Dataset;
 use crate::grid::{float_label, RunSettings};
@@ -67,7 +67,8 @@ pub(super) fn threshold(
     let base = exp.run(0);
     let seeds = seeds(exp);
     let dir = results_dir(exp, opts);
-    let data = load_data(exp)?;
+    let data = exp.load_data()?;
+    let initial = t.initial_costs(&base, &seeds, &data);
     let mut total = SweepReport {
         dir: dir.clone(),
         rows: Vec::new(),
@@ -119,10 +120,16 @@ pub(super) fn threshold(
         }
         let rows = read_metrics(&ResultsDir::metrics_path(&dir))?;
         let runs = by_run(&rows);
-        let verdicts = t.verdicts(&base, &seeds, etas, |id| {
-            runs.get(id)
-                .map(|v| v.iter().map(|r| (r.train_cost, r.train_accuracy)).collect())
-        });
+        let verdicts = t.verdicts(
+            &base,
+            &seeds,
+            etas,
+            |s| initial.get(&s).copied(),
+            |id| {
+                runs.get(id)
+                    .map(|v| v.iter().map(|r| (r.train_cost, r.train_accuracy)).collect())
+            },
+        );
         if let Some(v) = &verdicts {
             for (eta, v) in etas.iter().zip(v) {
                 let words: Vec<String> = v.iter().map(|v| v.reason()).collect();

@@ -467,6 +467,17 @@ impl<'d, E> Session<'d, E> {
     }
 }
 
+/// The training cost of `run`'s network before any training (the initial weights of its seed),
+/// as an epoch's record gives it (with the L2 term of its lambda).
+pub fn initial_training_cost(run: &RunSettings, data: &Dataset) -> f64 {
+    let trainer = Trainer::new(
+        std::slice::from_ref(run),
+        data,
+        Monitor::only(&[Metric::TrainCost]),
+    );
+    trainer.evaluate(0.0)[0].train_cost.unwrap_or(f64::NAN)
+}
+
 /// Gradient buffers for the group training `first`'s group: with dropout masks drawn from the
 /// seed's own stream when the group's runs use dropout.
 fn grads(group: &Lockstep, first: &RunSettings) -> Grads {
