@@ -162,6 +162,16 @@ fn the_threshold_search_brackets_eta_recommends_half_and_trains_it() {
         assert_eq!(csv, reference.2, "{out}");
     };
     same("two");
+    // a merge of the folder is the same search: nothing missing, the same answer
+    runner(tmp.path())
+        .args(["merge", "merged", "one"])
+        .assert()
+        .success();
+    assert_eq!(
+        json(tmp.path(), "merged")["recommended"],
+        summary["recommended"]
+    );
+    same("merged");
     let total = reference.0.len() - 1;
     for (k, rows) in [3, total / 2, total - 3].into_iter().enumerate() {
         let out = format!("killed{k}");

@@ -161,11 +161,15 @@ fn merge_into(out: &Path, inputs: &[PathBuf], new: &Path) -> Result<MergeReport>
     }
     let (exp, _) = experiment.expect("at least one source");
     let grid_runs = exp.runs();
-    report.missing = grid_runs
-        .iter()
-        .filter(|r| !rows.contains_key(&r.id()))
-        .cloned()
-        .collect();
+    // a threshold search's runs are the probes its verdicts chose, not its grid: whether it
+    // finished is the summary's to say
+    if !matches!(exp.search, crate::search::Search::Threshold(_)) {
+        report.missing = grid_runs
+            .iter()
+            .filter(|r| !rows.contains_key(&r.id()))
+            .cloned()
+            .collect();
+    }
     report.runs = rows.len();
 
     // build the merged folder complete in `new`
@@ -187,11 +191,26 @@ fn merge_into(out: &Path, inputs: &[PathBuf], new: &Path) -> Result<MergeReport>
         rows.values().map(|(r, _)| r),
         &extra,
     )?;
-    let order: HashMap<String, usize> = grid_runs
+    let mut order: HashMap<String, usize> = grid_runs
         .iter()
         .enumerate()
         .map(|(i, r)| (r.id(), i))
         .collect();
+    if matches!(exp.search, crate::search::Search::Threshold(_)) {
+        // a search's runs in the order its folders hold them: the order of its rounds
+        order.clear();
+        for dir in inputs {
+            let Ok(mut reader) = csv::Reader::from_path(ResultsDir::metrics_path(dir)) else {
+                continue;
+            };
+            for record in reader.records().flatten() {
+                if let Some(run) = record.get(0) {
+                    let next = order.len();
+                    order.entry(run.to_string()).or_insert(next);
+                }
+            }
+        }
+    }
     crate::store::sort_results(new, &order)?;
     // the user's own files in `out` come along
     if out.exists() {
