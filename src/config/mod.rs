@@ -201,6 +201,15 @@ impl Experiment {
         Ok(data)
     }
 
+    /// The seeds of the grid, in order.
+    pub fn seeds(&self) -> Vec<u64> {
+        self.grid
+            .values_of("seed")
+            .iter()
+            .map(|v| v.as_f64().unwrap_or(1.0) as u64)
+            .collect()
+    }
+
     /// Number of distinct runs.
     pub fn run_count(&self) -> u128 {
         self.grid.len()

@@ -101,6 +101,28 @@ pub fn by_run(rows: &[Row]) -> HashMap<&str, Vec<&Row>> {
     out
 }
 
+/// Each seed's verdict on each of `etas`, from the probes' rows (`runs`: rows by run id) and the
+/// untrained networks' costs; `None` while a probe has no rows.
+pub fn probe_verdicts(
+    t: &ThresholdSearch,
+    base: &crate::grid::RunSettings,
+    seeds: &[u64],
+    etas: &[f64],
+    initial: &HashMap<u64, f64>,
+    runs: &HashMap<&str, Vec<&Row>>,
+) -> Option<Vec<Vec<crate::search::threshold::Verdict>>> {
+    t.verdicts(
+        base,
+        seeds,
+        etas,
+        |s| initial.get(&s).copied(),
+        |id| {
+            runs.get(id)
+                .map(|v| v.iter().map(|r| (r.train_cost, r.train_accuracy)).collect())
+        },
+    )
+}
+
 /// Replays a threshold search from the rows; returns what it found and the ids of its probes.
 pub fn threshold(
     exp: &Experiment,
@@ -108,12 +130,7 @@ pub fn threshold(
     rows: &[Row],
 ) -> (ThresholdSummary, HashSet<String>) {
     let base = exp.run(0);
-    let seeds: Vec<u64> = exp
-        .grid
-        .values_of("seed")
-        .iter()
-        .map(|v| v.as_f64().unwrap_or(1.0) as u64)
-        .collect();
+    let seeds = exp.seeds();
     let runs = by_run(rows);
     // the untrained networks' costs need the data set (built in for MNIST); without it the
     // first epoch is not compared with them
@@ -123,16 +140,7 @@ pub fn threshold(
         .unwrap_or_default();
     let outcome = t
         .run(&seeds, |_, etas| {
-            Ok::<_, ()>(t.verdicts(
-                &base,
-                &seeds,
-                etas,
-                |s| initial.get(&s).copied(),
-                |id| {
-                    runs.get(id)
-                        .map(|v| v.iter().map(|r| (r.train_cost, r.train_accuracy)).collect())
-                },
-            ))
+            Ok::<_, ()>(probe_verdicts(t, &base, &seeds, etas, &initial, &runs))
         })
         .unwrap_or_default();
     let mut ids = HashSet::new();

@@ -13,7 +13,7 @@ use super::{results_dir, sweep_runs, Job, SweepOptions, SweepReport, Training};
 use crate::config::Experiment;
 use crate::data::Dataset;
 use crate::grid::{float_label, RunSettings};
-use crate::report::searches::by_run;
+use crate::report::searches::{by_run, probe_verdicts};
 use crate::report::summary::read_metrics;
 use crate::search::halving::{Ended, Member, Trace};
 use crate::search::{Halving, ThresholdSearch};
@@ -31,15 +31,6 @@ pub(super) fn refuse_shard(exp: &Experiment, opts: &SweepOptions, what: &str) ->
         );
     }
     Ok(())
-}
-
-/// The seeds of an experiment's grid.
-pub fn seeds(exp: &Experiment) -> Vec<u64> {
-    exp.grid
-        .values_of("seed")
-        .iter()
-        .map(|v| v.as_f64().unwrap_or(1.0) as u64)
-        .collect()
 }
 
 impl SweepReport {
@@ -65,7 +56,7 @@ pub(super) fn threshold(
 ) -> Result<SweepReport> {
     let started = Instant::now();
     let base = exp.run(0);
-    let seeds = seeds(exp);
+    let seeds = exp.seeds();
     let dir = results_dir(exp, opts);
     let data = exp.load_data()?;
     let initial = t.initial_costs(&base, &seeds, &data);
@@ -120,16 +111,7 @@ pub(super) fn threshold(
         }
         let rows = read_metrics(&ResultsDir::metrics_path(&dir))?;
         let runs = by_run(&rows);
-        let verdicts = t.verdicts(
-            &base,
-            &seeds,
-            etas,
-            |s| initial.get(&s).copied(),
-            |id| {
-                runs.get(id)
-                    .map(|v| v.iter().map(|r| (r.train_cost, r.train_accuracy)).collect())
-            },
-        );
+        let verdicts = probe_verdicts(t, &base, &seeds, etas, &initial, &runs);
         if let Some(v) = &verdicts {
             for (eta, v) in etas.iter().zip(v) {
                 let words: Vec<String> = v.iter().map(|v| v.reason()).collect();
