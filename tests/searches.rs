@@ -181,6 +181,175 @@ fn the_threshold_search_brackets_eta_recommends_half_and_trains_it() {
 }
 
 #[test]
+fn a_sharded_threshold_search_exchanges_probes_and_every_shard_ends_with_the_whole_search() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = experiment(tmp.path(), "split", THRESHOLD);
+    run(tmp.path(), &exp, "whole", "2");
+    let reference = (
+        without_seconds(&tmp.path().join("whole/metrics.csv")),
+        without_seconds(&tmp.path().join("whole/runs.csv")),
+        std::fs::read_to_string(tmp.path().join("whole/threshold.csv")).unwrap(),
+    );
+    let same = |dir: &Path| {
+        assert_eq!(
+            without_seconds(&dir.join("metrics.csv")),
+            reference.0,
+            "{dir:?}"
+        );
+        assert_eq!(
+            without_seconds(&dir.join("runs.csv")),
+            reference.1,
+            "{dir:?}"
+        );
+        let csv = std::fs::read_to_string(dir.join("threshold.csv")).unwrap();
+        assert_eq!(csv, reference.2, "{dir:?}");
+    };
+    let shard = |i: usize| {
+        StdCommand::new(assert_cmd::cargo::cargo_bin("runner"))
+            .current_dir(tmp.path())
+            .args([
+                exp.to_str().unwrap(),
+                "--shard",
+                &format!("{i}/2"),
+                "--fresh",
+                "--threads",
+                "1",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let trained = |stderr: &str| stderr.lines().filter(|l| l.starts_with('[')).count();
+    // two shards at once: each trains about half of every round and copies the rest
+    let (a, b) = (shard(1), shard(2));
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(a.status.success() && b.status.success());
+    let (ea, eb) = (
+        String::from_utf8_lossy(&a.stderr),
+        String::from_utf8_lossy(&b.stderr),
+    );
+    let runs = reference.1.len() - 1;
+    assert!(ea.contains("copied") && eb.contains("copied"), "{ea}\n{eb}");
+    assert!(trained(&ea) + trained(&eb) < 2 * runs, "{ea}\n{eb}");
+    let dirs =
+        ["split-shard-1-of-2", "split-shard-2-of-2"].map(|d| tmp.path().join("results").join(d));
+    for d in &dirs {
+        same(d);
+    }
+    // their merge is the unsharded search, with nothing reported missing or duplicated
+    let merged = runner(tmp.path())
+        .args([
+            "merge",
+            "merged",
+            dirs[0].to_str().unwrap(),
+            dirs[1].to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(merged.status.success());
+    let said = String::from_utf8_lossy(&merged.stderr).to_string()
+        + &String::from_utf8_lossy(&merged.stdout);
+    assert!(
+        !said.contains("duplicated") && !said.contains("missing"),
+        "{said}"
+    );
+    // (the summary writes threshold.csv)
+    assert_eq!(
+        json(tmp.path(), "merged")["recommended"],
+        json(tmp.path(), "whole")["recommended"]
+    );
+    same(&tmp.path().join("merged"));
+
+    // a shard never waits for one that is not running: alone, shard 2 trains the whole search,
+    // and shard 1, run afterwards, copies it all and trains nothing
+    let fresh = |i: usize| {
+        runner(tmp.path())
+            .args([
+                exp.to_str().unwrap(),
+                "--shard",
+                &format!("{i}/2"),
+                "--fresh",
+                "--threads",
+                "2",
+            ])
+            .output()
+            .unwrap()
+    };
+    std::fs::remove_dir_all(&dirs[0]).unwrap();
+    let alone = fresh(2);
+    assert!(alone.status.success());
+    let said = String::from_utf8_lossy(&alone.stderr);
+    assert_eq!(trained(&said), runs, "{said}");
+    assert!(
+        said.contains("runs of shards that are not running"),
+        "{said}"
+    );
+    same(&dirs[1]);
+    let after = fresh(1);
+    assert!(after.status.success());
+    let said = String::from_utf8_lossy(&after.stderr);
+    assert_eq!(trained(&said), 0, "{said}");
+    same(&dirs[0]);
+
+    // a shard killed mid-search holds nobody up: its sibling trains its share; run again, it
+    // copies what it lacks
+    for d in &dirs {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+    let mut a = StdCommand::new(assert_cmd::cargo::cargo_bin("runner"))
+        .current_dir(tmp.path())
+        .args([
+            exp.to_str().unwrap(),
+            "--shard",
+            "1/2",
+            "--fresh",
+            "--threads",
+            "1",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let b = shard(2);
+    let metrics = dirs[0].join("metrics.csv");
+    let start = Instant::now();
+    while std::fs::read_to_string(&metrics).map_or(0, |t| t.lines().count()) < 4
+        && start.elapsed() < Duration::from_secs(60)
+    {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    a.kill().unwrap();
+    a.wait().unwrap();
+    let b = b.wait_with_output().unwrap();
+    assert!(b.status.success());
+    let said = String::from_utf8_lossy(&b.stderr);
+    assert!(
+        said.contains("runs of shards that are not running"),
+        "{said}"
+    );
+    same(&dirs[1]);
+    runner(tmp.path())
+        .args([exp.to_str().unwrap(), "--shard", "1/2", "-q"])
+        .assert()
+        .success();
+    same(&dirs[0]);
+
+    // the siblings are found by the folder's name
+    runner(tmp.path())
+        .args([
+            exp.to_str().unwrap(),
+            "--shard",
+            "1/2",
+            "--out",
+            "elsewhere",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("does not end in '-shard-1-of-2'"));
+}
+
+#[test]
 fn successive_halving_keeps_the_best_share_at_each_rung_as_the_full_grid_ranks_them() {
     let tmp = tempfile::tempdir().unwrap();
     let exp = experiment(tmp.path(), "halving", HALVING);
@@ -327,7 +496,7 @@ fn searches_refuse_what_they_cannot_do_with_the_key_and_the_reason() {
             .stderr(predicate::str::contains(format!("bad{k}.toml:")))
             .stderr(predicate::str::contains("panicked").not());
     }
-    // a search decides from all results so far: it is not split into shards
+    // halving decides from all results so far: it is not split into shards
     let exp = experiment(tmp.path(), "sharded", HALVING);
     runner(tmp.path())
         .args([exp.to_str().unwrap(), "--shard", "1/2"])

@@ -44,7 +44,7 @@ fn sibling(out: &Path, suffix: &str) -> PathBuf {
 
 /// The files and folders runner writes in a results folder (anything else in `OUT` is the
 /// user's, and is carried over to the merged folder).
-const OWN: [&str; 9] = [
+const OWN: [&str; 10] = [
     "metrics.csv",
     "runs.csv",
     "experiment.toml",
@@ -53,6 +53,7 @@ const OWN: [&str; 9] = [
     "report.html",
     "plots",
     ".lock",
+    lock::SEARCHING,
     MARKER,
 ];
 
@@ -150,6 +151,14 @@ fn merge_into(out: &Path, inputs: &[PathBuf], new: &Path) -> Result<MergeReport>
             if !rows_match(row, &lines) {
                 report.refused.push((id.clone(), dir.clone()));
             } else if let Some((_, kept)) = rows.get(id) {
+                // the shards of a threshold search each hold the whole search, by design (a
+                // run two shards both trained differs in its timing columns only)
+                if matches!(
+                    experiment.as_ref().expect("set").0.search,
+                    crate::search::Search::Threshold(_)
+                ) {
+                    continue;
+                }
                 report
                     .duplicated
                     .push((id.clone(), kept.clone(), dir.clone()));

@@ -11,6 +11,7 @@ use std::sync::Mutex;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+pub(crate) mod exchange;
 pub(crate) mod lock;
 pub mod merge;
 pub(crate) mod resume;

@@ -114,10 +114,7 @@ pub fn run_sweep(exp: &Experiment, opts: &SweepOptions, stop: &AtomicBool) -> Re
             let all_runs = planned_runs(exp, opts)?;
             sweep_runs(exp, opts, &all_runs, &order(), None, None, stop)
         }
-        Search::Threshold(t) => {
-            searches::refuse_shard(exp, opts, "a threshold search")?;
-            searches::threshold(exp, t, opts, stop)
-        }
+        Search::Threshold(t) => searches::threshold(exp, t, opts, stop),
         Search::Halving(h) => {
             searches::refuse_shard(exp, opts, "successive halving")?;
             let all_runs = planned_runs(exp, opts)?;

@@ -3,6 +3,7 @@
 //! written, so that a resume or a report makes the same ones from `metrics.csv`.
 
 use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -17,6 +18,10 @@ use crate::report::searches::{by_run, probe_verdicts};
 use crate::report::summary::read_metrics;
 use crate::search::halving::{Ended, Member, Trace};
 use crate::search::{Halving, ThresholdSearch};
+use crate::store::exchange::adopt;
+use crate::store::lock::{DirLock, SEARCHING};
+use crate::store::resume::{prepare, read_states};
+use crate::store::shard::Shard;
 use crate::store::{ResultsDir, RunRow};
 use crate::train::metrics::RunStatus;
 
@@ -46,6 +51,98 @@ impl SweepReport {
     }
 }
 
+/// The shards of a sharded threshold search: each trains its share of every round (and of the
+/// final runs), copies the rest from its siblings' folders as they finish them, and trains
+/// itself what a sibling that is not running leaves undone, so that every shard ends with the
+/// whole search, and the merge of their folders is the unsharded search's folder.
+struct Exchange {
+    shard: Shard,
+    /// The other shards' folders, with their shard.
+    siblings: Vec<(Shard, PathBuf)>,
+    /// Held while this shard runs: siblings wait for a running shard's share.
+    _running: DirLock,
+}
+
+impl Exchange {
+    fn new(exp: &Experiment, opts: &SweepOptions, dir: &Path) -> Result<Option<Exchange>> {
+        let Some(shard) = opts.shard else {
+            return Ok(None);
+        };
+        let own = format!("-shard-{}-of-{}", shard.index, shard.count);
+        let name = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(&own));
+        let Some(stem) = name else {
+            bail!(
+                "{}: the shards of a threshold search exchange results through sibling folders \
+                 named NAME-shard-I-of-N; '{}' does not end in '{own}' (leave out --out, or give \
+                 one ending in '{own}')",
+                exp.path.display(),
+                dir.display()
+            );
+        };
+        let siblings = (1..=shard.count)
+            .filter(|&i| i != shard.index)
+            .map(|index| {
+                let s = Shard {
+                    index,
+                    count: shard.count,
+                };
+                (
+                    s,
+                    dir.with_file_name(format!("{stem}-shard-{index}-of-{}", shard.count)),
+                )
+            })
+            .collect();
+        crate::store::ensure_ours(dir, "writes and deletes")?;
+        let running = DirLock::acquire_file(dir, SEARCHING)?;
+        Ok(Some(Exchange {
+            shard,
+            siblings,
+            _running: running,
+        }))
+    }
+
+    /// The shard that trains `run` of `runs` (a share dealt as for a grid).
+    fn owner(&self, runs: &[RunSettings], run: &RunSettings) -> Shard {
+        (1..=self.shard.count)
+            .map(|index| Shard {
+                index,
+                count: self.shard.count,
+            })
+            .find(|s| s.select(runs).iter().any(|r| r.id() == run.id()))
+            .expect("every run is in a shard")
+    }
+
+    /// Copies what the siblings have finished of `runs` into `out`; returns the runs copied.
+    fn gather(
+        &self,
+        exp: &Experiment,
+        out: &ResultsDir,
+        runs: &[RunSettings],
+    ) -> Result<Vec<RunRow>> {
+        let mut wanted: HashSet<String> = runs.iter().map(|r| r.id()).collect();
+        let mut copied = Vec::new();
+        for (_, dir) in &self.siblings {
+            if wanted.is_empty() {
+                break;
+            }
+            for row in adopt(out, dir, exp, &wanted)? {
+                wanted.remove(&row.settings.run);
+                copied.push(row);
+            }
+        }
+        Ok(copied)
+    }
+
+    fn running(&self, shard: Shard) -> bool {
+        self.siblings
+            .iter()
+            .any(|(s, dir)| *s == shard && DirLock::held(dir, SEARCHING))
+    }
+}
+
 /// The book's procedure: rounds of probes until the threshold is bracketed, then (with
 /// `then_train`) the recommended eta for the grid's epochs with every seed.
 pub(super) fn threshold(
@@ -59,6 +156,7 @@ pub(super) fn threshold(
     let seeds = exp.seeds();
     let dir = results_dir(exp, opts);
     let data = exp.load_data()?;
+    let exchange = Exchange::new(exp, opts, &dir)?;
     let initial = t.initial_costs(&base, &seeds, &data);
     let mut total = SweepReport {
         dir: dir.clone(),
@@ -78,20 +176,106 @@ pub(super) fn threshold(
         }
     };
     let mut round_opts = opts.clone();
-    let mut sweep = |runs: Vec<RunSettings>,
-                     planned: &mut Vec<RunSettings>,
-                     total: &mut SweepReport|
-     -> Result<bool> {
-        planned.extend(runs.iter().cloned());
-        let order: HashMap<String, usize> = planned
+    if exchange.is_some() && opts.fresh {
+        // the shard's folder is emptied once, before anything is copied into it
+        let _lock = DirLock::acquire(&dir)?;
+        prepare(&dir, exp, true)?;
+        round_opts.fresh = false;
+    }
+    let order = |planned: &[RunSettings]| -> HashMap<String, usize> {
+        planned
             .iter()
             .enumerate()
             .map(|(i, r)| (r.id(), i))
-            .collect();
-        let report = sweep_runs(exp, &round_opts, &runs, &order, None, Some(&data), stop)?;
+            .collect()
+    };
+    let mut train = |runs: &[RunSettings], planned: &[RunSettings], total: &mut SweepReport| {
+        let report = sweep_runs(
+            exp,
+            &round_opts,
+            runs,
+            &order(planned),
+            None,
+            Some(&data),
+            stop,
+        )?;
         round_opts.fresh = false;
         total.absorb(report);
-        Ok(!total.interrupted && total.failures.is_empty())
+        Ok::<_, anyhow::Error>(!total.interrupted && total.failures.is_empty())
+    };
+    // one step of the search: every run of `runs` finished in the folder, by this process or
+    // (sharded) by the shard whose share it is
+    let mut step = |runs: Vec<RunSettings>,
+                    planned: &mut Vec<RunSettings>,
+                    total: &mut SweepReport|
+     -> Result<bool> {
+        planned.extend(runs.iter().cloned());
+        let Some(x) = &exchange else {
+            return train(&runs, planned, total);
+        };
+        let copy = |total: &mut SweepReport| -> Result<()> {
+            let _lock = DirLock::acquire(&dir)?;
+            let out = ResultsDir::open(&dir, &exp.text, &exp.grid.extra_columns())?;
+            let copied = x.gather(exp, &out, &runs)?;
+            if !copied.is_empty() {
+                say(format!(
+                    "  copied {} runs finished by the other shards",
+                    copied.len()
+                ));
+            }
+            total.rows.extend(copied);
+            Ok(())
+        };
+        let missing = || -> Result<Vec<RunSettings>> {
+            let done = read_states(&dir)?;
+            Ok(runs
+                .iter()
+                .filter(|r| !done.contains_key(&r.id()))
+                .cloned()
+                .collect())
+        };
+        copy(total)?;
+        let mine = x.shard.select(&runs);
+        if !train(&mine, planned, total)? {
+            return Ok(false);
+        }
+        loop {
+            copy(total)?;
+            let left = missing()?;
+            if left.is_empty() {
+                break;
+            }
+            // a sibling that is not running (not started, stopped, failed) does not hold the
+            // search up: its share is trained here
+            let orphans: Vec<RunSettings> = left
+                .into_iter()
+                .filter(|r| !x.running(x.owner(&runs, r)))
+                .collect();
+            if !orphans.is_empty() {
+                say(format!(
+                    "  training {} runs of shards that are not running",
+                    orphans.len()
+                ));
+                if !train(&orphans, planned, total)? {
+                    return Ok(false);
+                }
+            } else if stop.load(Ordering::Relaxed) {
+                total.interrupted = true;
+                return Ok(false);
+            } else {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+        }
+        let _lock = DirLock::acquire(&dir)?;
+        crate::store::sort_results(&dir, &order(planned))?;
+        // the step's runs, once each, whoever trained them
+        let mut done = read_states(&dir)?;
+        let ids: HashSet<String> = runs.iter().map(|r| r.id()).collect();
+        total.rows.retain(|r| !ids.contains(&r.settings.run));
+        total
+            .rows
+            .extend(runs.iter().filter_map(|r| done.remove(&r.id())));
+        Ok(true)
     };
     let outcome = t.run(&seeds, |round, etas| {
         let shown: Vec<String> = etas.iter().map(|e| float_label(*e)).collect();
@@ -106,7 +290,7 @@ pub(super) fn threshold(
             .flat_map(|&eta| seeds.iter().map(move |&seed| (eta, seed)))
             .map(|(eta, seed)| t.probe_run(&base, eta, seed))
             .collect();
-        if !sweep(runs, &mut planned, &mut total)? {
+        if !step(runs, &mut planned, &mut total)? {
             return Ok(None);
         }
         let rows = read_metrics(&ResultsDir::metrics_path(&dir))?;
@@ -136,7 +320,7 @@ pub(super) fn threshold(
                 float_label(eta),
                 base.epochs
             ));
-            sweep(t.final_runs(&base, eta, &seeds), &mut planned, &mut total)?;
+            step(t.final_runs(&base, eta, &seeds), &mut planned, &mut total)?;
         }
     }
     total.seconds = started.elapsed().as_secs_f64();

@@ -1,0 +1,70 @@
+//! Shards of one search exchanging finished runs through their folders: a shard copies the
+//! runs a sibling has finished into its own folder, rows and state, exactly as they were
+//! written there (their rows are checked against the sibling's state first, as `merge` does).
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use anyhow::Result;
+
+use super::resume::{read_metrics_lines, read_states, rows_match};
+use super::{metrics_header, ResultsDir, RunRow};
+use crate::config::Experiment;
+
+impl ResultsDir {
+    /// Records a run finished elsewhere: its rows (fields in this folder's column order), then
+    /// its state and its row in `runs.csv`, in the order training writes them.
+    pub fn copy_run(&self, row: &RunRow, lines: &[Vec<String>]) -> Result<()> {
+        {
+            let mut metrics = self.metrics.lock().unwrap_or_else(|e| e.into_inner());
+            for line in lines {
+                metrics.append(line)?;
+            }
+        }
+        self.write_run(row)
+    }
+}
+
+/// Copies into `into` (open for `exp`) the runs of `wanted` that `from` holds finished with the
+/// rows its state records and `into` does not hold yet; returns the rows of the runs copied.
+/// A run that `from` is still writing, or whose rows there do not match, is left for later.
+pub fn adopt(
+    into: &ResultsDir,
+    from: &Path,
+    exp: &Experiment,
+    wanted: &HashSet<String>,
+) -> Result<Vec<RunRow>> {
+    let theirs = read_states(from)?;
+    if !wanted.iter().any(|id| theirs.contains_key(id)) {
+        return Ok(Vec::new());
+    }
+    let ours = read_states(&into.dir)?;
+    let header = metrics_header(&exp.grid.extra_columns());
+    let (lines, _) = read_metrics_lines(&ResultsDir::metrics_path(from), &header)?;
+    let mut lines_of: HashMap<&str, Vec<Vec<String>>> = HashMap::new();
+    let mut seen = HashSet::new();
+    for line in &lines {
+        let id = line[0].as_str();
+        if wanted.contains(id)
+            && !ours.contains_key(id)
+            && seen.insert((id.to_string(), line[10].clone()))
+        {
+            lines_of.entry(id).or_default().push(line.clone());
+        }
+    }
+    let mut ids: Vec<&String> = wanted
+        .iter()
+        .filter(|id| theirs.contains_key(*id) && !ours.contains_key(*id))
+        .collect();
+    ids.sort();
+    let mut copied = Vec::new();
+    for id in ids {
+        let row = &theirs[id];
+        let lines = lines_of.remove(id.as_str()).unwrap_or_default();
+        if rows_match(row, &lines) {
+            into.copy_run(row, &lines)?;
+            copied.push(row.clone());
+        }
+    }
+    Ok(copied)
+}
