@@ -155,5 +155,13 @@ pub fn write_report(dir: &Path) -> Result<(Summary, Vec<PathBuf>)> {
     write_atomically(&page, html.as_bytes())?;
     written.extend(plots);
     written.push(page);
+    let mut runs: Vec<crate::store::RunRow> = crate::store::resume::read_states(dir)?
+        .into_values()
+        .collect();
+    runs.sort_by(|a, b| a.settings.run.cmp(&b.settings.run));
+    let rows = summary::read_metrics(&ResultsDir::metrics_path(dir))?;
+    crate::store::tensorboard::complete(dir, &runs, &rows)
+        .context("writing the TensorBoard event files")?;
+    written.push(dir.join(crate::store::tensorboard::FOLDER));
     Ok((summary, written))
 }

@@ -62,6 +62,7 @@ pub fn adopt(
         let row = &theirs[id];
         let lines = lines_of.remove(id.as_str()).unwrap_or_default();
         if rows_match(row, &lines) {
+            super::tensorboard::copy_run(from, &into.dir, id)?;
             into.copy_run(row, &lines)?;
             copied.push(row.clone());
         }

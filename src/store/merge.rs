@@ -44,13 +44,16 @@ fn sibling(out: &Path, suffix: &str) -> PathBuf {
 
 /// The files and folders runner writes in a results folder (anything else in `OUT` is the
 /// user's, and is carried over to the merged folder).
-const OWN: [&str; 10] = [
+const OWN: [&str; 13] = [
     "metrics.csv",
     "runs.csv",
     "experiment.toml",
     "state",
     "summary.md",
     "report.html",
+    "threshold.csv",
+    "rungs.csv",
+    tensorboard::FOLDER,
     "plots",
     ".lock",
     lock::SEARCHING,
@@ -185,9 +188,10 @@ fn merge_into(out: &Path, inputs: &[PathBuf], new: &Path) -> Result<MergeReport>
     std::fs::create_dir_all(ResultsDir::state_dir(new))?;
     mark(new)?;
     write_atomically(&ResultsDir::experiment_path(new), exp.text.as_bytes())?;
-    for (row, _) in rows.values() {
+    for (row, source) in rows.values() {
         let path = ResultsDir::state_dir(new).join(format!("{}.toml", row.settings.run));
         write_atomically(&path, toml::to_string(row)?.as_bytes())?;
+        tensorboard::copy_run(source, new, &row.settings.run)?;
     }
     let extra = exp.grid.extra_columns();
     write_csv(

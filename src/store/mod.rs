@@ -16,6 +16,7 @@ pub(crate) mod lock;
 pub mod merge;
 pub(crate) mod resume;
 pub mod shard;
+pub mod tensorboard;
 
 use crate::grid::settings::{extra_default, Cell};
 use crate::grid::RunSettings;
@@ -300,6 +301,8 @@ pub struct ResultsDir {
     columns: Vec<String>,
     metrics: Mutex<AppendCsv>,
     runs: Mutex<AppendCsv>,
+    /// The event files of the runs being trained, by run id.
+    events: Mutex<HashMap<String, tensorboard::EventWriter>>,
 }
 
 impl ResultsDir {
@@ -332,6 +335,7 @@ impl ResultsDir {
                 &metrics_header(extra),
             )?),
             runs: Mutex::new(AppendCsv::open(Self::runs_path(dir), &runs_header(extra))?),
+            events: Mutex::new(HashMap::new()),
         })
     }
 
@@ -345,7 +349,22 @@ impl ResultsDir {
         self.metrics
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .append(&(&row.0, &row.1, extra))
+            .append(&(&row.0, &row.1, extra))?;
+        // TensorBoard's copy of the epoch, after the CSV's (the CSV is the record)
+        let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        if !events.contains_key(&row.0.run) {
+            let hparams = tensorboard::hparams_of(&row.0, &extra_settings(s));
+            let w = tensorboard::start_run(&self.dir, &row.0.run, &hparams)?;
+            events.insert(row.0.run.clone(), w);
+        }
+        let w = events.get_mut(&row.0.run).expect("inserted");
+        let scalars: Vec<(String, f64)> = crate::train::metrics::Metric::ALL
+            .into_iter()
+            .filter_map(|m| r.get(m).map(|v| (tensorboard::tag(m), v)))
+            .collect();
+        let scalars: Vec<(&str, f64)> = scalars.iter().map(|(t, v)| (t.as_str(), *v)).collect();
+        w.scalars(r.epoch, &scalars)?;
+        w.flush()
     }
 
     /// Records a finished run: its state file (atomically, the source of truth for resuming),
@@ -357,7 +376,20 @@ impl ResultsDir {
         self.runs
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .append(&row.csv_record(&self.columns))
+            .append(&row.csv_record(&self.columns))?;
+        let writer = self
+            .events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&row.settings.run);
+        if let Some(mut w) = writer {
+            let end = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            w.session_end(tensorboard::ending(&row.status), end)?;
+            w.flush()?;
+        }
+        Ok(())
     }
 }
 

@@ -140,7 +140,11 @@ pub fn remove_results(dir: &Path) -> Result<()> {
             std::fs::remove_file(&p).with_context(|| format!("removing '{}'", p.display()))?;
         }
     }
-    for d in [ResultsDir::state_dir(dir), dir.join("plots")] {
+    for d in [
+        ResultsDir::state_dir(dir),
+        dir.join("plots"),
+        dir.join(super::tensorboard::FOLDER),
+    ] {
         if d.exists() {
             std::fs::remove_dir_all(&d).with_context(|| format!("removing '{}'", d.display()))?;
         }
@@ -238,6 +242,8 @@ pub fn repair(dir: &Path, extra: &[&str]) -> Result<Existing> {
         dropped += before - kept.len();
     }
     write_csv(&metrics_path, &header, kept.iter().map(|l| l.as_slice()))?;
+    // the event files of runs that will be trained again from the start
+    super::tensorboard::remove_others(dir, &|id| done.contains_key(id));
     let mut runs: Vec<&RunRow> = done.values().collect();
     runs.sort_by(|a, b| a.settings.run.cmp(&b.settings.run));
     write_run_rows(&ResultsDir::runs_path(dir), runs, extra)?;
