@@ -626,13 +626,16 @@ pub fn complete(results: &Path, runs: &[RunRow], rows: &[Row]) -> Result<()> {
             let _ = std::fs::remove_file(e.path());
         }
     }
+    // the settings that vary (all of them when none does): the columns of the HParams views
+    let varies = |n: &String| values.get(n).is_some_and(|v| v.len() > 1);
+    let any_varies = names.iter().any(|n| n != "seed" && varies(n));
     let settings: Vec<(String, Vec<HParam>)> = names
-        .into_iter()
-        .filter(|n| n != "seed")
+        .iter()
+        .filter(|n| *n != "seed" && (!any_varies || varies(n)))
         .map(|n| {
-            let mut v = values.remove(&n).unwrap_or_default();
+            let mut v = values.get(n).cloned().unwrap_or_default();
             v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-            (n, v)
+            (n.clone(), v)
         })
         .collect();
     let tags: Vec<String> = monitored.iter().map(|&m| tag(m)).collect();
