@@ -1,6 +1,7 @@
 //! Tells the tests which system packages and privileges they can use: `has_chromium` (Debian's chromium, for the
 //! report in a real headless browser), `has_tensorboard` (the tensorboard Python package, whose
-//! reader checks the event files), `has_fashion_mnist` (Debian's dataset-fashion-mnist) and
+//! reader checks the event files), `has_slurm` (Debian's Slurm daemons and client, for a real
+//! single-node cluster), `has_fashion_mnist` (Debian's dataset-fashion-mnist) and
 //! `is_root` (a full disk is simulated with a tiny tmpfs, which only root can mount).
 //! A test that needs a missing package is compiled as `#[ignore]` with the reason, so it shows as
 //! ignored in the count instead of passing silently. Under CI (`CI=true`, where `.ci/run` installs
@@ -13,6 +14,7 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(has_fashion_mnist)");
     println!("cargo::rustc-check-cfg=cfg(is_root)");
     println!("cargo::rustc-check-cfg=cfg(has_tensorboard)");
+    println!("cargo::rustc-check-cfg=cfg(has_slurm)");
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-env-changed=CI");
     // Debian records every install here: installing a package re-runs this script
@@ -31,6 +33,10 @@ fn main() {
     }
     if ci || venv.exists() {
         println!("cargo::rustc-cfg=has_tensorboard");
+    }
+    // a single-node Slurm cluster for the README's sbatch scripts
+    if ci || (Path::new("/usr/sbin/slurmctld").exists() && Path::new("/usr/bin/sbatch").exists()) {
+        println!("cargo::rustc-cfg=has_slurm");
     }
     if ci || Path::new("/usr/share/datasets/fashion-mnist").is_dir() {
         println!("cargo::rustc-cfg=has_fashion_mnist");

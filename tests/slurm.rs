@@ -1,0 +1,153 @@
+//! Slurm for real: a single-node cluster on this machine (Debian's slurmctld, slurmd and munge,
+//! started by `tests/tools/slurm-cluster.sh`), the README's job array, merge job and submission
+//! script submitted as written there, and the merged folder compared with a single-process run.
+//! `.ci/run` installs the packages; elsewhere the test is ignored, visibly.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command as StdCommand;
+use std::time::{Duration, Instant};
+
+use common::{experiment, repo, runner, without_seconds};
+
+/// The README's shell block whose first comment line names `script`.
+fn readme_script(script: &str) -> String {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let mut blocks = readme.split("```sh\n").skip(1);
+    blocks
+        .find_map(|b| {
+            let body = b.split("```").next().unwrap();
+            body.lines()
+                .take(2)
+                .any(|l| l.starts_with(&format!("# {script}:")))
+                .then(|| body.to_string())
+        })
+        .unwrap_or_else(|| panic!("README.md has no ```sh block for {script}"))
+}
+
+/// The cluster, stopped when the test ends (passed or failed).
+struct Cluster(PathBuf);
+
+impl Cluster {
+    fn start(dir: &Path) -> Cluster {
+        // ports no other daemon on the machine holds
+        let free = || {
+            std::net::TcpListener::bind("0.0.0.0:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        };
+        let (a, b) = (free(), free());
+        let status = StdCommand::new(repo().join("tests/tools/slurm-cluster.sh"))
+            .arg("start")
+            .arg(dir)
+            .env("SLURMCTLD_PORT", a.to_string())
+            .env("SLURMD_PORT", b.to_string())
+            .status()
+            .unwrap();
+        let cluster = Cluster(dir.to_path_buf());
+        assert!(status.success(), "the Slurm cluster did not start");
+        cluster
+    }
+
+    fn conf(&self) -> PathBuf {
+        self.0.join("slurm.conf")
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = StdCommand::new(repo().join("tests/tools/slurm-cluster.sh"))
+            .arg("stop")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(all(has_slurm, is_root)),
+    ignore = "needs Debian's slurmctld, slurmd, slurm-client and munge, run as root (.ci/run installs them)"
+)]
+fn the_readmes_sbatch_scripts_train_shards_and_merge_them_on_a_real_cluster() {
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path();
+    let exp = experiment(
+        work,
+        "slurmy",
+        "train_size = 1000\nvalidation_size = 500\n[grid]\neta = [0.5, 3.0, 10.0]\nepochs = 3\nseeds = 2\n",
+    );
+    // the reference: one process
+    runner(work)
+        .args([exp.to_str().unwrap(), "--out", "single", "-q"])
+        .assert()
+        .success();
+
+    let cluster = Cluster::start(&work.join("cluster"));
+    for script in ["runner-array.sh", "runner-merge.sh", "submit.sh"] {
+        std::fs::write(work.join(script), readme_script(script)).unwrap();
+    }
+    let bin = assert_cmd::cargo::cargo_bin("runner");
+    let submitted = StdCommand::new("bash")
+        .arg("submit.sh")
+        .current_dir(work)
+        .env("SLURM_CONF", cluster.conf())
+        .env("RUNNER", &bin)
+        .env("EXPERIMENT", "slurmy.toml")
+        .env("NAME", "slurmy")
+        .output()
+        .unwrap();
+    assert!(
+        submitted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&submitted.stderr)
+    );
+    // wait for the array and the merge to leave the queue
+    let start = Instant::now();
+    loop {
+        let queue = StdCommand::new("squeue")
+            .args(["-h", "-o", "%i %T"])
+            .env("SLURM_CONF", cluster.conf())
+            .output()
+            .unwrap();
+        assert!(queue.status.success());
+        if queue.stdout.is_empty() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "jobs still queued: {}",
+            String::from_utf8_lossy(&queue.stdout)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // four shards, each a task of the array, merged by the dependent job
+    for i in 1..=4 {
+        assert!(
+            work.join(format!("results/slurmy-shard-{i}-of-4/runs.csv"))
+                .exists(),
+            "shard {i}"
+        );
+    }
+    let merged = work.join("results/slurmy");
+    let logs: Vec<String> = std::fs::read_dir(work)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("slurm-"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect();
+    assert!(
+        merged.join("runs.csv").exists(),
+        "no merged folder; job logs: {logs:?}"
+    );
+    for file in ["metrics.csv", "runs.csv"] {
+        assert_eq!(
+            without_seconds(&merged.join(file)),
+            without_seconds(&work.join("single").join(file)),
+            "{file}"
+        );
+    }
+    drop(cluster);
+}
