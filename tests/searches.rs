@@ -503,5 +503,10 @@ fn searches_refuse_what_they_cannot_do_with_the_key_and_the_reason() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("cannot be split into shards"));
+    runner(tmp.path())
+        .args(["check", exp.to_str().unwrap(), "--shard", "1/2"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot be split into shards"));
     assert!(!tmp.path().join("results").exists());
 }

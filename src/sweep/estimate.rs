@@ -99,6 +99,10 @@ const REPORT_SECONDS: f64 = 0.5;
 /// Validates the experiment against its results folder (without changing anything) and
 /// estimates the time the runs left will take.
 pub fn check(exp: &Experiment, opts: &SweepOptions) -> Result<CheckReport> {
+    // what running it would refuse, check refuses too
+    if matches!(exp.search, crate::search::Search::Halving(_)) {
+        super::searches::refuse_shard(exp, opts, "successive halving")?;
+    }
     let dir = results_dir(exp, opts);
     let threads = opts
         .threads
