@@ -358,10 +358,7 @@ impl ResultsDir {
             events.insert(row.0.run.clone(), w);
         }
         let w = events.get_mut(&row.0.run).expect("inserted");
-        let scalars: Vec<(String, f64)> = crate::train::metrics::Metric::ALL
-            .into_iter()
-            .filter_map(|m| r.get(m).map(|v| (tensorboard::tag(m), v)))
-            .collect();
+        let scalars = tensorboard::epoch_scalars(|m| r.get(m));
         let scalars: Vec<(&str, f64)> = scalars.iter().map(|(t, v)| (t.as_str(), *v)).collect();
         w.scalars(r.epoch, &scalars)?;
         w.flush()
@@ -383,10 +380,7 @@ impl ResultsDir {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&row.settings.run);
         if let Some(mut w) = writer {
-            let end = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0.0, |d| d.as_secs_f64());
-            w.session_end(tensorboard::ending(&row.status), end)?;
+            w.session_end(tensorboard::ending(&row.status), tensorboard::now())?;
             w.flush()?;
         }
         Ok(())

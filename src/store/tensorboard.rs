@@ -261,7 +261,8 @@ fn record(data: &[u8]) -> Vec<u8> {
     out
 }
 
-fn now() -> f64 {
+/// Seconds since the Unix epoch, as event files record time.
+pub fn now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
@@ -472,6 +473,14 @@ pub fn tag(metric: Metric) -> String {
     format!("{kind}/{set}")
 }
 
+/// An epoch's scalars: each metric `value` gives, under its tag.
+pub fn epoch_scalars(value: impl Fn(Metric) -> Option<f64>) -> Vec<(String, f64)> {
+    Metric::ALL
+        .into_iter()
+        .filter_map(|m| value(m).map(|v| (tag(m), v)))
+        .collect()
+}
+
 /// A run's settings as hyperparameters: every standard setting, then the extra ones it sets.
 pub fn hparams_of(
     cols: &SettingsColumns,
@@ -608,10 +617,7 @@ pub fn complete(results: &Path, runs: &[RunRow], rows: &[Row]) -> Result<()> {
         mine.sort_by_key(|r| r.epoch);
         let start = now();
         for r in mine {
-            let scalars: Vec<(String, f64)> = monitored
-                .iter()
-                .filter_map(|&m| r.get(m).map(|v| (tag(m), v)))
-                .collect();
+            let scalars = epoch_scalars(|m| r.get(m));
             let scalars: Vec<(&str, f64)> = scalars.iter().map(|(t, v)| (t.as_str(), *v)).collect();
             w.scalars_at(r.epoch, start, &scalars)?;
         }
