@@ -4,12 +4,11 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command as StdCommand, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{experiment, runner, without_seconds};
+use common::{csv_rows, experiment, runner, without_seconds};
 use predicates::prelude::*;
 
 /// 2 seeds, probes of 2 epochs, a bracket within a factor of 2, then 4 epochs at the answer.
@@ -17,22 +16,6 @@ const THRESHOLD: &str = "train_size = 1000\nvalidation_size = 1000\n[search]\nmo
 
 /// 2 widths x 4 etas x 2 seeds (8 configurations), halved after epochs 1, 2 and 4 of 6.
 const HALVING: &str = "train_size = 1000\nvalidation_size = 1000\nmonitor = [\"validation_accuracy\", \"train_cost\"]\n[search]\nmode = \"halving\"\nreduction = 2\n[grid]\nhidden = [10, 30]\neta = [0.1, 1.0, 3.0, 100.0]\nepochs = 6\nseeds = 2\n";
-
-fn csv_rows(path: &Path) -> Vec<HashMap<String, String>> {
-    let mut reader = csv::Reader::from_path(path).unwrap();
-    let header = reader.headers().unwrap().clone();
-    reader
-        .records()
-        .map(|r| {
-            let r = r.unwrap();
-            header
-                .iter()
-                .zip(r.iter())
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
-}
 
 fn run(tmp: &Path, exp: &Path, out: &str, threads: &str) {
     runner(tmp)

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command as StdCommand, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{experiment, repo, runner};
+use common::{csv_rows, experiment, repo, runner};
 
 /// 3 etas x 2 seeds, 4 epochs, on slices of MNIST; eta 100 saturates, the others learn.
 const SWEEP: &str = "train_size = 2000\nvalidation_size = 500\n[grid]\neta = [0.5, 3.0, 100.0]\nlambda = [0.0, 1.0]\nepochs = 4\nseeds = 2\n";
@@ -32,22 +32,6 @@ fn read(logdir: &Path) -> serde_json::Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn csv_rows(path: &Path) -> Vec<HashMap<String, String>> {
-    let mut reader = csv::Reader::from_path(path).unwrap();
-    let header = reader.headers().unwrap().clone();
-    reader
-        .records()
-        .map(|r| {
-            let r = r.unwrap();
-            header
-                .iter()
-                .zip(r.iter())
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
 }
 
 /// Checks that TensorBoard reads in `dir/tensorboard` exactly what metrics.csv and runs.csv hold.
