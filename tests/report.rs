@@ -46,7 +46,13 @@ fn a_sweep_ends_with_summary_plots_and_report() {
         2
     );
     let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
-    assert_eq!(html.matches("<svg").count(), 2, "both plots are inlined");
+    let static_plots = &html[html.find("<h2>Plots (static)</h2>").unwrap()
+        ..html.find("<h2>The experiment</h2>").unwrap()];
+    assert_eq!(
+        static_plots.matches("<svg").count(),
+        2,
+        "both plots are inlined"
+    );
     assert!(!html.contains("src=\"http"), "the page needs no network");
     assert!(html.contains("[grid]"), "the experiment file is shown");
 }
@@ -242,4 +248,194 @@ fn the_report_renders_in_a_headless_browser() {
         "the screenshot is nearly blank ({} bytes)",
         png.len()
     );
+}
+
+/// Runs headless Chromium on `page` (a file), with a network log; returns the DOM after the
+/// scripts ran, Chromium's log, and the URLs the page itself requested that are not files.
+fn browse(browser: &str, dir: &Path, page: &Path) -> (String, String, Vec<String>) {
+    let profile = dir.join("profile");
+    let netlog = dir.join("netlog.json");
+    let out = StdCommand::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--virtual-time-budget=15000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--log-net-log={}", netlog.display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", page.canonicalize().unwrap().display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // the requests the page made: Chromium's own (updates, time) have no initiator origin,
+    // a file page's have the opaque origin "null"
+    let log: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&netlog).unwrap()).unwrap();
+    let requests: Vec<String> = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| {
+            let p = &e["params"];
+            let url = p["url"].as_str()?;
+            let initiator = p["initiator"].as_str()?;
+            (initiator != "not an origin" && !url.starts_with("file:") && !url.starts_with("data:"))
+                .then(|| url.to_string())
+        })
+        .collect();
+    (
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+        requests,
+    )
+}
+
+/// The `<div id="view-NAME">` of a DOM, up to the next view or section.
+fn view<'d>(dom: &'d str, name: &str) -> &'d str {
+    let at = dom
+        .find(&format!("id=\"view-{name}\""))
+        .unwrap_or_else(|| panic!("view {name} missing"));
+    let rest = &dom[at..];
+    let end = rest[1..]
+        .find("id=\"view-")
+        .or_else(|| rest.find("<h3>"))
+        .unwrap_or(rest.len());
+    &rest[..end]
+}
+
+#[test]
+#[cfg_attr(
+    not(has_chromium),
+    ignore = "needs Debian's chromium (.ci/run installs it; apt-get install chromium)"
+)]
+fn the_interactive_report_renders_offline_sorts_and_links_runs_to_curves() {
+    let browser = chromium().expect(
+        "no working chromium: .ci/run installs Debian's chromium package (apt-get install chromium)",
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    // the detector works: a page that loads from the network is caught
+    let control = tmp.path().join("control.html");
+    std::fs::write(
+        &control,
+        "<!DOCTYPE html><html><body><img src=\"http://example.invalid/pixel.png\"></body></html>",
+    )
+    .unwrap();
+    let (_, _, requests) = browse(browser, &tmp.path().join("c"), &control);
+    assert_eq!(requests, ["http://example.invalid/pixel.png"]);
+
+    // one swept setting (the eta sweep's shape), then two (eta x lambda)
+    let cases = [
+        (
+            "one",
+            "[grid]\neta = [0.1, 3.0, 100.0]\nepochs = 3\nseeds = 2\n",
+            2,
+        ),
+        (
+            "two",
+            "[grid]\neta = [0.5, 3.0]\nlambda = [0.0, 5.0]\nepochs = 3\nseeds = 2\n",
+            3,
+        ),
+    ];
+    for (name, grid, views) in cases {
+        let body = format!("train_size = 1000\nvalidation_size = 500\n{grid}");
+        let exp = experiment(tmp.path(), name, &body);
+        runner(tmp.path())
+            .args([exp.to_str().unwrap(), "-q"])
+            .assert()
+            .success();
+        let dir = tmp.path().join("results").join(name);
+        let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+        assert!(!html.contains("<script src"), "every script is inlined");
+        // a page that clicks like a user once the views are drawn: sorts the runs table by
+        // best accuracy, then shows one run's configuration alone
+        let end = html.rfind("</body></html>").unwrap();
+        let clicking = html[..end].to_string()
+            + "<script>\n\
+             var wait = setInterval(function () {\n\
+               if (!document.body.getAttribute('data-rendered')) return;\n\
+               clearInterval(wait);\n\
+               var th = document.querySelectorAll('#runs th');\n\
+               var col = Array.prototype.findIndex.call(th, function (h) { return /best .* accuracy/.test(h.textContent); });\n\
+               th[col].click(); th[col].click();\n\
+               var rows = document.querySelectorAll('#runs tbody tr');\n\
+               var firsts = Array.prototype.map.call(rows, function (r) { return Number(r.cells[col].getAttribute('data-sort')); });\n\
+               document.body.setAttribute('data-sorted', String(firsts.every(function (v, i) { return i == 0 || firsts[i - 1] >= v; })));\n\
+               rows[0].click();\n\
+               setTimeout(function () {\n\
+                 document.body.setAttribute('data-focused', String(document.querySelectorAll('#runs tr.focused').length));\n\
+                 var faint = Array.prototype.filter.call(document.querySelectorAll('#view-curves .mark-line path'), function (p) { return p.getAttribute('opacity') == '0.07' || /opacity: ?0.07/.test(p.getAttribute('style') || ''); });\n\
+                 document.body.setAttribute('data-faint', String(faint.length));\n\
+               }, 500);\n\
+             }, 50);\n\
+             </script>\n</body></html>";
+        let page = dir.join("clicking.html");
+        std::fs::write(&page, clicking).unwrap();
+        let (dom, log, requests) = browse(browser, &dir.join("browser"), &page);
+        assert!(requests.is_empty(), "{name}: network requests {requests:?}");
+        assert!(
+            dom.contains(&format!("data-rendered=\"{views}\"")),
+            "{name}: not every view was drawn"
+        );
+        assert!(
+            dom.contains("<div id=\"report-errors\" role=\"alert\"></div>"),
+            "{name}: the page reported errors"
+        );
+        let console_errors: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("CONSOLE") && (l.contains("rror") || l.contains("Uncaught")))
+            .collect();
+        assert!(console_errors.is_empty(), "{name}: {console_errors:?}");
+        // the views are drawn: lines in the curves, error bars and points in the answer,
+        // one line per configuration in the parallel coordinates
+        let curves = view(&dom, "curves");
+        assert!(
+            curves.contains("class=\"marks\""),
+            "{name}: curves not drawn"
+        );
+        assert!(curves.contains("mark-line"), "{name}: no curve");
+        assert!(curves.contains("<select"), "{name}: no metric choice");
+        let answer = view(&dom, "answer");
+        assert!(answer.contains("mark-rule") && answer.contains("mark-symbol"));
+        assert!(answer.contains("(log scale)"), "{name}: eta on a log axis");
+        if views == 3 {
+            let parallel = view(&dom, "parallel");
+            assert!(parallel.contains("mark-line") && parallel.contains("mark-text"));
+            for label in ["eta", "lambda", "0.5", "3.0", "5.0"] {
+                assert!(
+                    parallel.contains(&format!(">{label}<")),
+                    "{name}: axis label {label}"
+                );
+            }
+        }
+        // sorted by best accuracy, highest first; one configuration's 2 runs focused, the
+        // curves of the others faded
+        assert!(
+            dom.contains("data-sorted=\"true\""),
+            "{name}: table not sorted"
+        );
+        assert!(dom.contains("data-focused=\"2\""), "{name}: row not linked");
+        let faint: usize = dom
+            .split("data-faint=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .and_then(|s| s.parse().ok())
+            .expect("the click was recorded");
+        let configurations = if views == 3 { 4 } else { 3 };
+        assert!(
+            faint >= 2 * (configurations - 1),
+            "{name}: {faint} curves faded, expected every other configuration's"
+        );
+    }
 }

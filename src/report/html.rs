@@ -33,7 +33,11 @@ pub(super) fn page(summary: &Summary, experiment: &str, plots: &[PathBuf]) -> Re
          body{font-family:DejaVu Sans,Helvetica,Arial,sans-serif;max-width:1350px;margin:2em auto;padding:0 1em;color:#222}\n\
          table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}\n\
          th{background:#f3f3f3}pre{background:#f7f7f7;padding:1em;overflow-x:auto}\n\
-         figure{margin:1.5em 0}figure svg{max-width:100%;height:auto}\n</style></head><body>\n\
+         figure{margin:1.5em 0}figure svg{max-width:100%;height:auto}\n\
+         .view{margin:1.5em 0}#runs tbody tr{cursor:pointer}#runs tbody tr:hover{background:#f3f7ff}\n\
+         #runs tr.focused{background:#fff3c4}#runs th{cursor:pointer}\n\
+         #runs th[data-order=up]::after{content:' \\25B2'}#runs th[data-order=down]::after{content:' \\25BC'}\n\
+         #report-errors{color:#b00;white-space:pre-wrap}\n</style></head><body>\n\
          <h1>runner report</h1>\n",
     );
     page.push_str("<h2>The answer</h2>\n");
@@ -45,6 +49,20 @@ pub(super) fn page(summary: &Summary, experiment: &str, plots: &[PathBuf]) -> Re
             "<p>Only one setting was tried (the seed aside), so there is nothing to compare.</p>\n",
         );
     }
+    let specs = super::interactive::specs(summary);
+    page.push_str(
+        "<h2>Interactive views</h2>\n<div id=\"report-errors\" role=\"alert\"></div>\n\
+         <noscript><p>These views need JavaScript; the same plots are drawn below as \
+         images.</p></noscript>\n",
+    );
+    for (name, _) in &specs {
+        let _ = writeln!(page, "<div id=\"view-{name}\" class=\"view\"></div>");
+    }
+    page.push_str(
+        "<h3>Runs</h3>\n<p>Click a column's header to sort by it, a run to show its \
+         configuration's curves (click again to show all).</p>\n",
+    );
+    page.push_str(&super::interactive::runs_table(summary));
     page.push_str("<h2>Summary</h2>\n<table>\n");
     let (header, rows) = summary.table();
     let mut row = |tag: &str, cells: &[String]| {
@@ -58,7 +76,7 @@ pub(super) fn page(summary: &Summary, experiment: &str, plots: &[PathBuf]) -> Re
     for cells in &rows {
         row("td", cells);
     }
-    page.push_str("</table>\n<h2>Plots</h2>\n");
+    page.push_str("</table>\n<h2>Plots (static)</h2>\n");
     for p in plots {
         let svg =
             std::fs::read_to_string(p).with_context(|| format!("reading '{}'", p.display()))?;
@@ -73,8 +91,25 @@ pub(super) fn page(summary: &Summary, experiment: &str, plots: &[PathBuf]) -> Re
     }
     let _ = writeln!(
         page,
-        "<h2>The experiment</h2>\n<pre>{}</pre>\n</body></html>",
+        "<h2>The experiment</h2>\n<pre>{}</pre>",
         escape(experiment)
+    );
+    let _ = writeln!(
+        page,
+        "<details><summary>Third-party licences (the JavaScript inlined in this page)</summary>\
+         <pre>{}</pre></details>",
+        escape(super::interactive::NOTICE)
+    );
+    for (name, code) in super::interactive::LIBRARIES {
+        let _ = writeln!(
+            page,
+            "<script>/* {name}, BSD-3-Clause: see the third-party licences above */\n{code}\n</script>"
+        );
+    }
+    let _ = writeln!(
+        page,
+        "<script>\n{}\n</script>\n</body></html>",
+        super::interactive::boot_script(&specs)
     );
     Ok(page)
 }

@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 
 pub mod export;
 mod html;
+mod interactive;
 pub(crate) mod plot;
 pub mod searches;
 pub mod summary;

@@ -72,7 +72,7 @@ pub fn write_plots(summary: &Summary, dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// Label of a group in legends: its swept settings (or its whole configuration).
-fn group_label(summary: &Summary, g: &Configuration) -> String {
+pub(super) fn group_label(summary: &Summary, g: &Configuration) -> String {
     if summary.swept.is_empty() {
         g.key.label(&["sizes", "eta", "batch_size"])
     } else {

@@ -287,15 +287,21 @@ impl EventWriter {
     /// Starts a new event file in `folder` (created if needed), named as TensorFlow names them
     /// (`events.out.tfevents.<seconds>.<host>.<pid>.<suffix>`), with its file version event.
     pub fn create(folder: &Path, suffix: &str) -> Result<EventWriter> {
-        std::fs::create_dir_all(folder)
-            .with_context(|| format!("creating '{}'", folder.display()))?;
         let time = now();
-        let path = folder.join(format!(
+        let name = format!(
             "events.out.tfevents.{}.{}.{}.{suffix}",
             time as u64,
             host(),
             std::process::id()
-        ));
+        );
+        Self::create_named(folder, &name, time)
+    }
+
+    /// Starts the event file `folder/name`, its first event at `time`.
+    fn create_named(folder: &Path, name: &str, time: f64) -> Result<EventWriter> {
+        std::fs::create_dir_all(folder)
+            .with_context(|| format!("creating '{}'", folder.display()))?;
+        let path = folder.join(name);
         let file = File::create(&path).with_context(|| format!("creating '{}'", path.display()))?;
         let mut w = EventWriter {
             path,
@@ -416,8 +422,8 @@ impl EventWriter {
         &mut self,
         settings: &[(String, Vec<HParam>)],
         metrics: &[&str],
+        time: f64,
     ) -> Result<()> {
-        let time = now();
         let hparam_infos = settings
             .iter()
             .map(|(name, values)| HParamInfo {
@@ -646,8 +652,19 @@ pub fn complete(results: &Path, runs: &[RunRow], rows: &[Row]) -> Result<()> {
         .collect();
     let tags: Vec<String> = monitored.iter().map(|&m| tag(m)).collect();
     let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
-    let mut w = EventWriter::create(&root, "experiment")?;
-    w.experiment(&settings, &tags)?;
+    // named and dated by the experiment (when experiment.toml was written), not by this
+    // summary, so that writing the summary again gives the same file
+    let created = std::fs::metadata(super::ResultsDir::experiment_path(results))
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0.0, |d| d.as_secs() as f64);
+    let mut w = EventWriter::create_named(
+        &root,
+        &format!("events.out.tfevents.{}.runner.experiment", created as u64),
+        created,
+    )?;
+    w.experiment(&settings, &tags, created)?;
     w.flush()
 }
 
