@@ -335,27 +335,47 @@ fn the_interactive_report_renders_offline_sorts_and_links_runs_to_curves() {
     let (_, _, requests) = browse(browser, &tmp.path().join("c"), &control);
     assert_eq!(requests, ["http://example.invalid/pixel.png"]);
 
-    // one swept setting (the eta sweep's shape), then two (eta x lambda)
-    let cases = [
+    // the shipped eta sweep (the committed example's results, its report written anew), a
+    // small one-setting sweep, and a two-setting one (eta x lambda): (folder, views, seeds,
+    // configurations)
+    let mut cases = Vec::new();
+    let shipped = tmp.path().join("eta_sweep");
+    copy_folder(&common::repo().join("results/example/eta_sweep"), &shipped);
+    std::fs::remove_file(shipped.join("report.html")).unwrap();
+    runner(tmp.path())
+        .args(["summary", shipped.to_str().unwrap()])
+        .assert()
+        .success();
+    cases.push((shipped, 2, 3, 7));
+    for (name, grid, views, configurations) in [
         (
             "one",
             "[grid]\neta = [0.1, 3.0, 100.0]\nepochs = 3\nseeds = 2\n",
             2,
+            3,
         ),
         (
             "two",
             "[grid]\neta = [0.5, 3.0]\nlambda = [0.0, 5.0]\nepochs = 3\nseeds = 2\n",
             3,
+            4,
         ),
-    ];
-    for (name, grid, views) in cases {
+    ] {
         let body = format!("train_size = 1000\nvalidation_size = 500\n{grid}");
         let exp = experiment(tmp.path(), name, &body);
         runner(tmp.path())
             .args([exp.to_str().unwrap(), "-q"])
             .assert()
             .success();
-        let dir = tmp.path().join("results").join(name);
+        cases.push((
+            tmp.path().join("results").join(name),
+            views,
+            2,
+            configurations,
+        ));
+    }
+    for (dir, views, seeds, configurations) in cases {
+        let name = dir.file_name().unwrap().to_string_lossy().to_string();
         let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
         assert!(!html.contains("<script src"), "every script is inlined");
         // a page that clicks like a user once the views are drawn: sorts the runs table by
@@ -425,17 +445,31 @@ fn the_interactive_report_renders_offline_sorts_and_links_runs_to_curves() {
             dom.contains("data-sorted=\"true\""),
             "{name}: table not sorted"
         );
-        assert!(dom.contains("data-focused=\"2\""), "{name}: row not linked");
+        assert!(
+            dom.contains(&format!("data-focused=\"{seeds}\"")),
+            "{name}: row not linked"
+        );
         let faint: usize = dom
             .split("data-faint=\"")
             .nth(1)
             .and_then(|s| s.split('"').next())
             .and_then(|s| s.parse().ok())
             .expect("the click was recorded");
-        let configurations = if views == 3 { 4 } else { 3 };
         assert!(
-            faint >= 2 * (configurations - 1),
+            faint >= seeds * (configurations - 1),
             "{name}: {faint} curves faded, expected every other configuration's"
         );
+    }
+}
+
+fn copy_folder(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_folder(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
     }
 }
