@@ -304,11 +304,12 @@ fn parallel(summary: &Summary) -> Option<Value> {
     }
     let order: Vec<&String> = axes.iter().map(|(n, _)| n).collect();
     let x = json!({"field": "axis", "type": "nominal", "sort": order, "title": null,
-                   "axis": {"orient": "top", "labelAngle": 0, "domain": false, "ticks": false}});
+                   "axis": {"orient": "top", "labelAngle": 0, "domain": false, "ticks": false,
+                            "offset": 16, "labelFontSize": 12, "labelFontWeight": "bold"}});
     Some(json!({
         "$schema": SCHEMA,
         "title": "Every configuration across the swept settings (log axes for eta and lambda)",
-        "width": 180 * axes.len(), "height": 320,
+        "width": 220 * axes.len(), "height": 360,
         "layer": [
             {"data": {"values": ticks.clone()},
              "mark": {"type": "rule", "color": "#bbb"},
