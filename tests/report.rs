@@ -165,6 +165,25 @@ fn summary_exports_csv_and_json_with_the_same_figures() {
         .stderr(predicate::str::contains("no/such/dir/metrics.csv"));
 }
 
+/// Headless Chromium without its own background traffic (updates, sync, first-run pages).
+const HEADLESS: [&str; 8] = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+];
+
+/// The browser the Chromium tests need (they are compiled as ignored where it is missing).
+fn browser() -> &'static str {
+    chromium().expect(
+        "no working chromium: .ci/run installs Debian's chromium package (apt-get install chromium)",
+    )
+}
+
 fn chromium() -> Option<&'static str> {
     ["chromium", "chromium-browser", "google-chrome"]
         .into_iter()
@@ -182,9 +201,7 @@ fn chromium() -> Option<&'static str> {
     ignore = "needs Debian's chromium (.ci/run installs it; apt-get install chromium)"
 )]
 fn the_report_renders_in_a_headless_browser() {
-    let browser = chromium().expect(
-        "no working chromium: .ci/run installs Debian's chromium package (apt-get install chromium)",
-    );
+    let browser = browser();
     let tmp = tempfile::tempdir().unwrap();
     let dir = sweep(tmp.path());
     let page = format!(
@@ -192,16 +209,7 @@ fn the_report_renders_in_a_headless_browser() {
         dir.join("report.html").canonicalize().unwrap().display()
     );
     let profile = tmp.path().join("profile");
-    let flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-    ];
+    let flags = HEADLESS;
     let dom = StdCommand::new(browser)
         .args(flags)
         .arg(format!("--user-data-dir={}", profile.display()))
@@ -256,14 +264,8 @@ fn browse(browser: &str, dir: &Path, page: &Path) -> (String, String, Vec<String
     let profile = dir.join("profile");
     let netlog = dir.join("netlog.json");
     let out = StdCommand::new(browser)
+        .args(HEADLESS)
         .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
             "--enable-logging=stderr",
             "--v=0",
             "--virtual-time-budget=15000",
@@ -321,9 +323,7 @@ fn view<'d>(dom: &'d str, name: &str) -> &'d str {
     ignore = "needs Debian's chromium (.ci/run installs it; apt-get install chromium)"
 )]
 fn the_interactive_report_renders_offline_sorts_and_links_runs_to_curves() {
-    let browser = chromium().expect(
-        "no working chromium: .ci/run installs Debian's chromium package (apt-get install chromium)",
-    );
+    let browser = browser();
     let tmp = tempfile::tempdir().unwrap();
     // the detector works: a page that loads from the network is caught
     let control = tmp.path().join("control.html");
