@@ -58,6 +58,12 @@ pub(super) fn page(summary: &Summary, experiment: &str, plots: &[PathBuf]) -> Re
     for (name, _) in &specs {
         let _ = writeln!(page, "<div id=\"view-{name}\" class=\"view\"></div>");
     }
+    if specs.is_empty() {
+        page.push_str(
+            "<p>No curves to draw: neither an accuracy nor the training cost was monitored \
+             (`monitor` in [data]).</p>\n",
+        );
+    }
     page.push_str(
         "<h3>Runs</h3>\n<p>Click a column's header to sort by it, a run to show its \
          configuration's curves (click again to show all).</p>\n",

@@ -63,8 +63,9 @@ fn colour_scale(labels: &[String], sequential: bool) -> Value {
 
 /// Learning curves: one line per run (seeds of a configuration share its colour and switch on
 /// and off together from the legend), the metric chosen below the chart, values on hover;
-/// `focus` (set from the runs table) fades every other configuration.
-fn curves(summary: &Summary) -> Value {
+/// `focus` (set from the runs table) fades every other configuration. None when neither an
+/// accuracy nor the training cost is monitored (nothing to draw).
+fn curves(summary: &Summary) -> Option<Value> {
     let (groups, sequential) = ordered(summary);
     let accuracy = if summary.accuracy.is_empty() {
         String::new()
@@ -101,6 +102,9 @@ fn curves(summary: &Summary) -> Value {
     }) {
         metrics.push("training cost");
     }
+    if metrics.is_empty() {
+        return None;
+    }
     let labels: Vec<String> = groups.iter().map(|(_, l)| l.clone()).collect();
     // whole epochs only: every one when there are few
     let last = groups
@@ -113,7 +117,7 @@ fn curves(summary: &Summary) -> Value {
     } else {
         json!({"tickMinStep": 1, "format": "d"})
     };
-    json!({
+    Some(json!({
         "$schema": SCHEMA,
         "title": "Learning curves (click a legend entry to show only it; shift-click for more)",
         "width": 820, "height": 380,
@@ -149,7 +153,7 @@ fn curves(summary: &Summary) -> Value {
                 {"field": "value", "type": "quantitative", "format": ".4f"}
             ]
         }
-    })
+    }))
 }
 
 /// The answer: best accuracy (mean ± sd over seeds) against the first swept setting, log axis
@@ -339,8 +343,8 @@ fn parallel(summary: &Summary) -> Option<Value> {
 /// The specifications of the views, by the id of their container (`view-NAME`).
 pub(super) fn specs(summary: &Summary) -> Vec<(&'static str, Value)> {
     let mut out = Vec::new();
-    if !summary.groups.is_empty() {
-        out.push(("curves", curves(summary)));
+    if let Some(c) = curves(summary) {
+        out.push(("curves", c));
     }
     if let Some(a) = answer(summary) {
         out.push(("answer", a));
@@ -500,6 +504,27 @@ mod tests {
             assert!(code.len() > 50_000, "{name} is vendored whole");
         }
         assert!(NOTICE.contains("BSD-3-Clause"));
+    }
+
+    #[test]
+    fn no_view_is_drawn_without_data_to_draw() {
+        let tmp = tempfile::tempdir().unwrap();
+        let metrics = tmp.path().join("metrics.csv");
+        let header = crate::store::metrics_header(&[]).join(",");
+        // two runs, test cost only: no accuracy, no training cost
+        let rows: Vec<String> = [("a", "0.5", 1), ("b", "3.0", 1)]
+            .iter()
+            .flat_map(|(run, eta, seed)| {
+                (1..=2).map(move |e| {
+                    format!("{run},784-30-10,{eta},10,2,{seed},quadratic,large,0.0,500,{e},,,,,0.4,,0.1")
+                })
+            })
+            .collect();
+        std::fs::write(&metrics, format!("{header}\n{}\n", rows.join("\n"))).unwrap();
+        let summary = crate::report::summary::summarize(
+            &crate::report::summary::read_metrics(&metrics).unwrap(),
+        );
+        assert!(specs(&summary).is_empty());
     }
 
     #[test]
