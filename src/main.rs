@@ -153,6 +153,12 @@ fn parse_shard(text: Option<&str>) -> Result<Option<Shard>> {
 }
 
 fn train(args: RunArgs) -> Result<ExitCode> {
+    // what runs outside the sweep's own pool (loading the data set) uses as many threads too
+    if let Some(n) = args.threads {
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(usize::from(n))
+            .build_global();
+    }
     let path = args.experiment.expect("clap requires the experiment");
     let exp = Experiment::from_file(&path)?;
     let opts = SweepOptions {

@@ -886,16 +886,18 @@ impl Lockstep {
         accumulate_dispatch(self, grads, params, examples, indices, position)
     }
 
-    /// Adds, per run, the cost and the correct predictions of `examples` to `tallies`.
+    /// Adds, per run, the correct predictions of `examples` to `tallies`, and the cost where
+    /// `with_cost` (one `exp` per output and example, skipped when the cost is not monitored).
     pub fn tally(
         &self,
         s: &mut Scratch,
         params: &[RunParams],
         examples: &Examples,
         tallies: &mut [Tally],
+        with_cost: bool,
     ) {
         flush_subnormals();
-        tally_dispatch(self, s, params, examples, tallies)
+        tally_dispatch(self, s, params, examples, tallies, with_cost)
     }
 
     /// Per-run cost sum of one example (for the gradient checks).
@@ -921,7 +923,7 @@ impl Lockstep {
 
 dispatch!(fn accumulate_dispatch(group: &Lockstep, grads: &mut Grads, params: &[RunParams], examples: &Examples, indices: &[u32], position: u64) => accumulate_batch);
 dispatch!(fn update_dispatch(w0: &mut [f32], first_row: usize, row_len: usize, first: &Grads, rest: &[Grads], rates: &[f32], scaled: &mut [f32], examples: &Examples) => update_first_layer);
-dispatch!(fn tally_dispatch(group: &Lockstep, s: &mut Scratch, params: &[RunParams], examples: &Examples, tallies: &mut [Tally]) => tally_block);
+dispatch!(fn tally_dispatch(group: &Lockstep, s: &mut Scratch, params: &[RunParams], examples: &Examples, tallies: &mut [Tally], with_cost: bool) => tally_block);
 
 dispatch!(fn momentum_decay_dispatch(v0: &mut [f32], w0: &[f32], mu: &[f32], wd: &[f32]) => momentum_decay);
 dispatch!(fn add_dispatch(y: &mut [f32], x: &[f32]) => add_rows);
@@ -1011,6 +1013,7 @@ fn tally_block<V: Simd>(
     params: &[RunParams],
     examples: &Examples,
     tallies: &mut [Tally],
+    with_cost: bool,
 ) {
     let (top, n_out) = (group.layers() - 1, group.sizes[group.layers()]);
     let p = group.pad[top];
@@ -1020,7 +1023,9 @@ fn tally_block<V: Simd>(
         group.forward::<V>(s, params, index, value, true, None);
         for (r, (pr, t)) in params.iter().zip(tallies.iter_mut()).enumerate() {
             let z = &s.act[top][r * p..r * p + n_out];
-            t.cost_sum += example_cost(pr.cost, z, label);
+            if with_cost {
+                t.cost_sum += example_cost(pr.cost, z, label);
+            }
             t.correct += (argmax(z) == label) as usize;
         }
     }

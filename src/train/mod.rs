@@ -171,9 +171,9 @@ impl<'d> Trainer<'d> {
         true
     }
 
-    /// Cost sums and correct counts of every run on `examples`, in parallel blocks of
-    /// [`EVAL_BLOCK`] summed in order.
-    fn tally(&self, examples: &Examples) -> Vec<Tally> {
+    /// Cost sums (where `with_cost`) and correct counts of every run on `examples`, in parallel
+    /// blocks of [`EVAL_BLOCK`] summed in order.
+    fn tally(&self, examples: &Examples, with_cost: bool) -> Vec<Tally> {
         let runs = self.runs.len();
         let blocks = examples.len().div_ceil(EVAL_BLOCK);
         let parts: Vec<Vec<Tally>> = (0..blocks)
@@ -185,7 +185,7 @@ impl<'d> Trainer<'d> {
                 let mut scratch = self.scratch[slot].lock().unwrap_or_else(|e| e.into_inner());
                 let mut tallies = vec![Tally::default(); runs];
                 self.lockstep
-                    .tally(&mut scratch, &self.params, &block, &mut tallies);
+                    .tally(&mut scratch, &self.params, &block, &mut tallies, with_cost);
                 tallies
             })
             .collect();
@@ -258,7 +258,7 @@ impl<'d> Trainer<'d> {
                 continue;
             }
             let n = examples.len() as f64;
-            for (r, t) in self.tally(&examples).iter().enumerate() {
+            for (r, t) in self.tally(&examples, want_cost).iter().enumerate() {
                 // The book's total_cost: mean cost + 0.5 * lambda / len(data) * sum of w^2.
                 let cost = t.cost_sum / n + 0.5 * self.params[r].lambda / n * sum_sq[r];
                 let accuracy = t.correct as f64 / n;
