@@ -17,6 +17,18 @@ const THRESHOLD: &str = "train_size = 1000\nvalidation_size = 1000\n[search]\nmo
 /// 2 widths x 4 etas x 2 seeds (8 configurations), halved after epochs 1, 2 and 4 of 6.
 const HALVING: &str = "train_size = 1000\nvalidation_size = 1000\nmonitor = [\"validation_accuracy\", \"train_cost\"]\n[search]\nmode = \"halving\"\nreduction = 2\n[grid]\nhidden = [10, 30]\neta = [0.1, 1.0, 3.0, 100.0]\nepochs = 6\nseeds = 2\n";
 
+/// What a search's folder holds, timing columns aside: metrics.csv, runs.csv and the search's own
+/// file (`threshold.csv` or `rungs.csv`), to compare two folders.
+type Results = (Vec<Vec<String>>, Vec<Vec<String>>, String);
+
+fn results(dir: &Path, search_file: &str) -> Results {
+    (
+        without_seconds(&dir.join("metrics.csv")),
+        without_seconds(&dir.join("runs.csv")),
+        std::fs::read_to_string(dir.join(search_file)).unwrap(),
+    )
+}
+
 fn run(tmp: &Path, exp: &Path, out: &str, threads: &str) {
     runner(tmp)
         .args([
@@ -128,21 +140,13 @@ fn the_threshold_search_brackets_eta_recommends_half_and_trains_it() {
 
     // the same search on two threads, and after kills, decides exactly the same
     run(tmp.path(), &exp, "two", "2");
-    let reference = (
-        without_seconds(&tmp.path().join("one/metrics.csv")),
-        without_seconds(&tmp.path().join("one/runs.csv")),
-        std::fs::read_to_string(tmp.path().join("one/threshold.csv")).unwrap(),
-    );
+    let reference = results(&tmp.path().join("one"), "threshold.csv");
     let same = |out: &str| {
-        let dir = tmp.path().join(out);
         assert_eq!(
-            without_seconds(&dir.join("metrics.csv")),
-            reference.0,
+            results(&tmp.path().join(out), "threshold.csv"),
+            reference,
             "{out}"
         );
-        assert_eq!(without_seconds(&dir.join("runs.csv")), reference.1, "{out}");
-        let csv = std::fs::read_to_string(dir.join("threshold.csv")).unwrap();
-        assert_eq!(csv, reference.2, "{out}");
     };
     same("two");
     // a merge of the folder is the same search: nothing missing, the same answer
@@ -168,25 +172,8 @@ fn a_sharded_threshold_search_exchanges_probes_and_every_shard_ends_with_the_who
     let tmp = tempfile::tempdir().unwrap();
     let exp = experiment(tmp.path(), "split", THRESHOLD);
     run(tmp.path(), &exp, "whole", "2");
-    let reference = (
-        without_seconds(&tmp.path().join("whole/metrics.csv")),
-        without_seconds(&tmp.path().join("whole/runs.csv")),
-        std::fs::read_to_string(tmp.path().join("whole/threshold.csv")).unwrap(),
-    );
-    let same = |dir: &Path| {
-        assert_eq!(
-            without_seconds(&dir.join("metrics.csv")),
-            reference.0,
-            "{dir:?}"
-        );
-        assert_eq!(
-            without_seconds(&dir.join("runs.csv")),
-            reference.1,
-            "{dir:?}"
-        );
-        let csv = std::fs::read_to_string(dir.join("threshold.csv")).unwrap();
-        assert_eq!(csv, reference.2, "{dir:?}");
-    };
+    let reference = results(&tmp.path().join("whole"), "threshold.csv");
+    let same = |dir: &Path| assert_eq!(results(dir, "threshold.csv"), reference, "{dir:?}");
     let shard = |i: usize| {
         StdCommand::new(assert_cmd::cargo::cargo_bin("runner"))
             .current_dir(tmp.path())
@@ -419,24 +406,16 @@ fn successive_halving_keeps_the_best_share_at_each_rung_as_the_full_grid_ranks_t
 
     // one thread, and a kill mid-way then a resume, decide the same
     run(tmp.path(), &exp, "one", "1");
-    let reference = (
-        without_seconds(&tmp.path().join("halved/metrics.csv")),
-        without_seconds(&tmp.path().join("halved/runs.csv")),
-        std::fs::read_to_string(tmp.path().join("halved/rungs.csv")).unwrap(),
-    );
+    let reference = results(&tmp.path().join("halved"), "rungs.csv");
     for out in ["one", "killed"] {
         if out == "killed" {
             kill_after_rows_then_resume(tmp.path(), &exp, out, 20);
         }
-        let dir = tmp.path().join(out);
         assert_eq!(
-            without_seconds(&dir.join("metrics.csv")),
-            reference.0,
+            results(&tmp.path().join(out), "rungs.csv"),
+            reference,
             "{out}"
         );
-        assert_eq!(without_seconds(&dir.join("runs.csv")), reference.1, "{out}");
-        let csv = std::fs::read_to_string(dir.join("rungs.csv")).unwrap();
-        assert_eq!(csv, reference.2, "{out}");
     }
 }
 
