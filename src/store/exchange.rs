@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::resume::{read_metrics_lines, read_states, rows_match};
+use super::resume::{read_metrics_lines, rows_match};
 use super::{metrics_header, ResultsDir, RunRow};
 use crate::config::Experiment;
 
@@ -25,36 +25,33 @@ impl ResultsDir {
     }
 }
 
-/// Copies into `into` (open for `exp`) the runs of `wanted` that `from` holds finished with the
-/// rows its state records and `into` does not hold yet; returns the rows of the runs copied.
-/// A run that `from` is still writing, or whose rows there do not match, is left for later.
+/// Copies into `into` (open for `exp`) the runs of `wanted` (runs `into` does not hold) that
+/// `from` holds finished, `theirs` being `from`'s states, with the rows those states record;
+/// returns the rows of the runs copied. A run that `from` is still writing, or whose rows there
+/// do not match, is left for later.
 pub fn adopt(
     into: &ResultsDir,
     from: &Path,
+    theirs: &HashMap<String, RunRow>,
     exp: &Experiment,
     wanted: &HashSet<String>,
 ) -> Result<Vec<RunRow>> {
-    let theirs = read_states(from)?;
     if !wanted.iter().any(|id| theirs.contains_key(id)) {
         return Ok(Vec::new());
     }
-    let ours = read_states(&into.dir)?;
     let header = metrics_header(&exp.grid.extra_columns());
     let (lines, _) = read_metrics_lines(&ResultsDir::metrics_path(from), &header)?;
     let mut lines_of: HashMap<&str, Vec<Vec<String>>> = HashMap::new();
     let mut seen = HashSet::new();
     for line in &lines {
         let id = line[0].as_str();
-        if wanted.contains(id)
-            && !ours.contains_key(id)
-            && seen.insert((id.to_string(), line[10].clone()))
-        {
+        if wanted.contains(id) && seen.insert((id.to_string(), line[10].clone())) {
             lines_of.entry(id).or_default().push(line.clone());
         }
     }
     let mut ids: Vec<&String> = wanted
         .iter()
-        .filter(|id| theirs.contains_key(*id) && !ours.contains_key(*id))
+        .filter(|id| theirs.contains_key(*id))
         .collect();
     ids.sort();
     let mut copied = Vec::new();

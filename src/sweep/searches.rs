@@ -97,6 +97,8 @@ impl Exchange {
             .collect();
         crate::store::ensure_ours(dir, "writes and deletes")?;
         let running = DirLock::acquire_file(dir, SEARCHING)?;
+        // the lock file made the folder: mark it as runner's before anything else sees it
+        crate::store::mark(dir)?;
         Ok(Some(Exchange {
             shard,
             siblings,
@@ -115,20 +117,35 @@ impl Exchange {
             .expect("every run is in a shard")
     }
 
-    /// Copies what the siblings have finished of `runs` into `out`; returns the runs copied.
-    fn gather(
-        &self,
-        exp: &Experiment,
-        out: &ResultsDir,
-        runs: &[RunSettings],
-    ) -> Result<Vec<RunRow>> {
-        let mut wanted: HashSet<String> = runs.iter().map(|r| r.id()).collect();
+    /// Copies into the folder `dir` what the siblings have finished of `runs` and it lacks;
+    /// returns the runs copied. The folder is locked and opened (which rewrites its
+    /// experiment.toml) only when a sibling has something to copy: the wait for siblings asks
+    /// every 200 ms.
+    fn gather(&self, exp: &Experiment, dir: &Path, runs: &[RunSettings]) -> Result<Vec<RunRow>> {
+        let ours = read_states(dir)?;
+        let mut wanted: HashSet<String> = runs
+            .iter()
+            .map(|r| r.id())
+            .filter(|id| !ours.contains_key(id))
+            .collect();
+        let mut sources = Vec::new();
+        for (_, sibling) in &self.siblings {
+            let theirs = read_states(sibling)?;
+            if theirs.keys().any(|id| wanted.contains(id)) {
+                sources.push((sibling, theirs));
+            }
+        }
+        if sources.is_empty() {
+            return Ok(Vec::new());
+        }
+        let _lock = DirLock::acquire(dir)?;
+        let out = ResultsDir::open(dir, &exp.text, &exp.grid.extra_columns())?;
         let mut copied = Vec::new();
-        for (_, dir) in &self.siblings {
+        for (sibling, theirs) in &sources {
             if wanted.is_empty() {
                 break;
             }
-            for row in adopt(out, dir, exp, &wanted)? {
+            for row in adopt(&out, sibling, theirs, exp, &wanted)? {
                 wanted.remove(&row.settings.run);
                 copied.push(row);
             }
@@ -214,9 +231,7 @@ pub(super) fn threshold(
             return train(&runs, planned, total);
         };
         let copy = |total: &mut SweepReport| -> Result<()> {
-            let _lock = DirLock::acquire(&dir)?;
-            let out = ResultsDir::open(&dir, &exp.text, &exp.grid.extra_columns())?;
-            let copied = x.gather(exp, &out, &runs)?;
+            let copied = x.gather(exp, &dir, &runs)?;
             if !copied.is_empty() {
                 say(format!(
                     "  copied {} runs finished by the other shards",
