@@ -310,26 +310,41 @@ fn weighted_block<V: Simd, const B: usize, I: Terms>(
     for (q, a) in even.iter_mut().enumerate() {
         *a = V::load(&bias[q * V::LANES..]);
     }
+    // One check per call and one comparison per term instead of a slice's bounds checks per
+    // row: rows `k < rows` have their block `w[k * stride + col..][..B * LANES]` inside `w`.
+    assert!(stride > 0 && w.len() >= col + B * V::LANES);
+    let rows = (w.len() - col - B * V::LANES) / stride + 1;
+    // SAFETY: col <= w.len() (checked above).
+    let base = unsafe { w.as_ptr().add(col) };
     #[inline(always)]
-    fn step<V: Simd, const B: usize>(acc: &mut [V; B], w: &[f32], at: usize, a: f32) {
-        let row = &w[at..at + B * V::LANES];
+    fn step<V: Simd, const B: usize>(
+        acc: &mut [V; B],
+        base: *const f32,
+        rows: usize,
+        stride: usize,
+        k: usize,
+        a: f32,
+    ) {
+        assert!(k < rows);
         let a = V::splat(a);
         for (q, acc) in acc.iter_mut().enumerate() {
-            *acc = acc.add(a.mul(V::load(&row[q * V::LANES..])));
+            // SAFETY: k < rows, so the block's B * LANES floats lie inside `w`.
+            let x = unsafe { V::load_ptr(base.add(k * stride + q * V::LANES)) };
+            *acc = acc.add(a.mul(x));
         }
     }
     let n = terms.len();
     let mut t = 0;
     while t + 1 < n {
         let (k, a) = terms.term(t);
-        step(&mut even, w, k * stride + col, a);
+        step(&mut even, base, rows, stride, k, a);
         let (k, a) = terms.term(t + 1);
-        step(&mut odd, w, k * stride + col, a);
+        step(&mut odd, base, rows, stride, k, a);
         t += 2;
     }
     if t < n {
         let (k, a) = terms.term(t);
-        step(&mut even, w, k * stride + col, a);
+        step(&mut even, base, rows, stride, k, a);
     }
     for (q, (e, o)) in even.iter().zip(&odd).enumerate() {
         e.add(*o).store(&mut out[q * V::LANES..]);
@@ -995,12 +1010,71 @@ fn update_first_layer<V: Simd>(
             let delta = &grads.d0[slot * row_len..(slot + 1) * row_len];
             product::<V>(scaled, rates, delta);
             let (index, value) = examples.nonzero(i as usize);
-            // pixel indices are ascending: find this part's range
-            let from = index.partition_point(|&k| (k as usize) < first_row);
-            let to = index.partition_point(|&k| (k as usize) < end_row);
-            for (&k, &v) in index[from..to].iter().zip(&value[from..to]) {
-                let k = k as usize - first_row;
-                axpy::<V>(&mut w0[k * row_len..(k + 1) * row_len], -v, scaled);
+            // pixel indices are ascending: find this part's range (all of them for one part)
+            let from = match index.first() {
+                Some(&k) if (k as usize) < first_row => {
+                    index.partition_point(|&k| (k as usize) < first_row)
+                }
+                _ => 0,
+            };
+            let to = match index.last() {
+                Some(&k) if (k as usize) >= end_row => {
+                    index.partition_point(|&k| (k as usize) < end_row)
+                }
+                _ => index.len(),
+            };
+            let pixels = (&index[from..to], &value[from..to]);
+            // a block of up to 8 vectors of the rows at a time, its `scaled` kept in registers;
+            // each weight still takes the examples' steps in order
+            let vectors = row_len / V::LANES;
+            let mut block = 0;
+            while block < vectors {
+                let width = (vectors - block).min(8);
+                let col = block * V::LANES;
+                let (w, s) = (&mut *w0, &*scaled);
+                match width {
+                    8 => step_rows::<V, 8>(w, row_len, col, s, pixels, first_row),
+                    7 => step_rows::<V, 7>(w, row_len, col, s, pixels, first_row),
+                    6 => step_rows::<V, 6>(w, row_len, col, s, pixels, first_row),
+                    5 => step_rows::<V, 5>(w, row_len, col, s, pixels, first_row),
+                    4 => step_rows::<V, 4>(w, row_len, col, s, pixels, first_row),
+                    3 => step_rows::<V, 3>(w, row_len, col, s, pixels, first_row),
+                    2 => step_rows::<V, 2>(w, row_len, col, s, pixels, first_row),
+                    _ => step_rows::<V, 1>(w, row_len, col, s, pixels, first_row),
+                }
+                block += width;
+            }
+        }
+    }
+}
+
+/// `w0[k - first_row][col..][..B * LANES] += (-x_k) * scaled[col..]` for each pixel `(k, x_k)`:
+/// one example's first-layer step on one block of columns, `scaled` held in registers.
+#[inline(always)]
+fn step_rows<V: Simd, const B: usize>(
+    w0: &mut [f32],
+    row_len: usize,
+    col: usize,
+    scaled: &[f32],
+    (index, value): (&[u16], &[f32]),
+    first_row: usize,
+) {
+    let mut s = [V::splat(0.0); B];
+    for (q, s) in s.iter_mut().enumerate() {
+        *s = V::load(&scaled[col + q * V::LANES..]);
+    }
+    assert!(col + B * V::LANES <= row_len);
+    let rows = w0.len() / row_len;
+    let base = w0.as_mut_ptr();
+    for (&k, &x) in index.iter().zip(value) {
+        let k = (k as usize).wrapping_sub(first_row);
+        assert!(k < rows);
+        let a = V::splat(-x);
+        for (q, s) in s.iter().enumerate() {
+            // SAFETY: k < rows and col + B * LANES <= row_len, so the block lies inside w0.
+            unsafe {
+                let p = base.add(k * row_len + col + q * V::LANES);
+                V::load_ptr(p).add(a.mul(*s)).store_ptr(p);
             }
         }
     }

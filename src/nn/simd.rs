@@ -17,6 +17,16 @@ pub trait Simd: Copy {
     fn load(s: &[f32]) -> Self;
     /// Stores `LANES` floats at the start of `s`.
     fn store(self, s: &mut [f32]);
+    /// Loads `LANES` floats from `p`.
+    ///
+    /// # Safety
+    /// `p` must point to `LANES` readable floats.
+    unsafe fn load_ptr(p: *const f32) -> Self;
+    /// Stores `LANES` floats at `p`.
+    ///
+    /// # Safety
+    /// `p` must point to `LANES` writable floats.
+    unsafe fn store_ptr(self, p: *mut f32);
     fn add(self, o: Self) -> Self;
     fn sub(self, o: Self) -> Self;
     fn mul(self, o: Self) -> Self;
@@ -138,6 +148,16 @@ impl Simd for Scalar {
         s[0] = self.0;
     }
     #[inline(always)]
+    unsafe fn load_ptr(p: *const f32) -> Self {
+        // SAFETY: the caller guarantees one readable float at p.
+        unsafe { Scalar(*p) }
+    }
+    #[inline(always)]
+    unsafe fn store_ptr(self, p: *mut f32) {
+        // SAFETY: the caller guarantees one writable float at p.
+        unsafe { *p = self.0 }
+    }
+    #[inline(always)]
     fn add(self, o: Self) -> Self {
         Scalar(self.0 + o.0)
     }
@@ -178,6 +198,18 @@ macro_rules! x86_vector {
                 assert!(s.len() >= $lanes);
                 // SAFETY: bounds checked above; instruction set as for splat.
                 unsafe { $storeu(s.as_mut_ptr(), self.0) }
+            }
+            #[inline(always)]
+            unsafe fn load_ptr(p: *const f32) -> Self {
+                // SAFETY: the caller guarantees LANES readable floats at p; instruction set as
+                // for splat.
+                unsafe { $name($loadu(p)) }
+            }
+            #[inline(always)]
+            unsafe fn store_ptr(self, p: *mut f32) {
+                // SAFETY: the caller guarantees LANES writable floats at p; instruction set as
+                // for splat.
+                unsafe { $storeu(p, self.0) }
             }
             #[inline(always)]
             fn add(self, o: Self) -> Self {
