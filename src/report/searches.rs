@@ -46,6 +46,9 @@ pub struct ThresholdSummary {
     pub ending: Option<&'static str>,
     pub largest_stable: Option<f64>,
     pub smallest_unstable: Option<f64>,
+    /// Etas that trained steadily although a smaller one did not (ascending): verdicts that
+    /// contradict the bracket, a sign that the threshold is blurred by chance.
+    pub stable_above: Vec<f64>,
     /// The estimate of the threshold: the largest eta that trained steadily.
     pub threshold: Option<f64>,
     /// About half the threshold.
@@ -186,11 +189,38 @@ pub fn threshold(
         }),
         largest_stable: answer.and_then(|a| a.largest_stable),
         smallest_unstable: answer.and_then(|a| a.smallest_unstable),
+        stable_above: stable_above(&outcome.probes, answer.and_then(|a| a.smallest_unstable)),
         threshold: answer.and_then(|a| a.threshold()),
         recommended,
         final_runs,
     };
     (summary, ids)
+}
+
+/// The probed etas above `smallest_unstable` that trained steadily, ascending.
+fn stable_above(
+    probes: &[crate::search::threshold::Probe],
+    smallest_unstable: Option<f64>,
+) -> Vec<f64> {
+    let Some(u) = smallest_unstable else {
+        return Vec::new();
+    };
+    let mut etas: Vec<f64> = probes
+        .iter()
+        .filter(|p| !p.unstable && p.eta > u)
+        .map(|p| p.eta)
+        .collect();
+    etas.sort_by(f64::total_cmp);
+    etas
+}
+
+/// "a", "a and b", "a, b and c".
+fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
 }
 
 impl ThresholdSummary {
@@ -223,6 +253,20 @@ impl ThresholdSummary {
                     eta(self.threshold),
                     eta(self.recommended)
                 );
+                if !self.stable_above.is_empty() {
+                    let etas: Vec<String> =
+                        self.stable_above.iter().copied().map(float_label).collect();
+                    let _ = write!(
+                        text,
+                        " Not every verdict agrees: eta = {} trained steadily although {} did \
+                         not. Near the threshold whether the cost rises within a few epochs is \
+                         partly chance (the seed, even the last bits of the arithmetic), so the \
+                         threshold is only known roughly here; more seeds or a longer `watch` \
+                         make it surer.",
+                        and_list(&etas),
+                        eta(self.smallest_unstable)
+                    );
+                }
             }
             Some("no unstable eta") => {
                 let _ = write!(
@@ -447,4 +491,69 @@ impl HalvingSummary {
 /// The search of a results folder's saved experiment, if any.
 pub fn search_of(exp: Option<&Experiment>) -> Search {
     exp.map_or(Search::Grid, |e| e.search.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(probes: &[(f64, bool)]) -> ThresholdSummary {
+        let probes: Vec<ProbeSummary> = probes
+            .iter()
+            .map(|&(eta, unstable)| ProbeSummary {
+                round: 1,
+                eta,
+                unstable,
+                seeds: Vec::new(),
+            })
+            .collect();
+        let found: Vec<crate::search::threshold::Probe> = probes
+            .iter()
+            .map(|p| crate::search::threshold::Probe {
+                round: p.round,
+                eta: p.eta,
+                seeds: Vec::new(),
+                unstable: p.unstable,
+            })
+            .collect();
+        ThresholdSummary {
+            watch: 3,
+            stable_above: stable_above(&found, Some(20.5)),
+            probes,
+            finished: true,
+            ending: Some("bracketed"),
+            largest_stable: Some(17.8),
+            smallest_unstable: Some(20.5),
+            threshold: Some(17.8),
+            recommended: Some(8.9),
+            probe_epochs: 72,
+            final_runs: 0,
+        }
+    }
+
+    #[test]
+    fn stable_verdicts_above_the_threshold_are_reported_as_blur() {
+        let blurred = summary(&[
+            (10.0, false),
+            (17.8, false),
+            (20.5, true),
+            (27.4, false),
+            (23.7, false),
+            (31.6, true),
+        ]);
+        assert_eq!(blurred.stable_above, vec![23.7, 27.4]);
+        let text = blurred.answer(false);
+        assert!(
+            text.contains("eta = 23.7 and 27.4 trained steadily although 20.5 did not"),
+            "{text}"
+        );
+        assert!(text.contains("**Recommended: eta = 8.9**"), "{text}");
+        let sharp = summary(&[(10.0, false), (17.8, false), (20.5, true), (31.6, true)]);
+        assert!(sharp.stable_above.is_empty());
+        assert!(!sharp.answer(false).contains("Not every verdict"));
+        assert_eq!(
+            and_list(&["a".into(), "b".into(), "c".into()]),
+            "a, b and c"
+        );
+    }
 }
