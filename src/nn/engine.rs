@@ -95,6 +95,8 @@ pub struct Lockstep {
     /// Per-lane mu and eta·lambda/n of the first layer's momentum step (one row's worth).
     lane_mu: Buf,
     lane_wd: Buf,
+    /// Per-lane eta / m of the last mini-batch (one row's worth; scratch for `apply`).
+    lane_rate: Buf,
 }
 
 /// Activations and errors of one example, for every layer and run.
@@ -118,6 +120,9 @@ pub struct Grads {
     d0: Buf,
     /// The examples accumulated, in order.
     rows: Vec<u32>,
+    /// Per example, where its (ascending) pixel list crosses the first row of each part of the
+    /// first layer's update after the first: `[examples][parts - 1]` (see [`Lockstep::apply`]).
+    cuts: Vec<u32>,
     scratch: Scratch,
     /// The dropout masks, when the group's runs use dropout.
     dropout: Option<Masks>,
@@ -151,17 +156,6 @@ fn axpy<V: Simd>(y: &mut [f32], a: f32, x: &[f32]) {
 fn add<V: Simd>(y: &mut [f32], x: &[f32]) {
     for (yc, xc) in y.chunks_exact_mut(V::LANES).zip(x.chunks_exact(V::LANES)) {
         V::load(yc).add(V::load(xc)).store(yc);
-    }
-}
-
-/// `y = a ⊙ x`, lane by lane.
-#[inline(always)]
-fn product<V: Simd>(y: &mut [f32], a: &[f32], x: &[f32]) {
-    for (yc, (ac, xc)) in y
-        .chunks_exact_mut(V::LANES)
-        .zip(a.chunks_exact(V::LANES).zip(x.chunks_exact(V::LANES)))
-    {
-        V::load(ac).mul(V::load(xc)).store(yc);
     }
 }
 
@@ -395,6 +389,7 @@ impl Lockstep {
             vb: Vec::new(),
             lane_mu: Buf::default(),
             lane_wd: Buf::default(),
+            lane_rate: Buf::default(),
         };
         for l in 1..group.layers() {
             group.wt[l] = Buf::zeros(runs * group.sizes[l + 1] * group.pad[l - 1]);
@@ -551,6 +546,7 @@ impl Lockstep {
             gb: self.b.iter().map(|b| Buf::zeros(b.len())).collect(),
             d0: Buf::default(),
             rows: Vec::new(),
+            cuts: Vec::new(),
             scratch: self.scratch(),
             dropout: None,
         }
@@ -660,6 +656,7 @@ impl Lockstep {
             rows,
             scratch: s,
             dropout,
+            ..
         } = grads;
         if let Some(m) = dropout.as_mut() {
             m.draw(position, params.iter().map(|p| p.dropout));
@@ -771,9 +768,9 @@ impl Lockstep {
             self.lane_mu = Buf::zeros(row_len);
             self.lane_wd = Buf::zeros(row_len);
         }
-        // Per-lane learning rates (eta / m of the lane's run) in a free scratch buffer.
-        let mut rates = std::mem::take(&mut first.scratch.act[0]);
-        let scaled = std::mem::take(&mut first.scratch.delta[0]);
+        // Per-lane learning rates (eta / m of the lane's run), one row's worth.
+        let mut rates = std::mem::take(&mut self.lane_rate);
+        rates.resize(row_len, 0.0);
         for (r, params) in params.iter().enumerate() {
             let rate = (params.eta / m as f64) as f32;
             rates[r * p0..(r + 1) * p0].fill(rate);
@@ -838,12 +835,30 @@ impl Lockstep {
             (rest.len() + 1).min(4)
         };
         let rows_per_part = self.sizes[0].div_ceil(parts);
-        let mut buffers: [Buf; 4] = Default::default();
-        buffers[0] = scaled;
-        for (b, chunk) in buffers[1..parts].iter_mut().zip(rest.iter_mut()) {
-            *b = std::mem::take(&mut chunk.scratch.delta[0]);
+        // Each chunk's examples, in parallel: their errors times the lanes' rates, in place (the
+        // bias gradients were summed from them already), and where their pixel lists cross the
+        // parts' first rows, so that no part repeats this work.
+        let prepare = |chunk: &mut Grads| {
+            flush_subnormals();
+            chunk.cuts.clear();
+            for (slot, &i) in chunk.rows.iter().enumerate() {
+                let delta = &mut chunk.d0[slot * row_len..(slot + 1) * row_len];
+                scale_dispatch(delta, &rates);
+                let (index, _) = examples.nonzero(i as usize);
+                for part in 1..parts {
+                    let row = part * rows_per_part;
+                    let cut = index.partition_point(|&k| (k as usize) < row);
+                    chunk.cuts.push(cut as u32);
+                }
+            }
+        };
+        if parts == 1 {
+            chunks.iter_mut().for_each(prepare);
+        } else {
+            use rayon::prelude::*;
+            chunks.par_iter_mut().for_each(prepare);
         }
-        let (head, tail, r) = (&*first, &*rest, &rates);
+        let all = &*chunks;
         if momentum {
             // v <- mu v - wd w on every row of the first layer, all lanes at once
             momentum_decay_dispatch(&mut self.vw[0], &self.w[0], &self.lane_mu, &self.lane_wd);
@@ -855,32 +870,22 @@ impl Lockstep {
             &mut self.w[0]
         };
         if parts == 1 {
-            update_dispatch(target, 0, row_len, head, tail, r, &mut buffers[0], examples);
+            update_dispatch(target, 0, 0, 1, row_len, all, examples);
         } else {
             use rayon::prelude::*;
             target
                 .par_chunks_mut(rows_per_part * row_len)
-                .zip(buffers[..parts].par_iter_mut())
                 .enumerate()
-                .for_each(|(part, (w0, buf))| {
+                .for_each(|(part, w0)| {
                     flush_subnormals();
-                    let from = part * rows_per_part;
-                    update_dispatch(w0, from, row_len, head, tail, r, buf, examples)
+                    let first_row = part * rows_per_part;
+                    update_dispatch(w0, first_row, part, parts, row_len, all, examples)
                 });
-        }
-        let [scaled, b1, b2, b3] = buffers;
-        for (b, chunk) in [b1, b2, b3]
-            .into_iter()
-            .zip(rest.iter_mut())
-            .take(parts - 1)
-        {
-            chunk.scratch.delta[0] = b;
         }
         if momentum {
             add_dispatch(&mut self.w[0], &self.vw[0]);
         }
-        first.scratch.act[0] = rates;
-        first.scratch.delta[0] = scaled;
+        self.lane_rate = rates;
         for chunk in chunks.iter_mut() {
             chunk.clear();
         }
@@ -937,7 +942,8 @@ impl Lockstep {
 }
 
 dispatch!(fn accumulate_dispatch(group: &Lockstep, grads: &mut Grads, params: &[RunParams], examples: &Examples, indices: &[u32], position: u64) => accumulate_batch);
-dispatch!(fn update_dispatch(w0: &mut [f32], first_row: usize, row_len: usize, first: &Grads, rest: &[Grads], rates: &[f32], scaled: &mut [f32], examples: &Examples) => update_first_layer);
+dispatch!(fn update_dispatch(w0: &mut [f32], first_row: usize, part: usize, parts: usize, row_len: usize, chunks: &[Grads], examples: &Examples) => update_first_layer);
+dispatch!(fn scale_dispatch(delta: &mut [f32], rates: &[f32]) => scale_lanes);
 dispatch!(fn tally_dispatch(group: &Lockstep, s: &mut Scratch, params: &[RunParams], examples: &Examples, tallies: &mut [Tally], with_cost: bool) => tally_block);
 
 dispatch!(fn momentum_decay_dispatch(v0: &mut [f32], w0: &[f32], mu: &[f32], wd: &[f32]) => momentum_decay);
@@ -990,57 +996,64 @@ fn accumulate_batch<V: Simd>(
     }
 }
 
-/// `w0[k] -= x_k * (rate ⊙ delta)` for every accumulated example (chunk by chunk, in order) and
-/// each of its non-zero pixels `k` in the rows `w0` holds (from `first_row`).
+/// `delta = rates ⊙ delta`, lane by lane (an example's first-layer errors times its lanes' rates).
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
+fn scale_lanes<V: Simd>(delta: &mut [f32], rates: &[f32]) {
+    for (dc, rc) in delta
+        .chunks_exact_mut(V::LANES)
+        .zip(rates.chunks_exact(V::LANES))
+    {
+        V::load(rc).mul(V::load(dc)).store(dc);
+    }
+}
+
+/// `w0[k] -= x_k * scaled` for every accumulated example (chunk by chunk, in order) and each of
+/// its non-zero pixels `k` in the rows `w0` holds (part `part` of `parts`, from `first_row`),
+/// where `scaled` is the example's errors already multiplied by the lanes' rates.
+#[inline(always)]
 fn update_first_layer<V: Simd>(
     w0: &mut [f32],
     first_row: usize,
+    part: usize,
+    parts: usize,
     row_len: usize,
-    first: &Grads,
-    rest: &[Grads],
-    rates: &[f32],
-    scaled: &mut [f32],
+    chunks: &[Grads],
     examples: &Examples,
 ) {
-    let end_row = first_row + w0.len() / row_len;
-    for grads in std::iter::once(first).chain(rest) {
+    let vectors = row_len / V::LANES;
+    for grads in chunks {
         for (slot, &i) in grads.rows.iter().enumerate() {
-            let delta = &grads.d0[slot * row_len..(slot + 1) * row_len];
-            product::<V>(scaled, rates, delta);
+            let scaled = &grads.d0[slot * row_len..(slot + 1) * row_len];
             let (index, value) = examples.nonzero(i as usize);
-            // pixel indices are ascending: find this part's range (all of them for one part)
-            let from = match index.first() {
-                Some(&k) if (k as usize) < first_row => {
-                    index.partition_point(|&k| (k as usize) < first_row)
-                }
-                _ => 0,
+            // this part's pixels, from the cuts `apply` found
+            let cuts = &grads.cuts[slot * (parts - 1)..(slot + 1) * (parts - 1)];
+            let from = if part == 0 {
+                0
+            } else {
+                cuts[part - 1] as usize
             };
-            let to = match index.last() {
-                Some(&k) if (k as usize) >= end_row => {
-                    index.partition_point(|&k| (k as usize) < end_row)
-                }
-                _ => index.len(),
+            let to = if part + 1 == parts {
+                index.len()
+            } else {
+                cuts[part] as usize
             };
             let pixels = (&index[from..to], &value[from..to]);
             // a block of up to 8 vectors of the rows at a time, its `scaled` kept in registers;
             // each weight still takes the examples' steps in order
-            let vectors = row_len / V::LANES;
             let mut block = 0;
             while block < vectors {
                 let width = (vectors - block).min(8);
                 let col = block * V::LANES;
-                let (w, s) = (&mut *w0, &*scaled);
+                let w = &mut *w0;
                 match width {
-                    8 => step_rows::<V, 8>(w, row_len, col, s, pixels, first_row),
-                    7 => step_rows::<V, 7>(w, row_len, col, s, pixels, first_row),
-                    6 => step_rows::<V, 6>(w, row_len, col, s, pixels, first_row),
-                    5 => step_rows::<V, 5>(w, row_len, col, s, pixels, first_row),
-                    4 => step_rows::<V, 4>(w, row_len, col, s, pixels, first_row),
-                    3 => step_rows::<V, 3>(w, row_len, col, s, pixels, first_row),
-                    2 => step_rows::<V, 2>(w, row_len, col, s, pixels, first_row),
-                    _ => step_rows::<V, 1>(w, row_len, col, s, pixels, first_row),
+                    8 => step_rows::<V, 8>(w, row_len, col, scaled, pixels, first_row),
+                    7 => step_rows::<V, 7>(w, row_len, col, scaled, pixels, first_row),
+                    6 => step_rows::<V, 6>(w, row_len, col, scaled, pixels, first_row),
+                    5 => step_rows::<V, 5>(w, row_len, col, scaled, pixels, first_row),
+                    4 => step_rows::<V, 4>(w, row_len, col, scaled, pixels, first_row),
+                    3 => step_rows::<V, 3>(w, row_len, col, scaled, pixels, first_row),
+                    2 => step_rows::<V, 2>(w, row_len, col, scaled, pixels, first_row),
+                    _ => step_rows::<V, 1>(w, row_len, col, scaled, pixels, first_row),
                 }
                 block += width;
             }
