@@ -267,20 +267,7 @@ fn a_sharded_threshold_search_exchanges_probes_and_every_shard_ends_with_the_who
     for d in &dirs {
         std::fs::remove_dir_all(d).unwrap();
     }
-    let mut a = StdCommand::new(assert_cmd::cargo::cargo_bin("runner"))
-        .current_dir(tmp.path())
-        .args([
-            exp.to_str().unwrap(),
-            "--shard",
-            "1/2",
-            "--fresh",
-            "--threads",
-            "1",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut a = shard(1);
     let b = shard(2);
     let metrics = dirs[0].join("metrics.csv");
     let start = Instant::now();

@@ -141,6 +141,23 @@ impl Grads {
     }
 }
 
+/// `$f::<V, W, ..>(args)` with the run-time block width `$width` (1 to 8 vectors) as the const
+/// generic `W` (written `_`), so that a block's vectors can live in registers.
+macro_rules! by_width {
+    ($width:expr, $f:ident::<$v:ty, _ $(, $t:ty)*>($($arg:expr),* $(,)?)) => {
+        match $width {
+            8 => $f::<$v, 8 $(, $t)*>($($arg),*),
+            7 => $f::<$v, 7 $(, $t)*>($($arg),*),
+            6 => $f::<$v, 6 $(, $t)*>($($arg),*),
+            5 => $f::<$v, 5 $(, $t)*>($($arg),*),
+            4 => $f::<$v, 4 $(, $t)*>($($arg),*),
+            3 => $f::<$v, 3 $(, $t)*>($($arg),*),
+            2 => $f::<$v, 2 $(, $t)*>($($arg),*),
+            _ => $f::<$v, 1 $(, $t)*>($($arg),*),
+        }
+    };
+}
+
 /// `y += a * x`, lane by lane.
 #[inline(always)]
 fn axpy<V: Simd>(y: &mut [f32], a: f32, x: &[f32]) {
@@ -276,16 +293,7 @@ fn weighted_rows<V: Simd, I: Terms>(
         let width = (vectors - first).min(max_block);
         let col = first * V::LANES;
         let (o, b, t) = (&mut out[col..], &bias[col..], terms);
-        match width {
-            8 => weighted_block::<V, 8, I>(o, b, w, stride, col, t),
-            7 => weighted_block::<V, 7, I>(o, b, w, stride, col, t),
-            6 => weighted_block::<V, 6, I>(o, b, w, stride, col, t),
-            5 => weighted_block::<V, 5, I>(o, b, w, stride, col, t),
-            4 => weighted_block::<V, 4, I>(o, b, w, stride, col, t),
-            3 => weighted_block::<V, 3, I>(o, b, w, stride, col, t),
-            2 => weighted_block::<V, 2, I>(o, b, w, stride, col, t),
-            _ => weighted_block::<V, 1, I>(o, b, w, stride, col, t),
-        }
+        by_width!(width, weighted_block::<V, _, I>(o, b, w, stride, col, t));
         first += width;
     }
 }
@@ -1045,16 +1053,10 @@ fn update_first_layer<V: Simd>(
                 let width = (vectors - block).min(8);
                 let col = block * V::LANES;
                 let w = &mut *w0;
-                match width {
-                    8 => step_rows::<V, 8>(w, row_len, col, scaled, pixels, first_row),
-                    7 => step_rows::<V, 7>(w, row_len, col, scaled, pixels, first_row),
-                    6 => step_rows::<V, 6>(w, row_len, col, scaled, pixels, first_row),
-                    5 => step_rows::<V, 5>(w, row_len, col, scaled, pixels, first_row),
-                    4 => step_rows::<V, 4>(w, row_len, col, scaled, pixels, first_row),
-                    3 => step_rows::<V, 3>(w, row_len, col, scaled, pixels, first_row),
-                    2 => step_rows::<V, 2>(w, row_len, col, scaled, pixels, first_row),
-                    _ => step_rows::<V, 1>(w, row_len, col, scaled, pixels, first_row),
-                }
+                by_width!(
+                    width,
+                    step_rows::<V, _>(w, row_len, col, scaled, pixels, first_row)
+                );
                 block += width;
             }
         }
