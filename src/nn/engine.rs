@@ -97,6 +97,9 @@ pub struct Lockstep {
     lane_wd: Buf,
     /// Per-lane eta / m of the last mini-batch (one row's worth; scratch for `apply`).
     lane_rate: Buf,
+    /// How many training examples have each input pixel non-zero (for [`Self::part_rows`]);
+    /// empty until a mini-batch's update is split.
+    pixel_counts: Vec<u64>,
 }
 
 /// Activations and errors of one example, for every layer and run.
@@ -398,6 +401,7 @@ impl Lockstep {
             lane_mu: Buf::default(),
             lane_wd: Buf::default(),
             lane_rate: Buf::default(),
+            pixel_counts: Vec::new(),
         };
         for l in 1..group.layers() {
             group.wt[l] = Buf::zeros(runs * group.sizes[l + 1] * group.pad[l - 1]);
@@ -835,14 +839,11 @@ impl Lockstep {
             }
         }
         // The first layer: rows of disjoint pixel ranges are independent; split them over the
-        // pool when the mini-batch came in parallel chunks (each row sees the examples in the
-        // same order either way, so the split never changes a number).
-        let parts = if rest.is_empty() {
-            1
-        } else {
-            (rest.len() + 1).min(4)
-        };
-        let rows_per_part = self.sizes[0].div_ceil(parts);
+        // pool's threads when the mini-batch came in parallel chunks, in ranges that hold equal
+        // shares of the training set's non-zero pixels (each row sees the examples in the same
+        // order either way, so the split never changes a number).
+        let parts = (rest.len() + 1).min(rayon::current_num_threads()).max(1);
+        let bounds = self.part_rows(parts, examples);
         // Each chunk's examples, in parallel: their errors times the lanes' rates, in place (the
         // bias gradients were summed from them already), and where their pixel lists cross the
         // parts' first rows, so that no part repeats this work.
@@ -853,8 +854,7 @@ impl Lockstep {
                 let delta = &mut chunk.d0[slot * row_len..(slot + 1) * row_len];
                 scale_dispatch(delta, &rates);
                 let (index, _) = examples.nonzero(i as usize);
-                for part in 1..parts {
-                    let row = part * rows_per_part;
+                for &row in &bounds[1..parts] {
                     let cut = index.partition_point(|&k| (k as usize) < row);
                     chunk.cuts.push(cut as u32);
                 }
@@ -881,14 +881,18 @@ impl Lockstep {
             update_dispatch(target, 0, 0, 1, row_len, all, examples);
         } else {
             use rayon::prelude::*;
-            target
-                .par_chunks_mut(rows_per_part * row_len)
-                .enumerate()
-                .for_each(|(part, w0)| {
-                    flush_subnormals();
-                    let first_row = part * rows_per_part;
-                    update_dispatch(w0, first_row, part, parts, row_len, all, examples)
-                });
+            let mut slices = Vec::with_capacity(parts);
+            let mut rest_rows = &mut target[..];
+            for part in 0..parts {
+                let rows = bounds[part + 1] - bounds[part];
+                let (head, tail) = rest_rows.split_at_mut(rows * row_len);
+                slices.push(head);
+                rest_rows = tail;
+            }
+            slices.into_par_iter().enumerate().for_each(|(part, w0)| {
+                flush_subnormals();
+                update_dispatch(w0, bounds[part], part, parts, row_len, all, examples)
+            });
         }
         if momentum {
             add_dispatch(&mut self.w[0], &self.vw[0]);
@@ -897,6 +901,40 @@ impl Lockstep {
         for chunk in chunks.iter_mut() {
             chunk.clear();
         }
+    }
+
+    /// The first rows of `parts` pixel ranges that hold about equal shares of the non-zero
+    /// pixels of `examples`, and the number of rows at the end (`parts + 1` entries; the counts
+    /// are cached, `examples` being the training set the group trains on).
+    fn part_rows(&mut self, parts: usize, examples: &Examples) -> Vec<usize> {
+        let rows = self.sizes[0];
+        if parts == 1 {
+            return vec![0, rows];
+        }
+        if self.pixel_counts.len() != rows {
+            let mut counts = vec![0u64; rows];
+            for i in 0..examples.len() {
+                for &k in examples.nonzero(i).0 {
+                    counts[k as usize] += 1;
+                }
+            }
+            self.pixel_counts = counts;
+        }
+        let total: u64 = self.pixel_counts.iter().sum::<u64>().max(1);
+        let mut bounds = vec![0];
+        let mut seen = 0u64;
+        for (k, &c) in self.pixel_counts.iter().enumerate() {
+            // the next range starts once the ones before hold their shares
+            if bounds.len() < parts && seen * parts as u64 >= total * bounds.len() as u64 {
+                bounds.push(k);
+            }
+            seen += c;
+        }
+        while bounds.len() < parts {
+            bounds.push(rows);
+        }
+        bounds.push(rows);
+        bounds
     }
 
     /// Adds the gradients of examples `indices` of `examples` to `grads` (weights unchanged).
@@ -1165,6 +1203,30 @@ mod tests {
             }
         }
         g
+    }
+
+    #[test]
+    fn update_parts_hold_equal_shares_of_the_pixels() {
+        let data = crate::tests_support::mnist();
+        let examples = data.train.examples(2000);
+        let net = Network::new(&[784, 10], Init::Large, &mut ChaCha8Rng::seed_from_u64(1));
+        let mut group = Lockstep::from_network(&net, 1);
+        assert_eq!(group.part_rows(1, &examples), vec![0, 784]);
+        for parts in [2, 3, 4, 8] {
+            let bounds = group.part_rows(parts, &examples);
+            assert_eq!(bounds.len(), parts + 1);
+            assert_eq!((bounds[0], bounds[parts]), (0, 784));
+            assert!(bounds.windows(2).all(|w| w[0] < w[1]), "{bounds:?}");
+            let counts = &group.pixel_counts;
+            let total: u64 = counts.iter().sum();
+            let busiest = *counts.iter().max().unwrap();
+            for w in bounds.windows(2) {
+                let share: u64 = counts[w[0]..w[1]].iter().sum();
+                // within one row's count of an equal share
+                let fair = total / parts as u64;
+                assert!(share.abs_diff(fair) <= busiest, "{parts} parts: {bounds:?}");
+            }
+        }
     }
 
     #[test]

@@ -640,7 +640,10 @@ mod tests {
                 t.lockstep.network(0)
             })
         };
-        assert_eq!(run_with(1), run_with(2));
+        // one pass over the first layer's rows, or two or three pixel ranges in parallel
+        let one = run_with(1);
+        assert_eq!(one, run_with(2));
+        assert_eq!(one, run_with(3));
     }
 
     #[test]
