@@ -261,10 +261,12 @@ impl ThresholdSummary {
                         " Not every verdict agrees: eta = {} trained steadily although {} did \
                          not. Near the threshold whether the cost rises within a few epochs is \
                          partly chance (the seed, even the last bits of the arithmetic), so the \
-                         threshold is only known roughly here; more seeds or a longer `watch` \
-                         make it surer.",
+                         threshold is only known roughly: somewhere from {} to {}; half the lower \
+                         end is the cautious choice.",
                         and_list(&etas),
-                        eta(self.smallest_unstable)
+                        eta(self.smallest_unstable),
+                        eta(self.largest_stable),
+                        eta(self.stable_above.last().copied())
                     );
                 }
             }
@@ -547,6 +549,7 @@ mod tests {
             text.contains("eta = 23.7 and 27.4 trained steadily although 20.5 did not"),
             "{text}"
         );
+        assert!(text.contains("somewhere from 17.8 to 27.4"), "{text}");
         assert!(text.contains("**Recommended: eta = 8.9**"), "{text}");
         let sharp = summary(&[(10.0, false), (17.8, false), (20.5, true), (31.6, true)]);
         assert!(sharp.stable_above.is_empty());
