@@ -681,17 +681,26 @@ impl Lockstep {
         for (r, params) in params.iter().enumerate() {
             let a = &s.act[top][r * p..(r + 1) * p];
             let d = &mut s.delta[top][r * p..(r + 1) * p];
-            for j in 0..p {
-                d[j] = if j < n_out {
-                    let y = (j == label) as u8 as f32;
-                    match params.cost {
-                        Cost::Quadratic => (a[j] - y) * a[j] * (1.0 - a[j]),
-                        Cost::CrossEntropy | Cost::LogLikelihood => a[j] - y,
+            // y = 0 on every output first (a - 0 is a, exactly), in whole vectors; then the right
+            // digit's y = 1, and no error on the padding
+            let error = |a: f32, y: f32| match params.cost {
+                Cost::Quadratic => (a - y) * a * (1.0 - a),
+                Cost::CrossEntropy | Cost::LogLikelihood => a - y,
+            };
+            match params.cost {
+                Cost::Quadratic => {
+                    let one = V::splat(1.0);
+                    for (dc, ac) in d.chunks_exact_mut(V::LANES).zip(a.chunks_exact(V::LANES)) {
+                        let a = V::load(ac);
+                        a.mul(a).mul(one.sub(a)).store(dc);
                     }
-                } else {
-                    0.0
-                };
+                }
+                Cost::CrossEntropy | Cost::LogLikelihood => d.copy_from_slice(a),
             }
+            if label < n_out {
+                d[label] = error(a[label], 1.0);
+            }
+            d[n_out..].fill(0.0);
         }
         for l in (1..layers).rev() {
             let (n_in, n_out, p_in, p) = (
