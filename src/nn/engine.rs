@@ -97,9 +97,9 @@ pub struct Lockstep {
     lane_wd: Buf,
     /// Per-lane eta / m of the last mini-batch (one row's worth; scratch for `apply`).
     lane_rate: Buf,
-    /// How many training examples have each input pixel non-zero (for [`Self::part_rows`]);
-    /// empty until a mini-batch's update is split.
-    pixel_counts: Vec<u64>,
+    /// The pixel ranges of the last split first-layer update ([`Self::part_rows`]): `parts + 1`
+    /// row boundaries; empty until a mini-batch's update is split.
+    part_bounds: Vec<usize>,
 }
 
 /// Activations and errors of one example, for every layer and run.
@@ -401,7 +401,7 @@ impl Lockstep {
             lane_mu: Buf::default(),
             lane_wd: Buf::default(),
             lane_rate: Buf::default(),
-            pixel_counts: Vec::new(),
+            part_bounds: Vec::new(),
         };
         for l in 1..group.layers() {
             group.wt[l] = Buf::zeros(runs * group.sizes[l + 1] * group.pad[l - 1]);
@@ -852,7 +852,7 @@ impl Lockstep {
         // shares of the training set's non-zero pixels (each row sees the examples in the same
         // order either way, so the split never changes a number).
         let parts = (rest.len() + 1).min(rayon::current_num_threads()).max(1);
-        let bounds = self.part_rows(parts, examples);
+        let bounds = self.part_rows(parts, examples).to_vec();
         // Each chunk's examples, in parallel: their errors times the lanes' rates, in place (the
         // bias gradients were summed from them already), and where their pixel lists cross the
         // parts' first rows, so that no part repeats this work.
@@ -913,37 +913,34 @@ impl Lockstep {
     }
 
     /// The first rows of `parts` pixel ranges that hold about equal shares of the non-zero
-    /// pixels of `examples`, and the number of rows at the end (`parts + 1` entries; the counts
-    /// are cached, `examples` being the training set the group trains on).
-    fn part_rows(&mut self, parts: usize, examples: &Examples) -> Vec<usize> {
+    /// pixels of `examples`, and the number of rows at the end (`parts + 1` entries). Computed
+    /// once per number of parts: `examples` is the training set the group trains on.
+    fn part_rows(&mut self, parts: usize, examples: &Examples) -> &[usize] {
         let rows = self.sizes[0];
-        if parts == 1 {
-            return vec![0, rows];
-        }
-        if self.pixel_counts.len() != rows {
+        if self.part_bounds.len() != parts + 1 {
             let mut counts = vec![0u64; rows];
-            for i in 0..examples.len() {
-                for &k in examples.nonzero(i).0 {
-                    counts[k as usize] += 1;
+            if parts > 1 {
+                for i in 0..examples.len() {
+                    for &k in examples.nonzero(i).0 {
+                        counts[k as usize] += 1;
+                    }
                 }
             }
-            self.pixel_counts = counts;
-        }
-        let total: u64 = self.pixel_counts.iter().sum::<u64>().max(1);
-        let mut bounds = vec![0];
-        let mut seen = 0u64;
-        for (k, &c) in self.pixel_counts.iter().enumerate() {
-            // the next range starts once the ones before hold their shares
-            if bounds.len() < parts && seen * parts as u64 >= total * bounds.len() as u64 {
-                bounds.push(k);
+            let total: u64 = counts.iter().sum::<u64>().max(1);
+            let mut bounds = vec![0];
+            let mut seen = 0u64;
+            for (k, &c) in counts.iter().enumerate() {
+                // the next range starts once the ones before hold their shares
+                if bounds.len() < parts && seen * parts as u64 >= total * bounds.len() as u64 {
+                    bounds.push(k);
+                }
+                seen += c;
             }
-            seen += c;
-        }
-        while bounds.len() < parts {
+            bounds.resize(parts, rows);
             bounds.push(rows);
+            self.part_bounds = bounds;
         }
-        bounds.push(rows);
-        bounds
+        &self.part_bounds
     }
 
     /// Adds the gradients of examples `indices` of `examples` to `grads` (weights unchanged).
@@ -1220,13 +1217,18 @@ mod tests {
         let examples = data.train.examples(2000);
         let net = Network::new(&[784, 10], Init::Large, &mut ChaCha8Rng::seed_from_u64(1));
         let mut group = Lockstep::from_network(&net, 1);
-        assert_eq!(group.part_rows(1, &examples), vec![0, 784]);
+        assert_eq!(group.part_rows(1, &examples), [0, 784]);
+        let mut counts = vec![0u64; 784];
+        for i in 0..examples.len() {
+            for &k in examples.nonzero(i).0 {
+                counts[k as usize] += 1;
+            }
+        }
         for parts in [2, 3, 4, 8] {
-            let bounds = group.part_rows(parts, &examples);
+            let bounds = group.part_rows(parts, &examples).to_vec();
             assert_eq!(bounds.len(), parts + 1);
             assert_eq!((bounds[0], bounds[parts]), (0, 784));
             assert!(bounds.windows(2).all(|w| w[0] < w[1]), "{bounds:?}");
-            let counts = &group.pixel_counts;
             let total: u64 = counts.iter().sum();
             let busiest = *counts.iter().max().unwrap();
             for w in bounds.windows(2) {
