@@ -204,24 +204,11 @@ fn the_report_renders_in_a_headless_browser() {
     let browser = browser();
     let tmp = tempfile::tempdir().unwrap();
     let dir = sweep(tmp.path());
-    let page = format!(
-        "file://{}",
-        dir.join("report.html").canonicalize().unwrap().display()
-    );
+    let report = dir.join("report.html");
+    let page = format!("file://{}", report.canonicalize().unwrap().display());
     let profile = tmp.path().join("profile");
     let flags = HEADLESS;
-    let dom = StdCommand::new(browser)
-        .args(flags)
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(["--dump-dom", &page])
-        .output()
-        .unwrap();
-    assert!(
-        dom.status.success(),
-        "{}",
-        String::from_utf8_lossy(&dom.stderr)
-    );
-    let dom = String::from_utf8_lossy(&dom.stdout);
+    let (dom, _, _) = browse(browser, &tmp.path().join("dom"), &report);
     for id in ["learning_curves", "answer"] {
         let at = dom
             .find(&format!("id=\"{id}\""))
