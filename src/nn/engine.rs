@@ -92,14 +92,61 @@ pub struct Lockstep {
     /// momentum allocates them.
     vw: Vec<Buf>,
     vb: Vec<Buf>,
-    /// Per-lane mu and eta·lambda/n of the first layer's momentum step (one row's worth).
-    lane_mu: Buf,
-    lane_wd: Buf,
-    /// Per-lane eta / m of the last mini-batch (one row's worth; scratch for `apply`).
-    lane_rate: Buf,
-    /// The pixel ranges of the last split first-layer update ([`Self::part_rows`]): `parts + 1`
-    /// row boundaries; empty until a mini-batch's update is split.
-    part_bounds: Vec<usize>,
+    /// Per-lane factors of the first layer's step.
+    lanes: LaneSteps,
+    /// The pixel ranges of a first-layer update split in `parts` ([`Self::part_rows`]), at
+    /// index `parts`: `parts + 1` row boundaries; empty until computed.
+    part_bounds: Vec<Vec<usize>>,
+}
+
+/// Per-lane factors of a mini-batch's first-layer step, one row's worth each (a lane is one
+/// column of the interleaved rows; each run's columns hold its values).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LaneSteps {
+    /// eta / m.
+    rate: Buf,
+    /// With momentum: mu and eta·lambda/n.
+    mu: Buf,
+    wd: Buf,
+    /// Without momentum: the columns and factor `1 - eta lambda / n` of each run whose factor
+    /// is not 1.
+    decay: Vec<(usize, usize, f32)>,
+    momentum: bool,
+}
+
+/// A group's first-layer weights (and velocities, with momentum) as raw rows, so that threads
+/// can step disjoint pixel ranges at once ([`Lockstep::first_layer_rows`]).
+#[derive(Debug, Clone, Copy)]
+pub struct FirstLayerRows {
+    w0: *mut f32,
+    /// Null without momentum.
+    v0: *mut f32,
+    row_len: usize,
+    rows: usize,
+}
+
+// SAFETY: the pointers are only turned into slices by `FirstLayerRows::rows`, whose contract
+// makes the threads' row ranges disjoint.
+unsafe impl Send for FirstLayerRows {}
+unsafe impl Sync for FirstLayerRows {}
+
+impl FirstLayerRows {
+    /// Rows `from..to` of the weights and, with momentum, of the velocities.
+    ///
+    /// # Safety
+    /// The group these rows came from is alive, has not been reshaped or had its velocities
+    /// allocated since, and nothing else reads or writes rows `from..to` while the slices live.
+    pub unsafe fn rows<'a>(self, from: usize, to: usize) -> (&'a mut [f32], Option<&'a mut [f32]>) {
+        assert!(from <= to && to <= self.rows);
+        let (at, len) = (from * self.row_len, (to - from) * self.row_len);
+        // SAFETY: inside the buffers (checked above); exclusive by the caller's contract.
+        unsafe {
+            let w0 = std::slice::from_raw_parts_mut(self.w0.add(at), len);
+            let v0 =
+                (!self.v0.is_null()).then(|| std::slice::from_raw_parts_mut(self.v0.add(at), len));
+            (w0, v0)
+        }
+    }
 }
 
 /// Activations and errors of one example, for every layer and run.
@@ -398,9 +445,7 @@ impl Lockstep {
             zeros,
             vw: Vec::new(),
             vb: Vec::new(),
-            lane_mu: Buf::default(),
-            lane_wd: Buf::default(),
-            lane_rate: Buf::default(),
+            lanes: LaneSteps::default(),
             part_bounds: Vec::new(),
         };
         for l in 1..group.layers() {
@@ -457,10 +502,8 @@ impl Lockstep {
         self.runs = keep.len();
         self.zeros
             .resize(self.runs * self.pad.iter().max().copied().unwrap_or(0), 0.0);
-        if !self.vw.is_empty() {
-            self.lane_mu = Buf::zeros(self.runs * p0);
-            self.lane_wd = Buf::zeros(self.runs * p0);
-        }
+        // the lanes' factors are set again before the next step
+        self.lanes = LaneSteps::default();
     }
 
     /// Refreshes run `r`'s block of `wt[l]` from `w[l]`.
@@ -765,6 +808,10 @@ impl Lockstep {
     /// `w <- (1 - eta lambda / n) w - (eta / m) sum_x grad`, `b <- b - (eta / m) sum_x grad_b`.
     /// The first layer takes each example's `x ⊗ delta` in turn, on the rows of its non-zero
     /// pixels. Clears the chunks for the next mini-batch.
+    ///
+    /// The same step in pieces, for a caller that schedules them itself (the trainer's phases):
+    /// [`Self::set_lane_steps`] and [`Self::set_rates`]; [`Self::prepare_chunk`] on every chunk;
+    /// [`Self::step_upper`]; [`step_first_layer_part`] on every part of [`Self::part_rows`].
     pub fn apply(
         &mut self,
         chunks: &mut [Grads],
@@ -774,11 +821,70 @@ impl Lockstep {
         n: usize,
     ) {
         flush_subnormals();
-        let (first, rest) = chunks.split_at_mut(1);
-        let first = &mut first[0];
-        for other in rest.iter() {
-            self.merge_grads(first, other);
+        self.set_lane_steps(params, n);
+        self.set_rates(params, m);
+        // Rows of disjoint pixel ranges are independent: split them over the pool's threads
+        // when the mini-batch came in parallel chunks, in ranges that hold equal shares of the
+        // training set's non-zero pixels (each row sees the examples in the same order either
+        // way, so the split never changes a number).
+        let parts = chunks.len().min(rayon::current_num_threads()).max(1);
+        self.part_rows(parts, examples);
+        let bounds = std::mem::take(&mut self.part_bounds[parts]);
+        let this = &*self;
+        let prepare = |chunk: &mut Grads| {
+            flush_subnormals();
+            this.prepare_chunk(chunk, &bounds, examples)
+        };
+        if parts == 1 {
+            chunks.iter_mut().for_each(prepare);
+        } else {
+            use rayon::prelude::*;
+            chunks.par_iter_mut().for_each(prepare);
         }
+        self.step_upper(chunks, params, m, n);
+        let Lockstep { w, vw, lanes, .. } = self;
+        let (all, lanes, row_len) = (&*chunks, &*lanes, lanes.rate.len());
+        let v0 = if lanes.momentum {
+            Some(&mut vw[0][..])
+        } else {
+            None
+        };
+        if parts == 1 {
+            step_first_layer_part(&mut w[0], v0, lanes, 0, &bounds, all, examples);
+        } else {
+            use rayon::prelude::*;
+            let mut slices = Vec::with_capacity(parts);
+            let (mut w_rest, mut v_rest) = (&mut w[0][..], v0);
+            for part in 0..parts {
+                let len = (bounds[part + 1] - bounds[part]) * row_len;
+                let (w_head, w_tail) = w_rest.split_at_mut(len);
+                let (v_head, v_tail) = match v_rest {
+                    Some(v) => {
+                        let (head, tail) = v.split_at_mut(len);
+                        (Some(head), Some(tail))
+                    }
+                    None => (None, None),
+                };
+                slices.push((w_head, v_head));
+                (w_rest, v_rest) = (w_tail, v_tail);
+            }
+            slices
+                .into_par_iter()
+                .enumerate()
+                .for_each(|(part, (w0, v0))| {
+                    step_first_layer_part(w0, v0, lanes, part, &bounds, all, examples)
+                });
+        }
+        self.part_bounds[parts] = bounds;
+        for chunk in chunks.iter_mut() {
+            chunk.clear();
+        }
+    }
+
+    /// Sets the per-lane factors of the first layer's step that depend on the runs and the
+    /// training-set size `n` alone: momentum's mu and eta·lambda/n, or the weight decay
+    /// `1 - eta lambda / n`; allocates the velocities at the first step with momentum.
+    pub fn set_lane_steps(&mut self, params: &[RunParams], n: usize) {
         let p0 = self.pad[0];
         let row_len = self.runs * p0;
         let momentum = params.iter().any(|p| p.momentum > 0.0);
@@ -786,22 +892,74 @@ impl Lockstep {
         if momentum && self.vw.is_empty() {
             self.vw = self.w.iter().map(|w| Buf::zeros(w.len())).collect();
             self.vb = self.b.iter().map(|b| Buf::zeros(b.len())).collect();
-            self.lane_mu = Buf::zeros(row_len);
-            self.lane_wd = Buf::zeros(row_len);
         }
-        // Per-lane learning rates (eta / m of the lane's run), one row's worth.
-        let mut rates = std::mem::take(&mut self.lane_rate);
-        rates.resize(row_len, 0.0);
+        let lanes = &mut self.lanes;
+        lanes.momentum = momentum;
+        lanes.decay.clear();
+        if momentum {
+            lanes.mu.resize(row_len, 0.0);
+            lanes.wd.resize(row_len, 0.0);
+        }
+        for (r, params) in params.iter().enumerate() {
+            let lane = r * p0..(r + 1) * p0;
+            if momentum {
+                lanes.mu[lane.clone()].fill(params.momentum as f32);
+                let wd = (params.eta * params.lambda / n as f64) as f32;
+                lanes.wd[lane].fill(wd);
+            } else {
+                let decay = (1.0 - params.eta * params.lambda / n as f64) as f32;
+                if decay != 1.0 {
+                    lanes.decay.push((lane.start, lane.end, decay));
+                }
+            }
+        }
+    }
+
+    /// Sets the per-lane learning rates `eta / m` of a mini-batch of `m` examples.
+    pub fn set_rates(&mut self, params: &[RunParams], m: usize) {
+        let p0 = self.pad[0];
+        self.lanes.rate.resize(self.runs * p0, 0.0);
         for (r, params) in params.iter().enumerate() {
             let rate = (params.eta / m as f64) as f32;
-            rates[r * p0..(r + 1) * p0].fill(rate);
+            self.lanes.rate[r * p0..(r + 1) * p0].fill(rate);
+        }
+    }
+
+    /// Readies an accumulated chunk for the first layer's step: each example's errors times its
+    /// lanes' rates ([`Self::set_rates`]), in place (the bias gradients were summed from them
+    /// already), and where its pixel list crosses the first rows of the parts `bounds` after the
+    /// first, so that no part repeats this work.
+    pub fn prepare_chunk(&self, chunk: &mut Grads, bounds: &[usize], examples: &Examples) {
+        let rates = &self.lanes.rate;
+        let row_len = rates.len();
+        let Grads { rows, d0, cuts, .. } = chunk;
+        cuts.clear();
+        for (slot, &i) in rows.iter().enumerate() {
+            scale_dispatch(&mut d0[slot * row_len..(slot + 1) * row_len], rates);
+            let (index, _) = examples.nonzero(i as usize);
+            for &row in &bounds[1..bounds.len() - 1] {
+                let cut = index.partition_point(|&k| (k as usize) < row);
+                cuts.push(cut as u32);
+            }
+        }
+    }
+
+    /// Every step but the first layer's weights: the chunks' upper-layer and bias gradients
+    /// summed into the first chunk (in order), then each run's upper layers and biases.
+    /// Needs [`Self::set_lane_steps`] first.
+    pub fn step_upper(&mut self, chunks: &mut [Grads], params: &[RunParams], m: usize, n: usize) {
+        let (first, rest) = chunks.split_at_mut(1);
+        let first = &mut first[0];
+        for other in rest.iter() {
+            self.merge_grads(first, other);
+        }
+        let momentum = self.lanes.momentum;
+        for (r, params) in params.iter().enumerate() {
+            let rate = (params.eta / m as f64) as f32;
             if momentum {
-                // v <- mu v - wd w - rate g, w <- w + v; the first layer's `- rate g` is added
-                // to v below, from the stored errors, and then v to w.
+                // v <- mu v - wd w - rate g, w <- w + v
                 let mu = params.momentum as f32;
                 let wd = (params.eta * params.lambda / n as f64) as f32;
-                self.lane_mu[r * p0..(r + 1) * p0].fill(mu);
-                self.lane_wd[r * p0..(r + 1) * p0].fill(wd);
                 for l in 1..self.layers() {
                     let len = self.sizes[l] * self.pad[l];
                     let w = &mut self.w[l][r * len..(r + 1) * len];
@@ -824,13 +982,6 @@ impl Lockstep {
                 continue;
             }
             let decay = (1.0 - params.eta * params.lambda / n as f64) as f32;
-            if decay != 1.0 {
-                for row in self.w[0].chunks_exact_mut(row_len) {
-                    row[r * p0..(r + 1) * p0]
-                        .iter_mut()
-                        .for_each(|w| *w *= decay);
-                }
-            }
             for l in 1..self.layers() {
                 let len = self.sizes[l] * self.pad[l];
                 let w = &mut self.w[l][r * len..(r + 1) * len];
@@ -847,77 +998,44 @@ impl Lockstep {
                 b.iter_mut().zip(gb).for_each(|(b, &g)| *b -= rate * g);
             }
         }
-        // The first layer: rows of disjoint pixel ranges are independent; split them over the
-        // pool's threads when the mini-batch came in parallel chunks, in ranges that hold equal
-        // shares of the training set's non-zero pixels (each row sees the examples in the same
-        // order either way, so the split never changes a number).
-        let parts = (rest.len() + 1).min(rayon::current_num_threads()).max(1);
-        let bounds = self.part_rows(parts, examples).to_vec();
-        // Each chunk's examples, in parallel: their errors times the lanes' rates, in place (the
-        // bias gradients were summed from them already), and where their pixel lists cross the
-        // parts' first rows, so that no part repeats this work.
-        let prepare = |chunk: &mut Grads| {
-            flush_subnormals();
-            chunk.cuts.clear();
-            for (slot, &i) in chunk.rows.iter().enumerate() {
-                let delta = &mut chunk.d0[slot * row_len..(slot + 1) * row_len];
-                scale_dispatch(delta, &rates);
-                let (index, _) = examples.nonzero(i as usize);
-                for &row in &bounds[1..parts] {
-                    let cut = index.partition_point(|&k| (k as usize) < row);
-                    chunk.cuts.push(cut as u32);
-                }
-            }
+    }
+
+    /// The bounds [`Self::part_rows`] computed for `parts` parts (empty if it has not).
+    pub fn part_bounds(&self, parts: usize) -> &[usize] {
+        self.part_bounds.get(parts).map_or(&[], |b| &b[..])
+    }
+
+    /// The factors [`step_first_layer_part`] needs.
+    pub fn lanes(&self) -> &LaneSteps {
+        &self.lanes
+    }
+
+    /// The first layer's rows, for steps of disjoint parts on several threads at once. Call
+    /// after [`Self::set_lane_steps`] (which allocates the velocities).
+    pub fn first_layer_rows(&mut self) -> FirstLayerRows {
+        let row_len = self.runs * self.pad[0];
+        let v0 = if self.lanes.momentum {
+            self.vw[0].as_mut_ptr()
+        } else {
+            std::ptr::null_mut()
         };
-        if parts == 1 {
-            chunks.iter_mut().for_each(prepare);
-        } else {
-            use rayon::prelude::*;
-            chunks.par_iter_mut().for_each(prepare);
-        }
-        let all = &*chunks;
-        if momentum {
-            // v <- mu v - wd w on every row of the first layer, all lanes at once
-            momentum_decay_dispatch(&mut self.vw[0], &self.w[0], &self.lane_mu, &self.lane_wd);
-        }
-        // With momentum the examples' steps go into the velocity, which is then added to w.
-        let target = if momentum {
-            &mut self.vw[0]
-        } else {
-            &mut self.w[0]
-        };
-        if parts == 1 {
-            update_dispatch(target, 0, 0, 1, row_len, all, examples);
-        } else {
-            use rayon::prelude::*;
-            let mut slices = Vec::with_capacity(parts);
-            let mut rest_rows = &mut target[..];
-            for part in 0..parts {
-                let rows = bounds[part + 1] - bounds[part];
-                let (head, tail) = rest_rows.split_at_mut(rows * row_len);
-                slices.push(head);
-                rest_rows = tail;
-            }
-            slices.into_par_iter().enumerate().for_each(|(part, w0)| {
-                flush_subnormals();
-                update_dispatch(w0, bounds[part], part, parts, row_len, all, examples)
-            });
-        }
-        if momentum {
-            add_dispatch(&mut self.w[0], &self.vw[0]);
-        }
-        self.lane_rate = rates;
-        for chunk in chunks.iter_mut() {
-            chunk.clear();
+        FirstLayerRows {
+            w0: self.w[0].as_mut_ptr(),
+            v0,
+            row_len,
+            rows: self.sizes[0],
         }
     }
 
     /// The first rows of `parts` pixel ranges that hold about equal shares of the non-zero
     /// pixels of `examples`, and the number of rows at the end (`parts + 1` entries). Computed
     /// once per number of parts: `examples` is the training set the group trains on.
-    fn part_rows(&mut self, parts: usize, examples: &Examples) -> &[usize] {
+    pub fn part_rows(&mut self, parts: usize, examples: &Examples) -> &[usize] {
         let rows = self.sizes[0];
-        if self.part_bounds.len() != parts + 1 {
+        if self.part_bounds.len() <= parts {
+            self.part_bounds.resize(parts + 1, Vec::new());
+        }
+        if self.part_bounds[parts].is_empty() {
             let mut counts = vec![0u64; rows];
             if parts > 1 {
                 for i in 0..examples.len() {
@@ -938,9 +1056,9 @@ impl Lockstep {
             }
             bounds.resize(parts, rows);
             bounds.push(rows);
-            self.part_bounds = bounds;
+            self.part_bounds[parts] = bounds;
         }
-        &self.part_bounds
+        &self.part_bounds[parts]
     }
 
     /// Adds the gradients of examples `indices` of `examples` to `grads` (weights unchanged).
@@ -997,6 +1115,40 @@ dispatch!(fn accumulate_dispatch(group: &Lockstep, grads: &mut Grads, params: &[
 dispatch!(fn update_dispatch(w0: &mut [f32], first_row: usize, part: usize, parts: usize, row_len: usize, chunks: &[Grads], examples: &Examples) => update_first_layer);
 dispatch!(fn scale_dispatch(delta: &mut [f32], rates: &[f32]) => scale_lanes);
 dispatch!(fn tally_dispatch(group: &Lockstep, s: &mut Scratch, params: &[RunParams], examples: &Examples, tallies: &mut [Tally], with_cost: bool) => tally_block);
+
+/// Part `part` of the first layer's step (rows `bounds[part]..bounds[part + 1]`: `w0`, and `v0`
+/// with momentum) from the prepared chunks ([`Lockstep::prepare_chunk`]): the weight decay (or
+/// momentum's `v <- mu v - wd w`), then every example's step in order, then (momentum) `w += v`.
+/// Each row's numbers are the same whichever parts the rows are split in.
+#[allow(clippy::too_many_arguments)]
+pub fn step_first_layer_part(
+    w0: &mut [f32],
+    v0: Option<&mut [f32]>,
+    lanes: &LaneSteps,
+    part: usize,
+    bounds: &[usize],
+    chunks: &[Grads],
+    examples: &Examples,
+) {
+    flush_subnormals();
+    let row_len = lanes.rate.len();
+    let (first_row, parts) = (bounds[part], bounds.len() - 1);
+    match v0 {
+        Some(v0) => {
+            momentum_decay_dispatch(v0, w0, &lanes.mu, &lanes.wd);
+            update_dispatch(v0, first_row, part, parts, row_len, chunks, examples);
+            add_dispatch(w0, v0);
+        }
+        None => {
+            for &(from, to, decay) in &lanes.decay {
+                for row in w0.chunks_exact_mut(row_len) {
+                    row[from..to].iter_mut().for_each(|w| *w *= decay);
+                }
+            }
+            update_dispatch(w0, first_row, part, parts, row_len, chunks, examples);
+        }
+    }
+}
 
 dispatch!(fn momentum_decay_dispatch(v0: &mut [f32], w0: &[f32], mu: &[f32], wd: &[f32]) => momentum_decay);
 dispatch!(fn add_dispatch(y: &mut [f32], x: &[f32]) => add_rows);
@@ -1073,23 +1225,40 @@ fn update_first_layer<V: Simd>(
     examples: &Examples,
 ) {
     let vectors = row_len / V::LANES;
-    for grads in chunks {
-        for (slot, &i) in grads.rows.iter().enumerate() {
+    // this part's pixels of example `slot` of `grads`, from the cuts `apply` found
+    let pixels = |grads: &Grads, slot: usize| {
+        let (index, value) = examples.nonzero(grads.rows[slot] as usize);
+        let cuts = &grads.cuts[slot * (parts - 1)..(slot + 1) * (parts - 1)];
+        let from = if part == 0 {
+            0
+        } else {
+            cuts[part - 1] as usize
+        };
+        let to = if part + 1 == parts {
+            index.len()
+        } else {
+            cuts[part] as usize
+        };
+        (&index[from..to], &value[from..to])
+    };
+    for (c, grads) in chunks.iter().enumerate() {
+        for slot in 0..grads.rows.len() {
+            // The examples are in shuffled order: fetch the next one's pixels early.
+            let next = if slot + 1 < grads.rows.len() {
+                Some((grads, slot + 1))
+            } else {
+                chunks[c + 1..]
+                    .iter()
+                    .find(|g| !g.rows.is_empty())
+                    .map(|g| (g, 0))
+            };
+            if let Some((g, s)) = next {
+                let (index, value) = pixels(g, s);
+                prefetch(index);
+                prefetch(value);
+            }
             let scaled = &grads.d0[slot * row_len..(slot + 1) * row_len];
-            let (index, value) = examples.nonzero(i as usize);
-            // this part's pixels, from the cuts `apply` found
-            let cuts = &grads.cuts[slot * (parts - 1)..(slot + 1) * (parts - 1)];
-            let from = if part == 0 {
-                0
-            } else {
-                cuts[part - 1] as usize
-            };
-            let to = if part + 1 == parts {
-                index.len()
-            } else {
-                cuts[part] as usize
-            };
-            let pixels = (&index[from..to], &value[from..to]);
+            let pixels = pixels(grads, slot);
             // a block of up to 8 vectors of the rows at a time, its `scaled` kept in registers;
             // each weight still takes the examples' steps in order
             let mut block = 0;

@@ -13,11 +13,12 @@ use rayon::prelude::*;
 use crate::data::{Dataset, Examples};
 use crate::grid::RunSettings;
 use crate::nn::dropout;
-use crate::nn::engine::{Grads, Lockstep, RunParams, Scratch};
+use crate::nn::engine::{step_first_layer_part, Grads, Lockstep, RunParams, Scratch};
 use crate::nn::maths::{Tally, EVAL_BLOCK};
 use crate::nn::params::Network;
 
 pub mod metrics;
+mod phases;
 pub mod stopping;
 
 use metrics::{EpochRecord, Metric, Monitor, RunOutcome, RunStatus};
@@ -123,6 +124,9 @@ impl<'d> Trainer<'d> {
     /// Trains the mini-batches that cover the first `count` examples of the current order;
     /// false when `stop` was seen set first.
     fn train_examples(&mut self, count: usize, stop: &AtomicBool) -> bool {
+        if self.grads.len() > 1 {
+            return self.train_examples_in_phases(count, stop);
+        }
         let n = self.train.len();
         let batch_size = self.runs[0].batch_size;
         let mut start = 0;
@@ -138,37 +142,112 @@ impl<'d> Trainer<'d> {
             let batch = &self.order[start..end];
             // the place of the batch's first example in the run's sequence of examples
             let position = (self.epoch * n + start) as u64;
-            if self.grads.len() == 1 {
-                self.lockstep.accumulate(
-                    &mut self.grads[0],
-                    &self.params,
-                    &self.train,
-                    batch,
-                    position,
-                );
-            } else {
-                let (group, params, train, chunk) =
-                    (&self.lockstep, &self.params, &self.train, self.chunk);
-                self.grads
-                    .par_iter_mut()
-                    .zip(batch.par_chunks(chunk))
-                    .enumerate()
-                    .for_each(|(c, (g, part))| {
-                        let at = position + (c * chunk) as u64;
-                        group.accumulate(g, params, train, part, at)
-                    });
-            }
-            let used = batch.len().div_ceil(self.chunk);
-            self.lockstep.apply(
-                &mut self.grads[..used],
+            self.lockstep.accumulate(
+                &mut self.grads[0],
                 &self.params,
                 &self.train,
-                batch.len(),
-                n,
+                batch,
+                position,
             );
+            self.lockstep
+                .apply(&mut self.grads, &self.params, &self.train, batch.len(), n);
             start = end;
         }
         true
+    }
+
+    /// [`Self::train_examples`] for mini-batches of several chunks, on the pool's threads: per
+    /// mini-batch, three phases of [`phases::run_phases`] — every chunk's gradients (and its
+    /// errors scaled for the first layer's step), then the upper layers' step, then the first
+    /// layer's step in pixel ranges — the same pieces, in the same order per number, as
+    /// [`Lockstep::apply`], so the results are those of the serial loop.
+    fn train_examples_in_phases(&mut self, count: usize, stop: &AtomicBool) -> bool {
+        let n = self.train.len();
+        let batch_size = self.runs[0].batch_size;
+        let threads = rayon::current_num_threads().max(1);
+        let starts: Vec<usize> = (0..count.min(n)).step_by(batch_size).collect();
+        let batch = |b: usize| starts[b]..(starts[b] + batch_size).min(n);
+        let chunk = self.chunk;
+        // per mini-batch: its chunks, the upper layers' step, the first layer's parts
+        let parts_of = |b: usize| batch(b).len().div_ceil(chunk).min(threads);
+        let mut tasks = Vec::with_capacity(3 * starts.len());
+        for b in 0..starts.len() {
+            tasks.extend([batch(b).len().div_ceil(chunk), 1, parts_of(b)]);
+        }
+        for b in [0, starts.len().saturating_sub(1)] {
+            self.lockstep.part_rows(parts_of(b), &self.train);
+        }
+        if let Some(b) = starts.first() {
+            let m = (b + batch_size).min(n) - b;
+            self.lockstep.set_lane_steps(&self.params, n);
+            self.lockstep.set_rates(&self.params, m);
+        }
+        let rows = self.lockstep.first_layer_rows();
+        let Trainer {
+            lockstep,
+            grads,
+            order,
+            train,
+            params,
+            epoch,
+            ..
+        } = self;
+        let (group, chunks) = (Raw(lockstep as *mut Lockstep), Raw(grads.as_mut_ptr()));
+        let (order, train, params, epoch) = (&*order, &*train, &params[..], *epoch);
+        let stopped = AtomicBool::new(false);
+        phases::run_phases(&tasks, threads, |phase, task| {
+            if stopped.load(Ordering::Relaxed) {
+                return;
+            }
+            let b = phase / 3;
+            let range = batch(b);
+            let used = range.len().div_ceil(chunk);
+            match phase % 3 {
+                0 => {
+                    let from = range.start + task * chunk;
+                    let examples = &order[from..(from + chunk).min(range.end)];
+                    let position = (epoch * n + from) as u64;
+                    // SAFETY: in this phase the group is only read, and chunk `task` is this
+                    // task's alone.
+                    let (group, g) = unsafe { (&*group.get(), &mut *chunks.get().add(task)) };
+                    g.clear();
+                    group.accumulate(g, params, train, examples, position);
+                    group.prepare_chunk(g, group.part_bounds(parts_of(b)), train);
+                }
+                1 => {
+                    // SAFETY: the only task of its phase: nothing else touches the group or
+                    // the chunks.
+                    let (group, chunks) = unsafe {
+                        let chunks = std::slice::from_raw_parts_mut(chunks.get(), used);
+                        (&mut *group.get(), chunks)
+                    };
+                    group.step_upper(chunks, params, range.len(), n);
+                    if b + 1 < starts.len() && batch(b + 1).len() != range.len() {
+                        group.set_rates(params, batch(b + 1).len());
+                    }
+                    if stop.load(Ordering::Relaxed) {
+                        stopped.store(true, Ordering::Relaxed);
+                    }
+                }
+                _ => {
+                    // SAFETY: the parts' tasks only read the group's factors and bounds and
+                    // the chunks, and each changes its own rows of the first layer.
+                    let (group, chunks, (w0, v0)) = unsafe {
+                        let group = &*group.get();
+                        let bounds = group.part_bounds(parts_of(b));
+                        let part_rows = rows.rows(bounds[task], bounds[task + 1]);
+                        let chunks = std::slice::from_raw_parts(chunks.get(), used);
+                        (group, chunks, part_rows)
+                    };
+                    let bounds = group.part_bounds(parts_of(b));
+                    step_first_layer_part(w0, v0, group.lanes(), task, bounds, chunks, train);
+                }
+            }
+        });
+        for g in &mut self.grads {
+            g.clear();
+        }
+        !stopped.into_inner()
     }
 
     /// Cost sums (where `with_cost`) and correct counts of every run on `examples`, in parallel
@@ -488,6 +567,21 @@ fn grads(group: &Lockstep, first: &RunSettings) -> Grads {
     }
 }
 
+/// A pointer shared by the tasks of [`phases::run_phases`], whose phases keep their accesses
+/// apart (see the SAFETY notes where it is used).
+struct Raw<T>(*mut T);
+
+// SAFETY: only dereferenced in tasks whose phases make the accesses exclusive or read-only.
+unsafe impl<T> Send for Raw<T> {}
+unsafe impl<T> Sync for Raw<T> {}
+
+impl<T> Raw<T> {
+    /// The pointer (a method, so that closures capture the whole `Raw`, not its field).
+    fn get(&self) -> *mut T {
+        self.0
+    }
+}
+
 /// Chunk size and number of chunks for a mini-batch: one chunk below [`PARALLEL_MIN_BATCH`],
 /// otherwise chunks of about [`CHUNK_EXAMPLES`]. Depends on the batch size alone, never on the
 /// number of threads, so the order of the gradient sums is fixed.
@@ -623,27 +717,66 @@ mod tests {
 
     #[test]
     fn parallel_chunks_do_not_depend_on_the_thread_count() {
+        // Mini-batches of three chunks go through the phases on 1, 2 and 3 threads; the numbers
+        // must be those of the plain loop (each chunk accumulated, then `Lockstep::apply`), for
+        // a group with and without L2 and with and without momentum, the last mini-batch smaller
+        // (one chunk, another rate).
         let data = crate::tests_support::mnist();
-        let s = RunSettings {
-            epochs: 1,
-            batch_size: 300,
-            ..settings(1200)
-        };
-        let run_with = |threads| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
-                let mut t = Trainer::new(std::slice::from_ref(&s), data, Monitor::all());
-                t.train_epoch();
-                t.lockstep.network(0)
-            })
-        };
-        // one pass over the first layer's rows, or two or three pixel ranges in parallel
-        let one = run_with(1);
-        assert_eq!(one, run_with(2));
-        assert_eq!(one, run_with(3));
+        for momentum in [0.0, 0.5] {
+            let base = RunSettings {
+                epochs: 1,
+                batch_size: 300,
+                momentum,
+                ..settings(1300)
+            };
+            let runs = [
+                RunSettings {
+                    eta: 0.5,
+                    lambda: 5.0,
+                    ..base.clone()
+                },
+                RunSettings {
+                    eta: 3.0,
+                    ..base.clone()
+                },
+            ];
+            let mut plain = Trainer::new(&runs, data, Monitor::all());
+            plain.order.shuffle(&mut plain.shuffle_rng);
+            let n = plain.train.len();
+            for start in (0..n).step_by(300) {
+                let batch = &plain.order[start..(start + 300).min(n)];
+                let chunk = plain.chunk;
+                for (c, part) in batch.chunks(chunk).enumerate() {
+                    let at = (start + c * chunk) as u64;
+                    let g = &mut plain.grads[c];
+                    plain
+                        .lockstep
+                        .accumulate(g, &plain.params, &plain.train, part, at);
+                }
+                let used = batch.len().div_ceil(chunk);
+                let grads = &mut plain.grads[..used];
+                plain
+                    .lockstep
+                    .apply(grads, &plain.params, &plain.train, batch.len(), n);
+            }
+            for threads in [1, 2, 3] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                let phased = pool.install(|| {
+                    let mut t = Trainer::new(&runs, data, Monitor::all());
+                    t.train_epoch();
+                    t.lockstep
+                });
+                for r in 0..runs.len() {
+                    assert!(
+                        phased.network(r) == plain.lockstep.network(r),
+                        "run {r}, momentum {momentum}, {threads} threads"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
