@@ -1241,10 +1241,14 @@ fn update_first_layer<V: Simd>(
         };
         (&index[from..to], &value[from..to])
     };
+    // A large mini-batch's pixel lists are no longer in the caches: fetch each next example's
+    // early (they are in shuffled order). A small one's were just read by its forward passes.
+    let fetch_ahead = chunks.len() > 1;
     for (c, grads) in chunks.iter().enumerate() {
         for slot in 0..grads.rows.len() {
-            // The examples are in shuffled order: fetch the next one's pixels early.
-            let next = if slot + 1 < grads.rows.len() {
+            let next = if !fetch_ahead {
+                None
+            } else if slot + 1 < grads.rows.len() {
                 Some((grads, slot + 1))
             } else {
                 chunks[c + 1..]
