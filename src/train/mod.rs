@@ -111,7 +111,8 @@ impl<'d> Trainer<'d> {
     }
 
     /// [`Self::train_epoch`], abandoned (returning false, the epoch not counted) as soon as `stop`
-    /// is seen set; it is checked every [`STOP_CHECK_EXAMPLES`] examples.
+    /// is seen set; it is checked every [`STOP_CHECK_EXAMPLES`] examples (every mini-batch for
+    /// mini-batches of several chunks).
     pub fn train_epoch_until(&mut self, stop: &AtomicBool) -> bool {
         self.order.shuffle(&mut self.shuffle_rng);
         let done = self.train_examples(self.train.len(), stop);
