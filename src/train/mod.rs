@@ -1,7 +1,7 @@
 //! Training: epochs of shuffled mini-batches, the SGD step and the per-epoch metrics, for one run
 //! or for a group of runs trained in lockstep (see [`crate::nn::engine`]).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -195,12 +195,13 @@ impl<'d> Trainer<'d> {
         } = self;
         let (group, chunks) = (Raw(lockstep as *mut Lockstep), Raw(grads.as_mut_ptr()));
         let (order, train, params, epoch) = (&*order, &*train, &params[..], *epoch);
-        let stopped = AtomicBool::new(false);
+        // the first mini-batch not to train, once `stop` has been seen
+        let stop_at = AtomicUsize::new(usize::MAX);
         phases::run_phases(&tasks, threads, |phase, task| {
-            if stopped.load(Ordering::Relaxed) {
+            let b = phase / 3;
+            if b >= stop_at.load(Ordering::Relaxed) {
                 return;
             }
-            let b = phase / 3;
             let range = batch(b);
             let used = range.len().div_ceil(chunk);
             match phase % 3 {
@@ -226,8 +227,10 @@ impl<'d> Trainer<'d> {
                     if b + 1 < starts.len() && batch(b + 1).len() != range.len() {
                         group.set_rates(params, batch(b + 1).len());
                     }
+                    // this mini-batch's step is finished by its parts; the next ones are not
+                    // started
                     if stop.load(Ordering::Relaxed) {
-                        stopped.store(true, Ordering::Relaxed);
+                        stop_at.store(b + 1, Ordering::Relaxed);
                     }
                 }
                 _ => {
@@ -248,7 +251,7 @@ impl<'d> Trainer<'d> {
         for g in &mut self.grads {
             g.clear();
         }
-        !stopped.into_inner()
+        stop_at.into_inner() >= starts.len()
     }
 
     /// Cost sums (where `with_cost`) and correct counts of every run on `examples`, in parallel
@@ -778,6 +781,34 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_stop_ends_an_epoch_of_large_mini_batches_after_the_current_one() {
+        // the phases see the flag at the first mini-batch's upper-layer step: that mini-batch
+        // is finished (its first layer too), the other three are not trained
+        let data = crate::tests_support::mnist();
+        let s = RunSettings {
+            epochs: 1,
+            batch_size: 300,
+            ..settings(1200)
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let mut stopped = Trainer::new(std::slice::from_ref(&s), data, Monitor::all());
+            assert!(!stopped.train_epoch_until(&AtomicBool::new(true)));
+            assert_eq!(stopped.epoch, 0, "an abandoned epoch is not counted");
+            // the same as training the first mini-batch of the shuffled order alone
+            let mut one = Trainer::new(std::slice::from_ref(&s), data, Monitor::all());
+            one.order.shuffle(&mut one.shuffle_rng);
+            assert!(one.train_examples(300, &AtomicBool::new(false)));
+            assert!(stopped.lockstep.network(0) == one.lockstep.network(0));
+            let fresh = Trainer::new(std::slice::from_ref(&s), data, Monitor::all());
+            assert!(stopped.lockstep.network(0) != fresh.lockstep.network(0));
+        });
     }
 
     #[test]
