@@ -1120,7 +1120,6 @@ dispatch!(fn tally_dispatch(group: &Lockstep, s: &mut Scratch, params: &[RunPara
 /// with momentum) from the prepared chunks ([`Lockstep::prepare_chunk`]): the weight decay (or
 /// momentum's `v <- mu v - wd w`), then every example's step in order, then (momentum) `w += v`.
 /// Each row's numbers are the same whichever parts the rows are split in.
-#[allow(clippy::too_many_arguments)]
 pub fn step_first_layer_part(
     w0: &mut [f32],
     v0: Option<&mut [f32]>,
@@ -1225,7 +1224,7 @@ fn update_first_layer<V: Simd>(
     examples: &Examples,
 ) {
     let vectors = row_len / V::LANES;
-    // this part's pixels of example `slot` of `grads`, from the cuts `apply` found
+    // this part's pixels of example `slot` of `grads`, from the cuts `prepare_chunk` found
     let pixels = |grads: &Grads, slot: usize| {
         let (index, value) = examples.nonzero(grads.rows[slot] as usize);
         let cuts = &grads.cuts[slot * (parts - 1)..(slot + 1) * (parts - 1)];

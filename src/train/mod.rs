@@ -236,14 +236,12 @@ impl<'d> Trainer<'d> {
                 _ => {
                     // SAFETY: the parts' tasks only read the group's factors and bounds and
                     // the chunks, and each changes its own rows of the first layer.
-                    let (group, chunks, (w0, v0)) = unsafe {
-                        let group = &*group.get();
-                        let bounds = group.part_bounds(parts_of(b));
-                        let part_rows = rows.rows(bounds[task], bounds[task + 1]);
-                        let chunks = std::slice::from_raw_parts(chunks.get(), used);
-                        (group, chunks, part_rows)
-                    };
+                    let group = unsafe { &*group.get() };
                     let bounds = group.part_bounds(parts_of(b));
+                    let (chunks, (w0, v0)) = unsafe {
+                        let chunks = std::slice::from_raw_parts(chunks.get(), used);
+                        (chunks, rows.rows(bounds[task], bounds[task + 1]))
+                    };
                     step_first_layer_part(w0, v0, group.lanes(), task, bounds, chunks, train);
                 }
             }
