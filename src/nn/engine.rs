@@ -809,9 +809,12 @@ impl Lockstep {
     /// The first layer takes each example's `x ⊗ delta` in turn, on the rows of its non-zero
     /// pixels. Clears the chunks for the next mini-batch.
     ///
-    /// The same step in pieces, for a caller that schedules them itself (the trainer's phases):
-    /// [`Self::set_lane_steps`] and [`Self::set_rates`]; [`Self::prepare_chunk`] on every chunk;
-    /// [`Self::step_upper`]; [`step_first_layer_part`] on every part of [`Self::part_rows`].
+    /// All on the calling thread. The trainer runs the same pieces in parallel for mini-batches
+    /// of several chunks (`crate::train`'s phases): [`Self::set_lane_steps`] and
+    /// [`Self::set_rates`]; [`Self::prepare_chunk`] on every chunk; [`Self::step_upper`];
+    /// [`step_first_layer_part`] on every part of [`Self::part_rows`] (rows of disjoint pixel
+    /// ranges are independent, and each row sees the examples in the same order however the rows
+    /// are split, so the split never changes a number).
     pub fn apply(
         &mut self,
         chunks: &mut [Grads],
@@ -823,59 +826,21 @@ impl Lockstep {
         flush_subnormals();
         self.set_lane_steps(params, n);
         self.set_rates(params, m);
-        // Rows of disjoint pixel ranges are independent: split them over the pool's threads
-        // when the mini-batch came in parallel chunks, in ranges that hold equal shares of the
-        // training set's non-zero pixels (each row sees the examples in the same order either
-        // way, so the split never changes a number).
-        let parts = chunks.len().min(rayon::current_num_threads()).max(1);
-        self.part_rows(parts, examples);
-        let bounds = std::mem::take(&mut self.part_bounds[parts]);
-        let this = &*self;
-        let prepare = |chunk: &mut Grads| {
-            flush_subnormals();
-            this.prepare_chunk(chunk, &bounds, examples)
-        };
-        if parts == 1 {
-            chunks.iter_mut().for_each(prepare);
-        } else {
-            use rayon::prelude::*;
-            chunks.par_iter_mut().for_each(prepare);
+        // one pixel range: all the rows
+        self.part_rows(1, examples);
+        let bounds = std::mem::take(&mut self.part_bounds[1]);
+        for chunk in chunks.iter_mut() {
+            self.prepare_chunk(chunk, &bounds, examples);
         }
         self.step_upper(chunks, params, m, n);
         let Lockstep { w, vw, lanes, .. } = self;
-        let (all, lanes, row_len) = (&*chunks, &*lanes, lanes.rate.len());
         let v0 = if lanes.momentum {
             Some(&mut vw[0][..])
         } else {
             None
         };
-        if parts == 1 {
-            step_first_layer_part(&mut w[0], v0, lanes, 0, &bounds, all, examples);
-        } else {
-            use rayon::prelude::*;
-            let mut slices = Vec::with_capacity(parts);
-            let (mut w_rest, mut v_rest) = (&mut w[0][..], v0);
-            for part in 0..parts {
-                let len = (bounds[part + 1] - bounds[part]) * row_len;
-                let (w_head, w_tail) = w_rest.split_at_mut(len);
-                let (v_head, v_tail) = match v_rest {
-                    Some(v) => {
-                        let (head, tail) = v.split_at_mut(len);
-                        (Some(head), Some(tail))
-                    }
-                    None => (None, None),
-                };
-                slices.push((w_head, v_head));
-                (w_rest, v_rest) = (w_tail, v_tail);
-            }
-            slices
-                .into_par_iter()
-                .enumerate()
-                .for_each(|(part, (w0, v0))| {
-                    step_first_layer_part(w0, v0, lanes, part, &bounds, all, examples)
-                });
-        }
-        self.part_bounds[parts] = bounds;
+        step_first_layer_part(&mut w[0], v0, lanes, 0, &bounds, chunks, examples);
+        self.part_bounds[1] = bounds;
         for chunk in chunks.iter_mut() {
             chunk.clear();
         }
