@@ -895,6 +895,7 @@ impl Lockstep {
     /// already), and where its pixel list crosses the first rows of the parts `bounds` after the
     /// first, so that no part repeats this work.
     pub fn prepare_chunk(&self, chunk: &mut Grads, bounds: &[usize], examples: &Examples) {
+        flush_subnormals();
         let rates = &self.lanes.rate;
         let row_len = rates.len();
         let Grads { rows, d0, cuts, .. } = chunk;
@@ -913,6 +914,8 @@ impl Lockstep {
     /// summed into the first chunk (in order), then each run's upper layers and biases.
     /// Needs [`Self::set_lane_steps`] first.
     pub fn step_upper(&mut self, chunks: &mut [Grads], params: &[RunParams], m: usize, n: usize) {
+        // on whichever thread the phases run it, as every entry point of the engine
+        flush_subnormals();
         let (first, rest) = chunks.split_at_mut(1);
         let first = &mut first[0];
         for other in rest.iter() {
