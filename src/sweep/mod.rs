@@ -82,6 +82,8 @@ pub struct SweepReport {
     /// True when the sweep was stopped before every run finished.
     pub interrupted: bool,
     pub seconds: f64,
+    /// How many times a running group gave half its runs to a thread that had run out of work.
+    pub splits: usize,
     /// What went wrong after the runs (the results files could not be put in grid order, e.g.
     /// on a full disk); the runs' own results are saved all the same.
     pub warnings: Vec<String>,
@@ -202,6 +204,7 @@ fn sweep_runs(
     let done = std::sync::atomic::AtomicUsize::new(0);
     let index: HashMap<String, usize> = runs.iter().enumerate().map(|(i, r)| (r.id(), i)).collect();
     let tasks = plan_groups(&runs, threads, !opts.no_fuse);
+    let mut splits = 0;
     let report_run = |settings: &RunSettings, result: Result<RunRow>| {
         let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         match &result {
@@ -250,36 +253,39 @@ fn sweep_runs(
         }
     } else {
         // One worker per thread takes the next task (largest first) whenever it is free, as the
-        // plan assumed; the evaluation inside a task still spreads over the whole pool.
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let train_task = |group: &Vec<RunSettings>| {
-            let data = data_ref.expect("loaded when there are runs");
-            // A bug in one group must not take the finished runs of the others down with it.
-            let outcomes = guarded(group, || {
-                let mut job = Job::new(group, data, exp.data.monitor);
-                job.advance(usize::MAX, &context);
-                job.finish(&context)
-            });
-            for (settings, result) in group.iter().zip(outcomes) {
-                report_run(settings, result);
+        // plan assumed; a worker left without one gets half of a running group's runs at its
+        // next epoch, so that the threads finish together. The evaluation inside a task still
+        // spreads over the whole pool.
+        let board = Board::new(tasks);
+        let work = || {
+            while let Some(task) = board.take() {
+                let mut held = task.settings().to_vec();
+                // A bug in one group must not take the finished runs of the others down with it.
+                let outcomes = guarded(&mut held, |held| {
+                    let data = data_ref.expect("loaded when there are runs");
+                    let mut job = task.start(data, exp.data.monitor);
+                    while job.session.training() {
+                        job.advance(job.session.epoch() + 1, &context);
+                        if board.offer(|| job.split_off()) {
+                            *held = job.group.clone();
+                        }
+                    }
+                    job.finish(&context)
+                });
+                for (settings, result) in held.iter().zip(outcomes) {
+                    report_run(settings, result);
+                }
+                board.done();
             }
         };
-        pool.scope(|scope| {
-            for _ in 0..threads.min(tasks.len()) {
-                scope.spawn(|_| loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    match tasks.get(i) {
-                        Some(group) => train_task(group),
-                        None => break,
-                    }
-                });
-            }
-        });
+        pool.broadcast(|_| work());
+        splits = board.splits();
     }
     log.finish();
 
     let mut report = SweepReport {
         dir: dir.clone(),
+        splits,
         rows: Vec::new(),
         resumed,
         planned: all_runs.len(),
@@ -333,12 +339,16 @@ pub(crate) struct Training<'a> {
 }
 
 /// Runs `train` and turns a panic (a bug in runner) into an error for each run of `group`, so
-/// that it does not take the finished runs of other groups down with it.
+/// that it does not take the finished runs of other groups down with it. `train` may change
+/// `group` as it goes (when it hands runs on to another task), so that the errors are those of
+/// the runs it held when it failed.
 pub(crate) fn guarded(
-    group: &[RunSettings],
-    train: impl FnOnce() -> Vec<Result<RunRow>>,
+    group: &mut Vec<RunSettings>,
+    train: impl FnOnce(&mut Vec<RunSettings>) -> Vec<Result<RunRow>>,
 ) -> Vec<Result<RunRow>> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(train)).unwrap_or_else(|panic| {
+    let held = &mut *group;
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| train(held)));
+    outcome.unwrap_or_else(|panic| {
         let what = panic
             .downcast_ref::<String>()
             .cloned()
@@ -355,6 +365,114 @@ pub(crate) fn guarded(
     })
 }
 
+/// What a sweep's worker trains next: a planned group, or runs moved off a running group.
+enum Task<'d> {
+    Planned(Vec<RunSettings>),
+    Moved(Box<Job<'d>>),
+}
+
+impl<'d> Task<'d> {
+    fn settings(&self) -> &[RunSettings] {
+        match self {
+            Task::Planned(group) => group,
+            Task::Moved(job) => &job.group,
+        }
+    }
+
+    fn start(self, data: &'d Dataset, monitor: Monitor) -> Job<'d> {
+        match self {
+            Task::Planned(group) => Job::new(&group, data, monitor),
+            Task::Moved(job) => *job,
+        }
+    }
+}
+
+/// The tasks of a sweep's workers (one per thread) and which workers wait for one.
+struct Board<'d> {
+    state: Mutex<BoardState<'d>>,
+}
+
+struct BoardState<'d> {
+    tasks: std::collections::VecDeque<Task<'d>>,
+    /// Tasks being trained.
+    running: usize,
+    /// Workers waiting for a task.
+    idle: usize,
+    splits: usize,
+}
+
+impl<'d> Board<'d> {
+    fn new(groups: Vec<Vec<RunSettings>>) -> Board<'d> {
+        Board {
+            state: Mutex::new(BoardState {
+                tasks: groups.into_iter().map(Task::Planned).collect(),
+                running: 0,
+                idle: 0,
+                splits: 0,
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BoardState<'d>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The next task, waiting for one while others are trained (a running group may give half
+    /// its runs); None once every task is done. While it waits, the thread helps with the
+    /// pool's other work (a group's evaluation, the phases of a large mini-batch).
+    fn take(&self) -> Option<Task<'d>> {
+        let mut waiting = false;
+        loop {
+            {
+                let mut st = self.lock();
+                let task = st.tasks.pop_front();
+                if task.is_some() || st.running == 0 {
+                    if waiting {
+                        st.idle -= 1;
+                    }
+                    if task.is_some() {
+                        st.running += 1;
+                    }
+                    return task;
+                }
+                if !waiting {
+                    waiting = true;
+                    st.idle += 1;
+                }
+            }
+            if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                std::thread::sleep(std::time::Duration::from_micros(50));
+            }
+        }
+    }
+
+    /// When a worker waits with no task to take, calls `split` and queues what it gives;
+    /// true when it did.
+    fn offer(&self, split: impl FnOnce() -> Option<Job<'d>>) -> bool {
+        let mut st = self.lock();
+        if st.idle <= st.tasks.len() {
+            return false;
+        }
+        match split() {
+            Some(job) => {
+                st.tasks.push_back(Task::Moved(Box::new(job)));
+                st.splits += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A task taken with [`Self::take`] is finished.
+    fn done(&self) {
+        self.lock().running -= 1;
+    }
+
+    fn splits(&self) -> usize {
+        self.lock().splits
+    }
+}
+
 /// A group of runs trained together, writing each run's epochs as they end.
 pub(crate) struct Job<'d> {
     pub group: Vec<RunSettings>,
@@ -369,6 +487,32 @@ impl<'d> Job<'d> {
             session: Session::new(Trainer::new(group, data, monitor)),
             records: vec![Vec::new(); group.len()],
         }
+    }
+
+    /// Moves the second half of the runs still training to a job of their own
+    /// ([`Session::split_off`]), with the records they have written.
+    pub fn split_off(&mut self) -> Option<Job<'d>> {
+        let (session, moved) = self.session.split_off()?;
+        let (mut group, mut records) = (Vec::new(), Vec::new());
+        let (mut kept_group, mut kept_records) = (Vec::new(), Vec::new());
+        let old = std::mem::take(&mut self.group)
+            .into_iter()
+            .zip(std::mem::take(&mut self.records));
+        for (r, (settings, written)) in old.enumerate() {
+            if moved.contains(&r) {
+                group.push(settings);
+                records.push(written);
+            } else {
+                kept_group.push(settings);
+                kept_records.push(written);
+            }
+        }
+        (self.group, self.records) = (kept_group, kept_records);
+        Some(Job {
+            group,
+            session,
+            records,
+        })
     }
 
     /// Trains up to epoch `until`, writing every epoch's row.
@@ -419,5 +563,67 @@ impl<'d> Job<'d> {
                 Ok(row)
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// metrics.csv of `dir` without its timing column.
+    fn metrics(dir: &Path) -> Vec<Vec<String>> {
+        let mut reader = csv::Reader::from_path(dir.join("metrics.csv")).unwrap();
+        let skip = reader
+            .headers()
+            .unwrap()
+            .iter()
+            .position(|h| h == "seconds")
+            .unwrap();
+        reader
+            .records()
+            .map(|r| {
+                let r = r.unwrap();
+                (r.iter().enumerate())
+                    .filter(|&(i, _)| i != skip)
+                    .map(|(_, v)| v.to_string())
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_thread_out_of_work_takes_half_of_a_running_group_with_the_same_numbers() {
+        // Three runs of one epoch and three of sixteen: on two threads the plan gives one
+        // thread two long runs and the other the third long run, then the short ones; the
+        // second thread runs out of work well before the first and takes one of its runs.
+        let text = format!(
+            "[data]\ndir = {:?}\ntrain_size = 400\nmonitor = [\"test_accuracy\", \"train_cost\"]\n\
+             [grid]\neta = [0.5, 1.0, 3.0]\nepochs = [16, 1]\n",
+            crate::tests_support::mnist_dir()
+        );
+        let exp = Experiment::from_str(&text, Path::new("split.toml")).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let sweep = |threads: usize| {
+            let opts = SweepOptions {
+                out: Some(tmp.path().join(threads.to_string())),
+                threads: Some(threads),
+                quiet: true,
+                ..SweepOptions::default()
+            };
+            let report = run_sweep(&exp, &opts, &AtomicBool::new(false)).unwrap();
+            assert!(report.failures.is_empty() && !report.interrupted);
+            assert_eq!(report.rows.len(), 6);
+            report
+        };
+        let one = sweep(1);
+        let two = sweep(2);
+        assert_eq!(
+            one.splits, 0,
+            "one thread is never out of work before the end"
+        );
+        assert!(two.splits >= 1, "the idle thread took no runs");
+        let rows = metrics(&tmp.path().join("1"));
+        assert_eq!(rows.len(), 3 * 16 + 3);
+        assert_eq!(rows, metrics(&tmp.path().join("2")));
     }
 }

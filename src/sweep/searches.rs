@@ -47,6 +47,7 @@ impl SweepReport {
         self.repaired_rows += other.repaired_rows;
         self.failures.extend(other.failures);
         self.interrupted |= other.interrupted;
+        self.splits += other.splits;
         self.warnings.extend(other.warnings);
     }
 }
@@ -184,6 +185,7 @@ pub(super) fn threshold(
         failures: Vec::new(),
         interrupted: false,
         seconds: 0.0,
+        splits: 0,
         warnings: Vec::new(),
     };
     let mut planned: Vec<RunSettings> = Vec::new();
@@ -417,8 +419,9 @@ pub(super) fn halve(
         .collect();
     let end = |slot: &mut Option<Job>| {
         if let Some(job) = slot.take() {
-            let group = job.group.clone();
-            for (s, r) in group.iter().zip(super::guarded(&group, || job.finish(cx))) {
+            let mut group = job.group.clone();
+            let outcomes = super::guarded(&mut group, |_| job.finish(cx));
+            for (s, r) in group.iter().zip(outcomes) {
                 report_run(s, r);
             }
         }

@@ -385,6 +385,40 @@ impl<'d> Trainer<'d> {
             .collect();
     }
 
+    /// Moves the runs of lanes `moved` (ascending, not all of them) to a trainer of their own,
+    /// which goes on from here as they would have in this group: the same weights, epoch, data
+    /// order and shuffle stream (the group's runs share their seed). Both trainers' numbers stay
+    /// those of the runs trained alone, lanes being independent.
+    fn split_off(&mut self, moved: &[usize]) -> Trainer<'d> {
+        debug_assert!(!moved.is_empty() && moved.len() < self.runs.len());
+        let keep: Vec<usize> = (0..self.runs.len())
+            .filter(|l| !moved.contains(l))
+            .collect();
+        let mut lockstep = self.lockstep.clone();
+        lockstep.retain(moved);
+        let runs: Vec<RunSettings> = moved.iter().map(|&l| self.runs[l].clone()).collect();
+        let other = Trainer {
+            params: moved.iter().map(|&l| self.params[l]).collect(),
+            grads: (0..self.grads.len())
+                .map(|_| grads(&lockstep, &runs[0]))
+                .collect(),
+            scratch: (0..self.scratch.len())
+                .map(|_| Mutex::new(lockstep.scratch()))
+                .collect(),
+            runs,
+            lockstep,
+            train: self.train,
+            data: self.data,
+            monitor: self.monitor,
+            order: self.order.clone(),
+            shuffle_rng: self.shuffle_rng.clone(),
+            chunk: self.chunk,
+            epoch: self.epoch,
+        };
+        self.retain(&keep);
+        other
+    }
+
     /// Trains every epoch, handing each run's record to `on_epoch(run index, record)` as soon as
     /// the epoch is evaluated. A run stops early when it diverges, when its `early_stopping` or
     /// `eta_schedule` ends it, or when `on_epoch` fails for it (its result is then that error);
@@ -501,6 +535,56 @@ impl<'d, E> Session<'d, E> {
             self.written = t.epoch;
             self.leave();
         }
+    }
+
+    /// Epochs trained so far.
+    pub fn epoch(&self) -> usize {
+        self.trainer.epoch
+    }
+
+    /// Runs still training (the group's lanes).
+    pub fn active(&self) -> usize {
+        self.active.len()
+    }
+
+    /// Moves the second half of the runs still training (by lane) to a session of their own,
+    /// to be trained on another thread: it goes on from this epoch exactly as they would have
+    /// here. Returns it with the moved runs' indices (in this session's numbering); the runs
+    /// left here are numbered again in order (the moved ones taken out). None when fewer than
+    /// two runs are training.
+    pub fn split_off(&mut self) -> Option<(Session<'d, E>, Vec<usize>)> {
+        let lanes = self.active.len();
+        if lanes < 2 || self.interrupted {
+            return None;
+        }
+        let moved_lanes: Vec<usize> = (lanes.div_ceil(2)..lanes).collect();
+        let moved: Vec<usize> = moved_lanes.iter().map(|&l| self.active[l]).collect();
+        let trainer = self.trainer.split_off(&moved_lanes);
+        let other = Session {
+            trainer,
+            results: moved.iter().map(|_| None).collect(),
+            watches: moved.iter().map(|&r| self.watches[r].clone()).collect(),
+            active: (0..moved.len()).collect(),
+            written: self.written,
+            interrupted: false,
+        };
+        // renumber the runs left here: run r becomes r minus the moved runs before it
+        let renumber = |r: usize| r - moved.iter().filter(|&&m| m < r).count();
+        let mut r = 0;
+        self.results.retain(|_| {
+            r += 1;
+            !moved.contains(&(r - 1))
+        });
+        let mut r = 0;
+        self.watches.retain(|_| {
+            r += 1;
+            !moved.contains(&(r - 1))
+        });
+        self.active = self.active[..lanes.div_ceil(2)]
+            .iter()
+            .map(|&r| renumber(r))
+            .collect();
+        Some((other, moved))
     }
 
     /// Stops runs `runs` (by run index) after the epochs trained so far, with status `pruned`.
@@ -679,6 +763,141 @@ mod tests {
             let solo = records(std::slice::from_ref(run));
             assert_eq!(fused[r], solo[0], "run {r} differs when fused");
         }
+    }
+
+    /// Trains `runs` as one group for `before` epochs, then splits the group
+    /// ([`Session::split_off`]) and trains both halves to the end: each run's records and outcome.
+    fn split_after(
+        runs: &[RunSettings],
+        before: usize,
+    ) -> (Vec<Vec<EpochRecord>>, Vec<Result<RunOutcome, ()>>) {
+        let data = crate::tests_support::mnist();
+        let out = std::cell::RefCell::new(vec![Vec::new(); runs.len()]);
+        let stop = AtomicBool::new(false);
+        let keep = |numbering: Vec<usize>| {
+            let out = &out;
+            move |r: usize, rec: &EpochRecord| {
+                out.borrow_mut()[numbering[r]].push(EpochRecord {
+                    seconds: 0.0,
+                    ..rec.clone()
+                });
+                Ok::<_, ()>(())
+            }
+        };
+        let mut first = Session::new(Trainer::new(runs, data, Monitor::all()));
+        first.advance(before, &stop, keep((0..runs.len()).collect()));
+        let (mut second, moved) = first.split_off().expect("two runs or more still training");
+        assert_eq!(first.epoch(), before);
+        assert_eq!(second.epoch(), before);
+        let kept: Vec<usize> = (0..runs.len()).filter(|r| !moved.contains(r)).collect();
+        assert_eq!(first.len() + second.len(), runs.len());
+        assert_eq!(second.active(), moved.len());
+        second.advance(usize::MAX, &stop, keep(moved.clone()));
+        first.advance(usize::MAX, &stop, keep(kept.clone()));
+        let mut outcomes: Vec<Option<Result<RunOutcome, ()>>> = vec![None; runs.len()];
+        for (numbering, session) in [(kept, first), (moved, second)] {
+            for (r, o) in numbering.into_iter().zip(session.finish()) {
+                outcomes[r] = Some(o);
+            }
+        }
+        let outcomes = outcomes.into_iter().map(Option::unwrap).collect();
+        (out.into_inner(), outcomes)
+    }
+
+    #[test]
+    fn a_group_split_between_epochs_goes_on_as_it_would_have() {
+        let data = crate::tests_support::mnist();
+        let base = RunSettings {
+            epochs: 4,
+            sizes: vec![784, 20, 10],
+            ..settings(600)
+        };
+        // the second half moves: the runs that watch their accuracy are at the end, so that
+        // what they have seen moves with them
+        let plain = vec![
+            RunSettings {
+                eta: 0.5,
+                lambda: 5.0,
+                ..base.clone()
+            },
+            RunSettings {
+                activation: Activation::Tanh,
+                ..base.clone()
+            },
+            base.clone(),
+            RunSettings {
+                cost: Cost::LogLikelihood,
+                eta: 0.5,
+                eta_schedule: Schedule::Halve { patience: 1 },
+                ..base.clone()
+            },
+            // stops after a couple of epochs: after the first split, before the second
+            RunSettings {
+                early_stopping: 1,
+                eta: 1e-12,
+                ..base.clone()
+            },
+        ];
+        // momentum and dropout, in mini-batches of several chunks (the phases)
+        let chunked = RunSettings {
+            momentum: 0.5,
+            dropout: 0.2,
+            batch_size: 300,
+            ..base.clone()
+        };
+        let phased = vec![
+            RunSettings {
+                eta: 0.3,
+                ..chunked.clone()
+            },
+            RunSettings {
+                eta: 1.0,
+                lambda: 1.0,
+                ..chunked.clone()
+            },
+            RunSettings {
+                eta: 3.0,
+                ..chunked.clone()
+            },
+        ];
+        for runs in [plain, phased] {
+            assert!(runs.iter().all(|r| r.fusion_key() == runs[0].fusion_key()));
+            let mut whole = vec![Vec::new(); runs.len()];
+            let outcomes =
+                Trainer::new(&runs, data, Monitor::all()).run(&AtomicBool::new(false), |r, rec| {
+                    whole[r].push(EpochRecord {
+                        seconds: 0.0,
+                        ..rec.clone()
+                    });
+                    Ok::<_, ()>(())
+                });
+            for before in [1, 3] {
+                let (records, split_outcomes) = split_after(&runs, before);
+                assert_eq!(records, whole, "split after epoch {before}");
+                assert_eq!(split_outcomes, outcomes, "split after epoch {before}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_group_with_one_run_left_does_not_split() {
+        let runs = [
+            RunSettings {
+                early_stopping: 1,
+                eta: 1e-12,
+                epochs: 6,
+                ..settings(500)
+            },
+            RunSettings {
+                epochs: 6,
+                ..settings(500)
+            },
+        ];
+        let data = crate::tests_support::mnist();
+        let mut session: Session<()> = Session::new(Trainer::new(&runs, data, Monitor::all()));
+        session.advance(5, &AtomicBool::new(false), |_, _| Ok(()));
+        assert_eq!(session.active(), 1, "the early-stopping run has stopped");
+        assert!(session.split_off().is_none());
     }
 
     #[test]
