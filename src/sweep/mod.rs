@@ -258,7 +258,7 @@ fn sweep_runs(
         // spreads over the whole pool.
         let board = Board::new(tasks);
         let work = || {
-            while let Some(task) = board.take() {
+            while let Some((task, mut splittable)) = board.take() {
                 let mut held = task.settings().to_vec();
                 // A bug in one group must not take the finished runs of the others down with it.
                 let outcomes = guarded(&mut held, |held| {
@@ -266,7 +266,7 @@ fn sweep_runs(
                     let mut job = task.start(data, exp.data.monitor);
                     while job.session.training() {
                         job.advance(job.session.epoch() + 1, &context);
-                        if board.offer(|| job.split_off()) {
+                        if board.offer(&mut job, &mut splittable) {
                             *held = job.group.clone();
                         }
                     }
@@ -275,7 +275,7 @@ fn sweep_runs(
                 for (settings, result) in held.iter().zip(outcomes) {
                     report_run(settings, result);
                 }
-                board.done();
+                board.done(splittable);
             }
         };
         pool.broadcast(|_| work());
@@ -396,6 +396,8 @@ struct BoardState<'d> {
     tasks: std::collections::VecDeque<Task<'d>>,
     /// Tasks being trained.
     running: usize,
+    /// Of those, the ones with two runs or more still training (which could be split).
+    splittable: usize,
     /// Workers waiting for a task.
     idle: usize,
     splits: usize,
@@ -407,6 +409,7 @@ impl<'d> Board<'d> {
             state: Mutex::new(BoardState {
                 tasks: groups.into_iter().map(Task::Planned).collect(),
                 running: 0,
+                splittable: 0,
                 idle: 0,
                 splits: 0,
             }),
@@ -417,23 +420,26 @@ impl<'d> Board<'d> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The next task, waiting for one while others are trained (a running group may give half
-    /// its runs); None once every task is done. While it waits, the thread helps with the
-    /// pool's other work (a group's evaluation, the phases of a large mini-batch).
-    fn take(&self) -> Option<Task<'d>> {
+    /// The next task and whether it counts as splittable, waiting for one while a running
+    /// group could still give half its runs; None once no task is left and none can appear.
+    /// While it waits, the thread helps with the pool's other work (a group's evaluation, the
+    /// phases of a large mini-batch); once it returns None, it is one of the pool's threads again.
+    fn take(&self) -> Option<(Task<'d>, bool)> {
         let mut waiting = false;
         loop {
             {
                 let mut st = self.lock();
                 let task = st.tasks.pop_front();
-                if task.is_some() || st.running == 0 {
+                if task.is_some() || st.splittable == 0 {
                     if waiting {
                         st.idle -= 1;
                     }
-                    if task.is_some() {
+                    return task.map(|task| {
+                        let splittable = task.settings().len() >= 2;
                         st.running += 1;
-                    }
-                    return task;
+                        st.splittable += splittable as usize;
+                        (task, splittable)
+                    });
                 }
                 if !waiting {
                     waiting = true;
@@ -446,26 +452,36 @@ impl<'d> Board<'d> {
         }
     }
 
-    /// When a worker waits with no task to take, calls `split` and queues what it gives;
-    /// true when it did.
-    fn offer(&self, split: impl FnOnce() -> Option<Job<'d>>) -> bool {
+    /// After each epoch of a running job: records whether it can still be split
+    /// (`splittable`, as [`Self::take`] returned it), and when a worker waits with no task to
+    /// take, moves half its runs to a new task; true when it did.
+    fn offer(&self, job: &mut Job<'d>, splittable: &mut bool) -> bool {
         let mut st = self.lock();
-        if st.idle <= st.tasks.len() {
-            return false;
-        }
-        match split() {
-            Some(job) => {
-                st.tasks.push_back(Task::Moved(Box::new(job)));
+        let mut moved = false;
+        if *splittable && st.idle > st.tasks.len() {
+            if let Some(other) = job.split_off() {
+                st.tasks.push_back(Task::Moved(Box::new(other)));
                 st.splits += 1;
-                true
+                moved = true;
             }
-            None => false,
         }
+        let can = job.session.training() && job.session.active() >= 2;
+        if can != *splittable {
+            *splittable = can;
+            if can {
+                st.splittable += 1;
+            } else {
+                st.splittable -= 1;
+            }
+        }
+        moved
     }
 
     /// A task taken with [`Self::take`] is finished.
-    fn done(&self) {
-        self.lock().running -= 1;
+    fn done(&self, splittable: bool) {
+        let mut st = self.lock();
+        st.running -= 1;
+        st.splittable -= splittable as usize;
     }
 
     fn splits(&self) -> usize {
