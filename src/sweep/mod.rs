@@ -31,7 +31,7 @@ use crate::store::resume::prepare;
 use crate::store::shard::Shard;
 use crate::store::{percent, ResultsDir, RunRow};
 use crate::train::metrics::{EpochRecord, Monitor, RunStatus};
-use crate::train::{Session, Trainer};
+use crate::train::{take_items, Session, Trainer};
 
 /// How a sweep is run.
 #[derive(Debug, Clone, Default)]
@@ -509,21 +509,8 @@ impl<'d> Job<'d> {
     /// ([`Session::split_off`]), with the records they have written.
     pub fn split_off(&mut self) -> Option<Job<'d>> {
         let (session, moved) = self.session.split_off()?;
-        let (mut group, mut records) = (Vec::new(), Vec::new());
-        let (mut kept_group, mut kept_records) = (Vec::new(), Vec::new());
-        let old = std::mem::take(&mut self.group)
-            .into_iter()
-            .zip(std::mem::take(&mut self.records));
-        for (r, (settings, written)) in old.enumerate() {
-            if moved.contains(&r) {
-                group.push(settings);
-                records.push(written);
-            } else {
-                kept_group.push(settings);
-                kept_records.push(written);
-            }
-        }
-        (self.group, self.records) = (kept_group, kept_records);
+        let group = take_items(&mut self.group, &moved);
+        let records = take_items(&mut self.records, &moved);
         Some(Job {
             group,
             session,

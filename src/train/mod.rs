@@ -557,32 +557,22 @@ impl<'d, E> Session<'d, E> {
         if lanes < 2 || self.interrupted {
             return None;
         }
-        let moved_lanes: Vec<usize> = (lanes.div_ceil(2)..lanes).collect();
+        let kept = lanes.div_ceil(2);
+        let moved_lanes: Vec<usize> = (kept..lanes).collect();
         let moved: Vec<usize> = moved_lanes.iter().map(|&l| self.active[l]).collect();
-        let trainer = self.trainer.split_off(&moved_lanes);
         let other = Session {
-            trainer,
-            results: moved.iter().map(|_| None).collect(),
-            watches: moved.iter().map(|&r| self.watches[r].clone()).collect(),
+            trainer: self.trainer.split_off(&moved_lanes),
+            // all None: the moved runs are training
+            results: take_items(&mut self.results, &moved),
+            watches: take_items(&mut self.watches, &moved),
             active: (0..moved.len()).collect(),
             written: self.written,
             interrupted: false,
         };
-        // renumber the runs left here: run r becomes r minus the moved runs before it
-        let renumber = |r: usize| r - moved.iter().filter(|&&m| m < r).count();
-        let mut r = 0;
-        self.results.retain(|_| {
-            r += 1;
-            !moved.contains(&(r - 1))
-        });
-        let mut r = 0;
-        self.watches.retain(|_| {
-            r += 1;
-            !moved.contains(&(r - 1))
-        });
-        self.active = self.active[..lanes.div_ceil(2)]
+        // the runs left here are numbered again: run r loses one for each moved run before it
+        self.active = self.active[..kept]
             .iter()
-            .map(|&r| renumber(r))
+            .map(|&r| r - moved.iter().filter(|&&m| m < r).count())
             .collect();
         Some((other, moved))
     }
@@ -630,6 +620,21 @@ impl<'d, E> Session<'d, E> {
             })
             .collect()
     }
+}
+
+/// Takes the items at the indices `moved` (ascending) out of `items`, in order; the others stay,
+/// in order.
+pub(crate) fn take_items<T>(items: &mut Vec<T>, moved: &[usize]) -> Vec<T> {
+    let (mut taken, mut kept) = (Vec::new(), Vec::new());
+    for (i, item) in std::mem::take(items).into_iter().enumerate() {
+        if moved.contains(&i) {
+            taken.push(item);
+        } else {
+            kept.push(item);
+        }
+    }
+    *items = kept;
+    taken
 }
 
 /// The training cost of `run`'s network before any training (the initial weights of its seed),
