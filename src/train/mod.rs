@@ -770,6 +770,24 @@ mod tests {
         }
     }
 
+    /// Two runs that watch their validation accuracy: an eta schedule (log-likelihood, eta 0.5)
+    /// and early stopping (a run that learns nothing, so it stops after a couple of epochs).
+    fn watching(base: &RunSettings) -> [RunSettings; 2] {
+        [
+            RunSettings {
+                cost: Cost::LogLikelihood,
+                eta: 0.5,
+                eta_schedule: Schedule::Halve { patience: 1 },
+                ..base.clone()
+            },
+            RunSettings {
+                early_stopping: 1,
+                eta: 1e-12,
+                ..base.clone()
+            },
+        ]
+    }
+
     /// Trains `runs` as one group for `before` epochs, then splits the group
     /// ([`Session::split_off`]) and trains both halves to the end: each run's records and outcome.
     fn split_after(
@@ -819,7 +837,7 @@ mod tests {
         };
         // the second half moves: the runs that watch their accuracy are at the end, so that
         // what they have seen moves with them
-        let plain = vec![
+        let mut plain = vec![
             RunSettings {
                 eta: 0.5,
                 lambda: 5.0,
@@ -830,19 +848,10 @@ mod tests {
                 ..base.clone()
             },
             base.clone(),
-            RunSettings {
-                cost: Cost::LogLikelihood,
-                eta: 0.5,
-                eta_schedule: Schedule::Halve { patience: 1 },
-                ..base.clone()
-            },
-            // stops after a couple of epochs: after the first split, before the second
-            RunSettings {
-                early_stopping: 1,
-                eta: 1e-12,
-                ..base.clone()
-            },
         ];
+        // the early-stopping run stops after a couple of epochs: after the first split, before
+        // the second
+        plain.extend(watching(&base));
         // momentum and dropout, in mini-batches of several chunks (the phases)
         let chunked = RunSettings {
             momentum: 0.5,
@@ -1174,7 +1183,7 @@ mod tests {
             sizes: vec![784, 20, 10],
             ..settings(600)
         };
-        let runs = vec![
+        let mut runs = vec![
             RunSettings {
                 activation: Activation::Tanh,
                 eta: 0.5,
@@ -1186,20 +1195,11 @@ mod tests {
                 eta: 0.1,
                 ..base.clone()
             },
-            RunSettings {
-                cost: Cost::LogLikelihood,
-                eta: 0.5,
-                eta_schedule: Schedule::Halve { patience: 1 },
-                ..base.clone()
-            },
-            // stops after a couple of epochs and leaves the group, which goes on without it
-            RunSettings {
-                early_stopping: 1,
-                eta: 1e-12,
-                ..base.clone()
-            },
-            base.clone(),
         ];
+        // the early-stopping run stops after a couple of epochs and leaves the group, which goes
+        // on without it
+        runs.extend(watching(&base));
+        runs.push(base.clone());
         let fused = records(&runs);
         assert!(fused[3].len() < 4, "{}", fused[3].len());
         assert_eq!(fused[4].len(), 4);
