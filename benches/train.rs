@@ -245,6 +245,21 @@ fn fused(c: &mut Criterion) {
         })
     });
     group.finish();
+    // the group sizes a 7-run sweep on 2 threads trains (4 + 3, then halves of them)
+    let mut group = c.benchmark_group("fused_group_epoch_1thread");
+    group.sample_size(10).warm_up_time(Duration::from_secs(1));
+    for n in [2, 3, 4] {
+        group.throughput(Throughput::Elements(
+            n as u64 * epoch_flops(&[784, 30, 10], 50_000, 10),
+        ));
+        group.bench_function(format!("{n}runs"), |b| {
+            pool.install(|| {
+                let mut t = Trainer::new(&runs[runs.len() - n..], data(), Monitor::all());
+                b.iter(|| t.train_epoch());
+            })
+        });
+    }
+    group.finish();
 }
 
 /// Evaluation of 10,000 examples (forward passes, cost and accuracy), 1 and 2 threads.
