@@ -284,6 +284,28 @@ fn activate(z: &mut [f32], output: Option<(Cost, usize)>, f: Activation) {
     }
 }
 
+/// [`activate`] on every run's slice `z[r * p..(r + 1) * p]` (the output layer's where
+/// `output`): in one pass over all of them when the runs apply the same function, so that the
+/// runs' vectors are independent work for the processor rather than one run's latency after
+/// another's; element by element, the same numbers.
+#[inline(always)]
+fn activate_runs(z: &mut [f32], p: usize, params: &[RunParams], output: Option<usize>) {
+    let kind = |pr: &RunParams| match output {
+        Some(_) if pr.cost.softmax() => None,
+        Some(_) => Some(Activation::Sigmoid),
+        None => Some(pr.activation),
+    };
+    let first = kind(&params[0]);
+    if first.is_some() && params.iter().all(|pr| kind(pr) == first) {
+        let f = first.unwrap_or_default();
+        return activate(&mut z[..params.len() * p], None, f);
+    }
+    for (r, pr) in params.iter().enumerate() {
+        let output = output.map(|n_out| (pr.cost, n_out));
+        activate(&mut z[r * p..(r + 1) * p], output, pr.activation);
+    }
+}
+
 /// The terms `(k, a)` of a weighted sum of rows: a sparse input's non-zero pixels, or every
 /// entry of a dense vector.
 trait Terms: Copy {
@@ -305,20 +327,6 @@ impl Terms for SparseTerms<'_> {
     #[inline(always)]
     fn term(&self, t: usize) -> (usize, f32) {
         (self.index[t] as usize, self.value[t])
-    }
-}
-
-#[derive(Clone, Copy)]
-struct DenseTerms<'a>(&'a [f32]);
-
-impl Terms for DenseTerms<'_> {
-    #[inline(always)]
-    fn len(&self) -> usize {
-        self.0.len()
-    }
-    #[inline(always)]
-    fn term(&self, t: usize) -> (usize, f32) {
-        (t, self.0[t])
     }
 }
 
@@ -400,6 +408,117 @@ fn weighted_block<V: Simd, const B: usize, I: Terms>(
     }
     for (q, (e, o)) in even.iter().zip(&odd).enumerate() {
         e.add(*o).store(&mut out[q * V::LANES..]);
+    }
+}
+
+/// Every run's weighted sums in one dense layer: for each run `r`, `out[r * p..][..p] =
+/// bias[r * bias_stride..][..p] + sum over t < terms of input[r * in_stride + t] *
+/// w[(r * terms + t) * p..][..p]` (`p` the output's padded width).
+#[derive(Clone, Copy)]
+struct RunSums<'a> {
+    bias: &'a [f32],
+    bias_stride: usize,
+    w: &'a [f32],
+    input: &'a [f32],
+    in_stride: usize,
+    terms: usize,
+    runs: usize,
+}
+
+/// [`RunSums`] into `out` (run stride `p`), each vector of each run with exactly
+/// [`weighted_rows`]' arithmetic (`(b + even terms) + odd terms`), but a few runs' vectors at a
+/// time: one run's sums are short chains of dependent additions, and several runs' side by side
+/// keep the processor busy where one run alone would wait on each addition.
+#[inline(always)]
+fn weighted_runs<V: Simd>(out: &mut [f32], p: usize, sums: RunSums) {
+    let RunSums {
+        bias,
+        bias_stride,
+        w,
+        input,
+        in_stride,
+        terms,
+        runs,
+    } = sums;
+    let per_run = p / V::LANES;
+    let vectors = runs * per_run;
+    // Every block's reads and writes lie inside the slices (checked once here).
+    assert!(p % V::LANES == 0 && out.len() >= runs * p);
+    assert!(runs == 0 || bias.len() >= (runs - 1) * bias_stride + p);
+    assert!(w.len() >= runs * terms * p);
+    assert!(runs == 0 || terms == 0 || input.len() >= (runs - 1) * in_stride + terms);
+    let mut first = 0;
+    while first < vectors {
+        let width = (vectors - first).min(4);
+        by_width!(width, runs_block::<V, _>(out, p, sums, first, per_run));
+        first += width;
+    }
+}
+
+/// `B` vectors of [`weighted_runs`] from vector `first` on (vector `v` is column
+/// `(v % per_run) * LANES` of run `v / per_run`).
+#[inline(always)]
+fn runs_block<V: Simd, const B: usize>(
+    out: &mut [f32],
+    p: usize,
+    sums: RunSums,
+    first: usize,
+    per_run: usize,
+) {
+    let RunSums {
+        bias,
+        bias_stride,
+        w,
+        input,
+        in_stride,
+        terms,
+        ..
+    } = sums;
+    let mut even = [V::splat(0.0); B];
+    let mut odd = [V::splat(0.0); B];
+    let mut wp = [w.as_ptr(); B];
+    let mut xp = [input.as_ptr(); B];
+    let mut op = [0; B];
+    for i in 0..B {
+        let (r, c) = ((first + i) / per_run, (first + i) % per_run * V::LANES);
+        even[i] = V::load(&bias[r * bias_stride + c..]);
+        op[i] = r * p + c;
+        // SAFETY: in bounds by weighted_runs' checks (r < runs, c + LANES <= p).
+        unsafe {
+            wp[i] = w.as_ptr().add(r * terms * p + c);
+            xp[i] = input.as_ptr().add(r * in_stride);
+        }
+    }
+    let mut t = 0;
+    while t + 1 < terms {
+        runs_step(&mut even, &wp, &xp, t, p);
+        runs_step(&mut odd, &wp, &xp, t + 1, p);
+        t += 2;
+    }
+    if t < terms {
+        runs_step(&mut even, &wp, &xp, t, p);
+    }
+    for i in 0..B {
+        even[i].add(odd[i]).store(&mut out[op[i]..]);
+    }
+}
+
+/// `acc[i] += x_i[t] * w_i[t * p..]` for every vector `i` of a [`runs_block`].
+#[inline(always)]
+fn runs_step<V: Simd, const B: usize>(
+    acc: &mut [V; B],
+    wp: &[*const f32; B],
+    xp: &[*const f32; B],
+    t: usize,
+    p: usize,
+) {
+    for i in 0..B {
+        // SAFETY: t < terms, so row t of the run's weights and its input's term t lie inside
+        // the slices (weighted_runs' checks).
+        unsafe {
+            let a = V::splat(*xp[i].add(t));
+            acc[i] = acc[i].add(a.mul(V::load_ptr(wp[i].add(t * p))));
+        }
     }
 }
 
@@ -659,10 +778,7 @@ impl Lockstep {
         let terms = SparseTerms { index, value };
         weighted_rows::<V, _>(a0, &self.b[0], &self.w[0], row_len, terms);
         if !(logits && layers == 1) {
-            for (r, pr) in params.iter().enumerate() {
-                let output = (layers == 1).then_some((pr.cost, n_out));
-                activate(&mut a0[r * p0..(r + 1) * p0], output, pr.activation);
-            }
+            activate_runs(a0, p0, params, (layers == 1).then_some(n_out));
         }
         if let Some(m) = masks.as_deref_mut().filter(|_| layers > 1) {
             drop_neurons::<V>(a0, &mut m.kept[0], &m.scale[0]);
@@ -673,15 +789,18 @@ impl Lockstep {
             let input = &below[l - 1];
             let out = &mut above[0];
             let last = l + 1 == layers;
-            for r in 0..runs {
-                let z = &mut out[r * p..(r + 1) * p];
-                let w = &self.w[l][r * n_in * p..(r + 1) * n_in * p];
-                let terms = DenseTerms(&input[r * p_in..r * p_in + n_in]);
-                weighted_rows::<V, _>(z, &self.b[l][r * p..(r + 1) * p], w, p, terms);
-                if !(logits && last) {
-                    let output = last.then_some((params[r].cost, n_out));
-                    activate(z, output, params[r].activation);
-                }
+            let sums = RunSums {
+                bias: &self.b[l],
+                bias_stride: p,
+                w: &self.w[l],
+                input,
+                in_stride: p_in,
+                terms: n_in,
+                runs,
+            };
+            weighted_runs::<V>(out, p, sums);
+            if !(logits && last) {
+                activate_runs(out, p, params, last.then_some(n_out));
             }
             if let Some(m) = masks.as_deref_mut().filter(|_| !last) {
                 drop_neurons::<V>(out, &mut m.kept[l], &m.scale[l]);
@@ -756,19 +875,29 @@ impl Lockstep {
             let d_in = &mut below[l - 1];
             let d_out = &above[0];
             let input = &s.act[l - 1];
+            add::<V>(&mut gb[l][..runs * p], &d_out[..runs * p]);
             for r in 0..runs {
                 let dr = &d_out[r * p..(r + 1) * p];
-                add::<V>(&mut gb[l][r * p..(r + 1) * p], dr);
                 let gw = &mut g[l][r * n_in * p..(r + 1) * n_in * p];
                 let a_in = &input[r * p_in..(r + 1) * p_in];
                 for (k, &a) in a_in[..n_in].iter().enumerate() {
                     axpy::<V>(&mut gw[k * p..(k + 1) * p], a, dr);
                 }
-                // delta_in = (W delta_out) * a (1 - a), through the transposed weights.
-                let wt = &self.wt[l][r * n_out * p_in..(r + 1) * n_out * p_in];
+            }
+            // delta_in = (W delta_out) * a (1 - a), through the transposed weights.
+            let sums = RunSums {
+                bias: &self.zeros[..p_in],
+                bias_stride: 0,
+                w: &self.wt[l],
+                input: d_out,
+                in_stride: p,
+                terms: n_out,
+                runs,
+            };
+            weighted_runs::<V>(d_in, p_in, sums);
+            for r in 0..runs {
+                let a_in = &input[r * p_in..(r + 1) * p_in];
                 let di = &mut d_in[r * p_in..(r + 1) * p_in];
-                let terms = DenseTerms(&dr[..n_out]);
-                weighted_rows::<V, _>(di, &self.zeros[..p_in], wt, p_in, terms);
                 match dropout.as_ref() {
                     None => times_slope::<V>(di, a_in, params[r].activation),
                     Some(m) => {
