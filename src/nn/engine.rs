@@ -208,13 +208,39 @@ macro_rules! by_width {
     };
 }
 
-/// `y += a * x`, lane by lane.
+/// `g[k * p..][..p] += a[k] * d` for every `k < a.len()`, `p = d.len()` (an outer product added
+/// row by row), `d` held in registers a block of vectors at a time.
 #[inline(always)]
-fn axpy<V: Simd>(y: &mut [f32], a: f32, x: &[f32]) {
-    debug_assert_eq!(y.len(), x.len());
-    let a = V::splat(a);
-    for (yc, xc) in y.chunks_exact_mut(V::LANES).zip(x.chunks_exact(V::LANES)) {
-        V::load(yc).add(a.mul(V::load(xc))).store(yc);
+fn outer_add<V: Simd>(g: &mut [f32], a: &[f32], d: &[f32]) {
+    let p = d.len();
+    let vectors = p / V::LANES;
+    let mut first = 0;
+    while first < vectors {
+        let width = (vectors - first).min(8);
+        let col = first * V::LANES;
+        by_width!(width, outer_block::<V, _>(g, a, d, col));
+        first += width;
+    }
+}
+
+#[inline(always)]
+fn outer_block<V: Simd, const B: usize>(g: &mut [f32], a: &[f32], d: &[f32], col: usize) {
+    let p = d.len();
+    assert!(col + B * V::LANES <= p && g.len() >= a.len() * p);
+    let mut dv = [V::splat(0.0); B];
+    for (q, v) in dv.iter_mut().enumerate() {
+        *v = V::load(&d[col + q * V::LANES..]);
+    }
+    let base = g.as_mut_ptr();
+    for (k, &x) in a.iter().enumerate() {
+        let s = V::splat(x);
+        for (q, v) in dv.iter().enumerate() {
+            // SAFETY: k < a.len() and col + B * LANES <= p, so the block lies inside g.
+            unsafe {
+                let at = base.add(k * p + col + q * V::LANES);
+                V::load_ptr(at).add(s.mul(*v)).store_ptr(at);
+            }
+        }
     }
 }
 
@@ -879,10 +905,7 @@ impl Lockstep {
             for r in 0..runs {
                 let dr = &d_out[r * p..(r + 1) * p];
                 let gw = &mut g[l][r * n_in * p..(r + 1) * n_in * p];
-                let a_in = &input[r * p_in..(r + 1) * p_in];
-                for (k, &a) in a_in[..n_in].iter().enumerate() {
-                    axpy::<V>(&mut gw[k * p..(k + 1) * p], a, dr);
-                }
+                outer_add::<V>(gw, &input[r * p_in..r * p_in + n_in], dr);
             }
             // delta_in = (W delta_out) * a (1 - a), through the transposed weights.
             let sums = RunSums {
@@ -1470,11 +1493,8 @@ mod tests {
             let d = &grads.d0[slot * row_len..(slot + 1) * row_len];
             let (index, value) = examples.nonzero(i as usize);
             for (&k, &v) in index.iter().zip(value) {
-                axpy::<Scalar>(
-                    &mut g[k as usize * row_len..(k as usize + 1) * row_len],
-                    v,
-                    d,
-                );
+                let row = &mut g[k as usize * row_len..(k as usize + 1) * row_len];
+                row.iter_mut().zip(d).for_each(|(g, &d)| *g += v * d);
             }
         }
         g
