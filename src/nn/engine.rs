@@ -469,7 +469,7 @@ fn weighted_runs<V: Simd>(out: &mut [f32], p: usize, sums: RunSums) {
     let per_run = p / V::LANES;
     let vectors = runs * per_run;
     // Every block's reads and writes lie inside the slices (checked once here).
-    assert!(p % V::LANES == 0 && out.len() >= runs * p);
+    assert!(p.is_multiple_of(V::LANES) && out.len() >= runs * p);
     assert!(runs == 0 || bias.len() >= (runs - 1) * bias_stride + p);
     assert!(w.len() >= runs * terms * p);
     assert!(runs == 0 || terms == 0 || input.len() >= (runs - 1) * in_stride + terms);
