@@ -1192,8 +1192,22 @@ impl Lockstep {
         indices: &[u32],
         position: u64,
     ) {
+        self.accumulate_before(grads, params, examples, indices, position, None)
+    }
+
+    /// [`Self::accumulate`] where example `next` of `examples` is the one trained after
+    /// `indices` (its pixels are fetched early, as each next one's).
+    pub fn accumulate_before(
+        &self,
+        grads: &mut Grads,
+        params: &[RunParams],
+        examples: &Examples,
+        indices: &[u32],
+        position: u64,
+        next: Option<u32>,
+    ) {
         flush_subnormals();
-        accumulate_dispatch(self, grads, params, examples, indices, position)
+        accumulate_dispatch(self, grads, params, examples, indices, position, next)
     }
 
     /// Adds, per run, the correct predictions of `examples` to `tallies`, and the cost where
@@ -1231,7 +1245,7 @@ impl Lockstep {
     }
 }
 
-dispatch!(fn accumulate_dispatch(group: &Lockstep, grads: &mut Grads, params: &[RunParams], examples: &Examples, indices: &[u32], position: u64) => accumulate_batch);
+dispatch!(fn accumulate_dispatch(group: &Lockstep, grads: &mut Grads, params: &[RunParams], examples: &Examples, indices: &[u32], position: u64, next: Option<u32>) => accumulate_batch);
 dispatch!(fn update_dispatch(w0: &mut [f32], first_row: usize, part: usize, parts: usize, row_len: usize, chunks: &[Grads], examples: &Examples) => update_first_layer);
 dispatch!(fn scale_dispatch(delta: &mut [f32], rates: &[f32]) => scale_lanes);
 dispatch!(fn tally_dispatch(group: &Lockstep, s: &mut Scratch, params: &[RunParams], examples: &Examples, tallies: &mut [Tally], with_cost: bool) => tally_block);
@@ -1304,10 +1318,11 @@ fn accumulate_batch<V: Simd>(
     examples: &Examples,
     indices: &[u32],
     position: u64,
+    next: Option<u32>,
 ) {
     for (t, &i) in indices.iter().enumerate() {
         // The examples are visited in shuffled order: fetch the next one's pixels early.
-        if let Some(&next) = indices.get(t + 1) {
+        if let Some(next) = indices.get(t + 1).copied().or(next) {
             let (index, value) = examples.nonzero(next as usize);
             prefetch(index);
             prefetch(value);

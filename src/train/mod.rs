@@ -143,12 +143,13 @@ impl<'d> Trainer<'d> {
             let batch = &self.order[start..end];
             // the place of the batch's first example in the run's sequence of examples
             let position = (self.epoch * n + start) as u64;
-            self.lockstep.accumulate(
+            self.lockstep.accumulate_before(
                 &mut self.grads[0],
                 &self.params,
                 &self.train,
                 batch,
                 position,
+                self.order.get(end).copied(),
             );
             self.lockstep
                 .apply(&mut self.grads, &self.params, &self.train, batch.len(), n);
