@@ -400,20 +400,27 @@ impl SparseImages {
             .into_par_iter()
             .for_each(|(block, start, offsets, index, value)| {
                 let mut at = 0;
+                // one image's pixels, written without a branch per pixel: every pixel of a
+                // chunk is written at the next place, which only advances past non-zero ones
+                let mut image_index = [0u16; IMAGE_PIXELS];
+                let mut image_value = [0f32; IMAGE_PIXELS];
                 for (image, end) in block.chunks_exact(IMAGE_PIXELS).zip(offsets) {
+                    let mut n = 0;
                     // Most of an image is zero in runs: skip 8 zero bytes at a time.
-                    for (c, chunk) in image.chunks(8).enumerate() {
+                    for (c, chunk) in image.chunks_exact(8).enumerate() {
                         if chunk.iter().all(|&p| p == 0) {
                             continue;
                         }
                         for (j, &p) in chunk.iter().enumerate() {
-                            if p != 0 {
-                                index[at] = (c * 8 + j) as u16;
-                                value[at] = pixel(p);
-                                at += 1;
-                            }
+                            // n counts non-zero pixels before this one: n <= c * 8 + j < 784
+                            image_index[n] = (c * 8 + j) as u16;
+                            image_value[n] = pixel(p);
+                            n += (p != 0) as usize;
                         }
                     }
+                    index[at..at + n].copy_from_slice(&image_index[..n]);
+                    value[at..at + n].copy_from_slice(&image_value[..n]);
+                    at += n;
                     *end = (start + at) as u32;
                 }
             });
