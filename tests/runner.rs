@@ -96,6 +96,31 @@ fn results_do_not_depend_on_the_thread_count() {
 }
 
 #[test]
+fn results_do_not_depend_on_the_instruction_set() {
+    // RUNNER_NO_AVX512 makes the kernels use AVX where the processor has AVX-512 (on a machine
+    // without it, both runs use the same kernels)
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = experiment(
+        tmp.path(),
+        "isa",
+        "train_size = 600\n[grid]\neta = [0.5, 3.0, 100.0]\nepochs = 2\nbatch_size = [10, 300]\n",
+    );
+    for (out, no_avx512) in [("wide", false), ("narrow", true)] {
+        let mut cmd = runner(tmp.path());
+        if no_avx512 {
+            cmd.env("RUNNER_NO_AVX512", "1");
+        }
+        cmd.args([exp.to_str().unwrap(), "--threads", "2", "--out", out])
+            .assert()
+            .success();
+    }
+    let wide = without_seconds(&tmp.path().join("wide/metrics.csv"));
+    let narrow = without_seconds(&tmp.path().join("narrow/metrics.csv"));
+    assert_eq!(wide.len(), 13);
+    assert_eq!(wide, narrow, "metrics differ between AVX-512 and AVX");
+}
+
+#[test]
 fn only_monitored_metrics_are_filled_in() {
     let tmp = tempfile::tempdir().unwrap();
     let exp = experiment(
