@@ -322,8 +322,7 @@ fn activate_runs(z: &mut [f32], p: usize, params: &[RunParams], output: Option<u
         None => Some(pr.activation),
     };
     let first = kind(&params[0]);
-    if first.is_some() && params.iter().all(|pr| kind(pr) == first) {
-        let f = first.unwrap_or_default();
+    if let Some(f) = first.filter(|_| params.iter().all(|pr| kind(pr) == first)) {
         return activate(&mut z[..params.len() * p], None, f);
     }
     for (r, pr) in params.iter().enumerate() {
@@ -332,20 +331,15 @@ fn activate_runs(z: &mut [f32], p: usize, params: &[RunParams], output: Option<u
     }
 }
 
-/// The terms `(k, a)` of a weighted sum of rows: a sparse input's non-zero pixels, or every
-/// entry of a dense vector.
-trait Terms: Copy {
-    fn len(&self) -> usize;
-    fn term(&self, t: usize) -> (usize, f32);
-}
-
+/// The terms `(k, a)` of the first layer's weighted sum of rows: a sparse input's non-zero
+/// pixels.
 #[derive(Clone, Copy)]
 struct SparseTerms<'a> {
     index: &'a [u16],
     value: &'a [f32],
 }
 
-impl Terms for SparseTerms<'_> {
+impl SparseTerms<'_> {
     #[inline(always)]
     fn len(&self) -> usize {
         self.index.len()
@@ -362,12 +356,12 @@ impl Terms for SparseTerms<'_> {
 /// accumulators per vector hide the latency of the additions, and the block width (which depends
 /// on the group size and the vector width) never changes a lane's arithmetic.
 #[inline(always)]
-fn weighted_rows<V: Simd, I: Terms>(
+fn weighted_rows<V: Simd>(
     out: &mut [f32],
     bias: &[f32],
     w: &[f32],
     stride: usize,
-    terms: I,
+    terms: SparseTerms,
 ) {
     let vectors = out.len() / V::LANES;
     // Two accumulators per vector must fit in the registers: 32 with AVX-512, 16 otherwise.
@@ -377,19 +371,19 @@ fn weighted_rows<V: Simd, I: Terms>(
         let width = (vectors - first).min(max_block);
         let col = first * V::LANES;
         let (o, b, t) = (&mut out[col..], &bias[col..], terms);
-        by_width!(width, weighted_block::<V, _, I>(o, b, w, stride, col, t));
+        by_width!(width, weighted_block::<V, _>(o, b, w, stride, col, t));
         first += width;
     }
 }
 
 #[inline(always)]
-fn weighted_block<V: Simd, const B: usize, I: Terms>(
+fn weighted_block<V: Simd, const B: usize>(
     out: &mut [f32],
     bias: &[f32],
     w: &[f32],
     stride: usize,
     col: usize,
-    terms: I,
+    terms: SparseTerms,
 ) {
     let mut even = [V::splat(0.0); B];
     let mut odd = [V::splat(0.0); B];
@@ -802,7 +796,7 @@ impl Lockstep {
         let row_len = runs * p0;
         let a0 = &mut s.act[0];
         let terms = SparseTerms { index, value };
-        weighted_rows::<V, _>(a0, &self.b[0], &self.w[0], row_len, terms);
+        weighted_rows::<V>(a0, &self.b[0], &self.w[0], row_len, terms);
         if !(logits && layers == 1) {
             activate_runs(a0, p0, params, (layers == 1).then_some(n_out));
         }
