@@ -173,17 +173,21 @@ mod tests {
         // the pool's only other thread is blocked until the phases are over: the caller runs
         // every task itself instead of waiting for a helper that never comes
         let pool = pool(2);
-        let release = AtomicBool::new(false);
+        let (started, release) = (AtomicBool::new(false), AtomicBool::new(false));
         let count = AtomicUsize::new(0);
         pool.install(|| {
             rayon::scope(|s| {
                 s.spawn(|_| {
+                    started.store(true, Ordering::Release);
                     while !release.load(Ordering::Acquire) {
                         std::thread::yield_now();
                     }
                 });
-                // give the blocker time to be stolen by the other thread
-                std::thread::sleep(std::time::Duration::from_millis(50));
+                // the blocker runs on the other thread (this one does not run it: it only
+                // would while it waits for the scope, after the phases)
+                while !started.load(Ordering::Acquire) {
+                    std::thread::yield_now();
+                }
                 run_phases(&[4, 1, 4], 2, |_, _| {
                     count.fetch_add(1, Ordering::Relaxed);
                 });
