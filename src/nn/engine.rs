@@ -1109,13 +1109,25 @@ impl Lockstep {
             }
             let decay = (1.0 - params.eta * params.lambda / n as f64) as f32;
             for l in 1..self.layers() {
-                let len = self.sizes[l] * self.pad[l];
+                let (n_in, n_out, p_in, p) = (
+                    self.sizes[l],
+                    self.sizes[l + 1],
+                    self.pad[l - 1],
+                    self.pad[l],
+                );
+                let len = n_in * p;
                 let w = &mut self.w[l][r * len..(r + 1) * len];
                 let g = &first.g[l][r * len..(r + 1) * len];
-                w.iter_mut()
-                    .zip(g)
-                    .for_each(|(w, &g)| *w = decay * *w - rate * g);
-                self.transpose(l, r);
+                let wt = &mut self.wt[l][r * n_out * p_in..(r + 1) * n_out * p_in];
+                // each input's row stepped, then copied into the transpose while it is at hand
+                for (k, (row, g)) in w.chunks_exact_mut(p).zip(g.chunks_exact(p)).enumerate() {
+                    row.iter_mut()
+                        .zip(g)
+                        .for_each(|(w, &g)| *w = decay * *w - rate * g);
+                    for (j, &v) in row[..n_out].iter().enumerate() {
+                        wt[j * p_in + k] = v;
+                    }
+                }
             }
             for l in 0..self.layers() {
                 let p = self.pad[l];
