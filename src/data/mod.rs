@@ -70,6 +70,14 @@ impl DatasetKind {
         }
     }
 
+    /// The sha256 of the gzip files known to decompress to [`Self::checksums`]'s bytes.
+    fn gzip_checksums(self) -> Option<[&'static str; 4]> {
+        match self {
+            DatasetKind::Mnist => Some(MNIST_GZIP_SHA256),
+            DatasetKind::FashionMnist | DatasetKind::Idx => None,
+        }
+    }
+
     /// The sha256 of each file's decompressed bytes, in the order of [`FILE_NAMES`].
     fn checksums(self) -> Option<[&'static str; 4]> {
         match self {
@@ -109,6 +117,18 @@ pub const MNIST_FILES: [(&str, &str); 4] = [
     ),
 ];
 
+/// The sha256 of the repository's own gzip files (`data/mnist/`, repacked with `gzip -9 -n`; the
+/// built-in copy is the same bytes), in the order of [`FILE_NAMES`]. A file whose compressed
+/// bytes have this digest decompresses to the bytes [`MNIST_FILES`] names (libdeflate checks the
+/// gzip trailer's CRC-32 and size), so its 47 MB are not hashed a second time; any other copy
+/// (compressed differently, or not at all) is checked by the digest of its decompressed bytes.
+const MNIST_GZIP_SHA256: [&str; 4] = [
+    "0b367032e93c5d0cea0925647cfdb18614af8ee15f83e6f2fc2ad904a6835971",
+    "1787548bbe0bff1ec2ecdc0ef292b02df999e2d1a6002d27500982c652b17203",
+    "1a1a05eab793c14bb050b398624a11b0ffd1a2953baed553b1b9bd079e2a20be",
+    "b91679a0acfe4ba0e50a2437a903084cba1f5f92592b016a25a7dfd00455798b",
+];
+
 /// A parsed IDX file of unsigned bytes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Idx {
@@ -123,6 +143,23 @@ pub struct Idx {
 /// The header is two zero bytes, a type code (0x08 for `u8`), the number of dimensions, then one
 /// big-endian `u32` per dimension. The payload must have exactly the declared size.
 pub fn parse_idx(bytes: &[u8]) -> Result<Idx, String> {
+    let (dims, header) = idx_header(bytes)?;
+    Ok(Idx {
+        dims,
+        data: bytes[header..].to_vec(),
+    })
+}
+
+/// [`parse_idx`] keeping `bytes`' buffer for the payload (moved down over the header in place:
+/// no second buffer of the file's size to allocate and fault in).
+pub fn parse_idx_owned(mut bytes: Vec<u8>) -> Result<Idx, String> {
+    let (dims, header) = idx_header(&bytes)?;
+    bytes.drain(..header);
+    Ok(Idx { dims, data: bytes })
+}
+
+/// An IDX file's dimensions and header length, checked against its length.
+fn idx_header(bytes: &[u8]) -> Result<(Vec<usize>, usize), String> {
     if bytes.len() < 4 {
         return Err(format!(
             "the file is {} bytes long, shorter than the 4-byte IDX magic number",
@@ -171,10 +208,7 @@ pub fn parse_idx(bytes: &[u8]) -> Result<Idx, String> {
             }
         ));
     }
-    Ok(Idx {
-        dims,
-        data: bytes[header..].to_vec(),
-    })
+    Ok((dims, header))
 }
 
 /// Reads all bytes from `reader`, decompressing them when they start with the gzip magic bytes.
@@ -186,12 +220,29 @@ pub fn parse_idx(bytes: &[u8]) -> Result<Idx, String> {
 pub fn read_maybe_gzip(mut reader: impl Read) -> std::io::Result<Vec<u8>> {
     let mut raw = Vec::new();
     reader.read_to_end(&mut raw)?;
-    if !raw.starts_with(&[0x1f, 0x8b]) {
-        return Ok(raw);
+    decompress_maybe_gzip(raw)
+}
+
+/// `raw` decompressed when it starts with the gzip magic bytes, otherwise `raw` itself (see
+/// [`read_maybe_gzip`]).
+fn decompress_maybe_gzip(raw: Vec<u8>) -> std::io::Result<Vec<u8>> {
+    if is_gzip(&raw) {
+        inflate_gzip(&raw)
+    } else {
+        Ok(raw)
     }
-    match inflate_one_member(&raw) {
+}
+
+/// True when `raw` starts with the gzip magic bytes.
+fn is_gzip(raw: &[u8]) -> bool {
+    raw.starts_with(&[0x1f, 0x8b])
+}
+
+/// The gzip file `raw` inflated (see [`read_maybe_gzip`]).
+fn inflate_gzip(raw: &[u8]) -> std::io::Result<Vec<u8>> {
+    match inflate_one_member(raw) {
         Some(out) => Ok(out),
-        None => stream_gzip(&raw),
+        None => stream_gzip(raw),
     }
 }
 
@@ -287,22 +338,33 @@ enum Files<'a> {
     BuiltIn,
 }
 
+/// How [`load_checked`] verified a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verified {
+    /// Its compressed bytes are the known gzip file.
+    Compressed,
+    /// By the digest of its decompressed bytes.
+    Decompressed,
+    /// Not at all (a data set without known digests).
+    Unchecked,
+}
+
+/// Reads, decompresses, verifies and parses the IDX file `name`: by the sha256 `gzip_sha` of its
+/// compressed bytes when they match it (computed while it inflates), otherwise by the sha256
+/// `sha` of its decompressed bytes.
 fn load_checked(
     files: Files,
     name: &'static str,
-    sha: Option<&'static str>,
+    (sha, gzip_sha): (Option<&'static str>, Option<&'static str>),
     dataset: &'static str,
-) -> Result<Idx, DataError> {
+) -> Result<(Idx, Verified), DataError> {
     let (path, raw) = match files {
         Files::Dir(dir) => {
             let path = find_file(dir, name)?;
-            let mut raw = Vec::new();
-            std::fs::File::open(&path)
-                .and_then(|mut f| f.read_to_end(&mut raw))
-                .map_err(|error| DataError::Io {
-                    path: path.clone(),
-                    error,
-                })?;
+            let raw = std::fs::read(&path).map_err(|error| DataError::Io {
+                path: path.clone(),
+                error,
+            })?;
             (path, raw)
         }
         Files::BuiltIn => {
@@ -316,7 +378,13 @@ fn load_checked(
             )
         }
     };
-    let bytes = read_maybe_gzip(raw.as_slice()).map_err(|e| DataError::Format {
+    // a known gzip file is recognised while it inflates
+    let gzip_sha = gzip_sha.filter(|_| sha.is_some() && is_gzip(&raw));
+    let (bytes, known) = match gzip_sha {
+        Some(expected) => rayon::join(|| inflate_gzip(&raw), || sha256_hex(&raw) == expected),
+        None => (decompress_maybe_gzip(raw), false),
+    };
+    let bytes = bytes.map_err(|e| DataError::Format {
         path: path.clone(),
         reason: format!(
             "its gzip data is truncated or corrupt ({e}); restore the file from the repository \
@@ -324,23 +392,27 @@ fn load_checked(
             path.display()
         ),
     })?;
-    // the checksum is computed while the payload is copied out
-    let (idx, actual) = rayon::join(|| parse_idx(&bytes), || sha.map(|_| sha256_hex(&bytes)));
-    let idx = idx.map_err(|reason| DataError::Format {
+    let verified = match sha {
+        None => Verified::Unchecked,
+        Some(_) if known => Verified::Compressed,
+        Some(expected) => {
+            let actual = sha256_hex(&bytes);
+            if actual != expected {
+                return Err(DataError::Checksum {
+                    path,
+                    dataset,
+                    expected,
+                    actual,
+                });
+            }
+            Verified::Decompressed
+        }
+    };
+    let idx = parse_idx_owned(bytes).map_err(|reason| DataError::Format {
         path: path.clone(),
         reason,
     })?;
-    if let (Some(expected), Some(actual)) = (sha, actual) {
-        if actual != expected {
-            return Err(DataError::Checksum {
-                path,
-                dataset,
-                expected,
-                actual,
-            });
-        }
-    }
-    Ok(idx)
+    Ok((idx, verified))
 }
 
 /// A set of labelled images, stored as raw bytes and, for the fast first layer, as the list of
@@ -621,8 +693,11 @@ impl Dataset {
             DatasetKind::FashionMnist => "Fashion-MNIST",
             DatasetKind::Idx => "IDX",
         };
-        let file =
-            |i: usize| load_checked(Files::Dir(dir), FILE_NAMES[i], sums.map(|s| s[i]), label);
+        let gzip_sums = kind.gzip_checksums();
+        let file = |i: usize| {
+            let sums = (sums.map(|s| s[i]), gzip_sums.map(|s| s[i]));
+            load_checked(Files::Dir(dir), FILE_NAMES[i], sums, label).map(|(idx, _)| idx)
+        };
         Self::from_files(dir.to_path_buf(), kind, all_four(file)?, validation_size)
     }
 
@@ -630,8 +705,11 @@ impl Dataset {
     /// for an installed `runner` run where no `data/mnist` folder is found.
     pub fn load_built_in_mnist(validation_size: usize) -> Result<Dataset, DataError> {
         let sums = DatasetKind::Mnist.checksums();
-        let file =
-            |i: usize| load_checked(Files::BuiltIn, FILE_NAMES[i], sums.map(|s| s[i]), "MNIST");
+        let gzip_sums = DatasetKind::Mnist.gzip_checksums();
+        let file = |i: usize| {
+            let sums = (sums.map(|s| s[i]), gzip_sums.map(|s| s[i]));
+            load_checked(Files::BuiltIn, FILE_NAMES[i], sums, "MNIST").map(|(idx, _)| idx)
+        };
         Self::from_files(
             PathBuf::from(BUILT_IN),
             DatasetKind::Mnist,
@@ -855,6 +933,74 @@ mod tests {
         let at = bad.len() - 4;
         bad[at] ^= 1;
         assert!(read_maybe_gzip(bad.as_slice()).is_err());
+    }
+
+    #[test]
+    fn owned_parse_gives_the_borrowed_parse() {
+        let bytes = idx_bytes(&[2, 3], &[1, 2, 3, 4, 5, 6]);
+        assert_eq!(parse_idx_owned(bytes.clone()), parse_idx(&bytes));
+        let short = bytes[..9].to_vec();
+        assert_eq!(parse_idx_owned(short.clone()), parse_idx(&short));
+    }
+
+    #[test]
+    fn the_repositorys_gzip_files_are_known_and_other_copies_are_checked_decompressed() {
+        let dir = crate::tests_support::mnist_dir();
+        let name = "t10k-labels-idx1-ubyte";
+        let i = FILE_NAMES.iter().position(|n| *n == name).unwrap();
+        let sums = (
+            DatasetKind::Mnist.checksums().map(|s| s[i]),
+            DatasetKind::Mnist.gzip_checksums().map(|s| s[i]),
+        );
+        let (committed, how) = load_checked(Files::Dir(&dir), name, sums, "MNIST").unwrap();
+        assert_eq!(how, Verified::Compressed);
+        let (built_in, how) = load_checked(Files::BuiltIn, name, sums, "MNIST").unwrap();
+        assert_eq!((&built_in, how), (&committed, Verified::Compressed));
+        // the digests name the files data/mnist holds
+        for (i, name) in FILE_NAMES.iter().enumerate() {
+            let raw = std::fs::read(dir.join(format!("{name}.gz"))).unwrap();
+            assert_eq!(sha256_hex(&raw), MNIST_GZIP_SHA256[i], "{name}");
+        }
+        // the same bytes compressed differently, or not at all: checked by their own digest
+        let plain = read_maybe_gzip(
+            std::fs::read(dir.join(format!("{name}.gz")))
+                .unwrap()
+                .as_slice(),
+        )
+        .unwrap();
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(&plain).unwrap();
+        let other = tempfile::tempdir().unwrap();
+        std::fs::write(
+            other.path().join(format!("{name}.gz")),
+            enc.finish().unwrap(),
+        )
+        .unwrap();
+        let (recompressed, how) =
+            load_checked(Files::Dir(other.path()), name, sums, "MNIST").unwrap();
+        assert_eq!((&recompressed, how), (&committed, Verified::Decompressed));
+        std::fs::remove_file(other.path().join(format!("{name}.gz"))).unwrap();
+        std::fs::write(other.path().join(name), &plain).unwrap();
+        let (uncompressed, how) =
+            load_checked(Files::Dir(other.path()), name, sums, "MNIST").unwrap();
+        assert_eq!((&uncompressed, how), (&committed, Verified::Decompressed));
+        // one label changed, recompressed: the decompressed digest catches it
+        let mut changed = plain.clone();
+        let last = changed.len() - 1;
+        changed[last] = (changed[last] + 1) % 10;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        enc.write_all(&changed).unwrap();
+        std::fs::remove_file(other.path().join(name)).unwrap();
+        std::fs::write(
+            other.path().join(format!("{name}.gz")),
+            enc.finish().unwrap(),
+        )
+        .unwrap();
+        let err = load_checked(Files::Dir(other.path()), name, sums, "MNIST").unwrap_err();
+        assert!(matches!(err, DataError::Checksum { .. }), "{err}");
+        // a data set without digests is not checked
+        let (_, how) = load_checked(Files::Dir(&dir), name, (None, None), "IDX").unwrap();
+        assert_eq!(how, Verified::Unchecked);
     }
 
     #[test]
