@@ -442,10 +442,14 @@ impl SparseImages {
         let n = images.len() / IMAGE_PIXELS;
         let blocks: Vec<&[u8]> = images.chunks(Self::BLOCK * IMAGE_PIXELS).collect();
         // each block's number of non-zero pixels, then where its pixels start
-        let counts: Vec<usize> = blocks
-            .par_iter()
-            .map(|b| b.iter().filter(|&&p| p != 0).count())
-            .collect();
+        // (counted 64 bytes at a time into a byte, which vectorizes; a plain `filter().count()`
+        // widens every byte to a 64-bit count)
+        let nonzero = |b: &[u8]| -> usize {
+            b.chunks(64)
+                .map(|c| c.iter().fold(0u8, |n, &p| n + (p != 0) as u8) as usize)
+                .sum()
+        };
+        let counts: Vec<usize> = blocks.par_iter().map(|b| nonzero(b)).collect();
         let nnz = counts.iter().sum();
         let mut s = SparseImages {
             offsets: vec![0; n + 1],
@@ -480,7 +484,8 @@ impl SparseImages {
                     let mut n = 0;
                     // Most of an image is zero in runs: skip 8 zero bytes at a time.
                     for (c, chunk) in image.chunks_exact(8).enumerate() {
-                        if chunk.iter().all(|&p| p == 0) {
+                        let chunk: &[u8; 8] = chunk.try_into().expect("8 bytes");
+                        if u64::from_ne_bytes(*chunk) == 0 {
                             continue;
                         }
                         for (j, &p) in chunk.iter().enumerate() {
