@@ -99,6 +99,15 @@ pub struct Lockstep {
     part_bounds: Vec<Vec<usize>>,
 }
 
+/// Input `k`'s row of one run's weights (its real outputs) into column `k` of the run's
+/// transpose, whose rows are `p_in` long.
+#[inline]
+fn transpose_row(wt: &mut [f32], row: &[f32], k: usize, p_in: usize) {
+    for (j, &v) in row.iter().enumerate() {
+        wt[j * p_in + k] = v;
+    }
+}
+
 /// Per-lane factors of a mini-batch's first-layer step, one row's worth each (a lane is one
 /// column of the interleaved rows; each run's columns hold its values).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -655,10 +664,8 @@ impl Lockstep {
         );
         let w = &self.w[l][r * n_in * p..(r + 1) * n_in * p];
         let wt = &mut self.wt[l][r * n_out * p_in..(r + 1) * n_out * p_in];
-        for k in 0..n_in {
-            for j in 0..n_out {
-                wt[j * p_in + k] = w[k * p + j];
-            }
+        for (k, row) in w.chunks_exact(p).enumerate() {
+            transpose_row(wt, &row[..n_out], k, p_in);
         }
     }
 
@@ -1124,9 +1131,7 @@ impl Lockstep {
                     row.iter_mut()
                         .zip(g)
                         .for_each(|(w, &g)| *w = decay * *w - rate * g);
-                    for (j, &v) in row[..n_out].iter().enumerate() {
-                        wt[j * p_in + k] = v;
-                    }
+                    transpose_row(wt, &row[..n_out], k, p_in);
                 }
             }
             for l in 0..self.layers() {
