@@ -217,19 +217,32 @@ macro_rules! by_width {
     };
 }
 
+/// `$f::<V, W>(args)` for each block of up to `$max` of `$vectors` vectors, in order: `$first`
+/// is the block's first vector (usable in `args`) and `W` its width, as [`by_width!`]. A macro,
+/// not a helper taking a closure: a closure would not share the kernel's instruction set.
+macro_rules! in_blocks {
+    ($vectors:expr, $max:expr, |$first:ident| $f:ident::<$v:ty, _>($($arg:expr),* $(,)?)) => {{
+        let (vectors, max): (usize, usize) = ($vectors, $max);
+        let mut $first = 0;
+        while $first < vectors {
+            let width = (vectors - $first).min(max);
+            by_width!(width, $f::<$v, _>($($arg),*));
+            $first += width;
+        }
+    }};
+}
+
 /// `g[k * p..][..p] += a[k] * d` for every `k < a.len()`, `p = d.len()` (an outer product added
 /// row by row), `d` held in registers a block of vectors at a time.
 #[inline(always)]
 fn outer_add<V: Simd>(g: &mut [f32], a: &[f32], d: &[f32]) {
     let p = d.len();
-    let vectors = p / V::LANES;
-    let mut first = 0;
-    while first < vectors {
-        let width = (vectors - first).min(8);
-        let col = first * V::LANES;
-        by_width!(width, outer_block::<V, _>(g, a, d, col));
-        first += width;
-    }
+    in_blocks!(p / V::LANES, 8, |first| outer_block::<V, _>(
+        g,
+        a,
+        d,
+        first * V::LANES
+    ));
 }
 
 #[inline(always)]
@@ -375,14 +388,14 @@ fn weighted_rows<V: Simd>(
     let vectors = out.len() / V::LANES;
     // Two accumulators per vector must fit in the registers: 32 with AVX-512, 16 otherwise.
     let max_block = if V::LANES == 16 { 8 } else { 4 };
-    let mut first = 0;
-    while first < vectors {
-        let width = (vectors - first).min(max_block);
-        let col = first * V::LANES;
-        let (o, b, t) = (&mut out[col..], &bias[col..], terms);
-        by_width!(width, weighted_block::<V, _>(o, b, w, stride, col, t));
-        first += width;
-    }
+    in_blocks!(vectors, max_block, |first| weighted_block::<V, _>(
+        &mut out[first * V::LANES..],
+        &bias[first * V::LANES..],
+        w,
+        stride,
+        first * V::LANES,
+        terms
+    ));
 }
 
 #[inline(always)]
@@ -476,12 +489,9 @@ fn weighted_runs<V: Simd>(out: &mut [f32], p: usize, sums: RunSums) {
     assert!(runs == 0 || bias.len() >= (runs - 1) * bias_stride + p);
     assert!(w.len() >= runs * terms * p);
     assert!(runs == 0 || terms == 0 || input.len() >= (runs - 1) * in_stride + terms);
-    let mut first = 0;
-    while first < vectors {
-        let width = (vectors - first).min(4);
-        by_width!(width, runs_block::<V, _>(out, p, sums, first, per_run));
-        first += width;
-    }
+    in_blocks!(vectors, 4, |first| runs_block::<V, _>(
+        out, p, sums, first, per_run
+    ));
 }
 
 /// `B` vectors of [`weighted_runs`] from vector `first` on (vector `v` is column
@@ -1422,17 +1432,14 @@ fn update_first_layer<V: Simd>(
             let pixels = pixels(grads, slot);
             // a block of up to 8 vectors of the rows at a time, its `scaled` kept in registers;
             // each weight still takes the examples' steps in order
-            let mut block = 0;
-            while block < vectors {
-                let width = (vectors - block).min(8);
-                let col = block * V::LANES;
-                let w = &mut *w0;
-                by_width!(
-                    width,
-                    step_rows::<V, _>(w, row_len, col, scaled, pixels, first_row)
-                );
-                block += width;
-            }
+            in_blocks!(vectors, 8, |block| step_rows::<V, _>(
+                &mut *w0,
+                row_len,
+                block * V::LANES,
+                scaled,
+                pixels,
+                first_row
+            ));
         }
     }
 }
