@@ -21,7 +21,7 @@ use super::dropout::Masks;
 use super::maths::{argmax, example_cost, sigmoid, softmax, tanh, Activation, Cost, Tally};
 use super::params::Network;
 use super::simd::{flush_subnormals, prefetch, Buf, Scalar, Simd};
-use crate::data::Examples;
+use crate::data::{pixel, Examples};
 use crate::dispatch;
 
 /// Floats per SIMD vector the layout is padded for (one AVX-512 register).
@@ -358,7 +358,7 @@ fn activate_runs(z: &mut [f32], p: usize, params: &[RunParams], output: Option<u
 #[derive(Clone, Copy)]
 struct SparseTerms<'a> {
     index: &'a [u16],
-    value: &'a [f32],
+    value: &'a [u8],
 }
 
 impl SparseTerms<'_> {
@@ -368,7 +368,7 @@ impl SparseTerms<'_> {
     }
     #[inline(always)]
     fn term(&self, t: usize) -> (usize, f32) {
-        (self.index[t] as usize, self.value[t])
+        (self.index[t] as usize, pixel(self.value[t]))
     }
 }
 
@@ -803,7 +803,7 @@ impl Lockstep {
         s: &mut Scratch,
         params: &[RunParams],
         index: &[u16],
-        value: &[f32],
+        value: &[u8],
         logits: bool,
         mut masks: Option<&mut Masks>,
     ) {
@@ -855,7 +855,7 @@ impl Lockstep {
         position: u64,
         example: u32,
         index: &[u16],
-        value: &[f32],
+        value: &[u8],
         label: usize,
     ) {
         let layers = self.layers();
@@ -1262,7 +1262,7 @@ impl Lockstep {
         &self,
         params: &[RunParams],
         index: &[u16],
-        value: &[f32],
+        value: &[u8],
         label: usize,
     ) -> Vec<f64> {
         flush_subnormals();
@@ -1452,7 +1452,7 @@ fn step_rows<V: Simd, const B: usize>(
     row_len: usize,
     col: usize,
     scaled: &[f32],
-    (index, value): (&[u16], &[f32]),
+    (index, value): (&[u16], &[u8]),
     first_row: usize,
 ) {
     let mut s = [V::splat(0.0); B];
@@ -1465,7 +1465,7 @@ fn step_rows<V: Simd, const B: usize>(
     for (&k, &x) in index.iter().zip(value) {
         let k = (k as usize).wrapping_sub(first_row);
         assert!(k < rows);
-        let a = V::splat(-x);
+        let a = V::splat(-pixel(x));
         for (q, s) in s.iter().enumerate() {
             // SAFETY: k < rows and col + B * LANES <= row_len, so the block lies inside w0.
             unsafe {
@@ -1539,7 +1539,7 @@ mod tests {
             let (index, value) = examples.nonzero(i as usize);
             for (&k, &v) in index.iter().zip(value) {
                 let row = &mut g[k as usize * row_len..(k as usize + 1) * row_len];
-                row.iter_mut().zip(d).for_each(|(g, &d)| *g += v * d);
+                row.iter_mut().zip(d).for_each(|(g, &d)| *g += pixel(v) * d);
             }
         }
         g
@@ -1918,7 +1918,7 @@ mod tests {
         for j in 0..3 {
             let mut z = b1[j];
             for (&k, &v) in index.iter().zip(value) {
-                z += w1[[j, k as usize]] * v;
+                z += w1[[j, k as usize]] * pixel(v);
             }
             a[j] = sigmoid(z);
         }
@@ -1947,7 +1947,7 @@ mod tests {
             let want = b1[j] - eta * d_hidden[j];
             assert!(close(after.biases[0][j], want), "b1[{j}]");
             for (&k, &v) in index.iter().zip(value) {
-                let want = w1[[j, k as usize]] - eta * d_hidden[j] * v;
+                let want = w1[[j, k as usize]] - eta * d_hidden[j] * pixel(v);
                 assert!(
                     close(after.weights[0][[j, k as usize]], want),
                     "w1[{j}, {k}]"
