@@ -103,8 +103,21 @@ pub struct Lockstep {
 /// transpose, whose rows are `p_in` long.
 #[inline]
 fn transpose_row(wt: &mut [f32], row: &[f32], k: usize, p_in: usize) {
-    for (j, &v) in row.iter().enumerate() {
-        wt[j * p_in + k] = v;
+    // one check here instead of one per element: every row of `wt` holds column k
+    assert!(k < p_in && wt.len() >= row.len() * p_in);
+    for (wt_row, &v) in wt.chunks_exact_mut(p_in).zip(row) {
+        wt_row[k] = v;
+    }
+}
+
+dispatch!(fn step_dispatch(w: &mut [f32], g: &[f32], decay: f32, rate: f32) => step_plain);
+
+/// `w <- decay w - rate g` over whole vectors (with `decay = 1`, `w - rate g` exactly: `1 w = w`).
+#[inline(always)]
+fn step_plain<V: Simd>(w: &mut [f32], g: &[f32], decay: f32, rate: f32) {
+    let (decay, rate) = (V::splat(decay), V::splat(rate));
+    for (wc, gc) in w.chunks_exact_mut(V::LANES).zip(g.chunks_exact(V::LANES)) {
+        decay.mul(V::load(wc)).sub(rate.mul(V::load(gc))).store(wc);
     }
 }
 
@@ -1126,29 +1139,25 @@ impl Lockstep {
             }
             let decay = (1.0 - params.eta * params.lambda / n as f64) as f32;
             for l in 1..self.layers() {
-                let (n_in, n_out, p_in, p) = (
-                    self.sizes[l],
-                    self.sizes[l + 1],
-                    self.pad[l - 1],
-                    self.pad[l],
-                );
-                let len = n_in * p;
+                let len = self.sizes[l] * self.pad[l];
                 let w = &mut self.w[l][r * len..(r + 1) * len];
                 let g = &first.g[l][r * len..(r + 1) * len];
-                let wt = &mut self.wt[l][r * n_out * p_in..(r + 1) * n_out * p_in];
-                // each input's row stepped, then copied into the transpose while it is at hand
-                for (k, (row, g)) in w.chunks_exact_mut(p).zip(g.chunks_exact(p)).enumerate() {
-                    row.iter_mut()
-                        .zip(g)
-                        .for_each(|(w, &g)| *w = decay * *w - rate * g);
-                    transpose_row(wt, &row[..n_out], k, p_in);
-                }
+                step_dispatch(w, g, decay, rate);
             }
             for l in 0..self.layers() {
                 let p = self.pad[l];
                 let b = &mut self.b[l][r * p..(r + 1) * p];
                 let gb = &first.gb[l][r * p..(r + 1) * p];
-                b.iter_mut().zip(gb).for_each(|(b, &g)| *b -= rate * g);
+                step_dispatch(b, gb, 1.0, rate);
+            }
+        }
+        // The transposes once every run has stepped: reading a weight just written as part of
+        // a vector waits for the write to land, which by now it has.
+        if !momentum {
+            for r in 0..params.len() {
+                for l in 1..self.layers() {
+                    self.transpose(l, r);
+                }
             }
         }
     }
