@@ -637,6 +637,21 @@ impl<'a> Examples<'a> {
     pub fn nonzero(&self, i: usize) -> (&'a [u16], &'a [u8]) {
         self.sparse.image(self.first + i)
     }
+
+    /// Where example `i`'s pixels lie in the data set's pixel lists: `(start, end)` for
+    /// [`Self::pixels_at`].
+    #[inline]
+    pub fn place(&self, i: usize) -> (u32, u32) {
+        let at = self.first + i;
+        (self.sparse.offsets[at], self.sparse.offsets[at + 1])
+    }
+
+    /// The pixels at `from..to` of the data set's pixel lists (part of [`Self::nonzero`] of the
+    /// example whose [`Self::place`] holds them).
+    #[inline]
+    pub fn pixels_at(&self, from: usize, to: usize) -> (&'a [u16], &'a [u8]) {
+        (&self.sparse.index[from..to], &self.sparse.value[from..to])
+    }
 }
 
 /// Converts a pixel byte to the network's input in `[0, 1]` (x / 255, as the book).

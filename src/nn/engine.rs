@@ -192,9 +192,12 @@ pub struct Grads {
     d0: Buf,
     /// The examples accumulated, in order.
     rows: Vec<u32>,
-    /// Per example, where its (ascending) pixel list crosses the first row of each part of the
-    /// first layer's update after the first: `[examples][parts - 1]` (see [`Lockstep::apply`]).
-    cuts: Vec<u32>,
+    /// The first row of each part of the first layer's update after the first (none: one part).
+    cut_rows: Vec<usize>,
+    /// Per example, where each part's pixels begin in the data set's pixel lists, and where the
+    /// last part's end: `[examples][parts + 1]`, found as the example is accumulated (its list is
+    /// then in the cache), so that the update reads them in order.
+    spans: Vec<u32>,
     scratch: Scratch,
     /// The dropout masks, when the group's runs use dropout.
     dropout: Option<Masks>,
@@ -210,6 +213,29 @@ impl Grads {
             gb.fill(0.0);
         }
         self.rows.clear();
+        self.spans.clear();
+    }
+
+    /// Splits the first layer's update of the examples accumulated next at the rows
+    /// `bounds[1..parts]` (`bounds` as [`Lockstep::part_rows`] gives them).
+    pub fn set_parts(&mut self, bounds: &[usize]) {
+        self.cut_rows.clear();
+        if bounds.len() > 2 {
+            self.cut_rows
+                .extend_from_slice(&bounds[1..bounds.len() - 1]);
+        }
+    }
+
+    /// Records where example `i`'s pixels lie for each part of the update (after its pass).
+    #[inline(always)]
+    fn record_spans(&mut self, examples: &Examples, i: usize, index: &[u16]) {
+        let (start, end) = examples.place(i);
+        self.spans.push(start);
+        for &row in &self.cut_rows {
+            let cut = index.partition_point(|&k| (k as usize) < row);
+            self.spans.push(start + cut as u32);
+        }
+        self.spans.push(end);
     }
 }
 
@@ -770,7 +796,8 @@ impl Lockstep {
             gb: self.b.iter().map(|b| Buf::zeros(b.len())).collect(),
             d0: Buf::default(),
             rows: Vec::new(),
-            cuts: Vec::new(),
+            cut_rows: Vec::new(),
+            spans: Vec::new(),
             scratch: self.scratch(),
             dropout: None,
         }
@@ -1018,7 +1045,7 @@ impl Lockstep {
         self.part_rows(1, examples);
         let bounds = std::mem::take(&mut self.part_bounds[1]);
         for chunk in chunks.iter_mut() {
-            self.prepare_chunk(chunk, &bounds, examples);
+            self.prepare_chunk(chunk);
         }
         self.step_upper(chunks, params, m, n);
         let Lockstep { w, vw, lanes, .. } = self;
@@ -1080,21 +1107,14 @@ impl Lockstep {
 
     /// Readies an accumulated chunk for the first layer's step: each example's errors times its
     /// lanes' rates ([`Self::set_rates`]), in place (the bias gradients were summed from them
-    /// already), and where its pixel list crosses the first rows of the parts `bounds` after the
-    /// first, so that no part repeats this work.
-    pub fn prepare_chunk(&self, chunk: &mut Grads, bounds: &[usize], examples: &Examples) {
+    /// already).
+    pub fn prepare_chunk(&self, chunk: &mut Grads) {
         flush_subnormals();
         let rates = &self.lanes.rate;
         let row_len = rates.len();
-        let Grads { rows, d0, cuts, .. } = chunk;
-        cuts.clear();
-        for (slot, &i) in rows.iter().enumerate() {
+        let Grads { rows, d0, .. } = chunk;
+        for slot in 0..rows.len() {
             scale_dispatch(&mut d0[slot * row_len..(slot + 1) * row_len], rates);
-            let (index, _) = examples.nonzero(i as usize);
-            for &row in &bounds[1..bounds.len() - 1] {
-                let cut = index.partition_point(|&k| (k as usize) < row);
-                cuts.push(cut as u32);
-            }
         }
     }
 
@@ -1373,6 +1393,7 @@ fn accumulate_batch<V: Simd>(
         let label = examples.labels[i as usize] as usize;
         let at = position + t as u64;
         group.backprop_example::<V>(grads, params, at, i, index, value, label);
+        grads.record_spans(examples, i as usize, index);
     }
 }
 
@@ -1401,21 +1422,18 @@ fn update_first_layer<V: Simd>(
     examples: &Examples,
 ) {
     let vectors = row_len / V::LANES;
-    // this part's pixels of example `slot` of `grads`, from the cuts `prepare_chunk` found
+    for grads in chunks {
+        assert_eq!(
+            grads.spans.len(),
+            grads.rows.len() * (parts + 1),
+            "parts as accumulated"
+        );
+    }
+    // this part's pixels of example `slot` of `grads`, where they were recorded as it was
+    // accumulated
     let pixels = |grads: &Grads, slot: usize| {
-        let (index, value) = examples.nonzero(grads.rows[slot] as usize);
-        let cuts = &grads.cuts[slot * (parts - 1)..(slot + 1) * (parts - 1)];
-        let from = if part == 0 {
-            0
-        } else {
-            cuts[part - 1] as usize
-        };
-        let to = if part + 1 == parts {
-            index.len()
-        } else {
-            cuts[part] as usize
-        };
-        (&index[from..to], &value[from..to])
+        let at = slot * (parts + 1) + part;
+        examples.pixels_at(grads.spans[at] as usize, grads.spans[at + 1] as usize)
     };
     // A large mini-batch's pixel lists are no longer in the caches: fetch each next example's
     // early (they are in shuffled order). A small one's were just read by its forward passes.
@@ -1580,6 +1598,51 @@ mod tests {
                 let fair = total / parts as u64;
                 assert!(share.abs_diff(fair) <= busiest, "{parts} parts: {bounds:?}");
             }
+        }
+    }
+
+    #[test]
+    fn accumulated_examples_record_where_each_parts_pixels_lie() {
+        let data = crate::tests_support::mnist();
+        let examples = data.train.examples(50);
+        let net = Network::new(
+            &[784, 30, 10],
+            Init::Large,
+            &mut ChaCha8Rng::seed_from_u64(1),
+        );
+        let group = Lockstep::from_network(&net, 2);
+        let params = params()[..2].to_vec();
+        let order: Vec<u32> = (0..50).rev().step_by(3).collect();
+        for bounds in [vec![0, 784], vec![0, 300, 784], vec![0, 200, 201, 500, 784]] {
+            let mut grads = group.grads();
+            grads.set_parts(&bounds);
+            group.accumulate(&mut grads, &params, &examples, &order, 0);
+            let parts = bounds.len() - 1;
+            assert_eq!(grads.spans.len(), order.len() * (parts + 1));
+            for (slot, &i) in order.iter().enumerate() {
+                let spans = &grads.spans[slot * (parts + 1)..(slot + 1) * (parts + 1)];
+                let mut joined = (Vec::new(), Vec::new());
+                for part in 0..parts {
+                    let (index, value) =
+                        examples.pixels_at(spans[part] as usize, spans[part + 1] as usize);
+                    // the part's pixels are the example's pixels in its rows
+                    let rows = bounds[part]..bounds[part + 1];
+                    assert!(
+                        index.iter().all(|&k| rows.contains(&(k as usize))),
+                        "{bounds:?}"
+                    );
+                    joined.0.extend_from_slice(index);
+                    joined.1.extend_from_slice(value);
+                }
+                let (index, value) = examples.nonzero(i as usize);
+                assert_eq!(
+                    (&joined.0[..], &joined.1[..]),
+                    (index, value),
+                    "example {i}"
+                );
+            }
+            grads.clear();
+            assert!(grads.spans.is_empty());
         }
     }
 

@@ -214,8 +214,9 @@ impl<'d> Trainer<'d> {
                     // task's alone.
                     let (group, g) = unsafe { (&*group.get(), &mut *chunks.get().add(task)) };
                     g.clear();
+                    g.set_parts(group.part_bounds(parts_of(b)));
                     group.accumulate(g, params, train, examples, position);
-                    group.prepare_chunk(g, group.part_bounds(parts_of(b)), train);
+                    group.prepare_chunk(g);
                 }
                 1 => {
                     // SAFETY: the only task of its phase: nothing else touches the group or
