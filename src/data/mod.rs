@@ -508,8 +508,17 @@ impl SparseImages {
     /// Pixel indices and bytes of image `i`.
     #[inline]
     pub fn image(&self, i: usize) -> (&[u16], &[u8]) {
-        let (a, b) = (self.offsets[i] as usize, self.offsets[i + 1] as usize);
-        (&self.index[a..b], &self.value[a..b])
+        let (a, b) = self.place(i);
+        (
+            &self.index[a as usize..b as usize],
+            &self.value[a as usize..b as usize],
+        )
+    }
+
+    /// Where image `i`'s pixels lie in `index` and `value`: `(start, end)`.
+    #[inline]
+    pub fn place(&self, i: usize) -> (u32, u32) {
+        (self.offsets[i], self.offsets[i + 1])
     }
 }
 
@@ -642,8 +651,7 @@ impl<'a> Examples<'a> {
     /// [`Self::pixels_at`].
     #[inline]
     pub fn place(&self, i: usize) -> (u32, u32) {
-        let at = self.first + i;
-        (self.sparse.offsets[at], self.sparse.offsets[at + 1])
+        self.sparse.place(self.first + i)
     }
 
     /// The pixels at `from..to` of the data set's pixel lists (part of [`Self::nonzero`] of the

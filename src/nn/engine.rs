@@ -1144,7 +1144,6 @@ impl Lockstep {
                     for ((w, v), &g) in w.iter_mut().zip(v.iter_mut()).zip(g) {
                         momentum_step(w, v, g, mu, rate, wd);
                     }
-                    self.transpose(l, r);
                 }
                 for l in 0..self.layers() {
                     let p = self.pad[l];
@@ -1173,11 +1172,9 @@ impl Lockstep {
         }
         // The transposes once every run has stepped: reading a weight just written as part of
         // a vector waits for the write to land, which by now it has.
-        if !momentum {
-            for r in 0..params.len() {
-                for l in 1..self.layers() {
-                    self.transpose(l, r);
-                }
+        for r in 0..params.len() {
+            for l in 1..self.layers() {
+                self.transpose(l, r);
             }
         }
     }
