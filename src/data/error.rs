@@ -31,4 +31,9 @@ pub enum DataError {
     },
     #[error("{0}")]
     Inconsistent(String),
+    #[error(
+        "this runner has no MNIST built in (data/mnist was missing or damaged when it was \
+         compiled): set `data.dir` in the experiment file to a folder with MNIST's four files"
+    )]
+    NotBuiltIn,
 }

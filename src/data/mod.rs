@@ -5,13 +5,16 @@
 //! scaled to `[0, 1]` when a mini-batch or an evaluation block is gathered, so one loaded data
 //! set serves every run of a sweep read-only.
 
+use std::borrow::Cow;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use flate2::read::MultiGzDecoder;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
+pub mod built_in;
 pub mod error;
 
 pub use error::DataError;
@@ -317,26 +320,8 @@ fn find_file(dir: &Path, name: &'static str) -> Result<PathBuf, DataError> {
     })
 }
 
-/// Reads, checks and parses one standard MNIST file.
-/// MNIST's four files as they are in `data/mnist/`, built into the binary, so that an installed
-/// `runner` trains anywhere without the repository (about 11 MB; checked like the files).
-const BUILT_IN_MNIST: [&[u8]; 4] = [
-    include_bytes!("../../data/mnist/train-images-idx3-ubyte.gz"),
-    include_bytes!("../../data/mnist/train-labels-idx1-ubyte.gz"),
-    include_bytes!("../../data/mnist/t10k-images-idx3-ubyte.gz"),
-    include_bytes!("../../data/mnist/t10k-labels-idx1-ubyte.gz"),
-];
-
-/// How the built-in MNIST is named in messages and in `Dataset::dir`.
+/// How the built-in MNIST ([`built_in`]) is named in messages and in `Dataset::dir`.
 pub const BUILT_IN: &str = "<MNIST built into runner>";
-
-/// Where the four files are read from.
-#[derive(Debug, Clone, Copy)]
-enum Files<'a> {
-    Dir(&'a Path),
-    /// The MNIST built into the binary.
-    BuiltIn,
-}
 
 /// How [`load_checked`] verified a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -353,31 +338,16 @@ enum Verified {
 /// compressed bytes when they match it (computed while it inflates), otherwise by the sha256
 /// `sha` of its decompressed bytes.
 fn load_checked(
-    files: Files,
+    dir: &Path,
     name: &'static str,
     (sha, gzip_sha): (Option<&'static str>, Option<&'static str>),
     dataset: &'static str,
 ) -> Result<(Idx, Verified), DataError> {
-    let (path, raw) = match files {
-        Files::Dir(dir) => {
-            let path = find_file(dir, name)?;
-            let raw = std::fs::read(&path).map_err(|error| DataError::Io {
-                path: path.clone(),
-                error,
-            })?;
-            (path, raw)
-        }
-        Files::BuiltIn => {
-            let i = FILE_NAMES
-                .iter()
-                .position(|n| *n == name)
-                .expect("one of the four files");
-            (
-                PathBuf::from(format!("{BUILT_IN}/{name}.gz")),
-                BUILT_IN_MNIST[i].to_vec(),
-            )
-        }
-    };
+    let path = find_file(dir, name)?;
+    let raw = std::fs::read(&path).map_err(|error| DataError::Io {
+        path: path.clone(),
+        error,
+    })?;
     // a known gzip file is recognised while it inflates
     let gzip_sha = gzip_sha.filter(|_| sha.is_some() && is_gzip(&raw));
     let (bytes, known) = match gzip_sha {
@@ -415,23 +385,37 @@ fn load_checked(
     Ok((idx, verified))
 }
 
-/// A set of labelled images, stored as raw bytes and, for the fast first layer, as the list of
-/// each image's non-zero pixels (about 19% of MNIST's pixels).
-#[derive(Debug, Clone, PartialEq)]
+/// A set of labelled images, kept for the fast first layer as the list of each image's non-zero
+/// pixels (about 19% of MNIST's pixels) and, for the code that wants whole images (the dense
+/// reference network, the expanded training set), as raw bytes, made from the lists when first
+/// asked for if the split was not built from them.
+#[derive(Debug, Clone)]
 pub struct Split {
-    images: Vec<u8>,
-    labels: Vec<u8>,
+    images: OnceLock<Vec<u8>>,
+    labels: Cow<'static, [u8]>,
     sparse: SparseImages,
+}
+
+/// Two splits are equal when they hold the same images with the same labels (however they are
+/// stored).
+impl PartialEq for Split {
+    fn eq(&self, other: &Split) -> bool {
+        self.labels == other.labels
+            && (0..self.len()).all(|i| self.sparse.image(i) == other.sparse.image(i))
+    }
 }
 
 /// The non-zero pixels of every image (compressed sparse rows): image `i`'s pixels are
 /// `index[offsets[i]..offsets[i + 1]]` with their bytes in `value[..]` (the network's input is
 /// [`pixel`] of a byte: 3 bytes a pixel instead of 6 keep more of the training set in the caches).
+/// Built from a file's images, or borrowed from the [`built_in`] MNIST, where the training and
+/// validation splits share the training file's `index` and `value` and each has its part of its
+/// `offsets`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SparseImages {
-    pub offsets: Vec<u32>,
-    pub index: Vec<u16>,
-    pub value: Vec<u8>,
+    pub offsets: Cow<'static, [u32]>,
+    pub index: Cow<'static, [u16]>,
+    pub value: Cow<'static, [u8]>,
 }
 
 impl SparseImages {
@@ -452,17 +436,14 @@ impl SparseImages {
         };
         let counts: Vec<usize> = blocks.par_iter().map(|b| nonzero(b)).collect();
         let nnz = counts.iter().sum();
-        let mut s = SparseImages {
-            offsets: vec![0; n + 1],
-            index: vec![0; nnz],
-            value: vec![0; nnz],
-        };
+        let (mut all_offsets, mut all_index, mut all_value) =
+            (vec![0u32; n + 1], vec![0u16; nnz], vec![0u8; nnz]);
         // disjoint pieces of the three arrays, one per block
         let mut pieces = Vec::with_capacity(blocks.len());
         let (mut offsets, mut index, mut value) = (
-            &mut s.offsets[1..],
-            s.index.as_mut_slice(),
-            s.value.as_mut_slice(),
+            &mut all_offsets[1..],
+            all_index.as_mut_slice(),
+            all_value.as_mut_slice(),
         );
         let mut start = 0;
         for (block, &count) in blocks.iter().zip(&counts) {
@@ -502,7 +483,11 @@ impl SparseImages {
                     *end = (start + at) as u32;
                 }
             });
-        s
+        SparseImages {
+            offsets: all_offsets.into(),
+            index: all_index.into(),
+            value: all_value.into(),
+        }
     }
 
     /// Pixel indices and bytes of image `i`.
@@ -541,9 +526,40 @@ impl Split {
         }
         let sparse = SparseImages::from_dense(&images);
         Ok(Split {
-            images,
-            labels,
+            images: OnceLock::from(images),
+            labels: labels.into(),
             sparse,
+        })
+    }
+
+    /// A split of the [`built_in`] MNIST: images `first..first + n` of `lists` (no copy).
+    fn built_in(lists: built_in::Lists, first: usize, n: usize) -> Split {
+        let labels = &lists.labels[first..first + n];
+        // the build wrote labels of MNIST's files, which were checked; this costs microseconds
+        assert!(labels.iter().all(|&l| (l as usize) < CLASSES), "digits");
+        Split {
+            images: OnceLock::new(),
+            labels: Cow::Borrowed(labels),
+            sparse: SparseImages {
+                offsets: Cow::Borrowed(&lists.offsets[first..=first + n]),
+                index: Cow::Borrowed(lists.index),
+                value: Cow::Borrowed(lists.value),
+            },
+        }
+    }
+
+    /// The images' bytes, `784` per image (made from the pixel lists the first time when the
+    /// split was built from them).
+    fn images(&self) -> &[u8] {
+        self.images.get_or_init(|| {
+            let mut images = vec![0u8; self.len() * IMAGE_PIXELS];
+            for (i, image) in images.chunks_exact_mut(IMAGE_PIXELS).enumerate() {
+                let (index, value) = self.sparse.image(i);
+                for (&k, &p) in index.iter().zip(value) {
+                    image[k as usize] = p;
+                }
+            }
+            images
         })
     }
 
@@ -561,9 +577,8 @@ impl Split {
     pub fn examples(&self, n: usize) -> Examples<'_> {
         let n = n.min(self.len());
         Examples {
-            images: &self.images[..n * IMAGE_PIXELS],
+            split: self,
             labels: &self.labels[..n],
-            sparse: &self.sparse,
             first: 0,
         }
     }
@@ -581,8 +596,9 @@ impl Split {
         let side = 28i32;
         let mut images = Vec::with_capacity(5 * n * IMAGE_PIXELS);
         let mut labels = Vec::with_capacity(5 * n);
+        let all = self.images();
         for i in 0..n {
-            let image = &self.images[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS];
+            let image = &all[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS];
             images.extend_from_slice(image);
             // (rows, columns) moved by: down, up, right, left
             for (dr, dc) in [(1i32, 0i32), (-1, 0), (0, 1), (0, -1)] {
@@ -604,13 +620,12 @@ impl Split {
     }
 }
 
-/// A borrowed run of examples: `images` holds `labels.len() * 784` pixel bytes; example `i`
-/// is image `first + i` of `sparse`.
+/// A borrowed run of examples: example `i` is image `first + i` of `split`, with label
+/// `labels[i]`.
 #[derive(Debug, Clone, Copy)]
 pub struct Examples<'a> {
-    pub images: &'a [u8],
+    split: &'a Split,
     pub labels: &'a [u8],
-    sparse: &'a SparseImages,
     first: usize,
 }
 
@@ -627,15 +642,16 @@ impl<'a> Examples<'a> {
 
     /// Pixel bytes of example `i`.
     pub fn image(&self, i: usize) -> &'a [u8] {
-        &self.images[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS]
+        assert!(i < self.len(), "example {i} of {}", self.len());
+        let at = (self.first + i) * IMAGE_PIXELS;
+        &self.split.images()[at..at + IMAGE_PIXELS]
     }
 
     /// Examples `start..end`, without copying.
     pub fn range(&self, start: usize, end: usize) -> Examples<'a> {
         Examples {
-            images: &self.images[start * IMAGE_PIXELS..end * IMAGE_PIXELS],
+            split: self.split,
             labels: &self.labels[start..end],
-            sparse: self.sparse,
             first: self.first + start,
         }
     }
@@ -644,21 +660,22 @@ impl<'a> Examples<'a> {
     /// a byte).
     #[inline]
     pub fn nonzero(&self, i: usize) -> (&'a [u16], &'a [u8]) {
-        self.sparse.image(self.first + i)
+        self.split.sparse.image(self.first + i)
     }
 
     /// Where example `i`'s pixels lie in the data set's pixel lists: `(start, end)` for
     /// [`Self::pixels_at`].
     #[inline]
     pub fn place(&self, i: usize) -> (u32, u32) {
-        self.sparse.place(self.first + i)
+        self.split.sparse.place(self.first + i)
     }
 
     /// The pixels at `from..to` of the data set's pixel lists (part of [`Self::nonzero`] of the
     /// example whose [`Self::place`] holds them).
     #[inline]
     pub fn pixels_at(&self, from: usize, to: usize) -> (&'a [u16], &'a [u8]) {
-        (&self.sparse.index[from..to], &self.sparse.value[from..to])
+        let sparse = &self.split.sparse;
+        (&sparse.index[from..to], &sparse.value[from..to])
     }
 }
 
@@ -702,6 +719,26 @@ fn all_four(file: impl Fn(usize) -> Result<Idx, DataError> + Sync) -> Result<[Id
     Ok([a?, b?, c?, d?])
 }
 
+/// True when `dir` holds the repository's four MNIST gzip files (each one's sha256 is the known
+/// one, [`MNIST_GZIP_SHA256`]) and this binary has them [`built_in`]. Reads and hashes the
+/// compressed files (about 12 MB) on the pool's threads; any problem reading them is `false`,
+/// and [`Dataset::load`] then reports it as it decodes them.
+fn holds_built_in_files(dir: &Path) -> bool {
+    if built_in::SOURCE_GZIP_SHA256 != MNIST_GZIP_SHA256 {
+        return false;
+    }
+    // the file `find_file` would read: `name.gz` when there is one
+    let same = |i: usize| {
+        let path = dir.join(format!("{}.gz", FILE_NAMES[i]));
+        std::fs::read(path).is_ok_and(|raw| sha256_hex(&raw) == MNIST_GZIP_SHA256[i])
+    };
+    let (a, (b, (c, d))) = rayon::join(
+        || same(0),
+        || rayon::join(|| same(1), || rayon::join(|| same(2), || same(3))),
+    );
+    a && b && c && d
+}
+
 impl Dataset {
     /// Loads MNIST from `dir` with the book's split.
     pub fn load_mnist(dir: &Path) -> Result<Dataset, DataError> {
@@ -711,8 +748,23 @@ impl Dataset {
     /// Loads the four standard files from `dir` (`.gz` or uncompressed), verifying the sha256 of
     /// each file's decompressed bytes against the data set's (unless `kind` is
     /// [`DatasetKind::Idx`]) and the shapes, and keeps the last `validation_size` training images
-    /// for validation.
+    /// for validation. When `dir` holds the repository's own MNIST files (the sha256 of each gzip
+    /// file is the known one) and they are [`built_in`], their built-in pixel lists are used
+    /// instead of inflating and indexing the files: the same images.
     pub fn load(
+        dir: &Path,
+        kind: DatasetKind,
+        validation_size: usize,
+    ) -> Result<Dataset, DataError> {
+        if kind == DatasetKind::Mnist && holds_built_in_files(dir) {
+            return Self::from_built_in(dir.to_path_buf(), validation_size);
+        }
+        Self::load_decoded(dir, kind, validation_size)
+    }
+
+    /// [`Self::load`] by inflating, checking and indexing the files, even when their lists are
+    /// [`built_in`] (what `load` does with any other copy; for the benchmarks and tests).
+    pub fn load_decoded(
         dir: &Path,
         kind: DatasetKind,
         validation_size: usize,
@@ -726,26 +778,43 @@ impl Dataset {
         let gzip_sums = kind.gzip_checksums();
         let file = |i: usize| {
             let sums = (sums.map(|s| s[i]), gzip_sums.map(|s| s[i]));
-            load_checked(Files::Dir(dir), FILE_NAMES[i], sums, label).map(|(idx, _)| idx)
+            load_checked(dir, FILE_NAMES[i], sums, label).map(|(idx, _)| idx)
         };
         Self::from_files(dir.to_path_buf(), kind, all_four(file)?, validation_size)
     }
 
-    /// The MNIST built into the binary (the repository's `data/mnist/`, checked by its sha256),
-    /// for an installed `runner` run where no `data/mnist` folder is found.
+    /// The MNIST built into the binary ([`built_in`]: the repository's `data/mnist/`), for an
+    /// installed `runner` run where no `data/mnist` folder is found.
     pub fn load_built_in_mnist(validation_size: usize) -> Result<Dataset, DataError> {
-        let sums = DatasetKind::Mnist.checksums();
-        let gzip_sums = DatasetKind::Mnist.gzip_checksums();
-        let file = |i: usize| {
-            let sums = (sums.map(|s| s[i]), gzip_sums.map(|s| s[i]));
-            load_checked(Files::BuiltIn, FILE_NAMES[i], sums, "MNIST").map(|(idx, _)| idx)
-        };
-        Self::from_files(
-            PathBuf::from(BUILT_IN),
-            DatasetKind::Mnist,
-            all_four(file)?,
-            validation_size,
-        )
+        Self::from_built_in(PathBuf::from(BUILT_IN), validation_size)
+    }
+
+    /// The [`built_in`] MNIST with the last `validation_size` training images for validation
+    /// (`dir` for messages and [`Dataset::dir`]).
+    fn from_built_in(dir: PathBuf, validation_size: usize) -> Result<Dataset, DataError> {
+        let (train, test) = built_in::lists().ok_or(DataError::NotBuiltIn)?;
+        let kept = Self::training_part(&dir, train.labels.len(), validation_size)?;
+        Ok(Dataset {
+            train: Split::built_in(train, 0, kept),
+            validation: Split::built_in(train, kept, validation_size),
+            test: Split::built_in(test, 0, test.labels.len()),
+            dir,
+            kind: DatasetKind::Mnist,
+            expanded: None,
+        })
+    }
+
+    /// How many of the training file's `total` images train when the last `validation_size`
+    /// validate: an error when none would.
+    fn training_part(dir: &Path, total: usize, validation_size: usize) -> Result<usize, DataError> {
+        if validation_size >= total {
+            return Err(DataError::Inconsistent(format!(
+                "the training file of '{}' has {total} images: validation_size {validation_size} \
+                 leaves none for training",
+                dir.display()
+            )));
+        }
+        Ok(total - validation_size)
     }
 
     /// The data set from its four parsed files (`name` for messages).
@@ -757,15 +826,7 @@ impl Dataset {
     ) -> Result<Dataset, DataError> {
         Self::check_shapes(&train_images, &train_labels)?;
         Self::check_shapes(&test_images, &test_labels)?;
-        let total = train_labels.data.len();
-        if validation_size >= total {
-            return Err(DataError::Inconsistent(format!(
-                "the training file of '{}' has {total} images: validation_size {validation_size} \
-                 leaves none for training",
-                dir.display()
-            )));
-        }
-        let kept = total - validation_size;
+        let kept = Self::training_part(&dir, train_labels.data.len(), validation_size)?;
         let mut images = train_images.data;
         let mut labels = train_labels.data;
         let (validation_images, validation_labels) = (
@@ -979,10 +1040,8 @@ mod tests {
             DatasetKind::Mnist.checksums().map(|s| s[i]),
             DatasetKind::Mnist.gzip_checksums().map(|s| s[i]),
         );
-        let (committed, how) = load_checked(Files::Dir(&dir), name, sums, "MNIST").unwrap();
+        let (committed, how) = load_checked(&dir, name, sums, "MNIST").unwrap();
         assert_eq!(how, Verified::Compressed);
-        let (built_in, how) = load_checked(Files::BuiltIn, name, sums, "MNIST").unwrap();
-        assert_eq!((&built_in, how), (&committed, Verified::Compressed));
         // the digests name the files data/mnist holds
         for (i, name) in FILE_NAMES.iter().enumerate() {
             let raw = std::fs::read(dir.join(format!("{name}.gz"))).unwrap();
@@ -1003,13 +1062,11 @@ mod tests {
             enc.finish().unwrap(),
         )
         .unwrap();
-        let (recompressed, how) =
-            load_checked(Files::Dir(other.path()), name, sums, "MNIST").unwrap();
+        let (recompressed, how) = load_checked(other.path(), name, sums, "MNIST").unwrap();
         assert_eq!((&recompressed, how), (&committed, Verified::Decompressed));
         std::fs::remove_file(other.path().join(format!("{name}.gz"))).unwrap();
         std::fs::write(other.path().join(name), &plain).unwrap();
-        let (uncompressed, how) =
-            load_checked(Files::Dir(other.path()), name, sums, "MNIST").unwrap();
+        let (uncompressed, how) = load_checked(other.path(), name, sums, "MNIST").unwrap();
         assert_eq!((&uncompressed, how), (&committed, Verified::Decompressed));
         // one label changed, recompressed: the decompressed digest catches it
         let mut changed = plain.clone();
@@ -1023,11 +1080,76 @@ mod tests {
             enc.finish().unwrap(),
         )
         .unwrap();
-        let err = load_checked(Files::Dir(other.path()), name, sums, "MNIST").unwrap_err();
+        let err = load_checked(other.path(), name, sums, "MNIST").unwrap_err();
         assert!(matches!(err, DataError::Checksum { .. }), "{err}");
         // a data set without digests is not checked
-        let (_, how) = load_checked(Files::Dir(&dir), name, (None, None), "IDX").unwrap();
+        let (_, how) = load_checked(&dir, name, (None, None), "IDX").unwrap();
         assert_eq!(how, Verified::Unchecked);
+    }
+
+    /// Whether the split borrows the built-in lists (rather than lists built from decoded files).
+    fn is_built_in(split: &Split) -> bool {
+        matches!(split.sparse.index, Cow::Borrowed(_))
+    }
+
+    #[test]
+    fn the_built_in_lists_are_the_decoded_files() {
+        let dir = crate::tests_support::mnist_dir();
+        assert_eq!(built_in::SOURCE_GZIP_SHA256, MNIST_GZIP_SHA256);
+        for validation_size in [DEFAULT_VALIDATION, 5_000] {
+            let decoded = Dataset::load_decoded(&dir, DatasetKind::Mnist, validation_size).unwrap();
+            let loaded = Dataset::load(&dir, DatasetKind::Mnist, validation_size).unwrap();
+            let built_in = Dataset::load_built_in_mnist(validation_size).unwrap();
+            assert_eq!(loaded.dir, dir);
+            assert_eq!(built_in.dir, Path::new(BUILT_IN));
+            for d in [&loaded, &built_in] {
+                let splits = [&d.train, &d.validation, &d.test];
+                let expected = [&decoded.train, &decoded.validation, &decoded.test];
+                for (split, expected) in splits.into_iter().zip(expected) {
+                    assert!(is_built_in(split) && !is_built_in(expected));
+                    assert_eq!(split.len(), expected.len());
+                    // image by image, the pixel lists and labels, and the bytes made from them
+                    assert!(split == expected, "validation_size {validation_size}");
+                    assert!(split.images() == expected.images());
+                }
+            }
+        }
+        // the comparison sees a difference
+        let decoded = Dataset::load_decoded(&dir, DatasetKind::Mnist, DEFAULT_VALIDATION).unwrap();
+        let mut other = decoded.test.clone();
+        other.labels.to_mut()[9_999] = (other.labels[9_999] + 1) % 10;
+        assert!(other != decoded.test);
+        let mut other = decoded.test.clone();
+        other.sparse.value.to_mut()[0] ^= 1;
+        assert!(other != decoded.test);
+    }
+
+    #[test]
+    fn only_the_repositorys_own_files_are_taken_from_the_built_in_lists() {
+        let dir = crate::tests_support::mnist_dir();
+        let copy = tempfile::tempdir().unwrap();
+        for name in FILE_NAMES {
+            let file = format!("{name}.gz");
+            std::fs::copy(dir.join(&file), copy.path().join(&file)).unwrap();
+        }
+        let same = Dataset::load_mnist(copy.path()).unwrap();
+        assert!(is_built_in(&same.train) && is_built_in(&same.test));
+        assert_eq!(same.dir, copy.path());
+        // the test labels compressed differently: decoded and checked, the same data
+        let name = "t10k-labels-idx1-ubyte";
+        let gz = copy.path().join(format!("{name}.gz"));
+        let plain = read_maybe_gzip(std::fs::read(&gz).unwrap().as_slice()).unwrap();
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(&plain).unwrap();
+        std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+        assert!(!holds_built_in_files(copy.path()));
+        let other = Dataset::load_mnist(copy.path()).unwrap();
+        assert!(!is_built_in(&other.train) && !is_built_in(&other.test));
+        assert!(other.test == same.test && other.train == same.train);
+        // and Fashion-MNIST or IDX folders never take MNIST's lists
+        let idx = Dataset::load(&dir, DatasetKind::Idx, DEFAULT_VALIDATION).unwrap();
+        assert!(!is_built_in(&idx.train));
+        assert!(!holds_built_in_files(Path::new("/nonexistent")));
     }
 
     #[test]
@@ -1189,11 +1311,9 @@ mod tests {
         );
         assert_eq!(&m.train.all().labels[..10], &[5, 0, 4, 1, 9, 2, 1, 3, 1, 4]);
         assert_eq!(&m.test.all().labels[..10], &[7, 2, 1, 0, 4, 1, 4, 9, 5, 9]);
-        let mean: f64 = m
-            .test
-            .all()
-            .images
-            .iter()
+        let test = m.test.all();
+        let mean: f64 = (0..test.len())
+            .flat_map(|i| test.image(i))
             .map(|&p| pixel(p) as f64)
             .sum::<f64>()
             / (10_000.0 * 784.0);
