@@ -201,6 +201,17 @@ pub struct Grads {
     scratch: Scratch,
     /// The dropout masks, when the group's runs use dropout.
     dropout: Option<Masks>,
+    /// Per upper layer `l >= 1`, the inputs `act[l - 1]` and errors `delta[l]` of the examples
+    /// accumulated since the last [`flush_outer`]: their outer products are added to `g[l]`
+    /// together, each weight's gradient still summed example by example in order.
+    pending: Vec<Pending>,
+}
+
+/// Inputs and errors of one upper layer, `[examples][runs * pad]` each.
+#[derive(Debug, Clone, Default)]
+struct Pending {
+    input: Vec<f32>,
+    error: Vec<f32>,
 }
 
 impl Grads {
@@ -214,6 +225,10 @@ impl Grads {
         }
         self.rows.clear();
         self.spans.clear();
+        for p in &mut self.pending {
+            p.input.clear();
+            p.error.clear();
+        }
     }
 
     /// Splits the first layer's update of the examples accumulated next at the rows
@@ -269,40 +284,6 @@ macro_rules! in_blocks {
             $first += width;
         }
     }};
-}
-
-/// `g[k * p..][..p] += a[k] * d` for every `k < a.len()`, `p = d.len()` (an outer product added
-/// row by row), `d` held in registers a block of vectors at a time.
-#[inline(always)]
-fn outer_add<V: Simd>(g: &mut [f32], a: &[f32], d: &[f32]) {
-    let p = d.len();
-    in_blocks!(p / V::LANES, 8, |first| outer_block::<V, _>(
-        g,
-        a,
-        d,
-        first * V::LANES
-    ));
-}
-
-#[inline(always)]
-fn outer_block<V: Simd, const B: usize>(g: &mut [f32], a: &[f32], d: &[f32], col: usize) {
-    let p = d.len();
-    assert!(col + B * V::LANES <= p && g.len() >= a.len() * p);
-    let mut dv = [V::splat(0.0); B];
-    for (q, v) in dv.iter_mut().enumerate() {
-        *v = V::load(&d[col + q * V::LANES..]);
-    }
-    let base = g.as_mut_ptr();
-    for (k, &x) in a.iter().enumerate() {
-        let s = V::splat(x);
-        for (q, v) in dv.iter().enumerate() {
-            // SAFETY: k < a.len() and col + B * LANES <= p, so the block lies inside g.
-            unsafe {
-                let at = base.add(k * p + col + q * V::LANES);
-                V::load_ptr(at).add(s.mul(*v)).store_ptr(at);
-            }
-        }
-    }
 }
 
 /// `y += x`, lane by lane.
@@ -800,6 +781,7 @@ impl Lockstep {
             spans: Vec::new(),
             scratch: self.scratch(),
             dropout: None,
+            pending: vec![Pending::default(); self.layers()],
         }
     }
 
@@ -901,12 +883,12 @@ impl Lockstep {
         let layers = self.layers();
         let runs = self.runs;
         let Grads {
-            g,
             gb,
             d0: errors,
             rows,
             scratch: s,
             dropout,
+            pending,
             ..
         } = grads;
         if let Some(m) = dropout.as_mut() {
@@ -952,12 +934,7 @@ impl Lockstep {
             d0.copy_from_slice(&s.delta[0]);
         }
         for l in (1..layers).rev() {
-            let (n_in, n_out, p_in, p) = (
-                self.sizes[l],
-                self.sizes[l + 1],
-                self.pad[l - 1],
-                self.pad[l],
-            );
+            let (n_out, p_in, p) = (self.sizes[l + 1], self.pad[l - 1], self.pad[l]);
             let (below, above) = s.delta.split_at_mut(l);
             let d_in = if l == 1 {
                 &mut *d0
@@ -967,11 +944,9 @@ impl Lockstep {
             let d_out = &above[0];
             let input = &s.act[l - 1];
             add::<V>(&mut gb[l][..runs * p], &d_out[..runs * p]);
-            for r in 0..runs {
-                let dr = &d_out[r * p..(r + 1) * p];
-                let gw = &mut g[l][r * n_in * p..(r + 1) * n_in * p];
-                outer_add::<V>(gw, &input[r * p_in..r * p_in + n_in], dr);
-            }
+            // the weight gradient `input ⊗ d_out` once the batch's examples are all in
+            pending[l].input.extend_from_slice(&input[..runs * p_in]);
+            pending[l].error.extend_from_slice(&d_out[..runs * p]);
             // delta_in = (W delta_out) * a (1 - a), through the transposed weights.
             let sums = RunSums {
                 bias: &self.zeros[..p_in],
@@ -1391,6 +1366,75 @@ fn accumulate_batch<V: Simd>(
         let at = position + t as u64;
         group.backprop_example::<V>(grads, params, at, i, index, value, label);
         grads.record_spans(examples, i as usize, index);
+    }
+    flush_outer::<V>(group, grads);
+}
+
+/// Adds the outer products of the examples pending in `grads` (see [`Grads::pending`]) to the
+/// upper layers' weight gradients and clears them: `g[l][k * p..][..p] += input_e[k] * error_e`
+/// for each example `e` in order, exactly the additions of one example at a time, but each
+/// gradient vector loaded and stored once per 8 examples instead of once per example.
+#[inline(always)]
+fn flush_outer<V: Simd>(group: &Lockstep, grads: &mut Grads) {
+    let runs = group.runs;
+    for l in 1..group.layers() {
+        let (n_in, p_in, p) = (group.sizes[l], group.pad[l - 1], group.pad[l]);
+        let pending = &mut grads.pending[l];
+        let (a_stride, d_stride) = (runs * p_in, runs * p);
+        let examples = pending.error.len() / d_stride;
+        for r in 0..runs {
+            let g = &mut grads.g[l][r * n_in * p..(r + 1) * n_in * p];
+            let (input, error) = (&pending.input[r * p_in..], &pending.error[r * p..]);
+            let mut first = 0;
+            while first < examples {
+                let count = (examples - first).min(8);
+                let outer = Outer {
+                    input: &input[first * a_stride..],
+                    a_stride,
+                    error: &error[first * d_stride..],
+                    d_stride,
+                    n_in,
+                };
+                by_width!(count, outer_examples::<V, _>(g, outer));
+                first += count;
+            }
+        }
+        pending.input.clear();
+        pending.error.clear();
+    }
+}
+
+/// `W` examples' inputs (`input[e * a_stride..][..n_in]`) and errors (`error[e * d_stride..]`,
+/// one run's padded row each) for [`outer_examples`].
+#[derive(Clone, Copy)]
+struct Outer<'a> {
+    input: &'a [f32],
+    a_stride: usize,
+    error: &'a [f32],
+    d_stride: usize,
+    n_in: usize,
+}
+
+/// `g[k * p..][..p] += input_e[k] * error_e` for the `W` examples of `o` in order (`p =
+/// g.len() / n_in`), their errors held in registers a vector of the row at a time.
+#[inline(always)]
+fn outer_examples<V: Simd, const W: usize>(g: &mut [f32], o: Outer) {
+    let p = g.len() / o.n_in;
+    assert!(o.input.len() > (W - 1) * o.a_stride + o.n_in - 1);
+    assert!(o.error.len() >= (W - 1) * o.d_stride + p);
+    for col in (0..p).step_by(V::LANES) {
+        let mut d = [V::splat(0.0); W];
+        for (e, d) in d.iter_mut().enumerate() {
+            *d = V::load(&o.error[e * o.d_stride + col..]);
+        }
+        for k in 0..o.n_in {
+            let at = k * p + col;
+            let mut acc = V::load(&g[at..]);
+            for (e, d) in d.iter().enumerate() {
+                acc = acc.add(V::splat(o.input[e * o.a_stride + k]).mul(*d));
+            }
+            acc.store(&mut g[at..]);
+        }
     }
 }
 
