@@ -20,7 +20,7 @@
 use super::dropout::Masks;
 use super::maths::{argmax, example_cost, sigmoid, softmax, tanh, Activation, Cost, Tally};
 use super::params::Network;
-use super::simd::{flush_subnormals, prefetch, Buf, Scalar, Simd};
+use super::simd::{flush_subnormals, prefetch, vector_starts, Buf, Scalar, Simd};
 use crate::data::{pixel, Examples};
 use crate::dispatch;
 
@@ -116,8 +116,12 @@ dispatch!(fn step_dispatch(w: &mut [f32], g: &[f32], decay: f32, rate: f32) => s
 #[inline(always)]
 fn step_plain<V: Simd>(w: &mut [f32], g: &[f32], decay: f32, rate: f32) {
     let (decay, rate) = (V::splat(decay), V::splat(rate));
-    for (wc, gc) in w.chunks_exact_mut(V::LANES).zip(g.chunks_exact(V::LANES)) {
-        decay.mul(V::load(wc)).sub(rate.mul(V::load(gc))).store(wc);
+    for at in vector_starts::<V>(w.len().min(g.len())) {
+        let wc = &mut w[at..];
+        decay
+            .mul(V::load(wc))
+            .sub(rate.mul(V::load(&g[at..])))
+            .store(wc);
     }
 }
 
@@ -289,8 +293,9 @@ macro_rules! in_blocks {
 /// `y += x`, lane by lane.
 #[inline(always)]
 fn add<V: Simd>(y: &mut [f32], x: &[f32]) {
-    for (yc, xc) in y.chunks_exact_mut(V::LANES).zip(x.chunks_exact(V::LANES)) {
-        V::load(yc).add(V::load(xc)).store(yc);
+    for at in vector_starts::<V>(y.len().min(x.len())) {
+        let yc = &mut y[at..];
+        V::load(yc).add(V::load(&x[at..])).store(yc);
     }
 }
 
@@ -299,11 +304,9 @@ fn add<V: Simd>(y: &mut [f32], x: &[f32]) {
 #[inline(always)]
 fn drop_neurons<V: Simd>(a: &mut [f32], kept: &mut [f32], scale: &[f32]) {
     kept.copy_from_slice(a);
-    for (ac, sc) in a
-        .chunks_exact_mut(V::LANES)
-        .zip(scale.chunks_exact(V::LANES))
-    {
-        V::load(ac).mul(V::load(sc)).store(ac);
+    for at in vector_starts::<V>(a.len().min(scale.len())) {
+        let ac = &mut a[at..];
+        V::load(ac).mul(V::load(&scale[at..])).store(ac);
     }
 }
 
@@ -314,15 +317,15 @@ fn times_slope<V: Simd>(d: &mut [f32], a: &[f32], f: Activation) {
     match f {
         Activation::Sigmoid => {
             let one = V::splat(1.0);
-            for (dc, ac) in d.chunks_exact_mut(V::LANES).zip(a.chunks_exact(V::LANES)) {
-                let a = V::load(ac);
+            for at in vector_starts::<V>(d.len().min(a.len())) {
+                let (dc, a) = (&mut d[at..], V::load(&a[at..]));
                 V::load(dc).mul(a.mul(one.sub(a))).store(dc);
             }
         }
         Activation::Tanh => {
             let one = V::splat(1.0);
-            for (dc, ac) in d.chunks_exact_mut(V::LANES).zip(a.chunks_exact(V::LANES)) {
-                let a = V::load(ac);
+            for at in vector_starts::<V>(d.len().min(a.len())) {
+                let (dc, a) = (&mut d[at..], V::load(&a[at..]));
                 V::load(dc).mul(one.sub(a.mul(a))).store(dc);
             }
         }
@@ -911,9 +914,9 @@ impl Lockstep {
             match params.cost {
                 Cost::Quadratic => {
                     let one = V::splat(1.0);
-                    for (dc, ac) in d.chunks_exact_mut(V::LANES).zip(a.chunks_exact(V::LANES)) {
-                        let a = V::load(ac);
-                        a.mul(a).mul(one.sub(a)).store(dc);
+                    for at in vector_starts::<V>(d.len().min(a.len())) {
+                        let a = V::load(&a[at..]);
+                        a.mul(a).mul(one.sub(a)).store(&mut d[at..]);
                     }
                 }
                 Cost::CrossEntropy | Cost::LogLikelihood => d.copy_from_slice(a),
@@ -1325,14 +1328,11 @@ dispatch!(fn add_dispatch(y: &mut [f32], x: &[f32]) => add_rows);
 fn momentum_decay<V: Simd>(v0: &mut [f32], w0: &[f32], mu: &[f32], wd: &[f32]) {
     let row_len = mu.len();
     for (v, w) in v0.chunks_exact_mut(row_len).zip(w0.chunks_exact(row_len)) {
-        let lanes = v
-            .chunks_exact_mut(V::LANES)
-            .zip(w.chunks_exact(V::LANES))
-            .zip(mu.chunks_exact(V::LANES).zip(wd.chunks_exact(V::LANES)));
-        for ((vc, wc), (mc, dc)) in lanes {
-            V::load(mc)
+        for at in vector_starts::<V>(row_len) {
+            let vc = &mut v[at..];
+            V::load(&mu[at..])
                 .mul(V::load(vc))
-                .sub(V::load(dc).mul(V::load(wc)))
+                .sub(V::load(&wd[at..]).mul(V::load(&w[at..])))
                 .store(vc);
         }
     }
@@ -1441,11 +1441,9 @@ fn outer_examples<V: Simd, const W: usize>(g: &mut [f32], o: Outer) {
 /// `delta = rates ⊙ delta`, lane by lane (an example's first-layer errors times its lanes' rates).
 #[inline(always)]
 fn scale_lanes<V: Simd>(delta: &mut [f32], rates: &[f32]) {
-    for (dc, rc) in delta
-        .chunks_exact_mut(V::LANES)
-        .zip(rates.chunks_exact(V::LANES))
-    {
-        V::load(rc).mul(V::load(dc)).store(dc);
+    for at in vector_starts::<V>(delta.len().min(rates.len())) {
+        let dc = &mut delta[at..];
+        V::load(&rates[at..]).mul(V::load(dc)).store(dc);
     }
 }
 

@@ -112,6 +112,15 @@ pub fn flush_subnormals() {
     }
 }
 
+/// The start of each whole vector of `V::LANES` floats in `0..len`, in order. The kernels' loops
+/// over slices a vector at a time use this rather than zipping `chunks_exact` iterators, whose
+/// `zip` computes both lengths with a division in a call the compiler did not inline (4.8% of a
+/// one-run epoch at batch 1,000, where such loops run a few times per example).
+#[inline(always)]
+pub fn vector_starts<V: Simd>(len: usize) -> impl Iterator<Item = usize> {
+    (0..len / V::LANES).map(|q| q * V::LANES)
+}
+
 /// Asks the processor to bring the cache lines of `data` closer (a hint; no effect elsewhere).
 #[inline(always)]
 pub fn prefetch<T>(data: &[T]) {
