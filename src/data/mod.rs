@@ -1,9 +1,9 @@
 //! The MNIST data set: IDX parsing (from any reader, gzipped or not), checksums, and the
 //! book's split into training, validation and test examples.
 //!
-//! Images are kept as the original bytes (one `u8` a pixel, 47 MB for all 70,000 images) and
-//! scaled to `[0, 1]` when a mini-batch or an evaluation block is gathered, so one loaded data
-//! set serves every run of a sweep read-only.
+//! Each image is kept as the list of its non-zero pixels' places and bytes (the input is byte /
+//! 255, read from a table as the kernels need it), so one loaded data set serves every run of a
+//! sweep read-only; the repository's MNIST comes with those lists already made ([`built_in`]).
 
 use std::borrow::Cow;
 use std::io::Read;
@@ -411,7 +411,7 @@ impl PartialEq for Split {
 /// Built from a file's images, or borrowed from the [`built_in`] MNIST, where the training and
 /// validation splits share the training file's `index` and `value` and each has its part of its
 /// `offsets`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone)]
 pub struct SparseImages {
     pub offsets: Cow<'static, [u32]>,
     pub index: Cow<'static, [u16]>,
@@ -709,14 +709,14 @@ pub struct Dataset {
     pub expanded: Option<Split>,
 }
 
-/// The four standard files, read, inflated and checked at once (the training images, 47 MB
-/// once inflated, take most of the time); the first failing file, in file order, is reported.
-fn all_four(file: impl Fn(usize) -> Result<Idx, DataError> + Sync) -> Result<[Idx; 4], DataError> {
+/// `file(i)` for the four standard files at once, on the pool's threads (the training images,
+/// 47 MB once inflated, take most of the time), in file order.
+fn all_four<T: Send>(file: impl Fn(usize) -> T + Sync) -> [T; 4] {
     let (a, (b, (c, d))) = rayon::join(
         || file(0),
         || rayon::join(|| file(1), || rayon::join(|| file(2), || file(3))),
     );
-    Ok([a?, b?, c?, d?])
+    [a, b, c, d]
 }
 
 /// True when `dir` holds the repository's four MNIST gzip files (each one's sha256 is the known
@@ -732,11 +732,7 @@ fn holds_built_in_files(dir: &Path) -> bool {
         let path = dir.join(format!("{}.gz", FILE_NAMES[i]));
         std::fs::read(path).is_ok_and(|raw| sha256_hex(&raw) == MNIST_GZIP_SHA256[i])
     };
-    let (a, (b, (c, d))) = rayon::join(
-        || same(0),
-        || rayon::join(|| same(1), || rayon::join(|| same(2), || same(3))),
-    );
-    a && b && c && d
+    all_four(same).iter().all(|&same| same)
 }
 
 impl Dataset {
@@ -780,7 +776,9 @@ impl Dataset {
             let sums = (sums.map(|s| s[i]), gzip_sums.map(|s| s[i]));
             load_checked(dir, FILE_NAMES[i], sums, label).map(|(idx, _)| idx)
         };
-        Self::from_files(dir.to_path_buf(), kind, all_four(file)?, validation_size)
+        // the first failing file, in file order, is reported
+        let [a, b, c, d] = all_four(file);
+        Self::from_files(dir.to_path_buf(), kind, [a?, b?, c?, d?], validation_size)
     }
 
     /// The MNIST built into the binary ([`built_in`]: the repository's `data/mnist/`), for an

@@ -1422,7 +1422,7 @@ fn outer_examples<V: Simd, const W: usize>(g: &mut [f32], o: Outer) {
     let p = g.len() / o.n_in;
     assert!(o.input.len() > (W - 1) * o.a_stride + o.n_in - 1);
     assert!(o.error.len() >= (W - 1) * o.d_stride + p);
-    for col in (0..p).step_by(V::LANES) {
+    for col in vector_starts::<V>(p) {
         let mut d = [V::splat(0.0); W];
         for (e, d) in d.iter_mut().enumerate() {
             *d = V::load(&o.error[e * o.d_stride + col..]);
