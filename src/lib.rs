@@ -23,6 +23,7 @@ pub mod grid;
 pub mod nn;
 pub mod report;
 pub mod search;
+pub mod stability;
 pub mod store;
 pub mod sweep;
 pub mod train;

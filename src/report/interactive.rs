@@ -411,18 +411,7 @@ pub(super) fn runs_table(summary: &Summary) -> String {
                 r.final_train_cost.map_or("-".into(), |c| format!("{c:.4}")),
                 r.final_train_cost,
             ));
-            let outcome = if r.diverged {
-                "diverged"
-            } else if r.too_slow() {
-                "too slow"
-            } else if r.oscillates {
-                "oscillated"
-            } else if r.stuck() {
-                "never learned"
-            } else {
-                "learned"
-            };
-            html.push_str(&cell(outcome.into(), None));
+            html.push_str(&cell(r.curve.verdict().outcome().into(), None));
             html.push_str("</tr>\n");
         }
     }

@@ -113,7 +113,7 @@ pub fn probe_verdicts(
     etas: &[f64],
     initial: &HashMap<u64, f64>,
     runs: &HashMap<&str, Vec<&Row>>,
-) -> Option<Vec<Vec<crate::search::threshold::Verdict>>> {
+) -> Option<Vec<Vec<crate::stability::Verdict>>> {
     t.verdicts(
         base,
         seeds,

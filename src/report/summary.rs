@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::grid::float_label;
 use crate::grid::settings::{self, extra_default, Column, Kind, SETTINGS, VARIANT};
+use crate::stability::{Curve, Majority, Verdict};
 
 /// One row of `metrics.csv`, read by column name.
 #[derive(Debug, Clone, PartialEq)]
@@ -245,24 +246,8 @@ pub struct RunCurve {
     pub best_epoch: usize,
     pub test_at_best: Option<f64>,
     pub final_train_cost: Option<f64>,
-    pub diverged: bool,
-    /// The training cost rose between epochs at least twice in the first ten epochs.
-    pub oscillates: bool,
-    /// Whether the training cost ended more than 1% below where it started (None when the
-    /// training cost is not monitored or there is only one epoch).
-    pub cost_fell: Option<bool>,
-}
-
-impl RunCurve {
-    /// Never left chance level (best accuracy below 20%).
-    pub fn stuck(&self) -> bool {
-        self.best_accuracy < 0.2
-    }
-
-    /// Stuck near chance although the training cost was falling: eta too small, not too big.
-    pub fn too_slow(&self) -> bool {
-        self.stuck() && self.cost_fell == Some(true) && !self.diverged && !self.oscillates
-    }
+    /// What the run's verdict reads (see [`crate::stability`]).
+    pub curve: Curve,
 }
 
 /// A group of runs differing only in the seed.
@@ -291,13 +276,16 @@ impl Configuration {
     pub fn unstable_seeds(&self) -> usize {
         self.runs
             .iter()
-            .filter(|r| r.diverged || r.oscillates || (r.stuck() && !r.too_slow()))
+            .filter(|r| r.curve.verdict().unstable())
             .count()
     }
 
     /// Seeds stuck near chance while their training cost fell (eta too small).
     pub fn too_slow_seeds(&self) -> usize {
-        self.runs.iter().filter(|r| r.too_slow()).count()
+        self.runs
+            .iter()
+            .filter(|r| r.curve.verdict() == Verdict::TooSlow)
+            .count()
     }
 }
 
@@ -330,9 +318,6 @@ pub struct Summary {
     pub halving: Option<super::searches::HalvingSummary>,
 }
 
-/// Relative rise of the training cost between epochs that counts as a rise.
-const RISE: f64 = 0.005;
-
 /// The accuracy a summary ranks by: the first monitored of validation, test and training.
 fn ranking(rows: &[Row]) -> (&'static str, fn(&Row) -> Option<f64>) {
     if rows.iter().any(|r| r.validation_accuracy.is_some()) {
@@ -361,31 +346,23 @@ fn curve(rows: &[&Row], acc: fn(&Row) -> Option<f64>) -> RunCurve {
             }
         }
     }
-    let diverged = rows.iter().any(|r| {
-        [r.train_cost, r.validation_cost, r.test_cost]
-            .iter()
-            .flatten()
-            .any(|c| !c.is_finite())
-    });
-    let costs: Vec<f64> = rows.iter().take(10).filter_map(|r| r.train_cost).collect();
-    let rises = costs
-        .windows(2)
-        .filter(|w| w[1] > w[0] * (1.0 + RISE))
-        .count();
-    let all_costs: Vec<f64> = rows.iter().filter_map(|r| r.train_cost).collect();
-    let cost_fell = match (all_costs.first(), all_costs.last()) {
-        (Some(&first), Some(&last)) if all_costs.len() > 1 => Some(last < first * 0.99),
-        _ => None,
-    };
+    let diverged = rows
+        .iter()
+        .find(|r| {
+            [r.train_cost, r.validation_cost, r.test_cost]
+                .iter()
+                .flatten()
+                .any(|c| !c.is_finite())
+        })
+        .map(|r| r.epoch);
+    let costs: Vec<Option<f64>> = rows.iter().map(|r| r.train_cost).collect();
     RunCurve {
-        cost_fell,
+        curve: Curve::of(&costs, diverged, best.0),
         seed: rows[0].seed,
         best_accuracy: best.0,
         best_epoch: best.1,
         test_at_best: best.2,
         final_train_cost: rows.last().and_then(|r| r.train_cost),
-        diverged,
-        oscillates: rises >= 2,
         points,
     }
 }
@@ -435,7 +412,7 @@ pub fn summarize(rows: &[Row]) -> Summary {
             };
             Configuration {
                 seeds: runs.len(),
-                diverged: runs.iter().filter(|r| r.diverged).count(),
+                diverged: runs.iter().filter(|r| r.curve.diverged.is_some()).count(),
                 best_accuracy: collect(&|r| Some(r.best_accuracy).filter(|a| a.is_finite()))
                     .unwrap_or(Stat {
                         mean: f64::NAN,
@@ -585,7 +562,7 @@ fn answer(
 /// at chance). The answer is the bracket of values tried around the threshold; a value that was
 /// not tried is never the recommendation.
 fn eta_threshold(per_value: &[(String, &Configuration)], train_cost_monitored: bool) -> String {
-    let unstable = |g: &Configuration| 2 * g.unstable_seeds() > g.seeds;
+    let unstable = |g: &Configuration| Majority::MoreThanHalf.reached(g.unstable_seeds(), g.seeds);
     let no_cost = if train_cost_monitored {
         ""
     } else {
@@ -594,7 +571,7 @@ fn eta_threshold(per_value: &[(String, &Configuration)], train_cost_monitored: b
     };
     let slow: Vec<&str> = per_value
         .iter()
-        .filter(|(_, g)| 2 * g.too_slow_seeds() > g.seeds)
+        .filter(|(_, g)| Majority::MoreThanHalf.reached(g.too_slow_seeds(), g.seeds))
         .map(|(v, _)| v.as_str())
         .collect();
     let slow_text = match slow.as_slice() {
@@ -625,12 +602,8 @@ fn eta_threshold(per_value: &[(String, &Configuration)], train_cost_monitored: b
     let (threshold, g) = &per_value[first_bad];
     let what = {
         let diverged = g.diverged;
-        let oscillating = g.runs.iter().filter(|r| r.oscillates).count();
-        let saturated = g
-            .runs
-            .iter()
-            .filter(|r| r.stuck() && !r.too_slow() && !r.diverged)
-            .count();
+        let oscillating = g.runs.iter().filter(|r| r.curve.oscillates).count();
+        let saturated = g.runs.iter().filter(|r| r.curve.saturated()).count();
         let mut parts = Vec::new();
         if diverged > 0 {
             parts.push(format!("{diverged} of {} seeds diverged", g.seeds));

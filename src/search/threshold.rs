@@ -17,6 +17,7 @@ use crate::grid::RunSettings;
 use crate::train::initial_training_cost;
 
 use super::round3;
+use crate::stability::{probe, Majority, Verdict};
 
 /// `[search] mode = "threshold"`.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,111 +49,14 @@ impl Default for ThresholdSearch {
     }
 }
 
-/// A rise of the training cost from one epoch to the next larger than this share is
-/// "oscillating or increasing". The regularised cost of a stable eta wiggles by up to about 1%
-/// (lambda 5.0 on 1,000 images, eta 0.25); an eta past the threshold makes it jump by 3-60%
-/// (README, "Finding eta the book's way").
-pub const RISE_TOLERANCE: f64 = 0.02;
-
-/// A cost that falls by less than this share over the watched epochs, with the network at
-/// chance, is a saturated network, not a slow one.
-pub const FLAT: f64 = 0.001;
-
 /// The scan gives up below this eta (every probe unstable) ...
 pub const LOWEST_ETA: f64 = 1e-6;
 /// ... and above this one (every probe stable).
 pub const HIGHEST_ETA: f64 = 1e6;
 
-/// What one seed's probe shows.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Verdict {
-    /// The training cost fell through the watched epochs.
-    Stable,
-    /// The cost rose by more than [`RISE_TOLERANCE`] from one epoch to the next.
-    Rose { epoch: usize, by: f64 },
-    /// Small rises and falls that end above where the first epoch left the cost.
-    EndedHigher,
-    /// At chance, with a cost that no longer moves: the neurons are saturated.
-    Saturated,
-    /// A cost or a parameter became NaN or infinite.
-    Diverged { epoch: usize },
-}
-
-impl Verdict {
-    pub fn unstable(&self) -> bool {
-        *self != Verdict::Stable
-    }
-
-    /// `stable` or `unstable`, the column of `threshold.csv`.
-    pub fn word(&self) -> &'static str {
-        if self.unstable() {
-            "unstable"
-        } else {
-            "stable"
-        }
-    }
-
-    /// Why, in a few words.
-    pub fn reason(&self) -> String {
-        match self {
-            Verdict::Stable => "cost fell".to_string(),
-            Verdict::Rose { epoch, by } => {
-                format!("cost rose {:.1}% in epoch {epoch}", 100.0 * by)
-            }
-            Verdict::EndedHigher => "cost ended above epoch 1".to_string(),
-            Verdict::Saturated => "saturated at chance".to_string(),
-            Verdict::Diverged { epoch } => format!("diverged in epoch {epoch}"),
-        }
-    }
-}
-
-/// The verdict on one seed's probe: the training cost of the untrained network (the same for
-/// every eta of a seed; `None` where unknown), the training cost after each watched epoch
-/// (`None` where it was not finite), the training accuracy after the last, whether it ended
-/// before `watch` epochs (it diverged: probes never stop early otherwise), and the number of
-/// classes.
-pub fn verdict(
-    initial: Option<f64>,
-    costs: &[Option<f64>],
-    last_accuracy: Option<f64>,
-    watch: usize,
-    classes: usize,
-) -> Verdict {
-    if let Some(k) = costs.iter().position(|c| c.is_none_or(|c| !c.is_finite())) {
-        return Verdict::Diverged { epoch: k + 1 };
-    }
-    let costs: Vec<f64> = costs.iter().flatten().copied().collect();
-    if costs.len() < watch {
-        return Verdict::Diverged {
-            epoch: costs.len() + 1,
-        };
-    }
-    // from the untrained network to epoch 1, then epoch to epoch
-    let mut before = initial.filter(|c| c.is_finite());
-    for (k, &c) in costs.iter().enumerate() {
-        if let Some(b) = before {
-            let by = c / b - 1.0;
-            if by > RISE_TOLERANCE {
-                return Verdict::Rose { epoch: k + 1, by };
-            }
-        }
-        before = Some(c);
-    }
-    let (first, last) = (costs[0], costs[costs.len() - 1]);
-    if costs.len() >= 2 && last > first {
-        return Verdict::EndedHigher;
-    }
-    let at_chance = last_accuracy.is_some_and(|a| a <= 1.5 / classes.max(2) as f64);
-    if at_chance && (first - last) < FLAT * first {
-        return Verdict::Saturated;
-    }
-    Verdict::Stable
-}
-
 /// An eta is unstable when at least half of its seeds are (with two seeds, either one).
 pub fn majority_unstable(verdicts: &[Verdict]) -> bool {
-    let unstable = verdicts.iter().filter(|v| v.unstable()).count();
-    !verdicts.is_empty() && 2 * unstable >= verdicts.len()
+    Majority::AtLeastHalf.unstable(verdicts)
 }
 
 /// How the search ended.
@@ -363,13 +267,7 @@ impl ThresholdSearch {
                         let rows = rows(&self.probe_run(base, eta, seed).id())?;
                         let costs: Vec<Option<f64>> = rows.iter().map(|r| r.0).collect();
                         let accuracy = rows.last().and_then(|r| r.1);
-                        Some(verdict(
-                            initial(seed),
-                            &costs,
-                            accuracy,
-                            self.watch,
-                            classes,
-                        ))
+                        Some(probe(initial(seed), &costs, accuracy, self.watch, classes))
                     })
                     .collect()
             })
@@ -409,56 +307,6 @@ impl ThresholdSearch {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn costs(c: &[f64]) -> Vec<Option<f64>> {
-        c.iter().map(|&x| Some(x)).collect()
-    }
-
-    #[test]
-    fn verdicts_tell_falling_rising_saturated_and_diverged_costs_apart() {
-        // chapter 1, eta 3, seed 1 (the shipped sweep): falls
-        let v = verdict(None, &costs(&[0.0799, 0.0613, 0.0543]), Some(0.936), 3, 10);
-        assert_eq!(v, Verdict::Stable);
-        // eta 10, seed 2: rises 10% in epoch 3
-        let v = verdict(None, &costs(&[0.0800, 0.0660, 0.0726]), Some(0.92), 3, 10);
-        assert!(matches!(v, Verdict::Rose { epoch: 3, by } if (by - 0.1002).abs() < 1e-3));
-        // lambda 5 on 1,000 images, eta 0.25: a 0.8% wiggle is not a rise
-        let v = verdict(
-            None,
-            &costs(&[1.456, 1.3776, 1.3886, 1.30]),
-            Some(0.8),
-            4,
-            10,
-        );
-        assert_eq!(v, Verdict::Stable);
-        // small rises that end higher than they started
-        let v = verdict(None, &costs(&[1.0, 1.015, 0.998, 1.012]), Some(0.8), 4, 10);
-        assert_eq!(v, Verdict::EndedHigher);
-        // eta 100: at chance, cost 0.5 falling by 1e-7
-        let v = verdict(
-            None,
-            &costs(&[0.49999993, 0.49999987, 0.49999980]),
-            Some(0.099),
-            3,
-            10,
-        );
-        assert_eq!(v, Verdict::Saturated);
-        // too small an eta: at chance too, but the cost falls: stable (slow, not unstable)
-        let v = verdict(None, &costs(&[0.484, 0.4635, 0.4355]), Some(0.12), 3, 10);
-        assert_eq!(v, Verdict::Stable);
-        let v = verdict(None, &[Some(2.0), None], None, 3, 10);
-        assert_eq!(v, Verdict::Diverged { epoch: 2 });
-        let v = verdict(None, &costs(&[2.0]), None, 3, 10);
-        assert_eq!(v, Verdict::Diverged { epoch: 2 });
-        let v = verdict(None, &costs(&[2.0, f64::INFINITY, 1.0]), None, 3, 10);
-        assert_eq!(v, Verdict::Diverged { epoch: 2 });
-        // cross-entropy, lambda 5 on 1,000 images, eta 100: the first epoch blows the cost up
-        // from the untrained network's 3.3, then it falls
-        let v = verdict(Some(3.3), &costs(&[63.0, 57.5, 59.2]), Some(0.1), 3, 10);
-        assert!(matches!(v, Verdict::Rose { epoch: 1, .. }), "{v:?}");
-        let v = verdict(Some(3.3), &costs(&[2.8, 2.4, 2.1]), Some(0.6), 3, 10);
-        assert_eq!(v, Verdict::Stable);
-    }
 
     #[test]
     fn half_the_seeds_make_an_eta_unstable() {
