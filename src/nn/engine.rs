@@ -20,7 +20,7 @@
 use super::dropout::Masks;
 use super::maths::{argmax, example_cost, sigmoid, softmax, tanh, Activation, Cost, Tally};
 use super::params::Network;
-use super::simd::{flush_subnormals, prefetch, vector_starts, Buf, Scalar, Simd};
+use super::simd::{prefetch, vector_starts, Buf, FlushSubnormals, Scalar, Simd};
 use crate::data::{pixel, Examples};
 use crate::dispatch;
 
@@ -808,7 +808,7 @@ impl Lockstep {
 
     /// Sum of run `r`'s squared weights, in f64 (for the L2 term of the cost).
     pub fn sum_squared_weights(&self, r: usize) -> f64 {
-        flush_subnormals();
+        let _mode = FlushSubnormals::enter();
         (0..self.layers())
             .map(|l| {
                 (0..self.sizes[l])
@@ -1016,7 +1016,7 @@ impl Lockstep {
         m: usize,
         n: usize,
     ) {
-        flush_subnormals();
+        let _mode = FlushSubnormals::enter();
         self.set_lane_steps(params, n);
         self.set_rates(params, m);
         // one pixel range: all the rows
@@ -1087,7 +1087,7 @@ impl Lockstep {
     /// lanes' rates ([`Self::set_rates`]), in place (the bias gradients were summed from them
     /// already).
     pub fn prepare_chunk(&self, chunk: &mut Grads) {
-        flush_subnormals();
+        let _mode = FlushSubnormals::enter();
         let rates = &self.lanes.rate;
         let row_len = rates.len();
         let Grads { rows, d0, .. } = chunk;
@@ -1101,7 +1101,7 @@ impl Lockstep {
     /// Needs [`Self::set_lane_steps`] first.
     pub fn step_upper(&mut self, chunks: &mut [Grads], params: &[RunParams], m: usize, n: usize) {
         // on whichever thread the phases run it, as every entry point of the engine
-        flush_subnormals();
+        let _mode = FlushSubnormals::enter();
         let (first, rest) = chunks.split_at_mut(1);
         let first = &mut first[0];
         for other in rest.iter() {
@@ -1243,7 +1243,7 @@ impl Lockstep {
         position: u64,
         next: Option<u32>,
     ) {
-        flush_subnormals();
+        let _mode = FlushSubnormals::enter();
         accumulate_dispatch(self, grads, params, examples, indices, position, next)
     }
 
@@ -1257,7 +1257,7 @@ impl Lockstep {
         tallies: &mut [Tally],
         with_cost: bool,
     ) {
-        flush_subnormals();
+        let _mode = FlushSubnormals::enter();
         tally_dispatch(self, s, params, examples, tallies, with_cost)
     }
 
@@ -1269,7 +1269,7 @@ impl Lockstep {
         value: &[u8],
         label: usize,
     ) -> Vec<f64> {
-        flush_subnormals();
+        let _mode = FlushSubnormals::enter();
         let mut s = self.scratch();
         self.forward::<Scalar>(&mut s, params, index, value, true, None);
         let (top, n_out) = (self.layers() - 1, self.sizes[self.layers()]);
@@ -1300,7 +1300,7 @@ pub fn step_first_layer_part(
     chunks: &[Grads],
     examples: &Examples,
 ) {
-    flush_subnormals();
+    let _mode = FlushSubnormals::enter();
     let row_len = lanes.rate.len();
     let (first_row, parts) = (bounds[part], bounds.len() - 1);
     match v0 {

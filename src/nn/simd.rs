@@ -66,50 +66,114 @@ impl Isa {
     }
 }
 
-/// Puts this thread's floating-point unit in flush-to-zero and denormals-are-zero mode (idempotent
-/// and cheap: the control register is only written when it differs).
+/// The processor's floating-point mode borrowed by the engine: while a `FlushSubnormals` lives,
+/// this thread computes in flush-to-zero and denormals-are-zero mode; when it drops, the mode it
+/// found is put back, so code after the engine (the rest of the pool's work, every f64 sum of a
+/// report) runs in the default mode the language assumes.
 ///
 /// Subnormal floats (below about 1.2e-38 in f32) appear as a network trains: sigmoid slopes of
 /// saturated neurons, tiny gradients, weights decayed towards zero. Most processors compute with
 /// them tens of times slower than with normal numbers, so a trained network's epochs became up to
 /// 8 times slower than a fresh one's. In this mode they are read and written as 0 instead, on
 /// every instruction set the kernels use (SSE, AVX and AVX-512 share the x86 control register).
-/// Every engine entry point calls this on the thread that computes, so the numbers never depend
-/// on which thread did the work.
+/// Every engine entry point takes one on the thread that computes, so the numbers never depend
+/// on which thread did the work. Taking one costs two reads and at most two writes of the control
+/// register: nothing beside a mini-batch's work.
+#[must_use = "the mode lasts only while the guard lives"]
+pub struct FlushSubnormals {
+    /// The control word found on entry, written back on drop (None: unchanged, or no such mode).
+    previous: Option<u64>,
+}
+
+impl FlushSubnormals {
+    /// Sets the mode on this thread until the guard drops.
+    #[inline]
+    pub fn enter() -> FlushSubnormals {
+        let Some(found) = fp_control() else {
+            return FlushSubnormals { previous: None };
+        };
+        let wanted = found | FLUSH_BITS;
+        if wanted == found {
+            return FlushSubnormals { previous: None };
+        }
+        set_fp_control(wanted);
+        FlushSubnormals {
+            previous: Some(found),
+        }
+    }
+}
+
+impl Drop for FlushSubnormals {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(previous) = self.previous {
+            set_fp_control(previous);
+        }
+    }
+}
+
+/// Whether this thread computes with subnormals flushed (for tests: after the engine returns it
+/// never does).
+pub fn subnormals_flushed() -> bool {
+    fp_control().is_some_and(|c| c & FLUSH_BITS == FLUSH_BITS)
+}
+
+/// MXCSR bit 15: flush to zero; bit 6: denormals are zero.
+#[cfg(target_arch = "x86_64")]
+const FLUSH_BITS: u64 = (1 << 15) | (1 << 6);
+/// FPCR bit 24: flush to zero (inputs and outputs).
+#[cfg(target_arch = "aarch64")]
+const FLUSH_BITS: u64 = 1 << 24;
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const FLUSH_BITS: u64 = 0;
+
+/// This thread's floating-point control word (None where the engine sets no mode).
 #[inline]
-pub fn flush_subnormals() {
+fn fp_control() -> Option<u64> {
     #[cfg(target_arch = "x86_64")]
     {
-        // MXCSR bit 15: flush to zero; bit 6: denormals are zero
-        const FTZ_DAZ: u32 = (1 << 15) | (1 << 6);
         let mut csr: u32 = 0;
-        // SAFETY: stmxcsr stores the 32-bit control register to the given address.
+        // SAFETY: stmxcsr stores the 32-bit control register to the given address, a local.
         unsafe {
             std::arch::asm!("stmxcsr [{}]", in(reg) &mut csr, options(nostack, preserves_flags));
         }
-        if csr & FTZ_DAZ != FTZ_DAZ {
-            csr |= FTZ_DAZ;
-            // SAFETY: ldmxcsr loads a valid control word (the current one with two mode bits set).
-            unsafe {
-                std::arch::asm!("ldmxcsr [{}]", in(reg) &csr, options(nostack, readonly, preserves_flags));
-            }
+        Some(csr as u64)
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        let fpcr: u64;
+        // SAFETY: reading FPCR has no effect beyond the read.
+        unsafe {
+            std::arch::asm!("mrs {}, fpcr", out(reg) fpcr, options(nomem, nostack, preserves_flags));
+        }
+        Some(fpcr)
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    None
+}
+
+/// Writes this thread's floating-point control word.
+#[inline]
+fn set_fp_control(word: u64) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let csr = word as u32;
+        // SAFETY: ldmxcsr loads a control word read from this register by `fp_control`, with at
+        // most the two mode bits of FLUSH_BITS changed: no reserved bit is set. Only this thread's
+        // modes change, and the guard that changed them puts them back.
+        unsafe {
+            std::arch::asm!("ldmxcsr [{}]", in(reg) &csr, options(nostack, readonly, preserves_flags));
         }
     }
     #[cfg(target_arch = "aarch64")]
     {
-        // FPCR bit 24: flush to zero (inputs and outputs)
-        let mut fpcr: u64;
-        // SAFETY: reading and writing FPCR only changes this thread's floating-point modes.
+        // SAFETY: as above, a word read from FPCR with at most the flush bit changed.
         unsafe {
-            std::arch::asm!("mrs {}, fpcr", out(reg) fpcr, options(nomem, nostack, preserves_flags));
-        }
-        if fpcr & (1 << 24) == 0 {
-            fpcr |= 1 << 24;
-            unsafe {
-                std::arch::asm!("msr fpcr, {}", in(reg) fpcr, options(nomem, nostack, preserves_flags));
-            }
+            std::arch::asm!("msr fpcr, {}", in(reg) word, options(nomem, nostack, preserves_flags));
         }
     }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    let _ = word;
 }
 
 /// The start of each whole vector of `V::LANES` floats in `0..len`, in order. The kernels' loops
@@ -326,7 +390,9 @@ mod tests {
             let tiny = std::hint::black_box(1e-38f32);
             // without the mode, 1e-38 / 4 is a subnormal
             assert!(std::hint::black_box(tiny) / 4.0 > 0.0);
-            flush_subnormals();
+            assert!(!subnormals_flushed());
+            let guard = FlushSubnormals::enter();
+            assert!(subnormals_flushed());
             let x = [tiny; 16];
             let mut y = [0f32; 16];
             for i in (0..16).step_by(4) {
@@ -342,6 +408,12 @@ mod tests {
             // and a subnormal input counts as zero
             let sub = f32::from_bits(1);
             assert_eq!(std::hint::black_box(sub) * 2.0, 0.0);
+            // a guard inside a guard leaves the mode on; the outer one restores the default
+            drop(FlushSubnormals::enter());
+            assert!(subnormals_flushed());
+            drop(guard);
+            assert!(!subnormals_flushed());
+            assert!(std::hint::black_box(tiny) / 4.0 > 0.0);
         })
         .join()
         .unwrap();

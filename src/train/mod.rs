@@ -1017,6 +1017,30 @@ mod tests {
     }
 
     #[test]
+    fn no_thread_of_the_pool_is_left_flushing_subnormals() {
+        // the engine borrows the floating-point mode on every thread that computes (the three
+        // phases of a batch-300 epoch, the evaluation) and gives it back
+        let data = crate::tests_support::mnist();
+        let s = RunSettings {
+            epochs: 1,
+            batch_size: 300,
+            ..settings(1200)
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let flushed = pool.install(|| {
+            let mut t = Trainer::new(std::slice::from_ref(&s), data, Monitor::all());
+            t.train_epoch();
+            t.evaluate(0.0);
+            rayon::broadcast(|_| crate::nn::simd::subnormals_flushed())
+        });
+        assert_eq!(flushed, [false, false]);
+        assert!(!crate::nn::simd::subnormals_flushed());
+    }
+
+    #[test]
     fn a_stop_ends_an_epoch_of_large_mini_batches_after_the_current_one() {
         // the phases see the flag at the first mini-batch's upper-layer step: that mini-batch
         // is finished (its first layer too), the other three are not trained
