@@ -114,6 +114,7 @@ impl Drop for FlushSubnormals {
 
 /// Whether this thread computes with subnormals flushed (for tests: after the engine returns it
 /// never does).
+#[cfg(test)]
 pub fn subnormals_flushed() -> bool {
     fp_control().is_some_and(|c| c & FLUSH_BITS == FLUSH_BITS)
 }
