@@ -16,10 +16,10 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use runner::config::Experiment;
 use runner::data::{Dataset, DatasetKind};
 use runner::grid::RunSettings;
+use runner::metrics::Monitor;
 use runner::nn::params::Network;
 use runner::nn::reference::Workspace;
 use runner::sweep::{run_sweep, SweepOptions};
-use runner::train::metrics::Monitor;
 use runner::train::Trainer;
 
 fn data() -> &'static Dataset {
@@ -273,7 +273,7 @@ fn evaluation(c: &mut Criterion) {
         train_size: 10_000,
         ..settings(&sizes, 10)
     };
-    let monitor = Monitor::only(&[runner::train::metrics::Metric::TestAccuracy]);
+    let monitor = Monitor::only(&[runner::metrics::Metric::TestAccuracy]);
     for threads in [1, 2] {
         let pool = pool(threads);
         group.bench_function(format!("{threads}thread"), |b| {

@@ -20,6 +20,7 @@ pub mod cli;
 pub mod config;
 pub mod data;
 pub mod grid;
+pub mod metrics;
 pub mod nn;
 pub mod report;
 pub mod search;

@@ -18,8 +18,8 @@ use anyhow::Context as _;
 
 use crate::data::{Dataset, DatasetKind};
 use crate::grid::{Grid, RunSettings};
+use crate::metrics::Monitor;
 use crate::search::Search;
-use crate::train::metrics::Monitor;
 use values::Source;
 
 /// The `[data]` table.
@@ -238,9 +238,9 @@ mod tests {
     use super::*;
     use crate::grid::schedule::Schedule;
     use crate::grid::Value;
+    use crate::metrics::Metric;
     use crate::nn::maths::{Activation, Cost};
     use crate::nn::params::Init;
-    use crate::train::metrics::Metric;
 
     /// A grid's lists, typed, for the assertions.
     trait Lists {

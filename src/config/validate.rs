@@ -18,9 +18,9 @@ use super::{DataSettings, Experiment, TrainSizeSource};
 use crate::data::{DatasetKind, DEFAULT_VALIDATION, MNIST_TRAIN, TRAINING_FILE_IMAGES};
 use crate::grid::settings::{self, Kind, Max, Setting, SETTINGS};
 use crate::grid::{Grid, Partial, RunSettings, Value, Variant};
+use crate::metrics::{Metric, Monitor};
 use crate::nn::maths::Cost;
 use crate::search::{Halving, Search, ThresholdSearch};
-use crate::train::metrics::{Metric, Monitor};
 
 const DATA_KEYS: &[&str] = &["dataset", "dir", "train_size", "validation_size", "monitor"];
 /// `[search]`'s modes and the keys each takes beside `mode`.

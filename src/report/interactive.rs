@@ -510,9 +510,8 @@ mod tests {
             })
             .collect();
         std::fs::write(&metrics, format!("{header}\n{}\n", rows.join("\n"))).unwrap();
-        let summary = crate::report::summary::summarize(
-            &crate::report::summary::read_metrics(&metrics).unwrap(),
-        );
+        let summary =
+            crate::report::summary::summarize(&crate::store::read_metrics(&metrics).unwrap());
         assert!(specs(&summary).is_empty());
     }
 

@@ -15,8 +15,9 @@ pub mod summary;
 
 use crate::report::export::Exporter;
 use crate::report::plot::write_plots;
-use crate::report::summary::{read_metrics, summarize, Row, Summary};
+use crate::report::summary::{summarize, Summary};
 use crate::search::Search;
+use crate::store::{read_metrics, MetricsFile, MetricsRow};
 use crate::store::{write_atomically, ResultsDir};
 
 /// Reads `metrics.csv` of a results folder and summarises its finished runs: where the folder
@@ -57,7 +58,7 @@ pub fn summary_of(dir: &Path) -> Result<Summary> {
                 .as_ref()
                 .expect("a search comes from a saved experiment");
             let (found, probes) = searches::threshold(exp, &t, &rows);
-            let finals: Vec<Row> = rows
+            let finals: Vec<MetricsRow> = rows
                 .iter()
                 .filter(|r| !probes.contains(&r.run))
                 .cloned()
@@ -96,25 +97,18 @@ fn mismatched_runs(dir: &Path) -> Result<Vec<String>> {
     if states.is_empty() {
         return Ok(Vec::new());
     }
-    let path = ResultsDir::metrics_path(dir);
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_path(&path)
-        .with_context(|| format!("reading '{}'", path.display()))?;
-    let width = reader.headers()?.len();
-    let mut lines: std::collections::HashMap<String, Vec<Vec<String>>> = Default::default();
-    for record in reader.records() {
-        let record = record.with_context(|| format!("reading '{}'", path.display()))?;
-        if record.len() != width {
-            continue; // a torn row: its run did not finish
-        }
-        let cells: Vec<String> = record.iter().map(String::from).collect();
-        lines.entry(cells[0].clone()).or_default().push(cells);
+    let file = MetricsFile::read(&ResultsDir::metrics_path(dir))?;
+    let mut lines: std::collections::HashMap<&str, Vec<Vec<String>>> = Default::default();
+    for cells in &file.lines {
+        lines
+            .entry(cells[0].as_str())
+            .or_default()
+            .push(cells.clone());
     }
     let mut bad: Vec<String> = states
         .iter()
         .filter(|(id, row)| {
-            let rows = lines.get(*id).map_or(&[][..], |l| l.as_slice());
+            let rows = lines.get(id.as_str()).map_or(&[][..], |l| l.as_slice());
             !crate::store::resume::rows_match(row, rows)
         })
         .map(|(id, _)| id.clone())
@@ -160,7 +154,7 @@ pub fn write_report(dir: &Path) -> Result<(Summary, Vec<PathBuf>)> {
         .into_values()
         .collect();
     runs.sort_by(|a, b| a.settings.run.cmp(&b.settings.run));
-    let rows = summary::read_metrics(&ResultsDir::metrics_path(dir))?;
+    let rows = crate::store::read_metrics(&ResultsDir::metrics_path(dir))?;
     crate::store::tensorboard::complete(dir, &runs, &rows)
         .context("writing the TensorBoard event files")?;
     written.push(dir.join(crate::store::tensorboard::FOLDER));

@@ -604,7 +604,8 @@ fn heatmap(summary: &Summary, kx: &str, ky: &str, path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::summary::{read_metrics, summarize};
+    use crate::report::summary::summarize;
+    use crate::store::read_metrics;
 
     fn metrics(dir: &Path, two_keys: bool) -> PathBuf {
         let mut text = String::from("run,sizes,eta,batch_size,epochs,seed,cost,init,lambda,train_size,epoch,train_cost,train_accuracy,validation_cost,validation_accuracy,test_cost,test_accuracy,seconds\n");

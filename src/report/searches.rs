@@ -8,12 +8,14 @@ use std::fmt::Write as _;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use super::summary::Row;
 use crate::config::Experiment;
 use crate::grid::float_label;
+use crate::metrics::Status;
 use crate::search::halving::{Ended, Member, Trace};
 use crate::search::threshold::Ending;
 use crate::search::{Halving, Search, ThresholdSearch};
+use crate::store::table::by_run;
+use crate::store::MetricsRow;
 use crate::store::RunRow;
 
 /// One seed's verdict on one probed eta.
@@ -92,45 +94,11 @@ pub struct HalvingSummary {
     pub standing: Vec<(String, f64)>,
 }
 
-/// Each finished run's rows by id, in epoch order.
-pub fn by_run(rows: &[Row]) -> HashMap<&str, Vec<&Row>> {
-    let mut out: HashMap<&str, Vec<&Row>> = HashMap::new();
-    for r in rows {
-        out.entry(r.run.as_str()).or_default().push(r);
-    }
-    for v in out.values_mut() {
-        v.sort_by_key(|r| r.epoch);
-    }
-    out
-}
-
-/// Each seed's verdict on each of `etas`, from the probes' rows (`runs`: rows by run id) and the
-/// untrained networks' costs; `None` while a probe has no rows.
-pub fn probe_verdicts(
-    t: &ThresholdSearch,
-    base: &crate::grid::RunSettings,
-    seeds: &[u64],
-    etas: &[f64],
-    initial: &HashMap<u64, f64>,
-    runs: &HashMap<&str, Vec<&Row>>,
-) -> Option<Vec<Vec<crate::stability::Verdict>>> {
-    t.verdicts(
-        base,
-        seeds,
-        etas,
-        |s| initial.get(&s).copied(),
-        |id| {
-            runs.get(id)
-                .map(|v| v.iter().map(|r| (r.train_cost, r.train_accuracy)).collect())
-        },
-    )
-}
-
 /// Replays a threshold search from the rows; returns what it found and the ids of its probes.
 pub fn threshold(
     exp: &Experiment,
     t: &ThresholdSearch,
-    rows: &[Row],
+    rows: &[MetricsRow],
 ) -> (ThresholdSummary, HashSet<String>) {
     let base = exp.run(0);
     let seeds = exp.seeds();
@@ -143,7 +111,13 @@ pub fn threshold(
         .unwrap_or_default();
     let outcome = t
         .run(&seeds, |_, etas| {
-            Ok::<_, ()>(probe_verdicts(t, &base, &seeds, etas, &initial, &runs))
+            Ok::<_, ()>(t.verdicts(
+                &base,
+                &seeds,
+                etas,
+                |s| initial.get(&s).copied(),
+                |id| runs.get(id).map(|v| v.iter().map(|r| r.values).collect()),
+            ))
         })
         .unwrap_or_default();
     let mut ids = HashSet::new();
@@ -350,7 +324,7 @@ impl ThresholdSummary {
 pub fn halving(
     exp: &Experiment,
     h: &Halving,
-    rows: &[Row],
+    rows: &[MetricsRow],
     states: &HashMap<String, RunRow>,
 ) -> HalvingSummary {
     let grid = exp.runs();
@@ -368,7 +342,7 @@ pub fn halving(
         .iter()
         .map(|(id, rows)| {
             let ended = states.get(*id).map(|s| {
-                if s.status == "diverged" {
+                if s.status == Status::Diverged {
                     Ended::Diverged
                 } else {
                     Ended::Finished

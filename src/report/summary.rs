@@ -2,210 +2,16 @@
 //! statistics over seeds, and a paragraph per swept setting. Built from `metrics.csv` alone, so
 //! it works on merged or resumed results and on a CSV from another tool with the same columns.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::path::Path;
 
-use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use crate::grid::float_label;
-use crate::grid::settings::{self, extra_default, Column, Kind, SETTINGS, VARIANT};
+use crate::grid::settings::{self, SETTINGS, VARIANT};
+use crate::metrics::Metric;
 use crate::stability::{Curve, Majority, Verdict};
-
-/// One row of `metrics.csv`, read by column name.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Row {
-    pub run: String,
-    pub group: ConfigKey,
-    pub seed: u64,
-    pub epoch: usize,
-    pub train_cost: Option<f64>,
-    pub train_accuracy: Option<f64>,
-    pub validation_accuracy: Option<f64>,
-    pub test_accuracy: Option<f64>,
-    pub validation_cost: Option<f64>,
-    pub test_cost: Option<f64>,
-}
-
-impl Row {
-    /// The value of a metric (None where it was not monitored).
-    pub fn get(&self, m: crate::train::metrics::Metric) -> Option<f64> {
-        use crate::train::metrics::Metric;
-        match m {
-            Metric::TrainCost => self.train_cost,
-            Metric::TrainAccuracy => self.train_accuracy,
-            Metric::ValidationCost => self.validation_cost,
-            Metric::ValidationAccuracy => self.validation_accuracy,
-            Metric::TestCost => self.test_cost,
-            Metric::TestAccuracy => self.test_accuracy,
-        }
-    }
-}
-
-/// Every setting of a run except the seed, as text: the runs that differ only in their seed
-/// share it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ConfigKey {
-    /// The value of each setting in [`SETTINGS`] order, normalized (the seed's is empty).
-    values: Vec<String>,
-    /// The run's `[[variant]]`, if the experiment has variants.
-    variant: Option<String>,
-}
-
-impl ConfigKey {
-    /// The value of a setting (or `variant`), as text.
-    pub fn value(&self, key: &str) -> String {
-        match settings::index(key) {
-            Some(i) => self.values[i].clone(),
-            None if key == VARIANT => self.variant.clone().unwrap_or_default(),
-            None => String::new(),
-        }
-    }
-
-    /// The value of a numeric setting, for plotting on a numeric axis (one-hidden-layer
-    /// networks by their width).
-    pub fn number(&self, key: &str) -> Option<f64> {
-        settings::setting(key)?.number(&self.value(key))
-    }
-
-    /// `eta=3.0 lambda=0.0` for the given keys.
-    pub fn label(&self, keys: &[&str]) -> String {
-        keys.iter()
-            .map(|k| format!("{k}={}", self.value(k)))
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
-}
-
-impl Serialize for ConfigKey {
-    /// The standard settings as JSON values (numbers as numbers), then `extra`: the extra
-    /// settings not at their default and the variant.
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut map = serializer.serialize_map(None)?;
-        let mut extra = BTreeMap::new();
-        for (s, text) in SETTINGS.iter().zip(&self.values) {
-            if s.name == "seed" {
-                continue;
-            }
-            if s.column == Column::Extra {
-                if *text != extra_default(s.name) {
-                    extra.insert(s.name, text.clone());
-                }
-                continue;
-            }
-            match (s.kind, text.parse::<u64>(), text.parse::<f64>()) {
-                (Kind::Int { .. }, Ok(n), _) => map.serialize_entry(s.name, &n)?,
-                (Kind::Float { .. }, _, Ok(x)) => map.serialize_entry(s.name, &x)?,
-                _ => map.serialize_entry(s.name, text)?,
-            }
-        }
-        if let Some(v) = &self.variant {
-            extra.insert(VARIANT, v.clone());
-        }
-        if !extra.is_empty() {
-            map.serialize_entry("extra", &extra)?;
-        }
-        map.end()
-    }
-}
-
-/// Reads `metrics.csv` (or any CSV with its columns).
-pub fn read_metrics(path: &Path) -> Result<Vec<Row>> {
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_path(path)
-        .with_context(|| format!("reading '{}'", path.display()))?;
-    let header = reader.headers()?.clone();
-    let optional = |name: &str| header.iter().position(|h| h == name);
-    let col = |name: &str| -> Result<usize> {
-        optional(name).with_context(|| {
-            format!(
-                "'{}' has no `{name}` column; it needs the columns of runner's metrics.csv",
-                path.display()
-            )
-        })
-    };
-    let run = col("run")?;
-    // the standard settings must be there; an extra setting's column only when it is used
-    let columns: Vec<Option<usize>> = SETTINGS
-        .iter()
-        .map(|s| match s.column {
-            Column::Standard => col(s.name).map(Some),
-            Column::Extra => Ok(optional(s.name)),
-        })
-        .collect::<Result<_>>()?;
-    let (seed, epoch) = (col("seed")?, col("epoch")?);
-    let variant = optional(VARIANT);
-    let tra = optional("train_accuracy");
-    let (tc, va, ta, vc, tsc) = (
-        optional("train_cost"),
-        optional("validation_accuracy"),
-        optional("test_accuracy"),
-        optional("validation_cost"),
-        optional("test_cost"),
-    );
-    let mut rows = Vec::new();
-    for (line, record) in reader.records().enumerate() {
-        let r = record.with_context(|| format!("reading '{}'", path.display()))?;
-        if r.len() != header.len() {
-            // a torn row (a write cut short): its run did not finish
-            continue;
-        }
-        let at = || format!("'{}' line {}", path.display(), line + 2);
-        let int = |c: usize| -> Result<usize> {
-            r.get(c)
-                .unwrap_or("")
-                .parse::<usize>()
-                .with_context(|| format!("{}: `{}` is not a whole number", at(), &header[c]))
-        };
-        let opt = |c: Option<usize>| -> Option<f64> {
-            c.and_then(|c| r.get(c))
-                .filter(|v| !v.is_empty())
-                .map(|v| v.parse::<f64>().unwrap_or(f64::NAN))
-        };
-        let mut values = Vec::with_capacity(SETTINGS.len());
-        for (s, c) in SETTINGS.iter().zip(&columns) {
-            let text = match c {
-                _ if s.name == "seed" => String::new(),
-                Some(c) => {
-                    let cell = r.get(*c).unwrap_or("");
-                    if matches!(s.kind, Kind::Float { .. } | Kind::Int { .. })
-                        && cell.parse::<f64>().is_err()
-                    {
-                        bail!("{}: `{}` is not a number", at(), s.name);
-                    }
-                    s.normalize(cell)
-                }
-                None => extra_default(s.name),
-            };
-            values.push(text);
-        }
-        rows.push(Row {
-            run: r.get(run).unwrap_or("").to_string(),
-            group: ConfigKey {
-                values,
-                variant: variant
-                    .and_then(|c| r.get(c))
-                    .filter(|v| !v.is_empty())
-                    .map(String::from),
-            },
-            seed: int(seed)? as u64,
-            epoch: int(epoch)?,
-            train_cost: opt(tc),
-            train_accuracy: opt(tra),
-            validation_accuracy: opt(va),
-            test_accuracy: opt(ta),
-            validation_cost: opt(vc),
-            test_cost: opt(tsc),
-        });
-    }
-    if rows.is_empty() {
-        bail!("'{}' holds no rows yet", path.display());
-    }
-    Ok(rows)
-}
+use crate::store::{ConfigKey, MetricsRow};
 
 /// Mean and sample standard deviation.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -319,50 +125,57 @@ pub struct Summary {
 }
 
 /// The accuracy a summary ranks by: the first monitored of validation, test and training.
-fn ranking(rows: &[Row]) -> (&'static str, fn(&Row) -> Option<f64>) {
-    if rows.iter().any(|r| r.validation_accuracy.is_some()) {
-        ("validation", |r| r.validation_accuracy)
-    } else if rows.iter().any(|r| r.test_accuracy.is_some()) {
-        ("test", |r| r.test_accuracy)
-    } else if rows.iter().any(|r| r.train_accuracy.is_some()) {
-        ("training", |r| r.train_accuracy)
+fn ranking(rows: &[MetricsRow]) -> (&'static str, fn(&MetricsRow) -> Option<f64>) {
+    if rows
+        .iter()
+        .any(|r| r.get(Metric::ValidationAccuracy).is_some())
+    {
+        ("validation", |r| r.get(Metric::ValidationAccuracy))
+    } else if rows.iter().any(|r| r.get(Metric::TestAccuracy).is_some()) {
+        ("test", |r| r.get(Metric::TestAccuracy))
+    } else if rows.iter().any(|r| r.get(Metric::TrainAccuracy).is_some()) {
+        ("training", |r| r.get(Metric::TrainAccuracy))
     } else {
         ("", |_| None)
     }
 }
 
-fn curve(rows: &[&Row], acc: fn(&Row) -> Option<f64>) -> RunCurve {
+fn curve(rows: &[&MetricsRow], acc: fn(&MetricsRow) -> Option<f64>) -> RunCurve {
     let mut rows = rows.to_vec();
     rows.sort_by_key(|r| r.epoch);
     let points: Vec<(usize, Option<f64>, Option<f64>)> = rows
         .iter()
-        .map(|r| (r.epoch, acc(r), r.train_cost))
+        .map(|r| (r.epoch, acc(r), r.get(Metric::TrainCost)))
         .collect();
     let mut best = (f64::NEG_INFINITY, 0, None);
     for r in &rows {
         if let Some(a) = acc(r) {
             if a > best.0 {
-                best = (a, r.epoch, r.test_accuracy);
+                best = (a, r.epoch, r.get(Metric::TestAccuracy));
             }
         }
     }
     let diverged = rows
         .iter()
         .find(|r| {
-            [r.train_cost, r.validation_cost, r.test_cost]
-                .iter()
-                .flatten()
-                .any(|c| !c.is_finite())
+            [
+                r.get(Metric::TrainCost),
+                r.get(Metric::ValidationCost),
+                r.get(Metric::TestCost),
+            ]
+            .iter()
+            .flatten()
+            .any(|c| !c.is_finite())
         })
         .map(|r| r.epoch);
-    let costs: Vec<Option<f64>> = rows.iter().map(|r| r.train_cost).collect();
+    let costs: Vec<Option<f64>> = rows.iter().map(|r| r.get(Metric::TrainCost)).collect();
     RunCurve {
         curve: Curve::of(&costs, diverged, best.0),
         seed: rows[0].seed,
         best_accuracy: best.0,
         best_epoch: best.1,
         test_at_best: best.2,
-        final_train_cost: rows.last().and_then(|r| r.train_cost),
+        final_train_cost: rows.last().and_then(|r| r.get(Metric::TrainCost)),
         points,
     }
 }
@@ -381,10 +194,10 @@ fn keys_in_report_order() -> impl Iterator<Item = &'static str> {
 }
 
 /// Groups the rows and answers the question of each swept setting.
-pub fn summarize(rows: &[Row]) -> Summary {
+pub fn summarize(rows: &[MetricsRow]) -> Summary {
     let (accuracy, acc) = ranking(rows);
     let use_validation = accuracy == "validation";
-    let train_cost_monitored = rows.iter().any(|r| r.train_cost.is_some());
+    let train_cost_monitored = rows.iter().any(|r| r.get(Metric::TrainCost).is_some());
     let mut keys: Vec<ConfigKey> = Vec::new();
     for r in rows {
         if !keys.contains(&r.group) {
@@ -395,14 +208,15 @@ pub fn summarize(rows: &[Row]) -> Summary {
         .into_iter()
         .enumerate()
         .map(|(order, key)| {
-            let mine: Vec<&Row> = rows.iter().filter(|r| r.group == key).collect();
+            let mine: Vec<&MetricsRow> = rows.iter().filter(|r| r.group == key).collect();
             let mut seeds: Vec<u64> = mine.iter().map(|r| r.seed).collect();
             seeds.sort();
             seeds.dedup();
             let runs: Vec<RunCurve> = seeds
                 .iter()
                 .map(|s| {
-                    let run: Vec<&Row> = mine.iter().filter(|r| r.seed == *s).copied().collect();
+                    let run: Vec<&MetricsRow> =
+                        mine.iter().filter(|r| r.seed == *s).copied().collect();
                     curve(&run, acc)
                 })
                 .collect();
@@ -694,6 +508,7 @@ impl Summary {
 mod tests {
     use super::*;
     use crate::report::export::{Csv, Exporter, Json, Markdown};
+    use crate::store::read_metrics;
 
     /// A hand-made metrics.csv: eta 1.0 and 3.0 with two seeds, and 100.0 whose cost explodes.
     const CSV: &str = "\
@@ -960,14 +775,5 @@ e,784-30-10,0.25,10,1,1,cross-entropy,scaled,0.0,1000,1,0.3,,,0.85,,0.84,1,0.9,w
         let json: serde_json::Value = serde_json::from_str(&Json.export(&s).unwrap()).unwrap();
         assert_eq!(json["groups"][0]["eta"], 3.0);
         assert_eq!(json["swept"][0], "eta");
-    }
-
-    #[test]
-    fn missing_columns_are_named() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("m.csv");
-        std::fs::write(&p, "run,eta\nx,1\n").unwrap();
-        let err = read_metrics(&p).unwrap_err().to_string();
-        assert!(err.contains("has no `sizes` column"), "{err}");
     }
 }

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::train::metrics::Metric;
+use crate::metrics::Metric;
 
 /// `[search] mode = "halving"`.
 #[derive(Debug, Clone, PartialEq)]

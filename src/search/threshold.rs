@@ -17,6 +17,7 @@ use crate::grid::RunSettings;
 use crate::train::initial_training_cost;
 
 use super::round3;
+use crate::metrics::{Metric, MetricValues};
 use crate::stability::{probe, Majority, Verdict};
 
 /// `[search] mode = "threshold"`.
@@ -248,15 +249,15 @@ impl ThresholdSearch {
     }
 
     /// Each seed's verdict on each eta of `etas`, from `initial(seed)` (the training cost of the
-    /// seed's untrained network) and `rows(id)`: a probe run's (training cost, training
-    /// accuracy) after each epoch, in epoch order. `None` when a probe has no rows yet.
+    /// seed's untrained network) and `rows(id)`: a probe run's metrics after each epoch, in epoch
+    /// order. `None` when a probe has no rows yet.
     pub fn verdicts(
         &self,
         base: &RunSettings,
         seeds: &[u64],
         etas: &[f64],
         initial: impl Fn(u64) -> Option<f64>,
-        rows: impl Fn(&str) -> Option<Vec<(Option<f64>, Option<f64>)>>,
+        rows: impl Fn(&str) -> Option<Vec<MetricValues>>,
     ) -> Option<Vec<Vec<Verdict>>> {
         let classes = base.sizes.last().copied().unwrap_or(10);
         etas.iter()
@@ -265,8 +266,9 @@ impl ThresholdSearch {
                     .iter()
                     .map(|&seed| {
                         let rows = rows(&self.probe_run(base, eta, seed).id())?;
-                        let costs: Vec<Option<f64>> = rows.iter().map(|r| r.0).collect();
-                        let accuracy = rows.last().and_then(|r| r.1);
+                        let costs: Vec<Option<f64>> =
+                            rows.iter().map(|r| r.get(Metric::TrainCost)).collect();
+                        let accuracy = rows.last().and_then(|r| r.get(Metric::TrainAccuracy));
                         Some(probe(initial(seed), &costs, accuracy, self.watch, classes))
                     })
                     .collect()

@@ -8,6 +8,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::resume::{read_metrics_lines, rows_match};
+use super::table::lines_by_run;
 use super::{metrics_header, ResultsDir, RunRow};
 use crate::config::Experiment;
 
@@ -40,15 +41,8 @@ pub fn adopt(
         return Ok(Vec::new());
     }
     let header = metrics_header(&exp.grid.extra_columns());
-    let (lines, _) = read_metrics_lines(&ResultsDir::metrics_path(from), &header)?;
-    let mut lines_of: HashMap<&str, Vec<Vec<String>>> = HashMap::new();
-    let mut seen = HashSet::new();
-    for line in &lines {
-        let id = line[0].as_str();
-        if wanted.contains(id) && seen.insert((id.to_string(), line[10].clone())) {
-            lines_of.entry(id).or_default().push(line.clone());
-        }
-    }
+    let (lines, _) = read_metrics_lines(&ResultsDir::metrics_path(from), &header);
+    let (mut lines_of, _) = lines_by_run(lines, |id| wanted.contains(id));
     let mut ids: Vec<&String> = wanted
         .iter()
         .filter(|id| theirs.contains_key(*id))
@@ -57,7 +51,7 @@ pub fn adopt(
     let mut copied = Vec::new();
     for id in ids {
         let row = &theirs[id];
-        let lines = lines_of.remove(id.as_str()).unwrap_or_default();
+        let lines = lines_of.remove(id).unwrap_or_default();
         if rows_match(row, &lines) {
             super::tensorboard::copy_run(from, &into.dir, id)?;
             into.copy_run(row, &lines)?;

@@ -5,7 +5,7 @@
 //! any moment and run again gives what an uninterrupted merge gives. A run is taken from a source
 //! only when its rows there are the ones its state file records (their number and their digest).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -15,6 +15,7 @@ use super::resume::{
     compatible, read_metrics_lines, read_states, rows_match, saved_experiment, write_csv,
     write_run_rows,
 };
+use super::table::lines_by_run;
 use super::*;
 use crate::config::Experiment;
 use crate::grid::RunSettings;
@@ -137,15 +138,9 @@ fn merge_into(out: &Path, inputs: &[PathBuf], new: &Path) -> Result<MergeReport>
         }
         let done = read_states(dir)?;
         let header = metrics_header(&experiment.as_ref().expect("set").0.grid.extra_columns());
-        let (lines, _) = read_metrics_lines(&ResultsDir::metrics_path(dir), &header)?;
+        let (lines, _) = read_metrics_lines(&ResultsDir::metrics_path(dir), &header);
         // each finished run's rows, once per epoch
-        let mut seen = HashSet::new();
-        let mut lines_of: HashMap<String, Vec<Vec<String>>> = HashMap::new();
-        for line in lines {
-            if done.contains_key(&line[0]) && seen.insert((line[0].clone(), line[10].clone())) {
-                lines_of.entry(line[0].clone()).or_default().push(line);
-            }
-        }
+        let (mut lines_of, _) = lines_by_run(lines, |id| done.contains_key(id));
         let mut ids: Vec<&String> = done.keys().collect();
         ids.sort();
         for id in ids {
@@ -213,14 +208,12 @@ fn merge_into(out: &Path, inputs: &[PathBuf], new: &Path) -> Result<MergeReport>
         // a search's runs in the order its folders hold them: the order of its rounds
         order.clear();
         for dir in inputs {
-            let Ok(mut reader) = csv::Reader::from_path(ResultsDir::metrics_path(dir)) else {
+            let Ok(file) = MetricsFile::read(&ResultsDir::metrics_path(dir)) else {
                 continue;
             };
-            for record in reader.records().flatten() {
-                if let Some(run) = record.get(0) {
-                    let next = order.len();
-                    order.entry(run.to_string()).or_insert(next);
-                }
+            for run in file.runs_in_order() {
+                let next = order.len();
+                order.entry(run.to_string()).or_insert(next);
             }
         }
     }

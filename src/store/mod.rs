@@ -16,15 +16,17 @@ pub(crate) mod lock;
 pub mod merge;
 pub(crate) mod resume;
 pub mod shard;
+pub mod table;
 pub mod tensorboard;
 
 use crate::grid::settings::{extra_default, Cell};
 use crate::grid::RunSettings;
-use crate::train::metrics::{EpochRecord, RunOutcome, RunStatus};
+use crate::metrics::{EpochRecord, Metric, RunOutcome, RunStatus, Status};
 
 pub(crate) mod schema;
 
 pub use schema::{metrics_header, runs_header, EPOCH_ETA};
+pub use table::{read_metrics, ConfigKey, MetricsFile, MetricsRow};
 
 /// The CSV cells of the extra setting columns `columns` for a run whose non-default extra
 /// settings are `extra`.
@@ -93,39 +95,10 @@ impl<'de> Deserialize<'de> for SettingsColumns {
     }
 }
 
-/// The columns of `metrics.csv` after the settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MetricsValues {
-    pub epoch: usize,
-    pub train_cost: Option<f64>,
-    pub train_accuracy: Option<f64>,
-    pub validation_cost: Option<f64>,
-    pub validation_accuracy: Option<f64>,
-    pub test_cost: Option<f64>,
-    pub test_accuracy: Option<f64>,
-    pub seconds: f64,
-}
-
-/// One row of `metrics.csv`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MetricsRow(pub SettingsColumns, pub MetricsValues);
-
-impl MetricsRow {
-    pub fn new(s: &RunSettings, r: &EpochRecord) -> MetricsRow {
-        MetricsRow(
-            SettingsColumns::of(s),
-            MetricsValues {
-                epoch: r.epoch,
-                train_cost: r.train_cost,
-                train_accuracy: r.train_accuracy,
-                validation_cost: r.validation_cost,
-                validation_accuracy: r.validation_accuracy,
-                test_cost: r.test_cost,
-                test_accuracy: r.test_accuracy,
-                seconds: r.seconds,
-            },
-        )
-    }
+/// One row of `metrics.csv` as written: the settings columns, then the epoch, each metric's
+/// value in [`Metric::ALL`] order and the seconds (the extra setting columns follow it).
+fn metrics_record<'a>(settings: &'a SettingsColumns, r: &'a EpochRecord) -> impl Serialize + 'a {
+    (settings, r.epoch, &r.values, r.seconds)
 }
 
 /// One row of `runs.csv`: a run's settings and how it ended.
@@ -136,7 +109,7 @@ pub struct RunRow {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extra: BTreeMap<String, String>,
     pub settings: SettingsColumns,
-    pub status: String,
+    pub status: Status,
     pub diverged_epoch: Option<usize>,
     pub epochs_completed: usize,
     pub best_validation_accuracy: Option<f64>,
@@ -181,8 +154,7 @@ fn metrics_cells(s: &RunSettings, r: &EpochRecord) -> Result<Vec<String>> {
     let mut w = csv::WriterBuilder::new()
         .has_headers(false)
         .from_writer(Vec::new());
-    let row = MetricsRow::new(s, r);
-    w.serialize((&row.0, &row.1))?;
+    w.serialize(metrics_record(&SettingsColumns::of(s), r))?;
     let bytes = w.into_inner().context("encoding CSV")?;
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -200,7 +172,7 @@ impl RunRow {
     pub fn new(s: &RunSettings, outcome: &RunOutcome, records: &[EpochRecord]) -> RunRow {
         let mut best: Option<(f64, usize)> = None;
         for r in records {
-            if let Some(acc) = r.validation_accuracy {
+            if let Some(acc) = r.get(Metric::ValidationAccuracy) {
                 if best.is_none_or(|(b, _)| acc > b) {
                     best = Some((acc, r.epoch));
                 }
@@ -209,7 +181,7 @@ impl RunRow {
         RunRow {
             extra: extra_settings(s),
             settings: SettingsColumns::of(s),
-            status: outcome.status.name().to_string(),
+            status: outcome.status.kind(),
             diverged_epoch: match outcome.status {
                 RunStatus::Diverged { epoch } => Some(epoch),
                 _ => None,
@@ -217,7 +189,7 @@ impl RunRow {
             epochs_completed: outcome.epochs_completed,
             best_validation_accuracy: best.map(|b| b.0),
             best_epoch: best.map(|b| b.1),
-            final_test_accuracy: records.last().and_then(|r| r.test_accuracy),
+            final_test_accuracy: records.last().and_then(|r| r.get(Metric::TestAccuracy)),
             // the run's share of the training time: its epochs' `seconds` (a run trained in a
             // group of k shares each epoch's wall time with the others)
             seconds: records.iter().map(|r| r.seconds).sum(),
@@ -341,7 +313,7 @@ impl ResultsDir {
 
     /// Appends one epoch of one run to `metrics.csv` and flushes it.
     pub fn write_epoch(&self, s: &RunSettings, r: &EpochRecord) -> Result<()> {
-        let row = MetricsRow::new(s, r);
+        let settings = SettingsColumns::of(s);
         let mut extra = extra_cells(&extra_settings(s), &self.columns);
         if self.columns.iter().any(|c| c == "eta_schedule") {
             extra.push(crate::grid::float_label(r.eta));
@@ -349,15 +321,15 @@ impl ResultsDir {
         self.metrics
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .append(&(&row.0, &row.1, extra))?;
+            .append(&(metrics_record(&settings, r), &extra))?;
         // TensorBoard's copy of the epoch, after the CSV's (the CSV is the record)
         let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
-        if !events.contains_key(&row.0.run) {
-            let hparams = tensorboard::hparams_of(&row.0, &extra_settings(s));
-            let w = tensorboard::start_run(&self.dir, &row.0.run, &hparams)?;
-            events.insert(row.0.run.clone(), w);
+        if !events.contains_key(&settings.run) {
+            let hparams = tensorboard::hparams_of(&settings, &extra_settings(s));
+            let w = tensorboard::start_run(&self.dir, &settings.run, &hparams)?;
+            events.insert(settings.run.clone(), w);
         }
-        let w = events.get_mut(&row.0.run).expect("inserted");
+        let w = events.get_mut(&settings.run).expect("inserted");
         let scalars = tensorboard::epoch_scalars(|m| r.get(m));
         let scalars: Vec<(&str, f64)> = scalars.iter().map(|(t, v)| (t.as_str(), *v)).collect();
         w.scalars(r.epoch, &scalars)?;
@@ -380,7 +352,7 @@ impl ResultsDir {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&row.settings.run);
         if let Some(mut w) = writer {
-            w.session_end(tensorboard::ending(&row.status), tensorboard::now())?;
+            w.session_end(tensorboard::ending(row.status), tensorboard::now())?;
             w.flush()?;
         }
         Ok(())
@@ -512,15 +484,14 @@ mod tests {
     use crate::grid::{Grid, Value};
 
     fn record(epoch: usize, val: Option<f64>, test: Option<f64>) -> EpochRecord {
+        let mut values = crate::metrics::MetricValues::default();
+        values.set(Metric::TrainCost, Some(0.5));
+        values.set(Metric::ValidationAccuracy, val);
+        values.set(Metric::TestAccuracy, test);
         EpochRecord {
             eta: 3.0,
             epoch,
-            train_cost: Some(0.5),
-            train_accuracy: None,
-            validation_cost: None,
-            validation_accuracy: val,
-            test_cost: None,
-            test_accuracy: test,
+            values,
             seconds: 1.25,
         }
     }
@@ -576,7 +547,7 @@ mod tests {
         assert_eq!(row.best_validation_accuracy, Some(0.95));
         assert_eq!(row.best_epoch, Some(2));
         assert_eq!(row.final_test_accuracy, Some(0.83));
-        assert_eq!(row.status, "completed");
+        assert_eq!(row.status, Status::Completed);
         assert_eq!(row.seconds, 5.0, "the sum of the epochs' seconds");
         let dir = tempfile::tempdir().unwrap();
         let out = ResultsDir::open(dir.path(), "", &[]).unwrap();

@@ -12,8 +12,11 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 
 use crate::config::Experiment;
-use crate::grid::settings::{extra_default, SETTINGS};
-use crate::store::{metrics_header, runs_header, write_atomically, ResultsDir, RunRow};
+use crate::grid::settings::SETTINGS;
+use crate::store::schema::epoch_column;
+use crate::store::{
+    metrics_header, runs_header, write_atomically, MetricsFile, ResultsDir, RunRow,
+};
 
 /// Checks that the results in a folder, made by `old`, belong to `new`: the same data settings
 /// and a grid whose every list holds all the old values (new values may be added). Returns the
@@ -193,15 +196,15 @@ pub fn repair(dir: &Path, extra: &[&str]) -> Result<Existing> {
     remove_leftovers(dir);
     let metrics_path = ResultsDir::metrics_path(dir);
     let header = metrics_header(extra);
-    let (rows, mut dropped) = read_metrics_lines(&metrics_path, &header)?;
+    let (rows, mut dropped) = read_metrics_lines(&metrics_path, &header);
     // Keep each finished run's rows once, in the order written.
+    let epoch = epoch_column();
     let mut seen = HashSet::new();
     let mut per_run: HashMap<String, usize> = HashMap::new();
     let mut kept = Vec::new();
     for line in rows {
         let run = line[0].clone();
-        let epoch = line[10].clone();
-        if done.contains_key(&run) && seen.insert((run.clone(), epoch)) {
+        if done.contains_key(&run) && seen.insert((run.clone(), line[epoch].clone())) {
             *per_run.entry(run).or_default() += 1;
             kept.push(line);
         } else {
@@ -290,56 +293,11 @@ fn remove_leftovers(dir: &Path) {
     }
 }
 
-/// The data lines of a `metrics.csv` as fields in the order of `header`; a line that is not a
-/// whole row (a torn tail, a line with the wrong number of fields) is counted as dropped instead.
-/// Columns the file lacks (an extra setting column added since) get the setting's default.
-pub(super) fn read_metrics_lines(
-    path: &Path,
-    header: &[String],
-) -> Result<(Vec<Vec<String>>, usize)> {
-    let Ok(bytes) = std::fs::read(path) else {
-        return Ok((Vec::new(), 0));
-    };
-    let text = String::from_utf8_lossy(&bytes);
-    let complete = match text.rfind('\n') {
-        Some(i) => &text[..=i],
-        None => "",
-    };
-    let mut dropped = usize::from(complete.len() < text.len());
-    let mut rows = Vec::new();
-    let mut file_header: Vec<String> = header.to_vec();
-    let mut csv = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(complete.as_bytes());
-    for (i, record) in csv.records().enumerate() {
-        let Ok(record) = record else {
-            dropped += 1;
-            continue;
-        };
-        if i == 0 && record.get(0) == Some("run") {
-            file_header = record.iter().map(str::to_string).collect();
-            continue;
-        }
-        let epoch_ok = record.get(10).is_some_and(|e| e.parse::<usize>().is_ok());
-        if record.len() != file_header.len() || !epoch_ok {
-            dropped += 1;
-            continue;
-        }
-        let fields = header
-            .iter()
-            .map(
-                |column| match file_header.iter().position(|c| c == column) {
-                    Some(at) => record[at].to_string(),
-                    // rows from before the grid had a schedule were trained with their eta
-                    None if column == crate::store::EPOCH_ETA => record[2].to_string(),
-                    None => extra_default(column).to_string(),
-                },
-            )
-            .collect();
-        rows.push(fields);
-    }
-    Ok((rows, dropped))
+/// The data lines of a `metrics.csv` as fields in the order of `header` (see
+/// [`MetricsFile::lines_in`]) and the count of lines that were not whole rows.
+pub(super) fn read_metrics_lines(path: &Path, header: &[String]) -> (Vec<Vec<String>>, usize) {
+    let file = MetricsFile::read_or_empty(path, header);
+    (file.lines_in(header), file.dropped)
 }
 
 pub(super) fn write_csv<'a>(
@@ -416,16 +374,16 @@ mod tests {
         )
         .unwrap();
         let header = metrics_header(&[]);
-        let (rows, dropped) = read_metrics_lines(&p, &header).unwrap();
+        let (rows, dropped) = read_metrics_lines(&p, &header);
         assert_eq!(rows.len(), 2);
         assert_eq!(dropped, 2);
         // read for a grid that has since gained a momentum column: the old rows get its default
         let wider = metrics_header(&["momentum", "variant"]);
-        let (rows, _) = read_metrics_lines(&p, &wider).unwrap();
+        let (rows, _) = read_metrics_lines(&p, &wider);
         assert_eq!(rows[0].len(), 20);
         assert_eq!((rows[0][18].as_str(), rows[0][19].as_str()), ("0.0", ""));
         let scheduled = metrics_header(&["eta_schedule"]);
-        let (rows, _) = read_metrics_lines(&p, &scheduled).unwrap();
+        let (rows, _) = read_metrics_lines(&p, &scheduled);
         assert_eq!(scheduled.last().unwrap(), "epoch_eta");
         assert_eq!(&rows[0][18..], ["constant", "3.0"]);
     }

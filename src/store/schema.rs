@@ -31,6 +31,11 @@ pub const RUNS_VALUES: [&str; 7] = [
     "seconds",
 ];
 
+/// The position of the `epoch` column in `metrics.csv` (after the standard settings).
+pub fn epoch_column() -> usize {
+    settings_columns().count()
+}
+
 /// The settings with a standard column, in column order.
 pub fn standard_settings() -> impl Iterator<Item = &'static Setting> {
     SETTINGS.iter().filter(|s| s.column == Column::Standard)
@@ -90,6 +95,7 @@ mod tests {
              diverged_epoch,epochs_completed,best_validation_accuracy,best_epoch,\
              final_test_accuracy,seconds"
         );
+        assert_eq!(metrics_columns()[epoch_column()], "epoch");
         assert_eq!(
             metrics_header(&["momentum", "eta_schedule", "variant"])[18..],
             ["momentum", "eta_schedule", "variant", "epoch_eta"]

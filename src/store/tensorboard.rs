@@ -23,8 +23,8 @@ use prost::Message;
 
 use super::{RunRow, SettingsColumns};
 use crate::grid::settings::Cell;
-use crate::report::summary::Row;
-use crate::train::metrics::Metric;
+use crate::metrics::{Metric, Status};
+use crate::store::MetricsRow;
 
 /// The folder of the event files inside a results folder.
 pub const FOLDER: &str = "tensorboard";
@@ -527,8 +527,8 @@ pub fn group_of(hparams: &[(String, HParam)]) -> String {
 }
 
 /// How a run's status (`runs.csv`) ends its HParams session.
-pub fn ending(status: &str) -> Ending {
-    if status == "diverged" {
+pub fn ending(status: Status) -> Ending {
+    if status == Status::Diverged {
         Ending::Failure
     } else {
         Ending::Success
@@ -592,8 +592,8 @@ pub fn copy_run(from: &Path, into: &Path, run: &str) -> Result<()> {
 /// Completes the event files of a results folder from its CSV files: a finished run without
 /// its own (from before runner wrote them, or a folder merged from such) gets one written from
 /// its rows, and the experiment file (the settings that vary, the metrics) is written anew.
-pub fn complete(results: &Path, runs: &[RunRow], rows: &[Row]) -> Result<()> {
-    let mut by_run: HashMap<&str, Vec<&Row>> = HashMap::new();
+pub fn complete(results: &Path, runs: &[RunRow], rows: &[MetricsRow]) -> Result<()> {
+    let mut by_run: HashMap<&str, Vec<&MetricsRow>> = HashMap::new();
     for r in rows {
         by_run.entry(r.run.as_str()).or_default().push(r);
     }
@@ -627,7 +627,7 @@ pub fn complete(results: &Path, runs: &[RunRow], rows: &[Row]) -> Result<()> {
             let scalars: Vec<(&str, f64)> = scalars.iter().map(|(t, v)| (t.as_str(), *v)).collect();
             w.scalars_at(r.epoch, start, &scalars)?;
         }
-        w.session_end(ending(&run.status), start)?;
+        w.session_end(ending(run.status), start)?;
         w.flush()?;
     }
     // the experiment, written anew

@@ -171,7 +171,7 @@ pub fn check(exp: &Experiment, opts: &SweepOptions) -> Result<CheckReport> {
         let data = exp.load_data()?;
         total_fixed += started.elapsed().as_secs_f64();
         let monitor = exp.data.monitor;
-        use crate::train::metrics::Metric;
+        use crate::metrics::Metric;
         let train_eval = monitor.has(Metric::TrainCost) || monitor.has(Metric::TrainAccuracy);
         let mut eval_per_epoch = 0;
         if monitor.has(Metric::ValidationCost) || monitor.has(Metric::ValidationAccuracy) {

@@ -25,12 +25,12 @@ use progress::Log;
 use crate::config::Experiment;
 use crate::data::Dataset;
 use crate::grid::RunSettings;
+use crate::metrics::{EpochRecord, Monitor, RunStatus, Status};
 use crate::search::{Halving, Search};
 use crate::store::lock::DirLock;
 use crate::store::resume::prepare;
 use crate::store::shard::Shard;
 use crate::store::{percent, ResultsDir, RunRow};
-use crate::train::metrics::{EpochRecord, Monitor, RunStatus};
 use crate::train::{take_items, Session, Trainer};
 
 /// How a sweep is run.
@@ -208,12 +208,12 @@ fn sweep_runs(
     let report_run = |settings: &RunSettings, result: Result<RunRow>| {
         let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         match &result {
-            Ok(row) if row.status != "interrupted" => log.line(format!(
+            Ok(row) if row.status != Status::Interrupted => log.line(format!(
                 "[{finished}/{}] {} {}: {}best validation {} (epoch {}), final test {}",
                 runs.len(),
                 row.settings.run,
                 settings.label(),
-                if row.status == "pruned" {
+                if row.status == Status::Pruned {
                     format!("pruned after epoch {}; ", row.epochs_completed)
                 } else {
                     String::new()
@@ -301,9 +301,7 @@ fn sweep_runs(
         .zip(results.into_inner().unwrap_or_else(|e| e.into_inner()))
     {
         match result {
-            Some(Ok(row)) if row.status == RunStatus::Interrupted.name() => {
-                report.interrupted = true
-            }
+            Some(Ok(row)) if row.status == Status::Interrupted => report.interrupted = true,
             Some(Ok(row)) => {
                 finished.insert(row.settings.run.clone(), row);
             }

@@ -9,8 +9,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::SweepOptions;
 use crate::config::Experiment;
 use crate::grid::{float_label, RunSettings};
+use crate::metrics::{EpochRecord, Metric};
 use crate::store::{percent, RunRow};
-use crate::train::metrics::EpochRecord;
 
 /// Progress on a terminal, or plain log lines.
 pub(crate) struct Log {
@@ -81,9 +81,9 @@ impl Log {
         let Some(bar) = &self.bar else { return };
         bar.inc(1);
         let acc = record
-            .validation_accuracy
-            .or(record.test_accuracy)
-            .or(record.train_accuracy);
+            .get(Metric::ValidationAccuracy)
+            .or(record.get(Metric::TestAccuracy))
+            .or(record.get(Metric::TrainAccuracy));
         let Some(acc) = acc else { return };
         let label = format!("eta={} seed={}", float_label(settings.eta), settings.seed);
         let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
@@ -125,7 +125,7 @@ pub fn final_table(exp: &Experiment, rows: &[RunRow]) -> String {
         for k in &swept {
             line.push(r.value(k));
         }
-        line.push(r.status.clone());
+        line.push(r.status.to_string());
         line.push(percent(r.best_validation_accuracy));
         line.push(r.best_epoch.map_or("-".to_string(), |e| e.to_string()));
         line.push(percent(r.final_test_accuracy));

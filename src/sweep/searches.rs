@@ -14,16 +14,16 @@ use super::{results_dir, sweep_runs, Job, SweepOptions, SweepReport, Training};
 use crate::config::Experiment;
 use crate::data::Dataset;
 use crate::grid::{float_label, RunSettings};
-use crate::report::searches::{by_run, probe_verdicts};
-use crate::report::summary::read_metrics;
+use crate::metrics::{RunStatus, Status};
 use crate::search::halving::{Ended, Member, Trace};
 use crate::search::{Halving, ThresholdSearch};
 use crate::store::exchange::adopt;
 use crate::store::lock::{DirLock, SEARCHING};
+use crate::store::read_metrics;
 use crate::store::resume::{prepare, read_states};
 use crate::store::shard::Shard;
+use crate::store::table::by_run;
 use crate::store::{ResultsDir, RunRow};
-use crate::train::metrics::RunStatus;
 
 /// Searches decide each step from every result before it, so a shard could not go on alone.
 pub(super) fn refuse_shard(exp: &Experiment, opts: &SweepOptions, what: &str) -> Result<()> {
@@ -312,7 +312,13 @@ pub(super) fn threshold(
         }
         let rows = read_metrics(&ResultsDir::metrics_path(&dir))?;
         let runs = by_run(&rows);
-        let verdicts = probe_verdicts(t, &base, &seeds, etas, &initial, &runs);
+        let verdicts = t.verdicts(
+            &base,
+            &seeds,
+            etas,
+            |s| initial.get(&s).copied(),
+            |id| runs.get(id).map(|v| v.iter().map(|r| r.values).collect()),
+        );
         if let Some(v) = &verdicts {
             for (eta, v) in etas.iter().zip(v) {
                 let words: Vec<String> = v.iter().map(|v| v.reason()).collect();
@@ -365,7 +371,7 @@ fn finished_traces(
             .push(r.get(h.metric).unwrap_or(f64::NAN));
     }
     for (id, row) in done {
-        traces.entry(id.clone()).or_default().ended = Some(if row.status == "diverged" {
+        traces.entry(id.clone()).or_default().ended = Some(if row.status == Status::Diverged {
             Ended::Diverged
         } else {
             Ended::Finished

@@ -17,11 +17,10 @@ use crate::nn::engine::{step_first_layer_part, Grads, Lockstep, RunParams, Scrat
 use crate::nn::maths::{Tally, EVAL_BLOCK};
 use crate::nn::params::Network;
 
-pub mod metrics;
 mod phases;
 pub mod stopping;
 
-use metrics::{EpochRecord, Metric, Monitor, RunOutcome, RunStatus};
+use crate::metrics::{EpochRecord, Metric, MetricValues, Monitor, RunOutcome, RunStatus};
 use stopping::Watch;
 
 /// Random stream for the initial weights and biases.
@@ -306,34 +305,20 @@ impl<'d> Trainer<'d> {
             .map(|r| EpochRecord {
                 eta: self.params[r].eta,
                 epoch: self.epoch,
-                train_cost: None,
-                train_accuracy: None,
-                validation_cost: None,
-                validation_accuracy: None,
-                test_cost: None,
-                test_accuracy: None,
+                values: MetricValues::default(),
                 seconds: seconds / runs as f64,
             })
             .collect();
-        type Slot = fn(&mut EpochRecord) -> (&mut Option<f64>, &mut Option<f64>);
-        let sets: [(Examples, Metric, Metric, Slot); 3] = [
-            (self.train, Metric::TrainCost, Metric::TrainAccuracy, |r| {
-                (&mut r.train_cost, &mut r.train_accuracy)
-            }),
+        let sets: [(Examples, Metric, Metric); 3] = [
+            (self.train, Metric::TrainCost, Metric::TrainAccuracy),
             (
                 self.data.validation.all(),
                 Metric::ValidationCost,
                 Metric::ValidationAccuracy,
-                |r| (&mut r.validation_cost, &mut r.validation_accuracy),
             ),
-            (
-                self.data.test.all(),
-                Metric::TestCost,
-                Metric::TestAccuracy,
-                |r| (&mut r.test_cost, &mut r.test_accuracy),
-            ),
+            (self.data.test.all(), Metric::TestCost, Metric::TestAccuracy),
         ];
-        for (examples, cost_metric, acc_metric, slot) in sets {
+        for (examples, cost_metric, acc_metric) in sets {
             let (want_cost, want_acc) =
                 (self.monitor.has(cost_metric), self.monitor.has(acc_metric));
             let watching = watch && acc_metric == Metric::ValidationAccuracy;
@@ -345,9 +330,9 @@ impl<'d> Trainer<'d> {
                 // The book's total_cost: mean cost + 0.5 * lambda / len(data) * sum of w^2.
                 let cost = t.cost_sum / n + 0.5 * self.params[r].lambda / n * sum_sq[r];
                 let accuracy = t.correct as f64 / n;
-                let (c, a) = slot(&mut records[r]);
-                *c = want_cost.then_some(cost);
-                *a = want_acc.then_some(accuracy);
+                let values = &mut records[r].values;
+                values.set(cost_metric, want_cost.then_some(cost));
+                values.set(acc_metric, want_acc.then_some(accuracy));
                 if watching {
                     watched[r] = Some(accuracy);
                 }
@@ -520,7 +505,7 @@ impl<'d, E> Session<'d, E> {
                 let r = self.active[lane];
                 if let Err(e) = on_epoch(r, record) {
                     self.results[r] = Some(Err(e));
-                } else if !t.lockstep.run_is_finite(lane) || record.cost_is_bad() {
+                } else if !t.lockstep.run_is_finite(lane) || record.values.cost_is_bad() {
                     self.results[r] = Some(Ok(RunOutcome {
                         status: RunStatus::Diverged { epoch: t.epoch },
                         epochs_completed: t.epoch,
@@ -647,7 +632,9 @@ pub fn initial_training_cost(run: &RunSettings, data: &Dataset) -> f64 {
         data,
         Monitor::only(&[Metric::TrainCost]),
     );
-    trainer.evaluate(0.0)[0].train_cost.unwrap_or(f64::NAN)
+    trainer.evaluate(0.0)[0]
+        .get(Metric::TrainCost)
+        .unwrap_or(f64::NAN)
 }
 
 /// Gradient buffers for the group training `first`'s group: with dropout masks drawn from the
@@ -928,8 +915,10 @@ mod tests {
         let recs = records(&[s]);
         let r = recs[0].last().unwrap();
         assert_eq!(recs[0].len(), 3);
-        assert!(r.test_accuracy.unwrap() > 0.80, "{r:?}");
-        assert!(r.train_accuracy.unwrap() > r.test_accuracy.unwrap() - 0.05);
+        assert!(r.get(Metric::TestAccuracy).unwrap() > 0.80, "{r:?}");
+        assert!(
+            r.get(Metric::TrainAccuracy).unwrap() > r.get(Metric::TestAccuracy).unwrap() - 0.05
+        );
     }
 
     #[test]
@@ -947,9 +936,12 @@ mod tests {
         let rec = &t.evaluate(0.0)[0];
         let net = t.lockstep.network(0);
         let tally = net.tally(&data.test.all(), s.cost);
-        assert_eq!(rec.test_accuracy, Some(tally.correct as f64 / 10_000.0));
+        assert_eq!(
+            rec.get(Metric::TestAccuracy),
+            Some(tally.correct as f64 / 10_000.0)
+        );
         let cost = tally.cost_sum / 10_000.0 + 0.5 * 2.0 / 10_000.0 * net.sum_squared_weights();
-        assert!((rec.test_cost.unwrap() - cost).abs() < 1e-6 * cost);
+        assert!((rec.get(Metric::TestCost).unwrap() - cost).abs() < 1e-6 * cost);
     }
 
     #[test]
@@ -1179,17 +1171,21 @@ mod tests {
         let mut kept = Vec::new();
         let mon = Monitor::only(&[Metric::TestAccuracy]);
         let out = Trainer::new(&runs, data, mon).run(&AtomicBool::new(false), |r, rec| {
-            assert_eq!(rec.validation_accuracy, None, "not monitored, not written");
+            assert_eq!(
+                rec.get(Metric::ValidationAccuracy),
+                None,
+                "not monitored, not written"
+            );
             seen[r] += 1;
             if r == 1 {
-                kept.push(rec.test_accuracy);
+                kept.push(rec.get(Metric::TestAccuracy));
             }
             Ok::<_, ()>(())
         });
         // the run left alone in the group after the other stopped trains as it would alone
         let mut solo = Vec::new();
         Trainer::new(&runs[1..], data, mon).run(&AtomicBool::new(false), |_, rec| {
-            solo.push(rec.test_accuracy);
+            solo.push(rec.get(Metric::TestAccuracy));
             Ok::<_, ()>(())
         });
         assert_eq!(kept, solo);
@@ -1292,7 +1288,7 @@ mod tests {
         ];
         for run in runs {
             let recs = records(std::slice::from_ref(&run));
-            let acc = recs[0].last().unwrap().test_accuracy.unwrap();
+            let acc = recs[0].last().unwrap().get(Metric::TestAccuracy).unwrap();
             assert!(acc > 0.82, "{}: {acc}", run.label());
         }
     }

@@ -1,5 +1,7 @@
-//! What is measured after each epoch: the metrics a run can monitor, an epoch's record, and how
-//! a run ended.
+//! The vocabulary every stage shares: the metrics a run can monitor ([`Metric`], [`Monitor`]),
+//! their values after an epoch ([`MetricValues`], the one type every row of metrics holds), an
+//! epoch's record, and how a run ended ([`RunStatus`], [`StatusName`]). It imports nothing of the
+//! crate.
 
 /// A metric that can be computed after each epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -35,7 +37,7 @@ impl Metric {
     }
 
     fn index(self) -> usize {
-        Metric::ALL.iter().position(|&m| m == self).unwrap()
+        self as usize
     }
 }
 
@@ -68,17 +70,47 @@ impl Monitor {
     }
 }
 
-/// The metrics of one epoch; `None` for a metric not monitored.
+/// The value of each metric after one epoch, indexed by [`Metric`]; `None` for a metric not
+/// monitored (or, read back from a file, not there). Written as six CSV cells in the column
+/// order of [`Metric::ALL`].
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct MetricValues([Option<f64>; 6]);
+
+impl MetricValues {
+    pub fn get(&self, m: Metric) -> Option<f64> {
+        self.0[m.index()]
+    }
+
+    pub fn set(&mut self, m: Metric, value: Option<f64>) {
+        self.0[m.index()] = value;
+    }
+
+    /// True when a monitored cost is NaN or infinite.
+    pub fn cost_is_bad(&self) -> bool {
+        [Metric::TrainCost, Metric::ValidationCost, Metric::TestCost]
+            .iter()
+            .filter_map(|&m| self.get(m))
+            .any(|c| !c.is_finite())
+    }
+}
+
+impl serde::Serialize for MetricValues {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let mut t = serializer.serialize_tuple(self.0.len())?;
+        for v in &self.0 {
+            t.serialize_element(v)?;
+        }
+        t.end()
+    }
+}
+
+/// The metrics of one epoch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EpochRecord {
     /// 1 after the first pass over the training data.
     pub epoch: usize,
-    pub train_cost: Option<f64>,
-    pub train_accuracy: Option<f64>,
-    pub validation_cost: Option<f64>,
-    pub validation_accuracy: Option<f64>,
-    pub test_cost: Option<f64>,
-    pub test_accuracy: Option<f64>,
+    pub values: MetricValues,
     /// The run's share of the wall time of the epoch's training (evaluation not included): the
     /// group's time divided by the number of runs trained together.
     pub seconds: f64,
@@ -88,22 +120,7 @@ pub struct EpochRecord {
 
 impl EpochRecord {
     pub fn get(&self, m: Metric) -> Option<f64> {
-        match m {
-            Metric::TrainCost => self.train_cost,
-            Metric::TrainAccuracy => self.train_accuracy,
-            Metric::ValidationCost => self.validation_cost,
-            Metric::ValidationAccuracy => self.validation_accuracy,
-            Metric::TestCost => self.test_cost,
-            Metric::TestAccuracy => self.test_accuracy,
-        }
-    }
-
-    /// True when a monitored cost is NaN or infinite.
-    pub(super) fn cost_is_bad(&self) -> bool {
-        [self.train_cost, self.validation_cost, self.test_cost]
-            .iter()
-            .flatten()
-            .any(|c| !c.is_finite())
+        self.values.get(m)
     }
 }
 
@@ -129,14 +146,49 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
+    /// The status without its epoch: what `runs.csv` and the state files record.
+    pub fn kind(self) -> Status {
+        match self {
+            RunStatus::Completed => Status::Completed,
+            RunStatus::Diverged { .. } => Status::Diverged,
+            RunStatus::Interrupted => Status::Interrupted,
+            RunStatus::Stopped { .. } => Status::Stopped,
+            RunStatus::Pruned { .. } => Status::Pruned,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        self.kind().name()
+    }
+}
+
+/// How a run ended, as recorded: the `status` column of `runs.csv` and the state files, written
+/// as its lowercase name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Completed,
+    Diverged,
+    Interrupted,
+    Stopped,
+    Pruned,
+}
+
+impl Status {
     pub fn name(self) -> &'static str {
         match self {
-            RunStatus::Completed => "completed",
-            RunStatus::Diverged { .. } => "diverged",
-            RunStatus::Interrupted => "interrupted",
-            RunStatus::Stopped { .. } => "stopped",
-            RunStatus::Pruned { .. } => "pruned",
+            Status::Completed => "completed",
+            Status::Diverged => "diverged",
+            Status::Interrupted => "interrupted",
+            Status::Stopped => "stopped",
+            Status::Pruned => "pruned",
         }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
