@@ -168,6 +168,44 @@ fn the_threshold_search_brackets_eta_recommends_half_and_trains_it() {
 }
 
 #[test]
+fn a_threshold_search_is_summarised_from_its_results_alone() {
+    // the verdicts compare each probe's first epoch with its untrained network's cost: the
+    // probes' states record it as they train, so a summary made after the data set is gone
+    // gives the same answer, reasons and all (cross-entropy with lambda 5: eta 100 blows the
+    // cost up in the first epoch)
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("mnist");
+    std::fs::create_dir(&data).unwrap();
+    for entry in std::fs::read_dir(common::repo().join("data/mnist")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), data.join(entry.file_name())).unwrap();
+    }
+    let body = format!(
+        "[data]\ndir = \"{}\"\ntrain_size = 1000\nvalidation_size = 1000\n[search]\n\
+         mode = \"threshold\"\nstart = 1.0\nwatch = 2\nprecision = 3.0\n[grid]\nepochs = 2\n\
+         seeds = 2\ncost = \"cross-entropy\"\nlambda = 5.0\n",
+        data.display()
+    );
+    let exp = tmp.path().join("alone.toml");
+    std::fs::write(&exp, body).unwrap();
+    run(tmp.path(), &exp, "alone", "2");
+    let states: Vec<String> = std::fs::read_dir(tmp.path().join("alone/state"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert!(!states.is_empty());
+    assert!(
+        states.iter().all(|s| s.contains("initial_train_cost = ")),
+        "{states:?}"
+    );
+    let before = json(tmp.path(), "alone");
+    let reasons = before["threshold"].to_string();
+    assert!(reasons.contains("in epoch 1"), "{reasons}");
+    std::fs::remove_dir_all(&data).unwrap();
+    assert_eq!(json(tmp.path(), "alone"), before);
+}
+
+#[test]
 fn a_sharded_threshold_search_exchanges_probes_and_every_shard_ends_with_the_whole_search() {
     let tmp = tempfile::tempdir().unwrap();
     let exp = experiment(tmp.path(), "split", THRESHOLD);

@@ -57,7 +57,8 @@ pub fn summary_of(dir: &Path) -> Result<Summary> {
             let exp = exp
                 .as_ref()
                 .expect("a search comes from a saved experiment");
-            let (found, probes) = searches::threshold(exp, &t, &rows);
+            let states = crate::store::resume::read_states(dir)?;
+            let (found, probes) = searches::threshold(exp, &t, &rows, &states);
             let finals: Vec<MetricsRow> = rows
                 .iter()
                 .filter(|r| !probes.contains(&r.run))

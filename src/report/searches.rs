@@ -94,21 +94,39 @@ pub struct HalvingSummary {
     pub standing: Vec<(String, f64)>,
 }
 
+/// The training cost of each seed's untrained network, which the verdicts compare the first
+/// epoch with: as the probes' states recorded it when they trained. A folder written before the
+/// states recorded it gets them computed again from the data set (built in for MNIST); where it
+/// cannot be loaded, the first epoch is not compared with them.
+fn initial_costs(
+    exp: &Experiment,
+    t: &ThresholdSearch,
+    states: &HashMap<String, RunRow>,
+) -> HashMap<u64, f64> {
+    let seeds = exp.seeds();
+    let recorded: HashMap<u64, f64> = states
+        .values()
+        .filter_map(|r| Some((r.value("seed").parse().ok()?, r.initial_train_cost?)))
+        .collect();
+    if seeds.iter().all(|s| recorded.contains_key(s)) {
+        return recorded;
+    }
+    exp.load_data()
+        .map(|data| t.initial_costs(&exp.run(0), &seeds, &data))
+        .unwrap_or_default()
+}
+
 /// Replays a threshold search from the rows; returns what it found and the ids of its probes.
 pub fn threshold(
     exp: &Experiment,
     t: &ThresholdSearch,
     rows: &[MetricsRow],
+    states: &HashMap<String, RunRow>,
 ) -> (ThresholdSummary, HashSet<String>) {
     let base = exp.run(0);
     let seeds = exp.seeds();
     let runs = by_run(rows);
-    // the untrained networks' costs need the data set (built in for MNIST); without it the
-    // first epoch is not compared with them
-    let initial = exp
-        .load_data()
-        .map(|data| t.initial_costs(&base, &seeds, &data))
-        .unwrap_or_default();
+    let initial = initial_costs(exp, t, states);
     let outcome = t
         .run(&seeds, |_, etas| {
             Ok::<_, ()>(t.verdicts(

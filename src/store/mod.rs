@@ -121,6 +121,11 @@ pub struct RunRow {
     /// before it existed (then nothing is checked).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rows_sha256: Option<String>,
+    /// The training cost of the run's network before its first epoch, where a reader needs it
+    /// (a threshold search's probes: their verdicts compare the first epoch with it). In the
+    /// state file only; absent in states written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_train_cost: Option<f64>,
 }
 
 /// The digest of a run's rows of `metrics.csv`: SHA-256 over the standard columns of each row
@@ -199,6 +204,7 @@ impl RunRow {
                 .collect::<Result<Vec<_>>>()
                 .ok()
                 .map(|rows| rows_digest(&rows)),
+            initial_train_cost: None,
         }
     }
 }

@@ -114,25 +114,40 @@ pub fn run_sweep(exp: &Experiment, opts: &SweepOptions, stop: &AtomicBool) -> Re
     match &exp.search {
         Search::Grid => {
             let all_runs = planned_runs(exp, opts)?;
-            sweep_runs(exp, opts, &all_runs, &order(), None, None, stop)
+            sweep_runs(exp, opts, &all_runs, &order(), Mode::All, None, stop)
         }
         Search::Threshold(t) => searches::threshold(exp, t, opts, stop),
         Search::Halving(h) => {
             searches::refuse_shard(exp, opts, "successive halving")?;
             let all_runs = planned_runs(exp, opts)?;
-            sweep_runs(exp, opts, &all_runs, &order(), Some(h), None, stop)
+            sweep_runs(exp, opts, &all_runs, &order(), Mode::Halving(h), None, stop)
         }
     }
 }
 
-/// Trains the runs of `all_runs` that the folder does not hold finished yet, all of them or by
-/// successive halving, and puts the results files in the order of `order`.
+/// How [`sweep_runs`] trains its runs.
+#[derive(Clone, Copy)]
+pub(crate) enum Mode<'a> {
+    /// Every run to its last epoch.
+    All,
+    /// By successive halving.
+    Halving(&'a Halving),
+    /// Every run to its last epoch, each run's state recording the training cost of its seed's
+    /// untrained network (given by seed): the threshold search's probes, whose verdicts compare
+    /// the first epoch with it, so that a report reads it instead of running the network again.
+    Probes {
+        initial_costs: &'a HashMap<u64, f64>,
+    },
+}
+
+/// Trains the runs of `all_runs` that the folder does not hold finished yet, as `mode` says, and
+/// puts the results files in the order of `order`.
 fn sweep_runs(
     exp: &Experiment,
     opts: &SweepOptions,
     all_runs: &[RunSettings],
     order: &HashMap<String, usize>,
-    halving: Option<&Halving>,
+    mode: Mode,
     preloaded: Option<&Dataset>,
     stop: &AtomicBool,
 ) -> Result<SweepReport> {
@@ -236,8 +251,12 @@ fn sweep_runs(
         out: &out,
         stop,
         log: &log,
+        initial_costs: match mode {
+            Mode::Probes { initial_costs } => Some(initial_costs),
+            _ => None,
+        },
     };
-    if let Some(h) = halving {
+    if let Mode::Halving(h) = mode {
         if let Some(data) = data_ref {
             searches::halve(
                 h,
@@ -334,6 +353,8 @@ pub(crate) struct Training<'a> {
     pub out: &'a ResultsDir,
     pub stop: &'a AtomicBool,
     pub log: &'a Log,
+    /// The untrained networks' training costs by seed, recorded in each run's state (probes).
+    pub initial_costs: Option<&'a HashMap<u64, f64>>,
 }
 
 /// Runs `train` and turns a panic (a bug in runner) into an error for each run of `group`, so
@@ -542,7 +563,10 @@ impl<'d> Job<'d> {
                         return Err(e);
                     }
                 };
-                let row = RunRow::new(settings, &outcome, records);
+                let mut row = RunRow::new(settings, &outcome, records);
+                row.initial_train_cost = cx
+                    .initial_costs
+                    .and_then(|costs| costs.get(&settings.seed).copied());
                 if outcome.status != RunStatus::Interrupted {
                     cx.out.write_run(&row)?;
                 }

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 
-use super::{results_dir, sweep_runs, Job, SweepOptions, SweepReport, Training};
+use super::{results_dir, sweep_runs, Job, Mode, SweepOptions, SweepReport, Training};
 use crate::config::Experiment;
 use crate::data::Dataset;
 use crate::grid::{float_label, RunSettings};
@@ -214,7 +214,9 @@ pub(super) fn threshold(
             &round_opts,
             runs,
             &order(planned),
-            None,
+            Mode::Probes {
+                initial_costs: &initial,
+            },
             Some(&data),
             stop,
         )?;
