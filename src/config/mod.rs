@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 
 pub mod error;
 mod raw;
-mod search;
 mod validate;
 mod values;
 

@@ -12,7 +12,6 @@ use toml::Value as Toml;
 
 use super::error::ExperimentError;
 use super::raw::{self, TableOr, TablesOr, TOP_KEYS};
-use super::search::random_search;
 use super::values::{self, show, unknown_key, At, Source, MAX_RANGE_VALUES};
 use super::{DataSettings, Experiment, TrainSizeSource};
 use crate::data::{DatasetKind, DEFAULT_VALIDATION, MNIST_TRAIN, TRAINING_FILE_IMAGES};
@@ -20,6 +19,7 @@ use crate::grid::settings::{self, Kind, Max, Setting, SETTINGS};
 use crate::grid::{Grid, Partial, RunSettings, Value, Variant};
 use crate::metrics::{Metric, Monitor};
 use crate::nn::maths::Cost;
+use crate::search::random::random_search;
 use crate::search::{Halving, Search, ThresholdSearch};
 
 const DATA_KEYS: &[&str] = &["dataset", "dir", "train_size", "validation_size", "monitor"];
@@ -1042,7 +1042,11 @@ pub(super) fn experiment(
     let search = match spec {
         SearchSpec::Grid => Search::Grid,
         SearchSpec::Random(trials, seed) => {
-            grid = random_search(grid, &raw_values, trials, seed);
+            let ranges: Vec<(usize, (bool, f64, f64))> = raw_values
+                .iter()
+                .filter_map(|(i, v)| Some((*i, super::values::continuous_range(v)?)))
+                .collect();
+            grid = random_search(grid, &ranges, trials, seed);
             Search::Grid
         }
         SearchSpec::Threshold(t) => {

@@ -1,11 +1,15 @@
-//! Searches that choose what to train from what has been trained: the book's procedure for the
-//! threshold of eta ([`threshold`]) and successive halving of a large grid ([`halving`]).
+//! Searches: the decisions, apart from the I/O. Random search draws the grid's points
+//! ([`random`]); the book's procedure for the threshold of eta ([`threshold`]) and successive
+//! halving of a large grid ([`halving`]) choose what to train from what has been trained, and
+//! their verdicts come from [`crate::stability`]. The sweep (`sweep/searches.rs`) feeds them
+//! the metrics as runs finish; the report (`report/searches.rs`) replays them from the results.
 //!
 //! Both are pure functions of the experiment and of the metrics already recorded: the sweep
 //! drives them while training, and the report replays them from `metrics.csv`, so a resumed,
 //! merged or re-read results folder always gives the same decisions.
 
 pub mod halving;
+pub mod random;
 pub mod threshold;
 
 pub use halving::Halving;

@@ -1,19 +1,24 @@
-//! Random search: instead of the whole grid, `trials` points drawn from it.
+//! Random search: instead of the whole grid, `trials` points drawn from it. The draws are decided
+//! here; reading the ranges as written is the experiment file's business (`crate::config`).
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use toml::Value as Toml;
 
-use super::values::continuous_range;
 use crate::grid::settings::SETTINGS;
 use crate::grid::{Grid, Partial, Value};
 
 /// Replaces every searched setting with more than one value by `trials` random draws (one zip
-/// axis): log ranges log-uniformly, lin ranges uniformly between their ends (`raw` holds the
-/// values as written), other lists by picking a value. The seeds stay an axis of their own, so
+/// axis): log ranges log-uniformly, lin ranges uniformly between their ends (`ranges`: for the
+/// settings written as a continuous range, `(index, (log, from, to))`), other lists by picking a
+/// value. The seeds stay an axis of their own, so
 /// every trial is trained with every seed. The draws depend on the search's seed alone, and the
 /// settings are drawn in table order.
-pub fn random_search(mut grid: Grid, raw: &[(usize, Toml)], trials: usize, seed: u64) -> Grid {
+pub fn random_search(
+    mut grid: Grid,
+    ranges: &[(usize, (bool, f64, f64))],
+    trials: usize,
+    seed: u64,
+) -> Grid {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let round = |x: f64| format!("{x:.5e}").parse::<f64>().unwrap_or(x);
     let searched: Vec<usize> = (0..SETTINGS.len())
@@ -23,10 +28,7 @@ pub fn random_search(mut grid: Grid, raw: &[(usize, Toml)], trials: usize, seed:
     for _ in 0..trials {
         let mut p = Partial::default();
         for &i in &searched {
-            let continuous = raw
-                .iter()
-                .find(|(j, _)| *j == i)
-                .and_then(|(_, v)| continuous_range(v));
+            let continuous = ranges.iter().find(|(j, _)| *j == i).map(|(_, r)| *r);
             if let Some((log, a, b)) = continuous {
                 let u: f64 = rng.random();
                 let x = round(if log {
