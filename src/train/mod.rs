@@ -1,7 +1,7 @@
 //! Training: epochs of shuffled mini-batches, the SGD step and the per-epoch metrics, for one run
 //! or for a group of runs trained in lockstep (see [`crate::nn::engine`]).
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -13,11 +13,10 @@ use rayon::prelude::*;
 use crate::data::{Dataset, Examples};
 use crate::grid::RunSettings;
 use crate::nn::dropout;
-use crate::nn::engine::{step_first_layer_part, Grads, Lockstep, RunParams, Scratch};
+use crate::nn::engine::{Batches, Grads, Lockstep, RunParams, Scratch};
 use crate::nn::maths::{Tally, EVAL_BLOCK};
 use crate::nn::params::Network;
 
-mod phases;
 pub mod stopping;
 
 use crate::metrics::{EpochRecord, Metric, MetricValues, Monitor, RunOutcome, RunStatus};
@@ -157,100 +156,28 @@ impl<'d> Trainer<'d> {
         true
     }
 
-    /// [`Self::train_examples`] for mini-batches of several chunks, on the pool's threads: per
-    /// mini-batch, three phases of [`phases::run_phases`] — every chunk's gradients (and its
-    /// errors scaled for the first layer's step), then the upper layers' step, then the first
-    /// layer's step in pixel ranges — the same pieces, in the same order per number, as
-    /// [`Lockstep::apply`], so the results are those of the serial loop.
+    /// [`Self::train_examples`] for mini-batches of several chunks, on the pool's threads
+    /// ([`Lockstep::train_in_phases`]): the same numbers as the serial loop.
     fn train_examples_in_phases(&mut self, count: usize, stop: &AtomicBool) -> bool {
         let n = self.train.len();
-        let batch_size = self.runs[0].batch_size;
-        let threads = rayon::current_num_threads().max(1);
-        let starts: Vec<usize> = (0..count.min(n)).step_by(batch_size).collect();
-        let batch = |b: usize| starts[b]..(starts[b] + batch_size).min(n);
-        let chunk = self.chunk;
-        // per mini-batch: its chunks, the upper layers' step, the first layer's parts
-        let parts_of = |b: usize| batch(b).len().div_ceil(chunk).min(threads);
-        let mut tasks = Vec::with_capacity(3 * starts.len());
-        for b in 0..starts.len() {
-            tasks.extend([batch(b).len().div_ceil(chunk), 1, parts_of(b)]);
-        }
-        for b in [0, starts.len().saturating_sub(1)] {
-            self.lockstep.part_rows(parts_of(b), &self.train);
-        }
-        if let Some(b) = starts.first() {
-            let m = (b + batch_size).min(n) - b;
-            self.lockstep.set_lane_steps(&self.params, n);
-            self.lockstep.set_rates(&self.params, m);
-        }
-        let rows = self.lockstep.first_layer_rows();
-        let Trainer {
-            lockstep,
-            grads,
-            order,
-            train,
-            params,
-            epoch,
-            ..
-        } = self;
-        let (group, chunks) = (Raw(lockstep as *mut Lockstep), Raw(grads.as_mut_ptr()));
-        let (order, train, params, epoch) = (&*order, &*train, &params[..], *epoch);
-        // the first mini-batch not to train, once `stop` has been seen
-        let stop_at = AtomicUsize::new(usize::MAX);
-        phases::run_phases(&tasks, threads, |phase, task| {
-            let b = phase / 3;
-            if b >= stop_at.load(Ordering::Relaxed) {
-                return;
-            }
-            let range = batch(b);
-            let used = range.len().div_ceil(chunk);
-            match phase % 3 {
-                0 => {
-                    let from = range.start + task * chunk;
-                    let examples = &order[from..(from + chunk).min(range.end)];
-                    let position = (epoch * n + from) as u64;
-                    // SAFETY: in this phase the group is only read, and chunk `task` is this
-                    // task's alone.
-                    let (group, g) = unsafe { (&*group.get(), &mut *chunks.get().add(task)) };
-                    g.clear();
-                    g.set_parts(group.part_bounds(parts_of(b)));
-                    group.accumulate(g, params, train, examples, position);
-                    group.prepare_chunk(g);
-                }
-                1 => {
-                    // SAFETY: the only task of its phase: nothing else touches the group or
-                    // the chunks.
-                    let (group, chunks) = unsafe {
-                        let chunks = std::slice::from_raw_parts_mut(chunks.get(), used);
-                        (&mut *group.get(), chunks)
-                    };
-                    group.step_upper(chunks, params, range.len(), n);
-                    if b + 1 < starts.len() && batch(b + 1).len() != range.len() {
-                        group.set_rates(params, batch(b + 1).len());
-                    }
-                    // this mini-batch's step is finished by its parts; the next ones are not
-                    // started
-                    if stop.load(Ordering::Relaxed) {
-                        stop_at.store(b + 1, Ordering::Relaxed);
-                    }
-                }
-                _ => {
-                    // SAFETY: the parts' tasks only read the group's factors and bounds and
-                    // the chunks, and each changes its own rows of the first layer.
-                    let group = unsafe { &*group.get() };
-                    let bounds = group.part_bounds(parts_of(b));
-                    let (chunks, (w0, v0)) = unsafe {
-                        let chunks = std::slice::from_raw_parts(chunks.get(), used);
-                        (chunks, rows.rows(bounds[task], bounds[task + 1]))
-                    };
-                    step_first_layer_part(w0, v0, group.lanes(), task, bounds, chunks, train);
-                }
-            }
-        });
+        let batches = Batches {
+            order: &self.order,
+            batch_size: self.runs[0].batch_size,
+            chunk: self.chunk,
+            count,
+            position: (self.epoch * n) as u64,
+        };
+        let done = self.lockstep.train_in_phases(
+            &mut self.grads,
+            &self.params,
+            &self.train,
+            batches,
+            stop,
+        );
         for g in &mut self.grads {
             g.clear();
         }
-        stop_at.into_inner() >= starts.len()
+        done
     }
 
     /// Cost sums (where `with_cost`) and correct counts of every run on `examples`, in parallel
@@ -644,21 +571,6 @@ fn grads(group: &Lockstep, first: &RunSettings) -> Grads {
         group.grads_with_dropout(dropout::generator(first.seed, STREAM_DROPOUT))
     } else {
         group.grads()
-    }
-}
-
-/// A pointer shared by the tasks of [`phases::run_phases`], whose phases keep their accesses
-/// apart (see the SAFETY notes where it is used).
-struct Raw<T>(*mut T);
-
-// SAFETY: only dereferenced in tasks whose phases make the accesses exclusive or read-only.
-unsafe impl<T> Send for Raw<T> {}
-unsafe impl<T> Sync for Raw<T> {}
-
-impl<T> Raw<T> {
-    /// The pointer (a method, so that closures capture the whole `Raw`, not its field).
-    fn get(&self) -> *mut T {
-        self.0
     }
 }
 

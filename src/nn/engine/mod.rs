@@ -17,12 +17,17 @@
 //! Layout: each layer's neurons are padded to a multiple of [`LANES`] per run (padding weights,
 //! biases and errors are zero), so every inner loop is whole SIMD vectors.
 
-use super::dropout::Masks;
-use super::maths::{argmax, example_cost, sigmoid, softmax, tanh, Activation, Cost, Tally};
-use super::params::Network;
-use super::simd::{prefetch, vector_starts, Buf, FlushSubnormals, Scalar, Simd};
+mod phased;
+mod phases;
+
+pub use phased::Batches;
+
 use crate::data::{pixel, Examples};
 use crate::dispatch;
+use crate::nn::dropout::Masks;
+use crate::nn::maths::{argmax, example_cost, sigmoid, softmax, tanh, Activation, Cost, Tally};
+use crate::nn::params::Network;
+use crate::nn::simd::{prefetch, vector_starts, Buf, FlushSubnormals, Scalar, Simd};
 
 /// Floats per SIMD vector the layout is padded for (one AVX-512 register).
 pub const LANES: usize = 16;
@@ -789,7 +794,7 @@ impl Lockstep {
     }
 
     /// Gradient buffers that drop hidden neurons with each run's `dropout` probability, the
-    /// masks drawn from `rng` (see [`super::dropout`]).
+    /// masks drawn from `rng` (see [`crate::nn::dropout`]).
     pub fn grads_with_dropout(&self, rng: rand_chacha::ChaCha8Rng) -> Grads {
         Grads {
             dropout: Some(Masks::new(rng, &self.sizes, &self.pad, self.runs)),
