@@ -10,13 +10,20 @@
 use std::arch::x86_64::*;
 
 /// A vector of `LANES` floats.
+///
+/// # Safety
+/// Every method may execute the instructions of the type's instruction set: call them only where
+/// that set is available on the processor. The kernels generic over `Simd` are `unsafe fn` for
+/// the same reason; `dispatch!` is the door that calls them, with the widest set
+/// [`Isa::detect`] found ([`Scalar`], and [`Sse2`] on x86-64, run anywhere). `load` and `store`
+/// also read and write the start of their slices, checking the bounds.
 pub trait Simd: Copy {
     const LANES: usize;
-    fn splat(x: f32) -> Self;
+    unsafe fn splat(x: f32) -> Self;
     /// Loads `LANES` floats from the start of `s`.
-    fn load(s: &[f32]) -> Self;
+    unsafe fn load(s: &[f32]) -> Self;
     /// Stores `LANES` floats at the start of `s`.
-    fn store(self, s: &mut [f32]);
+    unsafe fn store(self, s: &mut [f32]);
     /// Loads `LANES` floats from `p`.
     ///
     /// # Safety
@@ -27,9 +34,9 @@ pub trait Simd: Copy {
     /// # Safety
     /// `p` must point to `LANES` writable floats.
     unsafe fn store_ptr(self, p: *mut f32);
-    fn add(self, o: Self) -> Self;
-    fn sub(self, o: Self) -> Self;
-    fn mul(self, o: Self) -> Self;
+    unsafe fn add(self, o: Self) -> Self;
+    unsafe fn sub(self, o: Self) -> Self;
+    unsafe fn mul(self, o: Self) -> Self;
 }
 
 /// The instruction set the kernels run with on this machine.
@@ -182,7 +189,7 @@ fn set_fp_control(word: u64) {
 /// `zip` computes both lengths with a division in a call the compiler did not inline (4.8% of a
 /// one-run epoch at batch 1,000, where such loops run a few times per example).
 #[inline(always)]
-pub fn vector_starts<V: Simd>(len: usize) -> impl Iterator<Item = usize> {
+pub unsafe fn vector_starts<V: Simd>(len: usize) -> impl Iterator<Item = usize> {
     (0..len / V::LANES).map(|q| q * V::LANES)
 }
 
@@ -210,15 +217,15 @@ pub struct Scalar(f32);
 impl Simd for Scalar {
     const LANES: usize = 1;
     #[inline(always)]
-    fn splat(x: f32) -> Self {
+    unsafe fn splat(x: f32) -> Self {
         Scalar(x)
     }
     #[inline(always)]
-    fn load(s: &[f32]) -> Self {
+    unsafe fn load(s: &[f32]) -> Self {
         Scalar(s[0])
     }
     #[inline(always)]
-    fn store(self, s: &mut [f32]) {
+    unsafe fn store(self, s: &mut [f32]) {
         s[0] = self.0;
     }
     #[inline(always)]
@@ -232,15 +239,15 @@ impl Simd for Scalar {
         unsafe { *p = self.0 }
     }
     #[inline(always)]
-    fn add(self, o: Self) -> Self {
+    unsafe fn add(self, o: Self) -> Self {
         Scalar(self.0 + o.0)
     }
     #[inline(always)]
-    fn sub(self, o: Self) -> Self {
+    unsafe fn sub(self, o: Self) -> Self {
         Scalar(self.0 - o.0)
     }
     #[inline(always)]
-    fn mul(self, o: Self) -> Self {
+    unsafe fn mul(self, o: Self) -> Self {
         Scalar(self.0 * o.0)
     }
 }
@@ -256,19 +263,19 @@ macro_rules! x86_vector {
         impl Simd for $name {
             const LANES: usize = $lanes;
             #[inline(always)]
-            fn splat(x: f32) -> Self {
+            unsafe fn splat(x: f32) -> Self {
                 // SAFETY: only instantiated inside functions compiled with this instruction set,
                 // which run only where Isa::detect found it.
                 unsafe { $name($set1(x)) }
             }
             #[inline(always)]
-            fn load(s: &[f32]) -> Self {
+            unsafe fn load(s: &[f32]) -> Self {
                 assert!(s.len() >= $lanes);
                 // SAFETY: bounds checked above; instruction set as for splat.
                 unsafe { $name($loadu(s.as_ptr())) }
             }
             #[inline(always)]
-            fn store(self, s: &mut [f32]) {
+            unsafe fn store(self, s: &mut [f32]) {
                 assert!(s.len() >= $lanes);
                 // SAFETY: bounds checked above; instruction set as for splat.
                 unsafe { $storeu(s.as_mut_ptr(), self.0) }
@@ -286,17 +293,17 @@ macro_rules! x86_vector {
                 unsafe { $storeu(p, self.0) }
             }
             #[inline(always)]
-            fn add(self, o: Self) -> Self {
+            unsafe fn add(self, o: Self) -> Self {
                 // SAFETY: instruction set as for splat.
                 unsafe { $name($add(self.0, o.0)) }
             }
             #[inline(always)]
-            fn sub(self, o: Self) -> Self {
+            unsafe fn sub(self, o: Self) -> Self {
                 // SAFETY: instruction set as for splat.
                 unsafe { $name($sub(self.0, o.0)) }
             }
             #[inline(always)]
-            fn mul(self, o: Self) -> Self {
+            unsafe fn mul(self, o: Self) -> Self {
                 // SAFETY: instruction set as for splat.
                 unsafe { $name($mul(self.0, o.0)) }
             }
@@ -351,23 +358,29 @@ macro_rules! dispatch {
                 #[allow(clippy::too_many_arguments)]
                 #[target_feature(enable = "avx512f")]
                 fn avx512($($arg: $ty),*) $(-> $ret)? {
-                    $kernel::<$crate::nn::simd::Avx512>($($arg),*)
+                    // SAFETY: only called below where AVX-512 was detected; this function is
+                    // compiled with it.
+                    unsafe { $kernel::<$crate::nn::simd::Avx512>($($arg),*) }
                 }
                 #[allow(clippy::too_many_arguments)]
                 #[target_feature(enable = "avx")]
                 fn avx($($arg: $ty),*) $(-> $ret)? {
-                    $kernel::<$crate::nn::simd::Avx>($($arg),*)
+                    // SAFETY: only called below where AVX was detected; this function is
+                    // compiled with it.
+                    unsafe { $kernel::<$crate::nn::simd::Avx>($($arg),*) }
                 }
                 match $crate::nn::simd::Isa::detect() {
                     // SAFETY: the instruction set was detected on this processor.
                     $crate::nn::simd::Isa::Avx512 => unsafe { avx512($($arg),*) },
                     $crate::nn::simd::Isa::Avx => unsafe { avx($($arg),*) },
-                    _ => $kernel::<$crate::nn::simd::Sse2>($($arg),*),
+                    // SAFETY: SSE2 is part of x86-64.
+                    _ => unsafe { $kernel::<$crate::nn::simd::Sse2>($($arg),*) },
                 }
             }
             #[cfg(not(target_arch = "x86_64"))]
             {
-                $kernel::<$crate::nn::simd::Scalar>($($arg),*)
+                // SAFETY: plain scalars need no instruction set.
+                unsafe { $kernel::<$crate::nn::simd::Scalar>($($arg),*) }
             }
         }
     };
@@ -377,7 +390,7 @@ macro_rules! dispatch {
 mod tests {
     use super::*;
 
-    fn axpy<V: Simd>(y: &mut [f32], a: f32, x: &[f32]) {
+    unsafe fn axpy<V: Simd>(y: &mut [f32], a: f32, x: &[f32]) {
         for i in (0..y.len()).step_by(V::LANES) {
             V::load(&y[i..])
                 .add(V::splat(a).mul(V::load(&x[i..])))
@@ -397,9 +410,12 @@ mod tests {
             let x = [tiny; 16];
             let mut y = [0f32; 16];
             for i in (0..16).step_by(4) {
-                Sse2::load(&x[i..])
-                    .mul(Sse2::splat(0.25))
-                    .store(&mut y[i..]);
+                // SAFETY: SSE2 is part of x86-64.
+                unsafe {
+                    Sse2::load(&x[i..])
+                        .mul(Sse2::splat(0.25))
+                        .store(&mut y[i..]);
+                }
             }
             assert!(y.iter().all(|&v| v == 0.0), "SSE2 flushes {y:?}");
             dispatch!(fn scaled(y: &mut [f32], a: f32, x: &[f32]) => axpy);
@@ -425,9 +441,10 @@ mod tests {
         let x: Vec<f32> = (0..32).map(|i| (i as f32).sin() * 1e3).collect();
         let y0: Vec<f32> = (0..32).map(|i| (i as f32).cos() / 7.0).collect();
         let mut want = y0.clone();
-        axpy::<Scalar>(&mut want, 0.1, &x);
+        // SAFETY: scalars and SSE2 run on every x86-64.
+        unsafe { axpy::<Scalar>(&mut want, 0.1, &x) };
         let mut sse = y0.clone();
-        axpy::<Sse2>(&mut sse, 0.1, &x);
+        unsafe { axpy::<Sse2>(&mut sse, 0.1, &x) };
         assert_eq!(sse, want);
         dispatch!(fn detected(y: &mut [f32], a: f32, x: &[f32]) => axpy);
         let mut best = y0.clone();
@@ -439,11 +456,13 @@ mod tests {
         {
             #[target_feature(enable = "avx")]
             fn with_avx(y: &mut [f32], a: f32, x: &[f32]) {
-                axpy::<Avx>(y, a, x)
+                // SAFETY: compiled with AVX and called only where it was detected.
+                unsafe { axpy::<Avx>(y, a, x) }
             }
             #[target_feature(enable = "avx512f")]
             fn with_avx512(y: &mut [f32], a: f32, x: &[f32]) {
-                axpy::<Avx512>(y, a, x)
+                // SAFETY: compiled with AVX-512 and called only where it was detected.
+                unsafe { axpy::<Avx512>(y, a, x) }
             }
             let mut tested = vec!["SSE2"];
             if std::arch::is_x86_feature_detected!("avx") {

@@ -25,7 +25,7 @@ dispatch!(pub(super) fn step_dispatch(w: &mut [f32], g: &[f32], decay: f32, rate
 
 /// `w <- decay w - rate g` over whole vectors (with `decay = 1`, `w - rate g` exactly: `1 w = w`).
 #[inline(always)]
-pub(super) fn step_plain<V: Simd>(w: &mut [f32], g: &[f32], decay: f32, rate: f32) {
+pub(super) unsafe fn step_plain<V: Simd>(w: &mut [f32], g: &[f32], decay: f32, rate: f32) {
     let (decay, rate) = (V::splat(decay), V::splat(rate));
     for at in vector_starts::<V>(w.len().min(g.len())) {
         let wc = &mut w[at..];
@@ -70,7 +70,7 @@ macro_rules! in_blocks {
 
 /// `y += x`, lane by lane.
 #[inline(always)]
-pub(super) fn add<V: Simd>(y: &mut [f32], x: &[f32]) {
+pub(super) unsafe fn add<V: Simd>(y: &mut [f32], x: &[f32]) {
     for at in vector_starts::<V>(y.len().min(x.len())) {
         let yc = &mut y[at..];
         V::load(yc).add(V::load(&x[at..])).store(yc);
@@ -80,7 +80,7 @@ pub(super) fn add<V: Simd>(y: &mut [f32], x: &[f32]) {
 /// Dropout of one hidden layer (every run): keeps the activations in `kept` for the slopes, then
 /// multiplies them by the mask's `scale` (0 or `1 / (1 - p)`).
 #[inline(always)]
-pub(super) fn drop_neurons<V: Simd>(a: &mut [f32], kept: &mut [f32], scale: &[f32]) {
+pub(super) unsafe fn drop_neurons<V: Simd>(a: &mut [f32], kept: &mut [f32], scale: &[f32]) {
     kept.copy_from_slice(a);
     for at in vector_starts::<V>(a.len().min(scale.len())) {
         let ac = &mut a[at..];
@@ -91,7 +91,7 @@ pub(super) fn drop_neurons<V: Simd>(a: &mut [f32], kept: &mut [f32], scale: &[f3
 /// `d = d * f'(z)`, with the slope computed from the activation `a = f(z)`: `a (1 - a)` for the
 /// sigmoid, `1 - a^2` for tanh, `[a > 0]` for the ReLU, lane by lane.
 #[inline(always)]
-pub(super) fn times_slope<V: Simd>(d: &mut [f32], a: &[f32], f: Activation) {
+pub(super) unsafe fn times_slope<V: Simd>(d: &mut [f32], a: &[f32], f: Activation) {
     match f {
         Activation::Sigmoid => {
             let one = V::splat(1.0);
@@ -179,7 +179,7 @@ impl SparseTerms<'_> {
 /// accumulators per vector hide the latency of the additions, and the block width (which depends
 /// on the group size and the vector width) never changes a lane's arithmetic.
 #[inline(always)]
-pub(super) fn weighted_rows<V: Simd>(
+pub(super) unsafe fn weighted_rows<V: Simd>(
     out: &mut [f32],
     bias: &[f32],
     w: &[f32],
@@ -200,7 +200,7 @@ pub(super) fn weighted_rows<V: Simd>(
 }
 
 #[inline(always)]
-pub(super) fn weighted_block<V: Simd, const B: usize>(
+pub(super) unsafe fn weighted_block<V: Simd, const B: usize>(
     out: &mut [f32],
     bias: &[f32],
     w: &[f32],
@@ -220,7 +220,7 @@ pub(super) fn weighted_block<V: Simd, const B: usize>(
     // SAFETY: col <= w.len() (checked above).
     let base = unsafe { w.as_ptr().add(col) };
     #[inline(always)]
-    fn step<V: Simd, const B: usize>(
+    unsafe fn step<V: Simd, const B: usize>(
         acc: &mut [V; B],
         base: *const f32,
         rows: usize,
@@ -273,7 +273,7 @@ pub(super) struct RunSums<'a> {
 /// time: one run's sums are short chains of dependent additions, and several runs' side by side
 /// keep the processor busy where one run alone would wait on each addition.
 #[inline(always)]
-pub(super) fn weighted_runs<V: Simd>(out: &mut [f32], p: usize, sums: RunSums) {
+pub(super) unsafe fn weighted_runs<V: Simd>(out: &mut [f32], p: usize, sums: RunSums) {
     let RunSums {
         bias,
         bias_stride,
@@ -298,7 +298,7 @@ pub(super) fn weighted_runs<V: Simd>(out: &mut [f32], p: usize, sums: RunSums) {
 /// `B` vectors of [`weighted_runs`] from vector `first` on (vector `v` is column
 /// `(v % per_run) * LANES` of run `v / per_run`).
 #[inline(always)]
-pub(super) fn runs_block<V: Simd, const B: usize>(
+pub(super) unsafe fn runs_block<V: Simd, const B: usize>(
     out: &mut [f32],
     p: usize,
     sums: RunSums,
@@ -345,7 +345,7 @@ pub(super) fn runs_block<V: Simd, const B: usize>(
 
 /// `acc[i] += x_i[t] * w_i[t * p..]` for every vector `i` of a [`runs_block`].
 #[inline(always)]
-pub(super) fn runs_step<V: Simd, const B: usize>(
+pub(super) unsafe fn runs_step<V: Simd, const B: usize>(
     acc: &mut [V; B],
     wp: &[*const f32; B],
     xp: &[*const f32; B],
@@ -367,7 +367,7 @@ dispatch!(pub(super) fn add_dispatch(y: &mut [f32], x: &[f32]) => add_rows);
 
 /// `v <- mu ⊙ v - wd ⊙ w` row by row, `mu` and `wd` holding one row's per-lane values.
 #[inline(always)]
-pub(super) fn momentum_decay<V: Simd>(v0: &mut [f32], w0: &[f32], mu: &[f32], wd: &[f32]) {
+pub(super) unsafe fn momentum_decay<V: Simd>(v0: &mut [f32], w0: &[f32], mu: &[f32], wd: &[f32]) {
     let row_len = mu.len();
     for (v, w) in v0.chunks_exact_mut(row_len).zip(w0.chunks_exact(row_len)) {
         for at in vector_starts::<V>(row_len) {
@@ -382,7 +382,7 @@ pub(super) fn momentum_decay<V: Simd>(v0: &mut [f32], w0: &[f32], mu: &[f32], wd
 
 /// `y += x` over whole vectors.
 #[inline(always)]
-pub(super) fn add_rows<V: Simd>(y: &mut [f32], x: &[f32]) {
+pub(super) unsafe fn add_rows<V: Simd>(y: &mut [f32], x: &[f32]) {
     add::<V>(y, x)
 }
 
@@ -400,7 +400,7 @@ pub(super) struct Outer<'a> {
 /// `g[k * p..][..p] += input_e[k] * error_e` for the `W` examples of `o` in order (`p =
 /// g.len() / n_in`), their errors held in registers a vector of the row at a time.
 #[inline(always)]
-pub(super) fn outer_examples<V: Simd, const W: usize>(g: &mut [f32], o: Outer) {
+pub(super) unsafe fn outer_examples<V: Simd, const W: usize>(g: &mut [f32], o: Outer) {
     let p = g.len() / o.n_in;
     assert!(o.input.len() > (W - 1) * o.a_stride + o.n_in - 1);
     assert!(o.error.len() >= (W - 1) * o.d_stride + p);
@@ -422,7 +422,7 @@ pub(super) fn outer_examples<V: Simd, const W: usize>(g: &mut [f32], o: Outer) {
 
 /// `delta = rates ⊙ delta`, lane by lane (an example's first-layer errors times its lanes' rates).
 #[inline(always)]
-pub(super) fn scale_lanes<V: Simd>(delta: &mut [f32], rates: &[f32]) {
+pub(super) unsafe fn scale_lanes<V: Simd>(delta: &mut [f32], rates: &[f32]) {
     for at in vector_starts::<V>(delta.len().min(rates.len())) {
         let dc = &mut delta[at..];
         V::load(&rates[at..]).mul(V::load(dc)).store(dc);
@@ -432,7 +432,7 @@ pub(super) fn scale_lanes<V: Simd>(delta: &mut [f32], rates: &[f32]) {
 /// `w0[k - first_row][col..][..B * LANES] += (-x_k) * scaled[col..]` for each pixel `(k, x_k)`:
 /// one example's first-layer step on one block of columns, `scaled` held in registers.
 #[inline(always)]
-pub(super) fn step_rows<V: Simd, const B: usize>(
+pub(super) unsafe fn step_rows<V: Simd, const B: usize>(
     w0: &mut [f32],
     row_len: usize,
     col: usize,

@@ -490,7 +490,7 @@ impl Lockstep {
     /// the output layer keeps its weighted inputs z; otherwise it gets the softmax (log-likelihood
     /// runs) or the sigmoid. Hidden layers get each run's activation.
     #[inline(always)]
-    fn forward<V: Simd>(
+    unsafe fn forward<V: Simd>(
         &self,
         s: &mut Scratch,
         params: &[RunParams],
@@ -540,7 +540,7 @@ impl Lockstep {
     /// Forward and backward pass of one example, adding its gradient to `grads`.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    fn backprop_example<V: Simd>(
+    unsafe fn backprop_example<V: Simd>(
         &self,
         grads: &mut Grads,
         params: &[RunParams],
@@ -655,11 +655,14 @@ impl Lockstep {
 
     /// Adds another chunk's sums (upper-layer and bias gradients) to `into`.
     fn merge_grads(&self, into: &mut Grads, other: &Grads) {
-        for l in 1..self.layers() {
-            add::<Scalar>(&mut into.g[l], &other.g[l]);
-        }
-        for l in 0..self.layers() {
-            add::<Scalar>(&mut into.gb[l], &other.gb[l]);
+        // SAFETY: plain scalars need no instruction set.
+        unsafe {
+            for l in 1..self.layers() {
+                add::<Scalar>(&mut into.g[l], &other.g[l]);
+            }
+            for l in 0..self.layers() {
+                add::<Scalar>(&mut into.gb[l], &other.gb[l]);
+            }
         }
     }
 
@@ -716,7 +719,8 @@ impl Lockstep {
     ) -> Vec<f64> {
         let _mode = FlushSubnormals::enter();
         let mut s = self.scratch();
-        self.forward::<Scalar>(&mut s, params, index, value, true, None);
+        // SAFETY: plain scalars need no instruction set.
+        unsafe { self.forward::<Scalar>(&mut s, params, index, value, true, None) };
         let (top, n_out) = (self.layers() - 1, self.sizes[self.layers()]);
         let p = self.pad[top];
         params
@@ -731,7 +735,7 @@ dispatch!(fn accumulate_dispatch(group: &Lockstep, grads: &mut Grads, params: &[
 dispatch!(fn tally_dispatch(group: &Lockstep, s: &mut Scratch, params: &[RunParams], examples: &Examples, tallies: &mut [Tally], with_cost: bool) => tally_block);
 
 #[inline(always)]
-fn accumulate_batch<V: Simd>(
+unsafe fn accumulate_batch<V: Simd>(
     group: &Lockstep,
     grads: &mut Grads,
     params: &[RunParams],
@@ -761,7 +765,7 @@ fn accumulate_batch<V: Simd>(
 /// for each example `e` in order, exactly the additions of one example at a time, but each
 /// gradient vector loaded and stored once per 8 examples instead of once per example.
 #[inline(always)]
-fn flush_outer<V: Simd>(group: &Lockstep, grads: &mut Grads) {
+unsafe fn flush_outer<V: Simd>(group: &Lockstep, grads: &mut Grads) {
     let runs = group.runs;
     for l in 1..group.layers() {
         let (n_in, p_in, p) = (group.sizes[l], group.pad[l - 1], group.pad[l]);
@@ -791,7 +795,7 @@ fn flush_outer<V: Simd>(group: &Lockstep, grads: &mut Grads) {
 }
 
 #[inline(always)]
-fn tally_block<V: Simd>(
+unsafe fn tally_block<V: Simd>(
     group: &Lockstep,
     s: &mut Scratch,
     params: &[RunParams],

@@ -276,7 +276,7 @@ pub(super) fn step_first_layer_part(
 /// its non-zero pixels `k` in the rows `w0` holds (part `part` of `parts`, from `first_row`),
 /// where `scaled` is the example's errors already multiplied by the lanes' rates.
 #[inline(always)]
-pub(super) fn update_first_layer<V: Simd>(
+pub(super) unsafe fn update_first_layer<V: Simd>(
     w0: &mut [f32],
     first_row: usize,
     part: usize,
