@@ -219,6 +219,11 @@ pub(super) unsafe fn weighted_block<V: Simd, const B: usize>(
     let rows = (w.len() - col - B * V::LANES) / stride + 1;
     // SAFETY: col <= w.len() (checked above).
     let base = unsafe { w.as_ptr().add(col) };
+    /// `acc += a * w[k * stride..][..B * LANES]`, where `base` points at `w[col]`.
+    ///
+    /// # Safety
+    /// `base` points into a slice holding `rows` blocks `stride` floats apart (the checks
+    /// above); `k < rows` is asserted here. V's instruction set is available.
     #[inline(always)]
     unsafe fn step<V: Simd, const B: usize>(
         acc: &mut [V; B],
@@ -344,6 +349,11 @@ pub(super) unsafe fn runs_block<V: Simd, const B: usize>(
 }
 
 /// `acc[i] += x_i[t] * w_i[t * p..]` for every vector `i` of a [`runs_block`].
+///
+/// # Safety
+/// For every `i`, `xp[i].add(t)` is a readable float and `wp[i].add(t * p)` starts `LANES`
+/// readable floats (`runs_block` checks the slices they point into); V's instruction set is
+/// available.
 #[inline(always)]
 pub(super) unsafe fn runs_step<V: Simd, const B: usize>(
     acc: &mut [V; B],
