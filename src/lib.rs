@@ -19,6 +19,7 @@
 pub mod cli;
 pub mod config;
 pub mod data;
+pub mod fault;
 pub mod grid;
 pub mod metrics;
 pub mod nn;

@@ -5,9 +5,8 @@ mod common;
 
 use std::path::Path;
 use std::process::{Child, Command as StdCommand, Stdio};
-use std::time::{Duration, Instant};
 
-use common::{experiment, runner, without_seconds};
+use common::{experiment, runner, without_seconds, Held};
 use predicates::prelude::*;
 
 /// 6 runs x 4 epochs; long enough (a few seconds) to be killed in the middle.
@@ -26,17 +25,6 @@ fn spawn(cwd: &Path, args: &[&str]) -> Child {
 /// Lines in a file, 0 when it does not exist.
 fn lines(path: &Path) -> usize {
     std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
-}
-
-/// Waits until `metrics.csv` holds at least `rows` data rows (or the child exits).
-fn wait_for_rows(child: &mut Child, metrics: &Path, rows: usize) {
-    let start = Instant::now();
-    while lines(metrics) < rows + 1 && start.elapsed() < Duration::from_secs(60) {
-        if child.try_wait().unwrap().is_some() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 fn reference(tmp: &Path, exp: &Path) -> (Vec<Vec<String>>, Vec<Vec<String>>) {
@@ -78,22 +66,23 @@ fn kill_9_at_any_moment_then_rerun_gives_the_uninterrupted_result() {
     let exp = experiment(tmp.path(), "crash", BODY);
     let (ref_metrics, ref_runs) = reference(tmp.path(), &exp);
     assert_eq!(ref_metrics.len(), 25);
-    // Kill after 0 (start-up), 1, 5, 11 and 17 rows have been written.
-    for (k, rows) in [0, 1, 5, 11, 17].into_iter().enumerate() {
+    // Killed at start-up and after 1, 5, 11 and 17 rows have been written.
+    for (k, point) in ["started", "rows=1", "rows=5", "rows=11", "rows=17"]
+        .into_iter()
+        .enumerate()
+    {
         let out = format!("killed{k}");
-        let mut child = spawn(tmp.path(), &[exp.to_str().unwrap(), "--out", &out, "-q"]);
-        wait_for_rows(&mut child, &tmp.path().join(&out).join("metrics.csv"), rows);
-        // the sweep must still be running, or the kill tests nothing
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the sweep ended before it was killed after {rows} rows"
-        );
-        child.kill().unwrap(); // SIGKILL
-        let status = child.wait().unwrap();
-        assert!(!status.success(), "killed after {rows} rows: {status:?}");
-        assert!(
-            lines(&tmp.path().join(&out).join("metrics.csv")) < ref_metrics.len(),
-            "killed after {rows} rows: not all rows were written yet"
+        let args = [exp.to_str().unwrap(), "--out", &out, "-q"];
+        let mut held = Held::spawn(tmp.path(), &args, point);
+        held.wait();
+        held.kill(); // SIGKILL
+        let rows = point
+            .strip_prefix("rows=")
+            .map_or(0, |r| r.parse().unwrap());
+        assert_eq!(
+            lines(&tmp.path().join(&out).join("metrics.csv")).saturating_sub(1),
+            rows,
+            "killed at {point}"
         );
         runner(tmp.path())
             .args([exp.to_str().unwrap(), "--out", &out, "-q"])
@@ -103,12 +92,12 @@ fn kill_9_at_any_moment_then_rerun_gives_the_uninterrupted_result() {
         assert_eq!(
             without_seconds(&dir.join("metrics.csv")),
             ref_metrics,
-            "killed after {rows} rows"
+            "killed at {point}"
         );
         assert_eq!(
             without_seconds(&dir.join("runs.csv")),
             ref_runs,
-            "killed after {rows} rows"
+            "killed at {point}"
         );
     }
 }
@@ -251,18 +240,12 @@ fn sigint_stops_cleanly_and_the_sweep_resumes() {
     let tmp = tempfile::tempdir().unwrap();
     let exp = experiment(tmp.path(), "int", BODY);
     let (ref_metrics, ref_runs) = reference(tmp.path(), &exp);
-    let mut child = spawn(tmp.path(), &[exp.to_str().unwrap(), "--out", "i"]);
+    let mut held = Held::spawn(tmp.path(), &[exp.to_str().unwrap(), "--out", "i"], "rows=6");
     let dir = tmp.path().join("i");
-    wait_for_rows(&mut child, &dir.join("metrics.csv"), 6);
-    let pid = child.id().to_string();
-    StdCommand::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(130), "{stdout}\n{stderr}");
+    held.wait();
+    held.signal("INT");
+    let (code, stdout, stderr) = held.finish();
+    assert_eq!(code, Some(130), "{stdout}\n{stderr}");
     assert!(stderr.contains("stopping"), "{stderr}");
     assert!(
         stdout.contains("run the same command again to resume"),
@@ -596,20 +579,22 @@ fn a_merge_killed_at_any_moment_then_run_again_equals_an_uninterrupted_merge() {
             .success();
     }
     let shards = ["results/many-shard-1-of-2", "results/many-shard-2-of-2"];
-    let started = Instant::now();
     runner(tmp.path())
         .args(["merge", "reference", shards[0], shards[1]])
         .assert()
         .success()
         .stdout(predicate::str::contains("merged 3000 runs"));
-    let full = started.elapsed();
     let want = snapshot(&tmp.path().join("reference"));
     assert_eq!(want.len(), 3002);
-    // into a new folder and over an earlier partial merge, killed at five moments spread over
-    // an uninterrupted merge's time (reading the sources, writing the states, the renames)
-    let mut killed_running = 0;
-    for (n, percent) in [5u32, 25, 50, 75, 95].into_iter().enumerate() {
-        let delay_ms = full.as_millis() as u64 * u64::from(percent) / 100;
+    // into a new folder and over an earlier partial merge, killed at each stage: before reading
+    // the sources, after writing the states, before the renames and between them
+    let points = [
+        "merge=started",
+        "merge=states-written",
+        "merge=written",
+        "merge=between-renames",
+    ];
+    for (n, point) in points.iter().flat_map(|p| [p, p]).enumerate() {
         let out = format!("merged{n}");
         let merged = tmp.path().join(&out);
         let before = if n % 2 == 1 {
@@ -621,19 +606,16 @@ fn a_merge_killed_at_any_moment_then_run_again_equals_an_uninterrupted_merge() {
         } else {
             None
         };
-        let mut child = spawn(tmp.path(), &["merge", &out, shards[0], shards[1]]);
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        let running = child.try_wait().unwrap().is_none();
-        child.kill().unwrap();
-        child.wait().unwrap();
-        killed_running += running as usize;
+        let mut held = Held::spawn(tmp.path(), &["merge", &out, shards[0], shards[1]], point);
+        held.wait();
+        held.kill();
         // OUT is never half-written: it is what it was before, or the whole merge
         // (a merge killed between its two renames is restored by the next one)
         if merged.join("metrics.csv").exists() {
             let now = snapshot(&merged);
             assert!(
                 now == want || Some(&now) == before.as_ref(),
-                "killed after {delay_ms} ms: OUT is neither the old folder nor the whole merge"
+                "killed at {point}: OUT is neither the old folder nor the whole merge"
             );
         }
         runner(tmp.path())
@@ -641,14 +623,10 @@ fn a_merge_killed_at_any_moment_then_run_again_equals_an_uninterrupted_merge() {
             .assert()
             .success()
             .stdout(predicate::str::contains("merged 3000 runs"));
-        assert_eq!(snapshot(&merged), want, "killed after {delay_ms} ms");
+        assert_eq!(snapshot(&merged), want, "killed at {point}");
         assert!(!tmp.path().join(format!("{out}.merge-new")).exists());
         assert!(!tmp.path().join(format!("{out}.merge-old")).exists());
     }
-    assert!(
-        killed_running >= 3,
-        "only {killed_running} of 5 merges were still running when killed (a merge takes {full:?})"
-    );
 }
 
 #[test]
@@ -769,26 +747,17 @@ fn sigterm_and_a_second_process_on_the_same_folder_are_handled() {
     let exp = experiment(tmp.path(), "sig", BODY);
     let (ref_metrics, ref_runs) = reference(tmp.path(), &exp);
     // a second runner on the same folder is refused while the first one writes
-    let mut first = spawn(tmp.path(), &[exp.to_str().unwrap(), "--out", "t"]);
-    let dir = tmp.path().join("t");
-    wait_for_rows(&mut first, &dir.join("metrics.csv"), 2);
-    assert!(
-        first.try_wait().unwrap().is_none(),
-        "the first sweep is still running"
-    );
+    let mut first = Held::spawn(tmp.path(), &[exp.to_str().unwrap(), "--out", "t"], "rows=2");
+    first.wait();
     runner(tmp.path())
         .args([exp.to_str().unwrap(), "--out", "t", "-q"])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("another runner is writing to"));
     // SIGTERM stops it cleanly, as Ctrl-C does
-    StdCommand::new("kill")
-        .args(["-TERM", &first.id().to_string()])
-        .status()
-        .unwrap();
-    let output = first.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    first.signal("TERM");
+    let (code, _, stderr) = first.finish();
+    assert_eq!(code, Some(130), "{stderr}");
     assert!(stderr.contains("stopping"), "{stderr}");
     // and whatever was cut off, the same command finishes with the uninterrupted results
     resumes_to(tmp.path(), &exp, "t", &ref_metrics, &ref_runs);
@@ -804,19 +773,17 @@ fn a_second_ctrl_c_exits_at_once() {
         "wide",
         "train_size = 20000\nmonitor = [\"test_accuracy\"]\n[grid]\nhidden = 3000\nepochs = 3\nseeds = 2\n",
     );
-    let mut child = spawn(tmp.path(), &[exp.to_str().unwrap(), "--out", "w"]);
-    std::thread::sleep(Duration::from_millis(1500));
-    assert!(child.try_wait().unwrap().is_none(), "the sweep is running");
-    for _ in 0..2 {
-        StdCommand::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(30));
-    }
-    let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    let mut held = Held::spawn(
+        tmp.path(),
+        &[exp.to_str().unwrap(), "--out", "w"],
+        "started",
+    );
+    held.wait();
+    held.signal("INT");
+    held.wait_for("stopping");
+    held.signal("INT");
+    let (code, _, stderr) = held.finish();
+    assert_eq!(code, Some(130), "{stderr}");
     assert!(stderr.contains("stopping"), "{stderr}");
     assert!(
         stderr.contains("interrupted again: exiting at once"),

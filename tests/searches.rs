@@ -6,9 +6,8 @@ mod common;
 
 use std::path::Path;
 use std::process::{Command as StdCommand, Stdio};
-use std::time::{Duration, Instant};
 
-use common::{csv_rows, experiment, runner, without_seconds};
+use common::{csv_rows, experiment, runner, without_seconds, Held};
 use predicates::prelude::*;
 
 /// 2 seeds, probes of 2 epochs, a bracket within a factor of 2, then 4 epochs at the answer.
@@ -52,30 +51,12 @@ fn json(tmp: &Path, out: &str) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
-/// Kills a sweep once `metrics.csv` holds `rows` rows, then runs it again.
+/// Kills a sweep once it has written `rows` rows of `metrics.csv`, then runs it again.
 fn kill_after_rows_then_resume(tmp: &Path, exp: &Path, out: &str, rows: usize) {
-    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("runner"))
-        .current_dir(tmp)
-        .args([exp.to_str().unwrap(), "--out", out, "-q"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let metrics = tmp.join(out).join("metrics.csv");
-    let start = Instant::now();
-    let lines = || std::fs::read_to_string(&metrics).map_or(0, |t| t.lines().count());
-    while lines() < rows + 1 && start.elapsed() < Duration::from_secs(60) {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "the search ended before it was killed after {rows} rows"
-    );
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let args = [exp.to_str().unwrap(), "--out", out, "-q"];
+    let mut held = Held::spawn(tmp, &args, &format!("rows={rows}"));
+    held.wait();
+    held.kill();
     run(tmp, exp, out, "2");
 }
 
@@ -305,17 +286,22 @@ fn a_sharded_threshold_search_exchanges_probes_and_every_shard_ends_with_the_who
     for d in &dirs {
         std::fs::remove_dir_all(d).unwrap();
     }
-    let mut a = shard(1);
+    let shard_args = |i: usize| {
+        vec![
+            exp.to_str().unwrap().to_string(),
+            "--shard".to_string(),
+            format!("{i}/2"),
+            "--fresh".to_string(),
+            "--threads".to_string(),
+            "1".to_string(),
+        ]
+    };
+    let a_args = shard_args(1);
+    let a_args: Vec<&str> = a_args.iter().map(String::as_str).collect();
+    let mut a = Held::spawn(tmp.path(), &a_args, "rows=3");
+    a.wait();
     let b = shard(2);
-    let metrics = dirs[0].join("metrics.csv");
-    let start = Instant::now();
-    while std::fs::read_to_string(&metrics).map_or(0, |t| t.lines().count()) < 4
-        && start.elapsed() < Duration::from_secs(60)
-    {
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    a.kill().unwrap();
-    a.wait().unwrap();
+    a.kill();
     let b = b.wait_with_output().unwrap();
     assert!(b.status.success());
     let said = String::from_utf8_lossy(&b.stderr);

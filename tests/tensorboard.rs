@@ -8,10 +8,9 @@ mod common;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command as StdCommand, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command as StdCommand;
 
-use common::{csv_rows, experiment, repo, runner};
+use common::{csv_rows, experiment, repo, runner, Held};
 
 /// 3 etas x 2 seeds, 4 epochs, on slices of MNIST; eta 100 saturates, the others learn.
 const SWEEP: &str = "train_size = 2000\nvalidation_size = 500\n[grid]\neta = [0.5, 3.0, 100.0]\nlambda = [0.0, 1.0]\nepochs = 4\nseeds = 2\n";
@@ -114,26 +113,11 @@ fn agrees_with_the_csv(dir: &Path) {
     assert_eq!(exp["metrics"].as_array().unwrap().len(), 6);
 }
 
-/// Kills a sweep once `metrics.csv` holds `rows` rows.
-fn kill_after_rows(tmp: &Path, args: &[&str], metrics: &Path, rows: usize) {
-    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("runner"))
-        .current_dir(tmp)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    let lines = || std::fs::read_to_string(metrics).map_or(0, |t| t.lines().count());
-    while lines() < rows + 1 && start.elapsed() < Duration::from_secs(60) {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    assert!(child.try_wait().unwrap().is_none(), "ended before the kill");
-    child.kill().unwrap();
-    child.wait().unwrap();
+/// Kills a sweep once it has written `rows` rows of `metrics.csv`.
+fn kill_after_rows(tmp: &Path, args: &[&str], rows: usize) {
+    let mut held = Held::spawn(tmp, args, &format!("rows={rows}"));
+    held.wait();
+    held.kill();
 }
 
 #[test]
@@ -149,7 +133,6 @@ fn tensorboard_reads_every_scalar_and_setting_after_a_kill_shards_and_a_merge() 
     kill_after_rows(
         tmp.path(),
         &[e, "--out", "whole", "--threads", "1", "-q"],
-        &tmp.path().join("whole/metrics.csv"),
         10,
     );
     runner(tmp.path())
@@ -163,7 +146,6 @@ fn tensorboard_reads_every_scalar_and_setting_after_a_kill_shards_and_a_merge() 
     kill_after_rows(
         tmp.path(),
         &[e, "--shard", "1/2", "--threads", "1", "-q"],
-        &shard("1").join("metrics.csv"),
         5,
     );
     for i in ["1", "2"] {
@@ -194,12 +176,7 @@ fn every_finished_run_has_its_event_file_and_a_resume_drops_the_unfinished_ones(
     let exp = experiment(tmp.path(), "tb", SWEEP);
     let e = exp.to_str().unwrap();
     let dir = tmp.path().join("out");
-    kill_after_rows(
-        tmp.path(),
-        &[e, "--out", "out", "--threads", "1", "-q"],
-        &dir.join("metrics.csv"),
-        6,
-    );
+    kill_after_rows(tmp.path(), &[e, "--out", "out", "--threads", "1", "-q"], 6);
     runner(tmp.path())
         .args([e, "--out", "out", "-q"])
         .assert()

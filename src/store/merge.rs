@@ -97,6 +97,7 @@ fn merge_into(out: &Path, inputs: &[PathBuf], new: &Path) -> Result<MergeReport>
         }
     }
 
+    crate::fault::reached("merge=started");
     let mut sources: Vec<PathBuf> = Vec::new();
     if ResultsDir::experiment_path(out).exists() {
         sources.push(out.to_path_buf());
@@ -188,6 +189,7 @@ fn merge_into(out: &Path, inputs: &[PathBuf], new: &Path) -> Result<MergeReport>
         write_atomically(&path, toml::to_string(row)?.as_bytes())?;
         tensorboard::copy_run(source, new, &row.settings.run)?;
     }
+    crate::fault::reached("merge=states-written");
     let extra = exp.grid.extra_columns();
     write_csv(
         &ResultsDir::metrics_path(new),
@@ -233,9 +235,11 @@ fn merge_into(out: &Path, inputs: &[PathBuf], new: &Path) -> Result<MergeReport>
     sync_dir(new)?;
 
     // put it in place: `out` is the old folder until the second rename, the merge after it
+    crate::fault::reached("merge=written");
     if out.exists() {
         std::fs::rename(out, &old).with_context(|| format!("moving '{}' aside", out.display()))?;
     }
+    crate::fault::reached("merge=between-renames");
     std::fs::rename(new, out)
         .with_context(|| format!("moving the merge into '{}'", out.display()))?;
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {

@@ -324,10 +324,10 @@ impl ResultsDir {
         if self.columns.iter().any(|c| c == "eta_schedule") {
             extra.push(crate::grid::float_label(r.eta));
         }
-        self.metrics
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .append(&(metrics_record(&settings, r), &extra))?;
+        let mut metrics = self.metrics.lock().unwrap_or_else(|e| e.into_inner());
+        metrics.append(&(metrics_record(&settings, r), &extra))?;
+        crate::fault::row_written();
+        drop(metrics);
         // TensorBoard's copy of the epoch, after the CSV's (the CSV is the record)
         let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
         if !events.contains_key(&settings.run) {

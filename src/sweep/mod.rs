@@ -182,6 +182,7 @@ fn sweep_runs(
         .cloned()
         .collect();
     let out = ResultsDir::open(&dir, &exp.text, &exp.grid.extra_columns())?;
+    crate::fault::reached("started");
     let log = Log::new(opts, runs.iter().map(|r| r.epochs as u64).sum());
     let resumed = all_runs.len() - runs.len();
     for id in &existing.mismatched {
@@ -649,7 +650,7 @@ mod tests {
                 (task.settings().to_vec(), splittable)
             });
             while board.lock().idle == 0 {
-                std::thread::sleep(std::time::Duration::from_millis(1));
+                std::thread::yield_now();
             }
             assert!(board.offer(&mut job, &mut splittable));
             let (moved, moved_splittable) = waiter.join().unwrap();

@@ -462,6 +462,9 @@ pub(super) fn halve(
                 });
             }
         });
+        if until < epochs {
+            crate::fault::rung_reached(k + 1);
+        }
         if cx.stop.load(Ordering::Relaxed) {
             break;
         }
