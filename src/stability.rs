@@ -337,4 +337,65 @@ mod tests {
         assert!(more_than.unstable(&[s, u, u]));
         assert!(!more_than.unstable(&[]));
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn verdict() -> impl Strategy<Value = Verdict> {
+            prop_oneof![
+                Just(Verdict::Stable),
+                Just(Verdict::TooSlow),
+                Just(Verdict::Saturated),
+                Just(Verdict::Oscillating),
+                Just(Verdict::EndedHigher),
+                (1usize..10).prop_map(|epoch| Verdict::Diverged { epoch }),
+            ]
+        }
+
+        proptest! {
+            /// A cost that falls by 3-50% at every watched epoch, from an untrained cost above
+            /// it, of a network above chance, is stable; a NaN at any epoch makes it diverged
+            /// there.
+            #[test]
+            fn falling_probes_are_stable_and_a_nan_diverges_them(
+                start in 0.01f64..100.0,
+                falls in proptest::collection::vec(0.03f64..0.5, 2..8),
+                accuracy in 0.2f64..1.0,
+                nan_at in 0usize..8,
+            ) {
+                let mut costs = vec![start];
+                for f in &falls {
+                    costs.push(costs.last().unwrap() * (1.0 - f));
+                }
+                let watch = costs.len();
+                let mut c: Vec<Option<f64>> = costs.iter().map(|&x| Some(x)).collect();
+                prop_assert_eq!(probe(Some(start * 1.01), &c, Some(accuracy), watch, 10), Verdict::Stable);
+                let k = nan_at % watch;
+                c[k] = Some(f64::NAN);
+                prop_assert_eq!(
+                    probe(Some(start), &c, Some(accuracy), watch, 10),
+                    Verdict::Diverged { epoch: k + 1 }
+                );
+            }
+
+            /// A value unstable by more than half its seeds is unstable by at least half; a
+            /// stable or too slow seed added never makes a stable value unstable.
+            #[test]
+            fn the_majorities_are_ordered_and_monotone(
+                v in proptest::collection::vec(verdict(), 0..9),
+            ) {
+                if Majority::MoreThanHalf.unstable(&v) {
+                    prop_assert!(Majority::AtLeastHalf.unstable(&v));
+                }
+                for rule in [Majority::AtLeastHalf, Majority::MoreThanHalf] {
+                    let mut more = v.clone();
+                    more.push(Verdict::Stable);
+                    if !rule.unstable(&v) {
+                        prop_assert!(!rule.unstable(&more));
+                    }
+                }
+            }
+        }
+    }
 }

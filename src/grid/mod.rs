@@ -733,3 +733,34 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+    use std::collections::HashSet;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// A grid holds every combination of its axes exactly once: as many runs as the
+        /// product of the axes' lengths, each (eta, batch size, seed) once, each id once.
+        #[test]
+        fn a_grid_is_the_product_of_its_axes(etas in 1usize..6, batches in 1usize..4, seeds in 1usize..4) {
+            let eta: Vec<String> = (0..etas).map(|i| format!("{}.5", i)).collect();
+            let batch: Vec<String> = (0..batches).map(|i| (10 + i).to_string()).collect();
+            let exp = crate::tests_support::grid_experiment(&format!(
+                "eta = [{}]\nbatch_size = [{}]\nseeds = {seeds}\n",
+                eta.join(", "),
+                batch.join(", ")
+            ));
+            let runs = exp.grid.runs();
+            prop_assert_eq!(exp.grid.len(), (etas * batches * seeds) as u128);
+            prop_assert_eq!(runs.len(), etas * batches * seeds);
+            let combos: HashSet<(u64, usize, u64)> =
+                runs.iter().map(|r| (r.eta.to_bits(), r.batch_size, r.seed)).collect();
+            prop_assert_eq!(combos.len(), runs.len());
+            let ids: HashSet<String> = runs.iter().map(|r| r.id()).collect();
+            prop_assert_eq!(ids.len(), runs.len());
+        }
+    }
+}

@@ -97,7 +97,10 @@ impl<'de> Deserialize<'de> for SettingsColumns {
 
 /// One row of `metrics.csv` as written: the settings columns, then the epoch, each metric's
 /// value in [`Metric::ALL`] order and the seconds (the extra setting columns follow it).
-fn metrics_record<'a>(settings: &'a SettingsColumns, r: &'a EpochRecord) -> impl Serialize + 'a {
+pub(crate) fn metrics_record<'a>(
+    settings: &'a SettingsColumns,
+    r: &'a EpochRecord,
+) -> impl Serialize + 'a {
     (settings, r.epoch, &r.values, r.seconds)
 }
 

@@ -352,4 +352,50 @@ mod tests {
         let (by_run, left_out) = lines_by_run(twice, |_| true);
         assert_eq!((by_run["a"].len(), left_out), (2, 2));
     }
+
+    mod properties {
+        use super::super::*;
+        use crate::grid::RunSettings;
+        use crate::metrics::{EpochRecord, Metric, MetricValues};
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+
+            /// What the writer writes, the one reader reads back: each metric's value to the
+            /// bit (or its absence), whatever torn or junk lines lie between the rows.
+            #[test]
+            fn rows_round_trip_through_the_reader(
+                values in proptest::collection::vec(
+                    proptest::collection::vec(proptest::option::of(-1e6f64..1e6), 6), 1..6),
+                junk in proptest::collection::vec("[a-z,]{0,12}", 0..4),
+            ) {
+                let s = RunSettings::default();
+                let header = crate::store::metrics_header(&[]);
+                let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+                w.write_record(&header).unwrap();
+                let mut written = Vec::new();
+                for (e, v) in values.iter().enumerate() {
+                    let mut m = MetricValues::default();
+                    for (metric, x) in Metric::ALL.iter().zip(v) {
+                        m.set(*metric, *x);
+                    }
+                    let r = EpochRecord { epoch: e + 1, values: m, seconds: 0.5, eta: s.eta };
+                    w.serialize(crate::store::metrics_record(&crate::store::SettingsColumns::of(&s), &r)).unwrap();
+                    written.push(m);
+                }
+                let mut text = String::from_utf8(w.into_inner().unwrap()).unwrap();
+                for j in &junk {
+                    text.push_str(j);
+                    text.push('\n');
+                }
+                let file = MetricsFile::parse(text.as_bytes(), None);
+                prop_assert_eq!(file.lines.len(), values.len());
+                prop_assert!(file.dropped <= junk.len());
+                let rows = file.rows(Path::new("m.csv")).unwrap();
+                let read: Vec<MetricValues> = rows.iter().map(|r| r.values).collect();
+                prop_assert_eq!(read, written);
+            }
+        }
+    }
 }

@@ -559,3 +559,73 @@ fn dropout_lanes_are_independent() {
     );
     assert_ne!(fused.network(0), train(&all[..1], false).network(0));
 }
+
+mod properties {
+    use super::*;
+    use crate::nn::engine::step::scale_dispatch;
+    use crate::nn::simd::Scalar;
+    use proptest::prelude::*;
+
+    /// Rows of whole vectors: 1 to 8 vectors of `LANES` floats.
+    fn rows(n: usize) -> impl Strategy<Value = Vec<Vec<f32>>> {
+        (1usize..=8).prop_flat_map(move |v| {
+            proptest::collection::vec(proptest::collection::vec(-1e3f32..1e3, v * LANES), n)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Every dispatched kernel (at the instruction set this processor has) computes the
+        /// bits of its scalar twin, whatever the shape.
+        #[test]
+        fn kernels_compute_the_bits_of_their_scalar_twin(
+            r in rows(3),
+            decay in 0.5f32..1.0,
+            rate in -1.0f32..1.0,
+        ) {
+            let (y, x, z) = (&r[0], &r[1], &r[2]);
+            let twin = |f: &dyn Fn(&mut [f32])| {
+                let mut out = y.clone();
+                f(&mut out);
+                out
+            };
+            // SAFETY (each unsafe block below): plain scalars need no instruction set.
+            prop_assert_eq!(
+                twin(&|o| add_dispatch(o, x)),
+                twin(&|o| unsafe { add_rows::<Scalar>(o, x) })
+            );
+            prop_assert_eq!(
+                twin(&|o| step_dispatch(o, x, decay, rate)),
+                twin(&|o| unsafe { step_plain::<Scalar>(o, x, decay, rate) })
+            );
+            prop_assert_eq!(
+                twin(&|o| scale_dispatch(o, x)),
+                twin(&|o| unsafe { scale_lanes::<Scalar>(o, x) })
+            );
+            // momentum's decay row by row, mu and wd one row's lanes
+            let row = LANES;
+            prop_assert_eq!(
+                twin(&|o| momentum_decay_dispatch(o, x, &z[..row], &x[..row])),
+                twin(&|o| unsafe { momentum_decay::<Scalar>(o, x, &z[..row], &x[..row]) })
+            );
+        }
+
+        /// The first layer's rows split in any number of parts: `parts + 1` bounds from 0 to
+        /// the last row, never decreasing, whatever the examples.
+        #[test]
+        fn the_first_layers_parts_cover_its_rows_in_order(
+            examples in 1usize..400,
+            parts in 1usize..10,
+        ) {
+            let data = crate::tests_support::mnist();
+            let examples = data.train.examples(examples);
+            let net = Network::new(&[784, 10], Init::Large, &mut ChaCha8Rng::seed_from_u64(1));
+            let mut group = Lockstep::from_network(&net, 1);
+            let bounds = group.part_rows(parts, &examples).to_vec();
+            prop_assert_eq!(bounds.len(), parts + 1);
+            prop_assert_eq!((bounds[0], bounds[parts]), (0, 784));
+            prop_assert!(bounds.windows(2).all(|w| w[0] <= w[1]), "{:?}", bounds);
+        }
+    }
+}
