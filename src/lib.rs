@@ -2,19 +2,24 @@
 //! Learning*, chapters 1 and 3) on MNIST, in parallel on all cores, with bit-for-bit reproducible
 //! per-epoch metrics.
 //!
-//! The pipeline, one folder a stage:
+//! The library is layered, bottom first; each module imports only those before it:
+//! - [`metrics`]: the shared vocabulary (metrics, their values per epoch, how a run ended);
+//! - [`stability`]: the one verdict on whether training at an eta went well;
+//! - [`fault`]: the hidden fault-injection points the tests stop the process at;
+//! - [`data`]: IDX files, checksums and the train / validation / test split;
+//! - [`nn`]: parameters, the shared maths, the fast lockstep engine behind one door (its SIMD
+//!   kernels, step and parallel step), and the dense reference network the tests check it
+//!   against;
+//! - [`grid`]: the runs of an experiment, enumerated lazily by index; run ids;
+//! - [`train`]: epochs, mini-batches and the stopping rules of a run or a group;
+//! - [`search`]: the searches' decisions (random draws, the book's threshold procedure for eta,
+//!   successive halving), apart from the I/O;
 //! - [`config`]: the experiment file, read as written (raw, with spans), then validated in one
 //!   step against the table of run settings into an [`config::Experiment`];
-//! - [`grid`]: the runs of an experiment, enumerated lazily by index; run ids;
-//! - [`data`]: IDX files, checksums and the train / validation / test split;
-//! - [`nn`]: parameters, the shared maths, the fast lockstep engine with its SIMD kernels, and the
-//!   dense reference network the tests check it against;
-//! - [`train`]: epochs, mini-batches, the stopping rules and the per-epoch metrics of a run;
-//! - [`search`]: searches that decide what to train from what was trained (the book's threshold
-//!   procedure for eta, successive halving);
-//! - [`sweep`]: planning the runs into groups and shards, scheduling them on the pool, progress;
-//! - [`store`]: the results folder: its schema, writers, resume, lock, shards and merge;
-//! - [`report`]: the summary across seeds, the plots and the HTML report.
+//! - [`store`]: the results folder: its schema and one reader, writers, resume, lock, shards and
+//!   merge;
+//! - [`report`]: the summary across seeds, the plots and the HTML report;
+//! - [`sweep`]: planning the runs into groups and shards, scheduling them on the pool, progress.
 
 pub mod cli;
 pub mod config;

@@ -1,11 +1,9 @@
 //! Other data sets: Fashion-MNIST where Debian installs it, and any folder of IDX files.
 
-mod common;
-
 use std::io::Read;
 use std::path::Path;
 
-use common::{repo, runner};
+use crate::common::{repo, runner};
 use predicates::prelude::*;
 
 /// The first `n` items of a gzipped IDX file, written uncompressed to `out`.

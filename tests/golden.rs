@@ -9,9 +9,7 @@
 //! `cargo run --release -- tests/golden/NAME.toml --out /tmp/golden --fresh`, then copy
 //! metrics.csv and runs.csv without their `seconds` column.
 
-mod common;
-
-use common::{repo, runner, without_seconds};
+use crate::common::{repo, runner, without_seconds};
 
 /// Runs `tests/golden/{name}.toml` on 1 and 2 threads and compares its CSV files with the
 /// committed ones (`{prefix}metrics.csv`, `{prefix}runs.csv`).

@@ -1,11 +1,9 @@
 //! The summary, the plots and the HTML report, end to end, including a real headless browser.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command as StdCommand;
 
-use common::{experiment, runner};
+use crate::common::{experiment, runner};
 use predicates::prelude::*;
 
 const BODY: &str =
@@ -327,7 +325,10 @@ fn the_interactive_report_renders_offline_sorts_and_links_runs_to_curves() {
     // configurations)
     let mut cases = Vec::new();
     let shipped = tmp.path().join("eta_sweep");
-    copy_folder(&common::repo().join("results/example/eta_sweep"), &shipped);
+    copy_folder(
+        &crate::common::repo().join("results/example/eta_sweep"),
+        &shipped,
+    );
     std::fs::remove_file(shipped.join("report.html")).unwrap();
     runner(tmp.path())
         .args(["summary", shipped.to_str().unwrap()])

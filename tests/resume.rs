@@ -1,12 +1,10 @@
 //! Never lose a result: crashes, interruptions, changed experiments, shards (end-to-end, real
 //! binary on small slices of MNIST).
 
-mod common;
-
 use std::path::Path;
 use std::process::{Child, Command as StdCommand, Stdio};
 
-use common::{experiment, runner, without_seconds, Held};
+use crate::common::{experiment, runner, without_seconds, Held};
 use predicates::prelude::*;
 
 /// 6 runs x 4 epochs; long enough (a few seconds) to be killed in the middle.

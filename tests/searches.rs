@@ -2,12 +2,10 @@
 //! small slices of MNIST (real binary): their files, their answers, the same decisions on any
 //! number of threads and after a kill, and clear refusals.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command as StdCommand, Stdio};
 
-use common::{csv_rows, experiment, runner, without_seconds, Held};
+use crate::common::{csv_rows, experiment, runner, without_seconds, Held};
 use predicates::prelude::*;
 
 /// 2 seeds, probes of 2 epochs, a bracket within a factor of 2, then 4 epochs at the answer.
@@ -157,7 +155,7 @@ fn a_threshold_search_is_summarised_from_its_results_alone() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("mnist");
     std::fs::create_dir(&data).unwrap();
-    for entry in std::fs::read_dir(common::repo().join("data/mnist")).unwrap() {
+    for entry in std::fs::read_dir(crate::common::repo().join("data/mnist")).unwrap() {
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), data.join(entry.file_name())).unwrap();
     }

@@ -3,13 +3,11 @@
 //! script submitted as written there, and the merged folder compared with a single-process run.
 //! `.ci/run` installs the packages; elsewhere the test is ignored, visibly.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command as StdCommand;
 use std::time::{Duration, Instant};
 
-use common::{experiment, repo, runner, without_seconds};
+use crate::common::{experiment, repo, runner, without_seconds};
 
 /// The README's shell block whose first comment line names `script`.
 fn readme_script(script: &str) -> String {

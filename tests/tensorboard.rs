@@ -4,13 +4,11 @@
 //! every setting of runs.csv, seeds grouped, the status; after a kill and resume, through
 //! shards and a merge. Where the package is missing the test is ignored, visibly.
 
-mod common;
-
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command as StdCommand;
 
-use common::{csv_rows, experiment, repo, runner, Held};
+use crate::common::{csv_rows, experiment, repo, runner, Held};
 
 /// 3 etas x 2 seeds, 4 epochs, on slices of MNIST; eta 100 saturates, the others learn.
 const SWEEP: &str = "train_size = 2000\nvalidation_size = 500\n[grid]\neta = [0.5, 3.0, 100.0]\nlambda = [0.0, 1.0]\nepochs = 4\nseeds = 2\n";

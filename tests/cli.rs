@@ -1,8 +1,6 @@
 //! End-to-end tests of the `runner` binary on small slices of MNIST.
 
-mod common;
-
-use common::{experiment, runner, without_seconds};
+use crate::common::{experiment, runner, without_seconds};
 use predicates::prelude::*;
 
 const SMALL: &str = "train_size = 500\n[grid]\neta = [0.5, 1.0]\nseed = [1, 2]\nepochs = 2\ncost = \"cross-entropy\"\ninit = \"scaled\"\n";
@@ -149,7 +147,7 @@ fn a_diverging_run_does_not_stop_the_others() {
         .assert()
         .success()
         .stderr(predicate::str::contains("diverged in epoch 1"));
-    let runs = common::without_seconds(&tmp.path().join("results/div/runs.csv"));
+    let runs = crate::common::without_seconds(&tmp.path().join("results/div/runs.csv"));
     assert_eq!(runs[1][10..13], ["completed", "", "3"]);
     assert_eq!(runs[2][10..13], ["diverged", "1", "1"]);
 }
@@ -443,7 +441,7 @@ fn hostile_inputs_get_clear_errors_and_leave_nothing_behind() {
     // a truncated .gz: the file, what is wrong and how to restore it, once; no results folder
     let data = tmp.path().join("data");
     std::fs::create_dir(&data).unwrap();
-    for entry in std::fs::read_dir(common::repo().join("data/mnist")).unwrap() {
+    for entry in std::fs::read_dir(crate::common::repo().join("data/mnist")).unwrap() {
         let p = entry.unwrap().path();
         std::fs::copy(&p, data.join(p.file_name().unwrap())).unwrap();
     }

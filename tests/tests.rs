@@ -1,0 +1,15 @@
+//! The end-to-end tests of the `runner` binary, in one test binary (the helpers compile once):
+//! each module below is one area, run on small slices of the real MNIST. Tests that need a
+//! system package (Chromium, Fashion-MNIST, Slurm, TensorBoard's reader) say so when it is
+//! missing; `.ci/run` installs them.
+
+mod common;
+
+mod cli;
+mod datasets;
+mod golden;
+mod report;
+mod resume;
+mod searches;
+mod slurm;
+mod tensorboard;
