@@ -429,6 +429,40 @@ fn successive_halving_keeps_the_best_share_at_each_rung_as_the_full_grid_ranks_t
 }
 
 #[test]
+fn halving_stopped_by_a_signal_at_any_rung_resumes_to_the_uninterrupted_search() {
+    // SIGINT or SIGTERM (Slurm's time limit) while the configurations wait at a rung: the runs
+    // paused there are not saved as finished; the same command then ends as the search would
+    // have, rung by rung
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = experiment(tmp.path(), "halving", HALVING);
+    run(tmp.path(), &exp, "whole", "2");
+    let want = results(&tmp.path().join("whole"), "rungs.csv");
+    for rung in 1..=3 {
+        for signal in ["INT", "TERM"] {
+            let out = format!("stopped-{rung}-{signal}");
+            let args = [exp.to_str().unwrap(), "--out", &out, "--threads", "2"];
+            let mut held = Held::spawn(tmp.path(), &args, &format!("rung={rung}"));
+            held.wait();
+            held.signal(signal);
+            let (code, _, stderr) = held.finish();
+            assert_eq!(code, Some(130), "rung {rung}, SIG{signal}: {stderr}");
+            let runs = csv_rows(&tmp.path().join(&out).join("runs.csv"));
+            assert!(
+                runs.iter()
+                    .all(|r| r["status"] == "pruned" || r["epochs_completed"] == "6"),
+                "rung {rung}, SIG{signal}: a paused run was saved: {runs:?}"
+            );
+            run(tmp.path(), &exp, &out, "2");
+            assert_eq!(
+                results(&tmp.path().join(&out), "rungs.csv"),
+                want,
+                "rung {rung}, SIG{signal}"
+            );
+        }
+    }
+}
+
+#[test]
 fn searches_refuse_what_they_cannot_do_with_the_key_and_the_reason() {
     let tmp = tempfile::tempdir().unwrap();
     let cases = [

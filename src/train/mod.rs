@@ -359,13 +359,18 @@ pub struct Session<'d, E> {
     /// The run each lane of the group trains; finished runs leave the group.
     active: Vec<usize>,
     written: usize,
+    /// The group's last epoch: a run without another ending that has not reached it was
+    /// interrupted.
+    last: usize,
     interrupted: bool,
 }
 
 impl<'d, E> Session<'d, E> {
     pub fn new(trainer: Trainer<'d>) -> Session<'d, E> {
         let runs = trainer.runs.len();
+        let last = trainer.runs.first().map_or(0, |r| r.epochs);
         Session {
+            last,
             trainer,
             results: (0..runs).map(|_| None).collect(),
             watches: vec![Watch::default(); runs],
@@ -481,6 +486,7 @@ impl<'d, E> Session<'d, E> {
             watches: take_items(&mut self.watches, &moved),
             active: (0..moved.len()).collect(),
             written: self.written,
+            last: self.last,
             interrupted: false,
         };
         // the runs left here are numbered again: run r loses one for each moved run before it
@@ -519,7 +525,9 @@ impl<'d, E> Session<'d, E> {
     /// How each run ended: the runs still training when the last epoch was reached completed,
     /// unless the sweep was interrupted.
     pub fn finish(self) -> Vec<Result<RunOutcome, E>> {
-        let (interrupted, written) = (self.interrupted, self.written);
+        // a run paused before its last epoch (between halving's rungs, say) when the session
+        // ends is interrupted, not completed, whether or not an epoch in flight saw the stop
+        let (interrupted, written) = (self.interrupted || self.written < self.last, self.written);
         self.results
             .into_iter()
             .map(|r| {
