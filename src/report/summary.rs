@@ -376,7 +376,61 @@ fn answer(
 /// at chance). The answer is the bracket of values tried around the threshold; a value that was
 /// not tried is never the recommendation.
 fn eta_threshold(per_value: &[(String, &Configuration)], train_cost_monitored: bool) -> String {
-    let unstable = |g: &Configuration| Majority::MoreThanHalf.reached(g.unstable_seeds(), g.seeds);
+    // A verdict needs a trend: where some runs trained two epochs or more, runs that trained one
+    // (successive halving's pruned at its first rung) are not judged, unless they diverged.
+    let longest = per_value
+        .iter()
+        .flat_map(|(_, g)| &g.runs)
+        .map(|r| r.points.len())
+        .max()
+        .unwrap_or(0);
+    let judged: Vec<(String, Configuration)> = per_value
+        .iter()
+        .filter_map(|(v, g)| {
+            let runs: Vec<RunCurve> = g
+                .runs
+                .iter()
+                .filter(|r| longest < 2 || r.points.len() >= 2 || r.curve.diverged.is_some())
+                .cloned()
+                .collect();
+            (!runs.is_empty()).then(|| {
+                let diverged = runs.iter().filter(|r| r.curve.diverged.is_some()).count();
+                let g = Configuration {
+                    seeds: runs.len(),
+                    diverged,
+                    runs,
+                    ..(*g).clone()
+                };
+                (v.clone(), g)
+            })
+        })
+        .collect();
+    if judged.len() < 2 {
+        return "Too few values of eta trained two epochs or more to tell where training stops \
+                improving steadily."
+            .to_string();
+    }
+    let per_value: Vec<(String, &Configuration)> =
+        judged.iter().map(|(v, g)| (v.clone(), g)).collect();
+    let per_value = per_value.as_slice();
+    // at chance with a falling cost is too slow only below every value that trained: above one,
+    // it is a network that no longer learns, and counts against its eta
+    let first_trained = per_value
+        .iter()
+        .position(|(_, g)| g.runs.iter().any(|r| !r.curve.stuck()));
+    let above_trained = |g: &Configuration| {
+        let i = per_value.iter().position(|(_, h)| std::ptr::eq(*h, g));
+        matches!((i, first_trained), (Some(i), Some(t)) if i > t)
+    };
+    let unstable_count = |g: &Configuration| {
+        g.unstable_seeds()
+            + if above_trained(g) {
+                g.too_slow_seeds()
+            } else {
+                0
+            }
+    };
+    let unstable = |g: &Configuration| Majority::AtLeastHalf.reached(unstable_count(g), g.seeds);
     let no_cost = if train_cost_monitored {
         ""
     } else {
@@ -385,7 +439,9 @@ fn eta_threshold(per_value: &[(String, &Configuration)], train_cost_monitored: b
     };
     let slow: Vec<&str> = per_value
         .iter()
-        .filter(|(_, g)| Majority::MoreThanHalf.reached(g.too_slow_seeds(), g.seeds))
+        .filter(|(_, g)| {
+            !above_trained(g) && Majority::AtLeastHalf.reached(g.too_slow_seeds(), g.seeds)
+        })
         .map(|(v, _)| v.as_str())
         .collect();
     let slow_text = match slow.as_slice() {
@@ -434,6 +490,17 @@ fn eta_threshold(per_value: &[(String, &Configuration)], train_cost_monitored: b
                 g.seeds
             ));
         }
+        let stuck_above = if above_trained(g) {
+            g.too_slow_seeds()
+        } else {
+            0
+        };
+        if stuck_above > 0 {
+            parts.push(format!(
+                "{stuck_above} of {} stayed at chance although a smaller eta trained",
+                g.seeds
+            ));
+        }
         parts.join(", ")
     };
     if first_bad == 0 {
@@ -456,11 +523,23 @@ fn eta_threshold(per_value: &[(String, &Configuration)], train_cost_monitored: b
     } else {
         String::new()
     };
+    // the advice names a value that trained: a value whose every seed sat at chance (too slow)
+    // is never recommended
+    let trained = per_value[..first_bad]
+        .iter()
+        .rev()
+        .find(|(_, g)| g.runs.iter().any(|r| !r.curve.stuck()))
+        .map(|(v, _)| v.as_str());
+    let points = match trained {
+        Some(v) => format!("of the values tried, that points at eta = {v}"),
+        None => "no value tried below it trained above chance, so none is recommended: try \
+                 values between them"
+            .to_string(),
+    };
     format!(
         "Training stops improving steadily between eta = {stable}, the largest value that \
          trained steadily, and eta = {threshold} ({what}): the threshold lies in between. The \
-         book's rule of thumb is to use about half the threshold; of the values tried, that \
-         points at eta = {stable}.{coarse}{slow_text}{no_cost}"
+         book's rule of thumb is to use about half the threshold; {points}.{coarse}{slow_text}{no_cost}"
     )
 }
 
@@ -664,6 +743,62 @@ e,784-30-10,0.25,10,1,1,cross-entropy,scaled,0.0,1000,1,0.3,,,0.85,,0.84,1,0.9,w
         let p = dir.path().join("metrics.csv");
         std::fs::write(&p, text).unwrap();
         summarize(&read_metrics(&p).unwrap())
+    }
+
+    #[test]
+    fn a_value_at_chance_above_one_that_trained_is_never_recommended() {
+        // the audit's ReLU grid: eta [0.1, 10, 100], 2 seeds; both seeds of eta 10 sit at
+        // chance while their cost, blown up in the first epoch, falls slowly: not "too slow"
+        // above eta 0.1, which trained
+        let run = |acc: [f64; 3], cost: [f64; 3]| -> Vec<_> {
+            (0..3)
+                .map(|e| (Some(cost[e]), None, Some(acc[e]), None))
+                .collect()
+        };
+        let trained = run([0.40, 0.50, 0.55], [2.0, 1.6, 1.4]);
+        let chance = run([0.10, 0.10, 0.10], [9.0, 8.5, 8.2]);
+        let gone = run([0.10, 0.10, 0.10], [f64::NAN, f64::NAN, f64::NAN]);
+        let s = made(&[
+            (0.1, 1, &trained),
+            (0.1, 2, &trained),
+            (10.0, 1, &chance),
+            (10.0, 2, &chance),
+            (100.0, 1, &gone),
+            (100.0, 2, &gone),
+        ]);
+        let a = &s.answers[0];
+        assert!(a.contains("points at eta = 0.1"), "{a}");
+        assert!(!a.contains("points at eta = 10.0"), "{a}");
+        assert!(
+            a.contains("and eta = 10.0 (2 of 2 stayed at chance although a smaller eta trained)"),
+            "{a}"
+        );
+        assert!(!a.contains("too slow"), "{a}");
+    }
+
+    #[test]
+    fn a_cost_falling_at_every_epoch_is_too_slow_not_unstable() {
+        // the audit's eta = 0.0001: 1.5295 -> 1.5202 over 5 epochs, at chance (0.6%: less than
+        // the 1% the grid's rule asked for, more than the probes' 0.1%)
+        let run = |acc: [f64; 5], cost: [f64; 5]| -> Vec<_> {
+            (0..5)
+                .map(|e| (Some(cost[e]), None, Some(acc[e]), None))
+                .collect()
+        };
+        let slow = run([0.1; 5], [1.5295, 1.527, 1.5248, 1.5225, 1.5202]);
+        let good = run([0.8, 0.85, 0.88, 0.9, 0.91], [0.3, 0.2, 0.15, 0.12, 0.1]);
+        let s = made(&[
+            (0.0001, 1, &slow),
+            (0.0001, 2, &slow),
+            (0.5, 1, &good),
+            (0.5, 2, &good),
+        ]);
+        let a = &s.answers[0];
+        assert!(!a.contains("already unstable"), "{a}");
+        assert!(
+            a.contains("At eta = 0.0001 the network was still near chance"),
+            "{a}"
+        );
     }
 
     #[test]
