@@ -6,6 +6,7 @@
 //! - [`metrics`]: the shared vocabulary (metrics, their values per epoch, how a run ended);
 //! - [`stability`]: the one verdict on whether training at an eta went well;
 //! - [`fault`]: the hidden fault-injection points the tests stop the process at;
+//! - [`console`]: messages on standard error that a closed stream never turns into a panic;
 //! - [`data`]: IDX files, checksums and the train / validation / test split;
 //! - [`nn`]: parameters, the shared maths, the fast lockstep engine behind one door (its SIMD
 //!   kernels, step and parallel step), and the dense reference network the tests check it
@@ -23,6 +24,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod data;
 pub mod fault;
 pub mod grid;

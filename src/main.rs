@@ -21,7 +21,7 @@ fn write_out(args: std::fmt::Arguments) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             std::process::exit(0);
         }
-        eprintln!("error: writing to standard output: {e}");
+        runner::say!("error: writing to standard output: {e}");
         std::process::exit(2);
     }
 }
@@ -44,7 +44,7 @@ fn main() -> ExitCode {
     match run() {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            runner::say!("error: {e:#}");
             ExitCode::from(2)
         }
     }
@@ -75,17 +75,17 @@ fn run() -> Result<ExitCode> {
             // the summary is printed even where the folder cannot be written (an archive)
             let summary = summary_of(&dir)?;
             if let Err(e) = write_report(&dir) {
-                eprintln!("warning: printing only; could not write the report files: {e:#}");
+                runner::say!("warning: printing only; could not write the report files: {e:#}");
             }
             for id in &summary.mismatched_runs {
-                eprintln!(
+                runner::say!(
                     "warning: run {id}: its rows in {} are not the ones its state file records \
                      (edited or damaged); run the experiment again to train it afresh",
                     dir.join("metrics.csv").display()
                 );
             }
             if summary.unfinished_runs > 0 {
-                eprintln!(
+                runner::say!(
                     "warning: {} runs of {} had not finished and are left out",
                     summary.unfinished_runs,
                     dir.join("metrics.csv").display()
@@ -118,7 +118,7 @@ fn run() -> Result<ExitCode> {
             let report = merge(&out, &dirs)?;
             outln!("merged {} runs into {}", report.runs, out.display());
             for (id, dir) in &report.refused {
-                eprintln!(
+                runner::say!(
                     "refused: run {id} in '{}': its rows in metrics.csv are not the ones its state \
                      file records (missing or edited)",
                     dir.display()
@@ -134,12 +134,12 @@ fn run() -> Result<ExitCode> {
             if report.missing.is_empty() {
                 Ok(ExitCode::SUCCESS)
             } else {
-                eprintln!(
+                runner::say!(
                     "{} runs of the grid are in none of the folders:",
                     report.missing.len()
                 );
                 for r in &report.missing {
-                    eprintln!("  {} {}", r.id(), r.label());
+                    runner::say!("  {} {}", r.id(), r.label());
                 }
                 Ok(ExitCode::from(1))
             }
@@ -173,10 +173,10 @@ fn train(args: RunArgs) -> Result<ExitCode> {
     };
     ctrlc::set_handler(|| {
         if STOP.swap(true, Ordering::SeqCst) {
-            eprintln!("\ninterrupted again: exiting at once; finished epochs are on disk");
+            runner::say!("\ninterrupted again: exiting at once; finished epochs are on disk");
             std::process::exit(EXIT_INTERRUPTED.into());
         }
-        eprintln!(
+        runner::say!(
             "\nstopping: the epochs in flight are abandoned, everything finished is saved \
              (press Ctrl-C again to exit at once)"
         );
@@ -199,11 +199,11 @@ fn train(args: RunArgs) -> Result<ExitCode> {
                     report.dir.join("report.html").display()
                 );
             }
-            Err(e) => eprintln!("warning: could not write the summary and plots: {e:#}"),
+            Err(e) => runner::say!("warning: could not write the summary and plots: {e:#}"),
         }
     }
     for w in &report.warnings {
-        eprintln!("warning: {w}");
+        runner::say!("warning: {w}");
     }
     let mut code = ExitCode::SUCCESS;
     if report.interrupted {
@@ -224,9 +224,9 @@ fn train(args: RunArgs) -> Result<ExitCode> {
         );
     }
     if !report.failures.is_empty() {
-        eprintln!("{} runs failed:", report.failures.len());
+        runner::say!("{} runs failed:", report.failures.len());
         for f in &report.failures {
-            eprintln!(
+            runner::say!(
                 "  {} {}: {:#}",
                 f.settings.id(),
                 f.settings.label(),

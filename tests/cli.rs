@@ -577,3 +577,23 @@ fn an_installed_runner_starts_and_trains_in_an_empty_folder() {
             "the data folder 'no/such/folder' does not exist",
         ));
 }
+
+#[test]
+fn a_closed_standard_error_loses_messages_not_the_sweep() {
+    // `runner exp.toml 2>&1 | head -3` closed the pipe and the first log line panicked the
+    // sweep (exit 101); now the messages are dropped and the sweep finishes
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = experiment(tmp.path(), "closed", SMALL);
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("runner"))
+        .current_dir(tmp.path())
+        .arg(&exp)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take()); // the reader is gone: every write to stderr fails
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let runs = without_seconds(&tmp.path().join("results/closed/runs.csv"));
+    assert_eq!(runs.len(), 5, "{runs:?}");
+}

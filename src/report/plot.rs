@@ -20,7 +20,9 @@ fn register_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         if plotters::style::register_font(FONT, FontStyle::Normal, FONT_BYTES).is_err() {
-            eprintln!("warning: the embedded font could not be loaded; plot labels may be missing");
+            crate::say!(
+                "warning: the embedded font could not be loaded; plot labels may be missing"
+            );
         }
     });
 }

@@ -2,6 +2,9 @@
 
 use crate::grid::RunSettings;
 
+/// The most shards a grid may be cut into (a plan keeps a load per shard).
+pub const MAX_SHARDS: usize = 1_000_000;
+
 /// A share of the grid: `index` of `count` (1-based as written, `1/3`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
@@ -57,6 +60,12 @@ impl Shard {
     }
 
     fn new(index: usize, count: usize) -> Result<Shard, String> {
+        if count > MAX_SHARDS {
+            return Err(format!(
+                "{count} shards are too many: at most {MAX_SHARDS} (a shard beyond the grid's \
+                 runs trains nothing)"
+            ));
+        }
         if count == 0 || index == 0 || index > count {
             return Err(format!(
                 "shard {index}/{count} does not exist: the index runs from 1 to the count"
@@ -126,6 +135,10 @@ mod tests {
             .contains("does not exist"));
         assert!(Shard::parse("4/3", none).is_err());
         assert!(Shard::parse("x", none).unwrap_err().contains("write I/N"));
+        // the audit's 2/100000000000 allocated a load per shard and aborted
+        let err = Shard::parse("2/100000000000", none).unwrap_err();
+        assert!(err.contains("at most 1000000"), "{err}");
+        assert!(Shard::parse("2/1000000", none).is_ok());
         assert!(Shard::parse("auto", none)
             .unwrap_err()
             .contains("SLURM_ARRAY_TASK_ID"));

@@ -71,7 +71,7 @@ impl Log {
         }
         match &self.bar {
             Some(bar) => bar.println(text),
-            None => eprintln!("{text}"),
+            None => crate::say!("{text}"),
         }
     }
 

@@ -191,7 +191,7 @@ pub(super) fn threshold(
     let mut planned: Vec<RunSettings> = Vec::new();
     let say = |text: String| {
         if !opts.quiet {
-            eprintln!("{text}");
+            crate::say!("{text}");
         }
     };
     let mut round_opts = opts.clone();
