@@ -123,9 +123,16 @@ impl ThresholdSearch {
                 (0..k).map(|i| self.start * self.factor.powi(i)).collect(),
             ));
         }
+        // the search climbs from a stable probe: an unstable eta below the smallest stable one
+        // (a network too slow to move in the watched epochs looks saturated) does not bound it
+        let smallest_stable = tried
+            .iter()
+            .filter(|(_, u)| !*u)
+            .map(|(e, _)| *e)
+            .fold(None, |m: Option<f64>, e| Some(m.map_or(e, |m| m.min(e))));
         let smallest_unstable = tried
             .iter()
-            .filter(|(_, u)| *u)
+            .filter(|(e, u)| *u && smallest_stable.is_none_or(|s| *e > s))
             .map(|(e, _)| *e)
             .fold(None, |m: Option<f64>, e| Some(m.map_or(e, |m| m.min(e))));
         let largest_stable_below = |limit: f64| {
@@ -377,6 +384,41 @@ mod tests {
         // bracket [1, 10]: three points a quarter of the log-distance apart
         let next = search.next(&[(0.01, false), (0.1, false), (1.0, false), (10.0, true)]);
         assert_eq!(next, Next::Probe(vec![1.78, 3.16, 5.62]));
+    }
+
+    #[test]
+    fn a_small_start_climbs_from_its_stable_probes() {
+        // the audit's start = 0.00001: 1e-5 looks saturated (too slow to move in 3 epochs),
+        // 1e-4 and 1e-3 are stable; the search must climb to the real threshold (here 0.5), not
+        // step down to 1e-8 and say that nothing trains
+        let search = ThresholdSearch {
+            start: 0.00001,
+            ..ThresholdSearch::default()
+        };
+        let o = search
+            .run(&[1, 2], |_, etas| {
+                Ok::<_, ()>(Some(
+                    etas.iter()
+                        .map(|&e| {
+                            let v = if e < 0.00005 || e >= 0.5 {
+                                Verdict::Saturated
+                            } else {
+                                Verdict::Stable
+                            };
+                            vec![v, v]
+                        })
+                        .collect(),
+                ))
+            })
+            .unwrap();
+        let a = o.answer.expect("the search ends");
+        assert_eq!(a.ending, Ending::Bracketed);
+        let (s, u) = (a.largest_stable.unwrap(), a.smallest_unstable.unwrap());
+        assert!(s < 0.5 && 0.5 <= u, "[{s}, {u}]");
+        assert!(
+            o.probes.iter().all(|p| p.eta >= 0.00001),
+            "never below start"
+        );
     }
 
     #[test]
