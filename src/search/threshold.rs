@@ -400,7 +400,7 @@ mod tests {
                 Ok::<_, ()>(Some(
                     etas.iter()
                         .map(|&e| {
-                            let v = if e < 0.00005 || e >= 0.5 {
+                            let v = if !(0.00005..0.5).contains(&e) {
                                 Verdict::Saturated
                             } else {
                                 Verdict::Stable
