@@ -376,15 +376,80 @@ fn answer(
 /// at chance). The answer is the bracket of values tried around the threshold; a value that was
 /// not tried is never the recommendation.
 fn eta_threshold(per_value: &[(String, &Configuration)], train_cost_monitored: bool) -> String {
-    // A verdict needs a trend: where some runs trained two epochs or more, runs that trained one
-    // (successive halving's pruned at its first rung) are not judged, unless they diverged.
+    let judged = judged_values(per_value);
+    if judged.len() < 2 {
+        return "Too few values of eta trained two epochs or more to tell where training stops \
+                improving steadily."
+            .to_string();
+    }
+    let per_value: Vec<(String, &Configuration)> =
+        judged.iter().map(|(v, g)| (v.clone(), g)).collect();
+    let v = ValueVerdicts::of(&per_value);
+    let no_cost = if train_cost_monitored {
+        ""
+    } else {
+        " (train_cost was not monitored, so only divergence and accuracy near chance could be \
+         seen, not a rising cost: monitor train_cost for the book's test)"
+    };
+    let slow: Vec<&str> = (0..per_value.len())
+        .filter(|&i| v.slow[i])
+        .map(|i| per_value[i].0.as_str())
+        .collect();
+    let slow_text = too_slow_text(&slow);
+    let Some(first_bad) = v.unstable.iter().position(|&u| u) else {
+        let (largest, _) = per_value.last().expect("at least two values");
+        return format!(
+            "No learning rate tried made training unstable (no run diverged, oscillated early or \
+             saturated{}), so the threshold lies above eta = {largest}; try larger values to find \
+             it.{slow_text}",
+            if train_cost_monitored {
+                ", and the training cost fell at almost every epoch"
+            } else {
+                ""
+            }
+        ) + no_cost;
+    };
+    let (threshold, g) = &per_value[first_bad];
+    let what = instability(g, v.above_trained[first_bad]);
+    if first_bad == 0 {
+        return format!(
+            "Training is already unstable at the smallest value tried, eta = {threshold} \
+             ({what}): try smaller values.{slow_text}{no_cost}"
+        );
+    }
+    let (stable, _) = &per_value[first_bad - 1];
+    let coarse = coarse_text(stable, threshold);
+    // the advice names a value that trained: a value whose every seed sat at chance (too slow)
+    // is never recommended
+    let trained = per_value[..first_bad]
+        .iter()
+        .rev()
+        .find(|(_, g)| g.runs.iter().any(|r| !r.curve.stuck()))
+        .map(|(v, _)| v.as_str());
+    let points = match trained {
+        Some(v) => format!("of the values tried, that points at eta = {v}"),
+        None => "no value tried below it trained above chance, so none is recommended: try \
+                 values between them"
+            .to_string(),
+    };
+    format!(
+        "Training stops improving steadily between eta = {stable}, the largest value that \
+         trained steadily, and eta = {threshold} ({what}): the threshold lies in between. The \
+         book's rule of thumb is to use about half the threshold; {points}.{coarse}{slow_text}{no_cost}"
+    )
+}
+
+/// The values of eta with the runs a verdict can judge: where some runs trained two epochs or
+/// more, runs that trained one (successive halving's pruned at its first rung) are left out,
+/// unless they diverged (a verdict needs a trend); values left with no run go.
+fn judged_values(per_value: &[(String, &Configuration)]) -> Vec<(String, Configuration)> {
     let longest = per_value
         .iter()
         .flat_map(|(_, g)| &g.runs)
         .map(|r| r.points.len())
         .max()
         .unwrap_or(0);
-    let judged: Vec<(String, Configuration)> = per_value
+    per_value
         .iter()
         .filter_map(|(v, g)| {
             let runs: Vec<RunCurve> = g
@@ -404,47 +469,53 @@ fn eta_threshold(per_value: &[(String, &Configuration)], train_cost_monitored: b
                 (v.clone(), g)
             })
         })
-        .collect();
-    if judged.len() < 2 {
-        return "Too few values of eta trained two epochs or more to tell where training stops \
-                improving steadily."
-            .to_string();
+        .collect()
+}
+
+/// Each value's verdict under the one rule (at least half its seeds), in value order.
+struct ValueVerdicts {
+    /// Above a value with a seed that left chance: there, a seed at chance with a falling cost
+    /// is not too slow but a network that no longer learns, and counts against its eta.
+    above_trained: Vec<bool>,
+    unstable: Vec<bool>,
+    /// Too slow: at least half the seeds at chance with a falling cost, below every value that
+    /// trained.
+    slow: Vec<bool>,
+}
+
+impl ValueVerdicts {
+    fn of(per_value: &[(String, &Configuration)]) -> ValueVerdicts {
+        let first_trained = per_value
+            .iter()
+            .position(|(_, g)| g.runs.iter().any(|r| !r.curve.stuck()));
+        let above_trained: Vec<bool> = (0..per_value.len())
+            .map(|i| first_trained.is_some_and(|t| i > t))
+            .collect();
+        let rule = Majority::AtLeastHalf;
+        let unstable = per_value
+            .iter()
+            .zip(&above_trained)
+            .map(|((_, g), &above)| {
+                let slow_counts = if above { g.too_slow_seeds() } else { 0 };
+                rule.reached(g.unstable_seeds() + slow_counts, g.seeds)
+            })
+            .collect();
+        let slow = per_value
+            .iter()
+            .zip(&above_trained)
+            .map(|((_, g), &above)| !above && rule.reached(g.too_slow_seeds(), g.seeds))
+            .collect();
+        ValueVerdicts {
+            above_trained,
+            unstable,
+            slow,
+        }
     }
-    let per_value: Vec<(String, &Configuration)> =
-        judged.iter().map(|(v, g)| (v.clone(), g)).collect();
-    let per_value = per_value.as_slice();
-    // at chance with a falling cost is too slow only below every value that trained: above one,
-    // it is a network that no longer learns, and counts against its eta
-    let first_trained = per_value
-        .iter()
-        .position(|(_, g)| g.runs.iter().any(|r| !r.curve.stuck()));
-    let above_trained = |g: &Configuration| {
-        let i = per_value.iter().position(|(_, h)| std::ptr::eq(*h, g));
-        matches!((i, first_trained), (Some(i), Some(t)) if i > t)
-    };
-    let unstable_count = |g: &Configuration| {
-        g.unstable_seeds()
-            + if above_trained(g) {
-                g.too_slow_seeds()
-            } else {
-                0
-            }
-    };
-    let unstable = |g: &Configuration| Majority::AtLeastHalf.reached(unstable_count(g), g.seeds);
-    let no_cost = if train_cost_monitored {
-        ""
-    } else {
-        " (train_cost was not monitored, so only divergence and accuracy near chance could be \
-         seen, not a rising cost: monitor train_cost for the book's test)"
-    };
-    let slow: Vec<&str> = per_value
-        .iter()
-        .filter(|(_, g)| {
-            !above_trained(g) && Majority::AtLeastHalf.reached(g.too_slow_seeds(), g.seeds)
-        })
-        .map(|(v, _)| v.as_str())
-        .collect();
-    let slow_text = match slow.as_slice() {
+}
+
+/// " At eta = ... the network was still near chance ...", for the too slow values.
+fn too_slow_text(slow: &[&str]) -> String {
+    match slow {
         [] => String::new(),
         [one] => format!(
             " At eta = {one} the network was still near chance with its training cost falling: \
@@ -455,66 +526,46 @@ fn eta_threshold(per_value: &[(String, &Configuration)], train_cost_monitored: b
              slow, not unstable.",
             many.join(", ")
         ),
-    };
-    let Some(first_bad) = per_value.iter().position(|(_, g)| unstable(g)) else {
-        let (largest, _) = per_value.last().expect("at least two values");
-        return format!(
-            "No learning rate tried made training unstable (no run diverged, oscillated early or \
-             saturated{}), so the threshold lies above eta = {largest}; try larger values to find \
-             it.{slow_text}",
-            if train_cost_monitored {
-                ", and the training cost fell at almost every epoch"
-            } else {
-                ""
-            }
-        ) + no_cost;
-    };
-    let (threshold, g) = &per_value[first_bad];
-    let what = {
-        let diverged = g.diverged;
-        let oscillating = g.runs.iter().filter(|r| r.curve.oscillates).count();
-        let saturated = g.runs.iter().filter(|r| r.curve.saturated()).count();
-        let mut parts = Vec::new();
-        if diverged > 0 {
-            parts.push(format!("{diverged} of {} seeds diverged", g.seeds));
-        }
-        if oscillating > 0 {
-            parts.push(format!(
-                "the training cost rose between epochs early on in {oscillating} of {}",
-                g.seeds
-            ));
-        }
-        if saturated > 0 {
-            parts.push(format!(
-                "{saturated} of {} stayed at chance without the training cost falling",
-                g.seeds
-            ));
-        }
-        let stuck_above = if above_trained(g) {
-            g.too_slow_seeds()
-        } else {
-            0
-        };
-        if stuck_above > 0 {
-            parts.push(format!(
-                "{stuck_above} of {} stayed at chance although a smaller eta trained",
-                g.seeds
-            ));
-        }
-        parts.join(", ")
-    };
-    if first_bad == 0 {
-        return format!(
-            "Training is already unstable at the smallest value tried, eta = {threshold} \
-             ({what}): try smaller values.{slow_text}{no_cost}"
-        );
     }
-    let (stable, _) = &per_value[first_bad - 1];
+}
+
+/// What made a value unstable, seed counts by cause.
+fn instability(g: &Configuration, above_trained: bool) -> String {
+    let oscillating = g.runs.iter().filter(|r| r.curve.oscillates).count();
+    let saturated = g.runs.iter().filter(|r| r.curve.saturated()).count();
+    let stuck_above = if above_trained { g.too_slow_seeds() } else { 0 };
+    let mut parts = Vec::new();
+    if g.diverged > 0 {
+        parts.push(format!("{} of {} seeds diverged", g.diverged, g.seeds));
+    }
+    if oscillating > 0 {
+        parts.push(format!(
+            "the training cost rose between epochs early on in {oscillating} of {}",
+            g.seeds
+        ));
+    }
+    if saturated > 0 {
+        parts.push(format!(
+            "{saturated} of {} stayed at chance without the training cost falling",
+            g.seeds
+        ));
+    }
+    if stuck_above > 0 {
+        parts.push(format!(
+            "{stuck_above} of {} stayed at chance although a smaller eta trained",
+            g.seeds
+        ));
+    }
+    parts.join(", ")
+}
+
+/// Where the bracket's ends are far apart (more than 2.5x), the values to try between them.
+fn coarse_text(stable: &str, threshold: &str) -> String {
     let (lo, hi) = (
         stable.parse::<f64>().unwrap_or(f64::NAN),
         threshold.parse::<f64>().unwrap_or(f64::NAN),
     );
-    let coarse = if hi / lo > 2.5 {
+    if hi / lo > 2.5 {
         format!(
             " The values tried are far apart here ({}x): to place the threshold, try values \
              between them, e.g. eta = {{ log = [{stable}, {threshold}], num = 5 }}.",
@@ -522,25 +573,7 @@ fn eta_threshold(per_value: &[(String, &Configuration)], train_cost_monitored: b
         )
     } else {
         String::new()
-    };
-    // the advice names a value that trained: a value whose every seed sat at chance (too slow)
-    // is never recommended
-    let trained = per_value[..first_bad]
-        .iter()
-        .rev()
-        .find(|(_, g)| g.runs.iter().any(|r| !r.curve.stuck()))
-        .map(|(v, _)| v.as_str());
-    let points = match trained {
-        Some(v) => format!("of the values tried, that points at eta = {v}"),
-        None => "no value tried below it trained above chance, so none is recommended: try \
-                 values between them"
-            .to_string(),
-    };
-    format!(
-        "Training stops improving steadily between eta = {stable}, the largest value that \
-         trained steadily, and eta = {threshold} ({what}): the threshold lies in between. The \
-         book's rule of thumb is to use about half the threshold; {points}.{coarse}{slow_text}{no_cost}"
-    )
+    }
 }
 
 impl Summary {
