@@ -74,18 +74,43 @@ pub fn merge(out: &Path, inputs: &[PathBuf]) -> Result<MergeReport> {
     result
 }
 
+/// The merge's stages, each complete before the next: `recover` what a killed merge left,
+/// `sources` to read, `collect` their finished runs (refusing edited rows and mixed
+/// experiments), `build` the merged folder complete beside `OUT`, and `swap` it into place with
+/// two renames.
 fn merge_into(out: &Path, inputs: &[PathBuf], new: &Path) -> Result<MergeReport> {
     let old = sibling(out, ".merge-old");
+    let _lock = recover(out, &old, new)?;
+    crate::fault::reached("merge=started");
+    let sources = sources(out, inputs, new, &old)?;
+    let collected = collect(&sources)?;
+    build(new, out, inputs, &collected)?;
+    swap(out, new, &old)?;
+    Ok(collected.report)
+}
+
+/// What the sources hold: the experiment, each finished run's state (with the folder it came
+/// from) and its rows, and the report so far.
+struct Collected {
+    exp: Experiment,
+    rows: HashMap<String, (RunRow, PathBuf)>,
+    metrics: Vec<Vec<String>>,
+    report: MergeReport,
+}
+
+/// Puts back what a merge killed between its two renames left (`OUT` complete in `old`),
+/// clears `new`, and locks `OUT` for the merge (the lock is returned).
+fn recover(out: &Path, old: &Path, new: &Path) -> Result<Option<DirLock>> {
     // a merge killed between its two renames: `out` is complete in `old`
     if !out.exists() && old.exists() {
-        std::fs::rename(&old, out)
+        std::fs::rename(old, out)
             .with_context(|| format!("restoring '{}' from '{}'", out.display(), old.display()))?;
     }
     if old.exists() {
-        std::fs::remove_dir_all(&old).with_context(|| format!("removing '{}'", old.display()))?;
+        std::fs::remove_dir_all(old).with_context(|| format!("removing '{}'", old.display()))?;
     }
     ensure_ours(out, "merges")?;
-    let _lock = out.exists().then(|| DirLock::acquire(out)).transpose()?;
+    let lock = out.exists().then(|| DirLock::acquire(out)).transpose()?;
     for entry in std::fs::read_dir(new)? {
         let path = entry?.path();
         if path.file_name().is_some_and(|n| n != ".lock") {
@@ -96,8 +121,12 @@ fn merge_into(out: &Path, inputs: &[PathBuf], new: &Path) -> Result<MergeReport>
             }
         }
     }
+    Ok(lock)
+}
 
-    crate::fault::reached("merge=started");
+/// The folders to read: `OUT` itself when it holds results, then the inputs (never the merge's
+/// own working folders).
+fn sources(out: &Path, inputs: &[PathBuf], new: &Path, old: &Path) -> Result<Vec<PathBuf>> {
     let mut sources: Vec<PathBuf> = Vec::new();
     if ResultsDir::experiment_path(out).exists() {
         sources.push(out.to_path_buf());
@@ -114,11 +143,17 @@ fn merge_into(out: &Path, inputs: &[PathBuf], new: &Path) -> Result<MergeReport>
             out.display()
         );
     }
+    Ok(sources)
+}
+
+/// Reads every source's finished runs: one experiment (compatible in every source), each run
+/// once, its rows checked against its state.
+fn collect(sources: &[PathBuf]) -> Result<Collected> {
     let mut experiment: Option<(Experiment, PathBuf)> = None;
     let mut rows: HashMap<String, (RunRow, PathBuf)> = HashMap::new();
     let mut metrics: Vec<Vec<String>> = Vec::new();
     let mut report = MergeReport::default();
-    for dir in &sources {
+    for dir in sources {
         let exp = saved_experiment(dir)?.with_context(|| {
             format!(
                 "'{}' is not a results folder (it has no experiment.toml)",
@@ -179,7 +214,21 @@ fn merge_into(out: &Path, inputs: &[PathBuf], new: &Path) -> Result<MergeReport>
             .collect();
     }
     report.runs = rows.len();
+    Ok(Collected {
+        exp,
+        rows,
+        metrics,
+        report,
+    })
+}
 
+/// Writes the merged folder complete in `new`: states, event files, the CSV files in grid
+/// order (a search's in the order of its rounds), and the user's own files from `OUT`.
+fn build(new: &Path, out: &Path, inputs: &[PathBuf], c: &Collected) -> Result<()> {
+    let Collected {
+        exp, rows, metrics, ..
+    } = c;
+    let grid_runs = exp.runs();
     // build the merged folder complete in `new`
     std::fs::create_dir_all(ResultsDir::state_dir(new))?;
     mark(new)?;
@@ -233,11 +282,16 @@ fn merge_into(out: &Path, inputs: &[PathBuf], new: &Path) -> Result<MergeReport>
     }
     sync_dir(&ResultsDir::state_dir(new))?;
     sync_dir(new)?;
+    Ok(())
+}
 
+/// Puts `new` in place of `OUT`: `OUT` is the old folder until the second rename, the merge
+/// after it.
+fn swap(out: &Path, new: &Path, old: &Path) -> Result<()> {
     // put it in place: `out` is the old folder until the second rename, the merge after it
     crate::fault::reached("merge=written");
     if out.exists() {
-        std::fs::rename(out, &old).with_context(|| format!("moving '{}' aside", out.display()))?;
+        std::fs::rename(out, old).with_context(|| format!("moving '{}' aside", out.display()))?;
     }
     crate::fault::reached("merge=between-renames");
     std::fs::rename(new, out)
@@ -246,7 +300,7 @@ fn merge_into(out: &Path, inputs: &[PathBuf], new: &Path) -> Result<MergeReport>
         sync_dir(parent)?;
     }
     if old.exists() {
-        std::fs::remove_dir_all(&old).with_context(|| format!("removing '{}'", old.display()))?;
+        std::fs::remove_dir_all(old).with_context(|| format!("removing '{}'", old.display()))?;
     }
-    Ok(report)
+    Ok(())
 }
