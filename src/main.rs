@@ -59,45 +59,8 @@ fn run() -> Result<ExitCode> {
             out,
             shard,
             threads,
-        }) => {
-            let exp = Experiment::from_file(&experiment)?;
-            let opts = SweepOptions {
-                out,
-                shard: parse_shard(shard.as_deref())?,
-                threads: threads.map(usize::from),
-                ..SweepOptions::default()
-            };
-            outln!("{}: valid", experiment.display());
-            outln!("{}", check(&exp, &opts)?);
-            Ok(ExitCode::SUCCESS)
-        }
-        Some(Command::Summary { dir, format }) => {
-            // the summary is printed even where the folder cannot be written (an archive)
-            let summary = summary_of(&dir)?;
-            if let Err(e) = write_report(&dir) {
-                runner::say!("warning: printing only; could not write the report files: {e:#}");
-            }
-            for id in &summary.mismatched_runs {
-                runner::say!(
-                    "warning: run {id}: its rows in {} are not the ones its state file records \
-                     (edited or damaged); run the experiment again to train it afresh",
-                    dir.join("metrics.csv").display()
-                );
-            }
-            if summary.unfinished_runs > 0 {
-                runner::say!(
-                    "warning: {} runs of {} had not finished and are left out",
-                    summary.unfinished_runs,
-                    dir.join("metrics.csv").display()
-                );
-            }
-            match format {
-                Format::Markdown => out!("{}", Markdown.export(&summary)?),
-                Format::Csv => out!("{}", Csv.export(&summary)?),
-                Format::Json => outln!("{}", Json.export(&summary)?),
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        }) => check_command(&experiment, out, shard.as_deref(), threads.map(usize::from)),
+        Some(Command::Summary { dir, format }) => summary_command(&dir, format),
         Some(Command::Plot { dir }) => {
             let (_, written) = write_report(&dir)?;
             for p in written {
@@ -114,37 +77,86 @@ fn run() -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Merge { out, dirs }) => {
-            let report = merge(&out, &dirs)?;
-            outln!("merged {} runs into {}", report.runs, out.display());
-            for (id, dir) in &report.refused {
-                runner::say!(
-                    "refused: run {id} in '{}': its rows in metrics.csv are not the ones its state \
-                     file records (missing or edited)",
-                    dir.display()
-                );
-            }
-            for (id, kept, skipped) in &report.duplicated {
-                outln!(
-                    "duplicated: run {id} is in both '{}' and '{}' (kept the first)",
-                    kept.display(),
-                    skipped.display()
-                );
-            }
-            if report.missing.is_empty() {
-                Ok(ExitCode::SUCCESS)
-            } else {
-                runner::say!(
-                    "{} runs of the grid are in none of the folders:",
-                    report.missing.len()
-                );
-                for r in &report.missing {
-                    runner::say!("  {} {}", r.id(), r.label());
-                }
-                Ok(ExitCode::from(1))
-            }
-        }
+        Some(Command::Merge { out, dirs }) => merge_command(&out, &dirs),
     }
+}
+
+/// `runner check`: the file is valid, then the grid, what is done and the time the rest takes.
+fn check_command(
+    experiment: &Path,
+    out: Option<std::path::PathBuf>,
+    shard: Option<&str>,
+    threads: Option<usize>,
+) -> Result<ExitCode> {
+    let exp = Experiment::from_file(experiment)?;
+    let opts = SweepOptions {
+        out,
+        shard: parse_shard(shard)?,
+        threads,
+        ..SweepOptions::default()
+    };
+    outln!("{}: valid", experiment.display());
+    outln!("{}", check(&exp, &opts)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `runner summary`: printed even where the folder cannot be written (an archive).
+fn summary_command(dir: &Path, format: Format) -> Result<ExitCode> {
+    let summary = summary_of(dir)?;
+    if let Err(e) = write_report(dir) {
+        runner::say!("warning: printing only; could not write the report files: {e:#}");
+    }
+    for id in &summary.mismatched_runs {
+        runner::say!(
+            "warning: run {id}: its rows in {} are not the ones its state file records \
+             (edited or damaged); run the experiment again to train it afresh",
+            dir.join("metrics.csv").display()
+        );
+    }
+    if summary.unfinished_runs > 0 {
+        runner::say!(
+            "warning: {} runs of {} had not finished and are left out",
+            summary.unfinished_runs,
+            dir.join("metrics.csv").display()
+        );
+    }
+    match format {
+        Format::Markdown => out!("{}", Markdown.export(&summary)?),
+        Format::Csv => out!("{}", Csv.export(&summary)?),
+        Format::Json => outln!("{}", Json.export(&summary)?),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `runner merge`: exit 1 when runs of the grid are in none of the folders.
+fn merge_command(out: &Path, dirs: &[std::path::PathBuf]) -> Result<ExitCode> {
+    let report = merge(out, dirs)?;
+    outln!("merged {} runs into {}", report.runs, out.display());
+    for (id, dir) in &report.refused {
+        runner::say!(
+            "refused: run {id} in '{}': its rows in metrics.csv are not the ones its state \
+             file records (missing or edited)",
+            dir.display()
+        );
+    }
+    for (id, kept, skipped) in &report.duplicated {
+        outln!(
+            "duplicated: run {id} is in both '{}' and '{}' (kept the first)",
+            kept.display(),
+            skipped.display()
+        );
+    }
+    if report.missing.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    runner::say!(
+        "{} runs of the grid are in none of the folders:",
+        report.missing.len()
+    );
+    for r in &report.missing {
+        runner::say!("  {} {}", r.id(), r.label());
+    }
+    Ok(ExitCode::from(1))
 }
 
 fn parse_shard(text: Option<&str>) -> Result<Option<Shard>> {
