@@ -17,14 +17,18 @@ use crate::report::export::Exporter;
 use crate::report::plot::write_plots;
 use crate::report::summary::{summarize, Summary};
 use crate::search::Search;
-use crate::store::{read_metrics, MetricsFile, MetricsRow};
 use crate::store::{write_atomically, ResultsDir};
+use crate::store::{MetricsFile, MetricsRow};
 
 /// Reads `metrics.csv` of a results folder and summarises its finished runs: where the folder
 /// has state files (runner's own results), the rows of runs without one (cut off, still
 /// training) are left out and counted in [`Summary::unfinished_runs`].
 pub fn summary_of(dir: &Path) -> Result<Summary> {
-    let mut rows = read_metrics(&ResultsDir::metrics_path(dir))?;
+    // metrics.csv and the state files are read once: the rows, the searches' replay and the
+    // check of each finished run's rows all use them
+    let path = ResultsDir::metrics_path(dir);
+    let file = MetricsFile::read(&path)?;
+    let mut rows = file.rows(&path)?;
     let state = ResultsDir::state_dir(dir);
     let mut unfinished = std::collections::BTreeSet::new();
     if state.is_dir() {
@@ -49,6 +53,7 @@ pub fn summary_of(dir: &Path) -> Result<Summary> {
             );
         }
     }
+    let states = crate::store::resume::read_states(dir)?;
     // a search's own answer, replayed from the rows of its finished runs
     let exp = crate::store::resume::saved_experiment(dir).ok().flatten();
     let mut summary = match searches::search_of(exp.as_ref()) {
@@ -57,7 +62,6 @@ pub fn summary_of(dir: &Path) -> Result<Summary> {
             let exp = exp
                 .as_ref()
                 .expect("a search comes from a saved experiment");
-            let states = crate::store::resume::read_states(dir)?;
             let (found, probes) = searches::threshold(exp, &t, &rows, &states);
             let finals: Vec<MetricsRow> = rows
                 .iter()
@@ -78,7 +82,6 @@ pub fn summary_of(dir: &Path) -> Result<Summary> {
             let exp = exp
                 .as_ref()
                 .expect("a search comes from a saved experiment");
-            let states = crate::store::resume::read_states(dir)?;
             let done = searches::halving(exp, &h, &rows, &states);
             let mut summary = summarize(&rows);
             summary.answers.insert(0, done.answer());
@@ -87,18 +90,16 @@ pub fn summary_of(dir: &Path) -> Result<Summary> {
         }
     };
     summary.unfinished_runs = unfinished.len();
-    summary.mismatched_runs = mismatched_runs(dir)?;
+    summary.mismatched_runs = mismatched_runs(&file, &states);
     Ok(summary)
 }
 
 /// The finished runs whose rows in `metrics.csv` are not the ones their state file records
 /// (edited or damaged by hand), by id.
-fn mismatched_runs(dir: &Path) -> Result<Vec<String>> {
-    let states = crate::store::resume::read_states(dir)?;
-    if states.is_empty() {
-        return Ok(Vec::new());
-    }
-    let file = MetricsFile::read(&ResultsDir::metrics_path(dir))?;
+fn mismatched_runs(
+    file: &MetricsFile,
+    states: &std::collections::HashMap<String, crate::store::RunRow>,
+) -> Vec<String> {
     let mut lines: std::collections::HashMap<&str, Vec<Vec<String>>> = Default::default();
     for cells in &file.lines {
         lines
@@ -115,7 +116,7 @@ fn mismatched_runs(dir: &Path) -> Result<Vec<String>> {
         .map(|(id, _)| id.clone())
         .collect();
     bad.sort();
-    Ok(bad)
+    bad
 }
 
 /// Writes `summary.md`, the plots and `report.html` into `dir`; returns the summary and the
