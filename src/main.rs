@@ -10,7 +10,7 @@ use runner::report::export::{Csv, Exporter, Json, Markdown};
 use runner::report::{summary_of, write_report};
 use runner::store::merge::merge;
 use runner::store::shard::Shard;
-use runner::sweep::{check, final_table, run_sweep, SweepOptions};
+use runner::sweep::{check, final_table, run_sweep, SweepOptions, SweepReport};
 
 /// Writes to standard output. A closed pipe (`runner summary DIR | head -1`) ends the program
 /// quietly with success, as `ls | head` does, instead of a panic.
@@ -195,28 +195,7 @@ fn train(args: RunArgs) -> Result<ExitCode> {
     })?;
     let report = run_sweep(&exp, &opts, &STOP)?;
     outln!("{}", final_table(&exp, &report.rows));
-    if !report.rows.is_empty() {
-        match write_report(&report.dir) {
-            Ok((summary, _)) => {
-                if !summary.answers.is_empty() {
-                    outln!("");
-                    for a in &summary.answers {
-                        outln!("{}\n", a.replace("**", ""));
-                    }
-                }
-                outln!(
-                    "summary, plots and report: {}, {}, {}",
-                    report.dir.join("summary.md").display(),
-                    report.dir.join("plots").display(),
-                    report.dir.join("report.html").display()
-                );
-            }
-            Err(e) => runner::say!("warning: could not write the summary and plots: {e:#}"),
-        }
-    }
-    for w in &report.warnings {
-        runner::say!("warning: {w}");
-    }
+    print_answers(&report);
     let mut code = ExitCode::SUCCESS;
     if report.interrupted {
         outln!(
@@ -248,4 +227,30 @@ fn train(args: RunArgs) -> Result<ExitCode> {
         code = ExitCode::from(1);
     }
     Ok(code)
+}
+
+/// The summary's answers after a sweep, where the report went, and the sweep's warnings.
+fn print_answers(report: &SweepReport) {
+    if !report.rows.is_empty() {
+        match write_report(&report.dir) {
+            Ok((summary, _)) => {
+                if !summary.answers.is_empty() {
+                    outln!("");
+                    for a in &summary.answers {
+                        outln!("{}\n", a.replace("**", ""));
+                    }
+                }
+                outln!(
+                    "summary, plots and report: {}, {}, {}",
+                    report.dir.join("summary.md").display(),
+                    report.dir.join("plots").display(),
+                    report.dir.join("report.html").display()
+                );
+            }
+            Err(e) => runner::say!("warning: could not write the summary and plots: {e:#}"),
+        }
+    }
+    for w in &report.warnings {
+        runner::say!("warning: {w}");
+    }
 }

@@ -326,29 +326,7 @@ impl<'a> Validator<'a> {
         self.check_keys(t, "data", DATA_KEYS)?;
         let source = self.source;
         let at = |key: &str| source.at(format!("data.{key}"), t.get(key).expect("present").span());
-        if let Some(v) = t.get("dataset") {
-            let names: Vec<&str> = DatasetKind::ALL.iter().map(|d| d.name()).collect();
-            if v.get_ref().is_array() {
-                return Err(at("dataset").err("give one data set, not a list"));
-            }
-            data.dataset =
-                DatasetKind::ALL[values::choices(&at("dataset"), v.get_ref(), &names)?[0]];
-        }
-        match (t.get("dir"), data.dataset.default_dir()) {
-            (Some(v), _) => {
-                let s = values::string(&at("dir"), v.get_ref())?;
-                if s.is_empty() {
-                    return Err(at("dir").err("must not be empty"));
-                }
-                data.dir = PathBuf::from(s);
-                data.dir_location = Some(values::line_col(self.source.text, v.span().start));
-            }
-            (None, Some(default)) => data.dir = PathBuf::from(default),
-            (None, None) => {
-                return Err(at("dataset")
-                    .err("dataset = \"idx\" needs `dir`: the folder holding the four IDX files"))
-            }
-        }
+        self.dataset_and_dir(t, &mut data)?;
         if let Some(v) = t.get("validation_size") {
             let at = at("validation_size");
             let n = values::integer(&at, v.get_ref(), "a whole number from 0 to 59999")?;
@@ -375,38 +353,7 @@ impl<'a> Validator<'a> {
             ));
         }
         if let Some(v) = t.get("monitor") {
-            let at = at("monitor");
-            let allowed: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
-            let names = match v.get_ref() {
-                Toml::Array(items) if items.is_empty() => {
-                    return Err(at.err(format!(
-                        "an empty list is not allowed: list the metrics to compute after each epoch, from {}",
-                        allowed.join(", ")
-                    )))
-                }
-                Toml::Array(items) => items.iter().collect(),
-                other => vec![other],
-            };
-            let mut metrics = Vec::new();
-            for item in names {
-                let Toml::String(s) = item else {
-                    return Err(at.err(format!(
-                        "expected metric names (strings), found {}",
-                        show(item)
-                    )));
-                };
-                let Some(m) = Metric::ALL.into_iter().find(|m| m.name() == s) else {
-                    let hint = values::suggest(s, &allowed, &[])
-                        .map(|x| format!(" (did you mean \"{x}\"?)"))
-                        .unwrap_or_default();
-                    return Err(at.err(format!(
-                        "unknown metric \"{s}\"{hint}; allowed: {}",
-                        allowed.join(", ")
-                    )));
-                };
-                metrics.push(m);
-            }
-            data.monitor = Monitor::only(&metrics);
+            data.monitor = monitor(&at("monitor"), v.get_ref())?;
         }
         self.train_size = data.train_size;
         if data.validation_size == 0
@@ -419,6 +366,40 @@ impl<'a> Validator<'a> {
             ));
         }
         Ok((data, train_at))
+    }
+
+    /// `[data] dataset` and `dir` (a built-in data set's folder by default).
+    fn dataset_and_dir(
+        &self,
+        t: &raw::Table,
+        data: &mut DataSettings,
+    ) -> Result<(), ExperimentError> {
+        let source = self.source;
+        let at = |key: &str| source.at(format!("data.{key}"), t.get(key).expect("present").span());
+        if let Some(v) = t.get("dataset") {
+            let names: Vec<&str> = DatasetKind::ALL.iter().map(|d| d.name()).collect();
+            if v.get_ref().is_array() {
+                return Err(at("dataset").err("give one data set, not a list"));
+            }
+            data.dataset =
+                DatasetKind::ALL[values::choices(&at("dataset"), v.get_ref(), &names)?[0]];
+        }
+        match (t.get("dir"), data.dataset.default_dir()) {
+            (Some(v), _) => {
+                let s = values::string(&at("dir"), v.get_ref())?;
+                if s.is_empty() {
+                    return Err(at("dir").err("must not be empty"));
+                }
+                data.dir = PathBuf::from(s);
+                data.dir_location = Some(values::line_col(self.source.text, v.span().start));
+            }
+            (None, Some(default)) => data.dir = PathBuf::from(default),
+            (None, None) => {
+                return Err(at("dataset")
+                    .err("dataset = \"idx\" needs `dir`: the folder holding the four IDX files"))
+            }
+        }
+        Ok(())
     }
 
     /// `[search]`: the plain grid (`mode = "grid"`, the default), a random search (`trials`,
@@ -444,155 +425,14 @@ impl<'a> Validator<'a> {
             .chain(["mode"])
             .collect();
         self.check_keys(t, "search", &all)?;
-        // a key's own place, or the table's where it is left out
-        let at = |key: &str| match t.get(key) {
-            Some(item) => self.at("search", key, item),
-            None => self.source.at(format!("search.{key}"), whole.span.clone()),
-        };
-        let modes: Vec<String> = SEARCH_MODES
-            .iter()
-            .map(|(m, _)| format!("\"{m}\""))
-            .collect();
-        let mode = match t.get("mode").map(|v| v.get_ref()) {
-            None => return Err(whole.err(format!("`mode` is missing: {}", modes.join(", ")))),
-            Some(Toml::String(m)) if SEARCH_MODES.iter().any(|(n, _)| n == m) => m.as_str(),
-            Some(other) => {
-                return Err(at("mode").err(format!(
-                    "{} is not allowed: use {}",
-                    show(other),
-                    modes.join(", ")
-                )))
-            }
-        };
-        let own = SEARCH_MODES
-            .iter()
-            .find(|(m, _)| *m == mode)
-            .expect("a mode")
-            .1;
-        if let Some((key, _)) = t
-            .entries
-            .iter()
-            .find(|(k, _)| k.get_ref() != "mode" && !own.contains(&k.get_ref().as_str()))
-        {
-            let owner = SEARCH_MODES
-                .iter()
-                .find(|(_, keys)| keys.contains(&key.get_ref().as_str()))
-                .map_or("", |(m, _)| m);
-            return Err(self
-                .source
-                .at(format!("search.{}", key.get_ref()), key.span())
-                .err(format!(
-                    "`{}` belongs to mode = \"{owner}\", not to mode = \"{mode}\" (which takes {})",
-                    key.get_ref(),
-                    if own.is_empty() {
-                        "no other key".to_string()
-                    } else {
-                        own.iter()
-                            .map(|k| format!("`{k}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    }
-                )));
-        }
-        let int = |key: &str,
-                   default: i64,
-                   min: i64,
-                   max: i64,
-                   what: &str|
-         -> Result<i64, ExperimentError> {
-            match t.get(key).map(|v| v.get_ref()) {
-                None => Ok(default),
-                Some(Toml::Integer(n)) if (min..=max).contains(n) => Ok(*n),
-                Some(other) => Err(at(key).err(format!("{} is not allowed: {what}", show(other)))),
-            }
-        };
-        let float = |key: &str,
-                     default: f64,
-                     ok: fn(f64) -> bool,
-                     what: &str|
-         -> Result<f64, ExperimentError> {
-            match t.get(key).map(|v| v.get_ref()) {
-                None => Ok(default),
-                Some(Toml::Float(x)) if ok(*x) => Ok(*x),
-                Some(Toml::Integer(n)) if ok(*n as f64) => Ok(*n as f64),
-                Some(other) => Err(at(key).err(format!("{} is not allowed: {what}", show(other)))),
-            }
-        };
+        let s = SearchTable { v: self, t, whole };
+        let mode = s.mode()?;
+        s.own_keys_only(mode)?;
         match mode {
             "grid" => Ok(SearchSpec::Grid),
-            "random" => {
-                if t.get("trials").is_none() {
-                    return Err(whole.err("`trials` is missing: how many points to draw"));
-                }
-                let trials = int(
-                    "trials",
-                    0,
-                    1,
-                    MAX_RANGE_VALUES as i64,
-                    "the number of trials is from 1 to 100000",
-                )? as usize;
-                let seed = int(
-                    "seed",
-                    1,
-                    0,
-                    i64::MAX,
-                    "the search's seed is a whole number >= 0",
-                )? as u64;
-                Ok(SearchSpec::Random(trials, seed))
-            }
-            "threshold" => {
-                let d = ThresholdSearch::default();
-                let then_train = match t.get("then_train").map(|v| v.get_ref()) {
-                    None => false,
-                    Some(Toml::Boolean(b)) => *b,
-                    Some(other) => {
-                        return Err(at("then_train")
-                            .err(format!("{} is not allowed: true or false", show(other))))
-                    }
-                };
-                Ok(SearchSpec::Threshold(ThresholdSearch {
-                    start: float("start", d.start, |x| (1e-6..=1e6).contains(&x), "the first eta tried is from 1e-6 to 1e6")?,
-                    factor: float("factor", d.factor, |x| (1.5..=1000.0).contains(&x), "the coarse scan's step is a factor from 1.5 to 1000")?,
-                    watch: int("watch", d.watch as i64, 2, 100, "the epochs watched per probe are from 2 to 100 (the verdict compares epochs)")? as usize,
-                    precision: float("precision", d.precision, |x| x > 1.0 && x <= 100.0, "the precision is a ratio above 1 (e.g. 1.5: refine until the smallest unstable eta is at most 1.5 times the largest stable one)")?,
-                    probes: int("probes", d.probes as i64, 1, 64, "the etas probed per round are from 1 to 64")? as usize,
-                    then_train,
-                }))
-            }
-            "halving" => {
-                let d = Halving::default();
-                let metric = match t.get("metric").map(|v| v.get_ref()) {
-                    None => d.metric,
-                    Some(Toml::String(s)) if Metric::ALL.iter().any(|m| m.name() == s) => {
-                        Metric::ALL
-                            .into_iter()
-                            .find(|m| m.name() == s)
-                            .expect("found")
-                    }
-                    Some(other) => {
-                        let names: Vec<String> = Metric::ALL
-                            .iter()
-                            .map(|m| format!("\"{}\"", m.name()))
-                            .collect();
-                        return Err(at("metric").err(format!(
-                            "{} is not allowed: use one of {}",
-                            show(other),
-                            names.join(", ")
-                        )));
-                    }
-                };
-                if !monitor.has(metric) {
-                    return Err(at("metric").err(format!(
-                        "\"{}\" is not monitored: add it to `data.monitor`, or rank by a monitored metric",
-                        metric.name()
-                    )));
-                }
-                Ok(SearchSpec::Halving(Halving {
-                    reduction: int("reduction", d.reduction as i64, 2, 1000, "the reduction is a whole number from 2 to 1000 (keep the best 1/reduction)")? as usize,
-                    min_epochs: int("min_epochs", d.min_epochs as i64, 1, 100_000, "the first rung's epochs are a whole number from 1")? as usize,
-                    metric,
-                }))
-            }
+            "random" => s.random(),
+            "threshold" => s.threshold(),
+            "halving" => s.halving(monitor),
             _ => unreachable!("modes are checked above"),
         }
     }
@@ -909,6 +749,347 @@ impl<'a> Validator<'a> {
         }
         Ok(())
     }
+
+    /// `[grid]` with its zips and `[[variant]]`s; with no `[grid]`, the one configuration of the
+    /// defaults. Also what a random search draws from (see [`Self::grid`]).
+    fn whole_grid(
+        &mut self,
+        file: &raw::File,
+        data: &DataSettings,
+        random: bool,
+    ) -> Result<(Grid, Vec<(usize, Toml)>), ExperimentError> {
+        let source = self.source;
+        let (mut grid, raw_values, zip_entry) = match &file.grid {
+            None => {
+                let mut grid = Grid::default();
+                let ts = settings::index("train_size").expect("a setting");
+                grid.set_axis(ts, vec![Value::Int(data.train_size as u64)]);
+                (grid, Vec::new(), None)
+            }
+            Some((_, g)) => match g.get_ref() {
+                TableOr::Other(x) => {
+                    return Err(source
+                        .at("grid", g.span())
+                        .err(format!("expected a table [grid], found {}", show(x))))
+                }
+                TableOr::Table(g) => {
+                    let (grid, raw) = self.grid(&g.settings, random)?;
+                    (grid, raw, g.zip.as_ref())
+                }
+            },
+        };
+        if let Some(zips) = zip_entry {
+            if random {
+                return Err(source.error(
+                    "search",
+                    file.search.as_ref().map(|s| s.0.span()),
+                    "a random search samples the grid's lists and ranges; it cannot be combined with [[grid.zip]]".to_string(),
+                ));
+            }
+            grid.zips = self.zips(zips)?;
+        }
+        if let Some(entry) = &file.variant {
+            grid.variants = self.variants(entry, &grid)?;
+        }
+        Ok((grid, raw_values))
+    }
+
+    /// The rules decided by the validation accuracy need a validation set.
+    fn validation_needed(&self, grid: &Grid, data: &DataSettings) -> Result<(), ExperimentError> {
+        if data.validation_size != 0 {
+            return Ok(());
+        }
+        for (i, s) in SETTINGS.iter().enumerate() {
+            let watches = grid
+                .axis(i)
+                .iter()
+                .chain(grid.zips.iter().flatten().filter_map(|p| p.get(i)))
+                .chain(grid.variants.iter().filter_map(|x| x.settings.get(i)))
+                .any(|value| {
+                    let mut run = RunSettings::default();
+                    (s.set)(&mut run, value.clone());
+                    run.watches_validation()
+                });
+            if watches {
+                let key = s.name;
+                return Err(self.source.error(
+                    "data.validation_size",
+                    self.written_at(Origin::Grid, i).map(|at| at.span.clone()),
+                    format!(
+                        "0 leaves no validation set, but `{key}` is decided by the validation \
+                         accuracy after each epoch: keep a validation set (the default is 10000)"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Successive halving stops configurations at the same epochs: one value of `epochs`.
+    fn one_epochs(
+        &self,
+        grid: &Grid,
+        search_at: Option<std::ops::Range<usize>>,
+    ) -> Result<(), ExperimentError> {
+        let epochs = settings::index("epochs").expect("a setting");
+        if grid.zips.iter().flatten().any(|p| p.get(epochs).is_some())
+            || grid
+                .variants
+                .iter()
+                .any(|x| x.settings.get(epochs).is_some())
+            || grid.axis(epochs).len() > 1
+        {
+            return Err(self.source.error(
+                "grid.epochs",
+                self.written_at(Origin::Grid, epochs)
+                    .map(|at| at.span.clone())
+                    .or(search_at),
+                "successive halving stops configurations at the same epochs: give one value of \
+                 `epochs` (the last rung)"
+                    .to_string(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Where each training-set size was set, for the check against the data set when it loads.
+    fn train_sizes(
+        &self,
+        grid: &Grid,
+        data: &DataSettings,
+        data_train_at: Option<&At>,
+    ) -> Vec<TrainSizeSource> {
+        let ts = settings::index("train_size").expect("a setting");
+        let mut train_sizes = vec![TrainSizeSource {
+            value: data.train_size,
+            place: data_train_at.map_or("data.train_size".to_string(), located),
+        }];
+        for (o, i, at) in &self.written {
+            if *i == ts && *o != Origin::Grid {
+                for value in grid
+                    .zips
+                    .iter()
+                    .enumerate()
+                    .filter(|(z, _)| Origin::Zip(*z) == *o)
+                    .flat_map(|(_, zip)| zip.iter().filter_map(|p| p.get(ts)))
+                    .chain(
+                        grid.variants
+                            .iter()
+                            .enumerate()
+                            .filter(|(n, _)| Origin::Variant(*n) == *o)
+                            .filter_map(|(_, x)| x.settings.get(ts)),
+                    )
+                {
+                    train_sizes.push(TrainSizeSource {
+                        value: value.as_f64().unwrap_or(0.0) as usize,
+                        place: located(at),
+                    });
+                }
+            }
+        }
+        train_sizes
+    }
+}
+
+/// The `[search]` table being validated: its keys read with their places.
+struct SearchTable<'v, 'a> {
+    v: &'v Validator<'a>,
+    t: &'v raw::Table,
+    /// The whole table, the place of a key left out.
+    whole: At<'a>,
+}
+
+impl<'a> SearchTable<'_, 'a> {
+    /// A key's own place, or the table's where it is left out.
+    fn at(&self, key: &str) -> At<'a> {
+        match self.t.get(key) {
+            Some(item) => self.v.at("search", key, item),
+            None => self
+                .v
+                .source
+                .at(format!("search.{key}"), self.whole.span.clone()),
+        }
+    }
+
+    fn mode(&self) -> Result<&'static str, ExperimentError> {
+        let modes: Vec<String> = SEARCH_MODES
+            .iter()
+            .map(|(m, _)| format!("\"{m}\""))
+            .collect();
+        match self.t.get("mode").map(|v| v.get_ref()) {
+            None => Err(self
+                .whole
+                .err(format!("`mode` is missing: {}", modes.join(", ")))),
+            Some(Toml::String(m)) if SEARCH_MODES.iter().any(|(n, _)| n == m) => {
+                Ok(SEARCH_MODES.iter().find(|(n, _)| n == m).expect("found").0)
+            }
+            Some(other) => Err(self.at("mode").err(format!(
+                "{} is not allowed: use {}",
+                show(other),
+                modes.join(", ")
+            ))),
+        }
+    }
+
+    /// Refuses a key of another mode, naming the mode it belongs to.
+    fn own_keys_only(&self, mode: &str) -> Result<(), ExperimentError> {
+        let own = SEARCH_MODES
+            .iter()
+            .find(|(m, _)| *m == mode)
+            .expect("a mode")
+            .1;
+        let Some((key, _)) = self
+            .t
+            .entries
+            .iter()
+            .find(|(k, _)| k.get_ref() != "mode" && !own.contains(&k.get_ref().as_str()))
+        else {
+            return Ok(());
+        };
+        let owner = SEARCH_MODES
+            .iter()
+            .find(|(_, keys)| keys.contains(&key.get_ref().as_str()))
+            .map_or("", |(m, _)| m);
+        Err(self
+            .v
+            .source
+            .at(format!("search.{}", key.get_ref()), key.span())
+            .err(format!(
+                "`{}` belongs to mode = \"{owner}\", not to mode = \"{mode}\" (which takes {})",
+                key.get_ref(),
+                if own.is_empty() {
+                    "no other key".to_string()
+                } else {
+                    own.iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            )))
+    }
+
+    fn int(
+        &self,
+        key: &str,
+        default: i64,
+        min: i64,
+        max: i64,
+        what: &str,
+    ) -> Result<i64, ExperimentError> {
+        match self.t.get(key).map(|v| v.get_ref()) {
+            None => Ok(default),
+            Some(Toml::Integer(n)) if (min..=max).contains(n) => Ok(*n),
+            Some(other) => Err(self
+                .at(key)
+                .err(format!("{} is not allowed: {what}", show(other)))),
+        }
+    }
+
+    fn float(
+        &self,
+        key: &str,
+        default: f64,
+        ok: fn(f64) -> bool,
+        what: &str,
+    ) -> Result<f64, ExperimentError> {
+        match self.t.get(key).map(|v| v.get_ref()) {
+            None => Ok(default),
+            Some(Toml::Float(x)) if ok(*x) => Ok(*x),
+            Some(Toml::Integer(n)) if ok(*n as f64) => Ok(*n as f64),
+            Some(other) => Err(self
+                .at(key)
+                .err(format!("{} is not allowed: {what}", show(other)))),
+        }
+    }
+
+    fn random(&self) -> Result<SearchSpec, ExperimentError> {
+        if self.t.get("trials").is_none() {
+            return Err(self
+                .whole
+                .err("`trials` is missing: how many points to draw"));
+        }
+        let trials = self.int(
+            "trials",
+            0,
+            1,
+            MAX_RANGE_VALUES as i64,
+            "the number of trials is from 1 to 100000",
+        )? as usize;
+        let seed = self.int(
+            "seed",
+            1,
+            0,
+            i64::MAX,
+            "the search's seed is a whole number >= 0",
+        )? as u64;
+        Ok(SearchSpec::Random(trials, seed))
+    }
+
+    fn threshold(&self) -> Result<SearchSpec, ExperimentError> {
+        let d = ThresholdSearch::default();
+        let then_train = match self.t.get("then_train").map(|v| v.get_ref()) {
+            None => false,
+            Some(Toml::Boolean(b)) => *b,
+            Some(other) => {
+                return Err(self
+                    .at("then_train")
+                    .err(format!("{} is not allowed: true or false", show(other))))
+            }
+        };
+        Ok(SearchSpec::Threshold(ThresholdSearch {
+            start: self.float("start", d.start, |x| (1e-6..=1e6).contains(&x), "the first eta tried is from 1e-6 to 1e6")?,
+            factor: self.float("factor", d.factor, |x| (1.5..=1000.0).contains(&x), "the coarse scan's step is a factor from 1.5 to 1000")?,
+            watch: self.int("watch", d.watch as i64, 2, 100, "the epochs watched per probe are from 2 to 100 (the verdict compares epochs)")? as usize,
+            precision: self.float("precision", d.precision, |x| x > 1.0 && x <= 100.0, "the precision is a ratio above 1 (e.g. 1.5: refine until the smallest unstable eta is at most 1.5 times the largest stable one)")?,
+            probes: self.int("probes", d.probes as i64, 1, 64, "the etas probed per round are from 1 to 64")? as usize,
+            then_train,
+        }))
+    }
+
+    fn halving(&self, monitor: Monitor) -> Result<SearchSpec, ExperimentError> {
+        let d = Halving::default();
+        let metric = match self.t.get("metric").map(|v| v.get_ref()) {
+            None => d.metric,
+            Some(Toml::String(s)) if Metric::ALL.iter().any(|m| m.name() == s) => Metric::ALL
+                .into_iter()
+                .find(|m| m.name() == s)
+                .expect("found"),
+            Some(other) => {
+                let names: Vec<String> = Metric::ALL
+                    .iter()
+                    .map(|m| format!("\"{}\"", m.name()))
+                    .collect();
+                return Err(self.at("metric").err(format!(
+                    "{} is not allowed: use one of {}",
+                    show(other),
+                    names.join(", ")
+                )));
+            }
+        };
+        if !monitor.has(metric) {
+            return Err(self.at("metric").err(format!(
+                "\"{}\" is not monitored: add it to `data.monitor`, or rank by a monitored metric",
+                metric.name()
+            )));
+        }
+        Ok(SearchSpec::Halving(Halving {
+            reduction: self.int(
+                "reduction",
+                d.reduction as i64,
+                2,
+                1000,
+                "the reduction is a whole number from 2 to 1000 (keep the best 1/reduction)",
+            )? as usize,
+            min_epochs: self.int(
+                "min_epochs",
+                d.min_epochs as i64,
+                1,
+                100_000,
+                "the first rung's epochs are a whole number from 1",
+            )? as usize,
+            metric,
+        }))
+    }
 }
 
 /// Validates the file as written into an [`Experiment`].
@@ -934,109 +1115,17 @@ pub(super) fn experiment(
             &[],
         ));
     }
-    const NAME_RULE: &str = "the name becomes a folder under results/, so use letters, digits, \
-                             '-', '_' and '.' only (not '.' or '..' alone)";
-    let safe = |s: &str| {
-        !s.is_empty()
-            && s != "."
-            && s != ".."
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-    };
-    let name = match &file.name {
-        None => {
-            let s = stem.unwrap_or_else(|| "experiment".to_string());
-            if !safe(&s) {
-                return Err(source.error(
-                    "name",
-                    None,
-                    format!(
-                        "the experiment's name is taken from its file name, \"{s}\", which is not \
-                         allowed: {NAME_RULE}; rename the file or set `name`"
-                    ),
-                ));
-            }
-            s
-        }
-        Some((_, item)) => {
-            let at = source.at("name", item.span());
-            let s = values::string(&at, item.get_ref())?;
-            if !safe(&s) {
-                return Err(at.err(format!(
-                    "{} is not allowed: {NAME_RULE}",
-                    show(item.get_ref())
-                )));
-            }
-            s
-        }
-    };
+    let name = name(&source, file.name.as_ref(), stem)?;
     let description = match &file.description {
         None => String::new(),
         Some((_, item)) => values::string(&source.at("description", item.span()), item.get_ref())?,
     };
-    let (data, data_train_at) = v.data(file.data.as_ref())?;
-    let mut data = data;
+    let (mut data, data_train_at) = v.data(file.data.as_ref())?;
     let spec = v.search(file.search.as_ref(), data.monitor)?;
     let random = matches!(spec, SearchSpec::Random(..));
-    let (mut grid, raw_values, zip_entry) = match &file.grid {
-        None => {
-            let mut grid = Grid::default();
-            let ts = settings::index("train_size").expect("a setting");
-            grid.set_axis(ts, vec![Value::Int(data.train_size as u64)]);
-            (grid, Vec::new(), None)
-        }
-        Some((_, g)) => match g.get_ref() {
-            TableOr::Other(x) => {
-                return Err(source
-                    .at("grid", g.span())
-                    .err(format!("expected a table [grid], found {}", show(x))))
-            }
-            TableOr::Table(g) => {
-                let (grid, raw) = v.grid(&g.settings, random)?;
-                (grid, raw, g.zip.as_ref())
-            }
-        },
-    };
-    if let Some(zips) = zip_entry {
-        if random {
-            return Err(source.error(
-                "search",
-                file.search.as_ref().map(|s| s.0.span()),
-                "a random search samples the grid's lists and ranges; it cannot be combined with [[grid.zip]]".to_string(),
-            ));
-        }
-        grid.zips = v.zips(zips)?;
-    }
-    if let Some(entry) = &file.variant {
-        grid.variants = v.variants(entry, &grid)?;
-    }
+    let (mut grid, raw_values) = v.whole_grid(&file, &data, random)?;
     v.batches_fit(&grid, data_train_at.as_ref())?;
-    // the rules decided by the validation accuracy need a validation set
-    if data.validation_size == 0 {
-        for (i, s) in SETTINGS.iter().enumerate() {
-            let watches = grid
-                .axis(i)
-                .iter()
-                .chain(grid.zips.iter().flatten().filter_map(|p| p.get(i)))
-                .chain(grid.variants.iter().filter_map(|x| x.settings.get(i)))
-                .any(|value| {
-                    let mut run = RunSettings::default();
-                    (s.set)(&mut run, value.clone());
-                    run.watches_validation()
-                });
-            if watches {
-                let key = s.name;
-                return Err(source.error(
-                    "data.validation_size",
-                    v.written_at(Origin::Grid, i).map(|at| at.span.clone()),
-                    format!(
-                        "0 leaves no validation set, but `{key}` is decided by the validation \
-                         accuracy after each epoch: keep a validation set (the default is 10000)"
-                    ),
-                ));
-            }
-        }
-    }
+    v.validation_needed(&grid, &data)?;
     grid.dedup();
     let search_at = file.search.as_ref().map(|s| s.0.span());
     let search = match spec {
@@ -1062,56 +1151,11 @@ pub(super) fn experiment(
             Search::Threshold(t)
         }
         SearchSpec::Halving(h) => {
-            let epochs = settings::index("epochs").expect("a setting");
-            if grid.zips.iter().flatten().any(|p| p.get(epochs).is_some())
-                || grid
-                    .variants
-                    .iter()
-                    .any(|x| x.settings.get(epochs).is_some())
-                || grid.axis(epochs).len() > 1
-            {
-                return Err(source.error(
-                    "grid.epochs",
-                    v.written_at(Origin::Grid, epochs).map(|at| at.span.clone()).or(search_at),
-                    "successive halving stops configurations at the same epochs: give one value of \
-                     `epochs` (the last rung)"
-                        .to_string(),
-                ));
-            }
+            v.one_epochs(&grid, search_at)?;
             Search::Halving(h)
         }
     };
-    // where each training-set size was set, for the check against the data set when it loads
-    let ts = settings::index("train_size").expect("a setting");
-    let mut train_sizes = vec![TrainSizeSource {
-        value: data.train_size,
-        place: data_train_at
-            .as_ref()
-            .map_or("data.train_size".to_string(), located),
-    }];
-    for (o, i, at) in &v.written {
-        if *i == ts && *o != Origin::Grid {
-            for value in grid
-                .zips
-                .iter()
-                .enumerate()
-                .filter(|(z, _)| Origin::Zip(*z) == *o)
-                .flat_map(|(_, zip)| zip.iter().filter_map(|p| p.get(ts)))
-                .chain(
-                    grid.variants
-                        .iter()
-                        .enumerate()
-                        .filter(|(n, _)| Origin::Variant(*n) == *o)
-                        .filter_map(|(_, x)| x.settings.get(ts)),
-                )
-            {
-                train_sizes.push(TrainSizeSource {
-                    value: value.as_f64().unwrap_or(0.0) as usize,
-                    place: located(at),
-                });
-            }
-        }
-    }
+    let train_sizes = v.train_sizes(&grid, &data, data_train_at.as_ref());
     Ok(Experiment {
         path: source.path.to_path_buf(),
         text: source.text.to_string(),
@@ -1122,6 +1166,85 @@ pub(super) fn experiment(
         train_sizes,
         search,
     })
+}
+
+/// The experiment's name: `name` if set, else the file's stem, either way a safe folder name.
+fn name(
+    source: &Source,
+    written: Option<&(raw::Key, raw::Item)>,
+    stem: Option<String>,
+) -> Result<String, ExperimentError> {
+    const NAME_RULE: &str = "the name becomes a folder under results/, so use letters, digits, \
+                             '-', '_' and '.' only (not '.' or '..' alone)";
+    let safe = |s: &str| {
+        !s.is_empty()
+            && s != "."
+            && s != ".."
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    };
+    match written {
+        None => {
+            let s = stem.unwrap_or_else(|| "experiment".to_string());
+            if !safe(&s) {
+                return Err(source.error(
+                    "name",
+                    None,
+                    format!(
+                        "the experiment's name is taken from its file name, \"{s}\", which is not \
+                         allowed: {NAME_RULE}; rename the file or set `name`"
+                    ),
+                ));
+            }
+            Ok(s)
+        }
+        Some((_, item)) => {
+            let at = source.at("name", item.span());
+            let s = values::string(&at, item.get_ref())?;
+            if !safe(&s) {
+                return Err(at.err(format!(
+                    "{} is not allowed: {NAME_RULE}",
+                    show(item.get_ref())
+                )));
+            }
+            Ok(s)
+        }
+    }
+}
+
+/// `[data] monitor`: one metric name or a list of them.
+fn monitor(at: &At, v: &Toml) -> Result<Monitor, ExperimentError> {
+    let allowed: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+    let names = match v {
+        Toml::Array(items) if items.is_empty() => {
+            return Err(at.err(format!(
+            "an empty list is not allowed: list the metrics to compute after each epoch, from {}",
+            allowed.join(", ")
+        )))
+        }
+        Toml::Array(items) => items.iter().collect(),
+        other => vec![other],
+    };
+    let mut metrics = Vec::new();
+    for item in names {
+        let Toml::String(s) = item else {
+            return Err(at.err(format!(
+                "expected metric names (strings), found {}",
+                show(item)
+            )));
+        };
+        let Some(m) = Metric::ALL.into_iter().find(|m| m.name() == s) else {
+            let hint = values::suggest(s, &allowed, &[])
+                .map(|x| format!(" (did you mean \"{x}\"?)"))
+                .unwrap_or_default();
+            return Err(at.err(format!(
+                "unknown metric \"{s}\"{hint}; allowed: {}",
+                allowed.join(", ")
+            )));
+        };
+        metrics.push(m);
+    }
+    Ok(Monitor::only(&metrics))
 }
 
 /// `file:line:col: `key`` for messages about a place in the file found after validation.

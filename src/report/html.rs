@@ -69,32 +69,8 @@ pub(super) fn page(summary: &Summary, experiment: &str, plots: &[PathBuf]) -> Re
          configuration's curves (click again to show all).</p>\n",
     );
     page.push_str(&super::interactive::runs_table(summary));
-    page.push_str("<h2>Summary</h2>\n<table>\n");
-    let (header, rows) = summary.table();
-    let mut row = |tag: &str, cells: &[String]| {
-        page.push_str("<tr>");
-        for c in cells {
-            let _ = write!(page, "<{tag}>{}</{tag}>", escape(c));
-        }
-        page.push_str("</tr>\n");
-    };
-    row("th", &header);
-    for cells in &rows {
-        row("td", cells);
-    }
-    page.push_str("</table>\n<h2>Plots (static)</h2>\n");
-    for p in plots {
-        let svg =
-            std::fs::read_to_string(p).with_context(|| format!("reading '{}'", p.display()))?;
-        let name = p
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let _ = writeln!(
-            page,
-            "<figure id=\"{name}\">\n{svg}\n<figcaption>{name}</figcaption></figure>"
-        );
-    }
+    page.push_str(&summary_table(summary));
+    page.push_str(&static_plots(plots)?);
     let _ = writeln!(
         page,
         "<h2>The experiment</h2>\n<pre>{}</pre>",
@@ -117,6 +93,43 @@ pub(super) fn page(summary: &Summary, experiment: &str, plots: &[PathBuf]) -> Re
         "<script>\n{}\n</script>\n</body></html>",
         super::interactive::boot_script(&specs)
     );
+    Ok(page)
+}
+
+/// The summary's table.
+fn summary_table(summary: &Summary) -> String {
+    let mut page = String::from("<h2>Summary</h2>\n<table>\n");
+    let (header, rows) = summary.table();
+    let mut row = |tag: &str, cells: &[String]| {
+        page.push_str("<tr>");
+        for c in cells {
+            let _ = write!(page, "<{tag}>{}</{tag}>", escape(c));
+        }
+        page.push_str("</tr>\n");
+    };
+    row("th", &header);
+    for cells in &rows {
+        row("td", cells);
+    }
+    page.push_str("</table>\n");
+    page
+}
+
+/// The plots' SVG files inlined, each in a figure named after it.
+fn static_plots(plots: &[PathBuf]) -> Result<String> {
+    let mut page = String::from("<h2>Plots (static)</h2>\n");
+    for p in plots {
+        let svg =
+            std::fs::read_to_string(p).with_context(|| format!("reading '{}'", p.display()))?;
+        let name = p
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let _ = writeln!(
+            page,
+            "<figure id=\"{name}\">\n{svg}\n<figcaption>{name}</figcaption></figure>"
+        );
+    }
     Ok(page)
 }
 

@@ -207,43 +207,7 @@ pub fn summarize(rows: &[MetricsRow]) -> Summary {
     let mut groups: Vec<Configuration> = keys
         .into_iter()
         .enumerate()
-        .map(|(order, key)| {
-            let mine: Vec<&MetricsRow> = rows.iter().filter(|r| r.group == key).collect();
-            let mut seeds: Vec<u64> = mine.iter().map(|r| r.seed).collect();
-            seeds.sort();
-            seeds.dedup();
-            let runs: Vec<RunCurve> = seeds
-                .iter()
-                .map(|s| {
-                    let run: Vec<&MetricsRow> =
-                        mine.iter().filter(|r| r.seed == *s).copied().collect();
-                    curve(&run, acc)
-                })
-                .collect();
-            let collect = |f: &dyn Fn(&RunCurve) -> Option<f64>| -> Option<Stat> {
-                let v: Vec<f64> = runs.iter().filter_map(f).collect();
-                (!v.is_empty()).then(|| Stat::of(&v))
-            };
-            Configuration {
-                seeds: runs.len(),
-                diverged: runs.iter().filter(|r| r.curve.diverged.is_some()).count(),
-                best_accuracy: collect(&|r| Some(r.best_accuracy).filter(|a| a.is_finite()))
-                    .unwrap_or(Stat {
-                        mean: f64::NAN,
-                        std: f64::NAN,
-                    }),
-                test_at_best: if use_validation {
-                    collect(&|r| r.test_at_best)
-                } else {
-                    None
-                },
-                final_train_cost: collect(&|r| r.final_train_cost),
-                best_epoch: Stat::of(&runs.iter().map(|r| r.best_epoch as f64).collect::<Vec<_>>()),
-                key,
-                runs,
-                order,
-            }
-        })
+        .map(|(order, key)| configuration(rows, key, order, acc, use_validation))
         .collect();
     groups.sort_by(|a, b| {
         b.best_accuracy
@@ -286,6 +250,51 @@ pub fn summarize(rows: &[MetricsRow]) -> Summary {
         recommended: None,
         threshold: None,
         halving: None,
+    }
+}
+
+/// One configuration's runs (a curve per seed) and their statistics.
+fn configuration(
+    rows: &[MetricsRow],
+    key: ConfigKey,
+    order: usize,
+    acc: fn(&MetricsRow) -> Option<f64>,
+    use_validation: bool,
+) -> Configuration {
+    let mine: Vec<&MetricsRow> = rows.iter().filter(|r| r.group == key).collect();
+    let mut seeds: Vec<u64> = mine.iter().map(|r| r.seed).collect();
+    seeds.sort();
+    seeds.dedup();
+    let runs: Vec<RunCurve> = seeds
+        .iter()
+        .map(|s| {
+            let run: Vec<&MetricsRow> = mine.iter().filter(|r| r.seed == *s).copied().collect();
+            curve(&run, acc)
+        })
+        .collect();
+    let collect = |f: &dyn Fn(&RunCurve) -> Option<f64>| -> Option<Stat> {
+        let v: Vec<f64> = runs.iter().filter_map(f).collect();
+        (!v.is_empty()).then(|| Stat::of(&v))
+    };
+    Configuration {
+        seeds: runs.len(),
+        diverged: runs.iter().filter(|r| r.curve.diverged.is_some()).count(),
+        best_accuracy: collect(&|r| Some(r.best_accuracy).filter(|a| a.is_finite())).unwrap_or(
+            Stat {
+                mean: f64::NAN,
+                std: f64::NAN,
+            },
+        ),
+        test_at_best: if use_validation {
+            collect(&|r| r.test_at_best)
+        } else {
+            None
+        },
+        final_train_cost: collect(&|r| r.final_train_cost),
+        best_epoch: Stat::of(&runs.iter().map(|r| r.best_epoch as f64).collect::<Vec<_>>()),
+        key,
+        runs,
+        order,
     }
 }
 

@@ -12,6 +12,7 @@ use super::{results_dir, SweepOptions};
 use crate::config::Experiment;
 use crate::grid::RunSettings;
 use crate::search::Search;
+use crate::store::RunRow;
 use crate::train::Trainer;
 
 /// What `runner check` reports.
@@ -107,51 +108,13 @@ pub fn check(exp: &Experiment, opts: &SweepOptions) -> Result<CheckReport> {
     let threads = opts
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let finished = match crate::store::resume::saved_experiment(&dir)? {
-        Some(old) => {
-            crate::store::resume::compatible(&old, exp).map_err(|diff| {
-                anyhow::anyhow!(
-                    "'{}' holds the results of a different experiment: {diff}; running it would be refused (use --fresh or --out)",
-                    dir.display()
-                )
-            })?;
-            crate::store::resume::read_states(&dir)?
-        }
-        None => HashMap::new(),
-    };
-    // One pass over the runs (a grid of millions is checked without building it): the largest
-    // network for the memory bound, and per network shape the work left, in training examples
-    // and epochs. Nothing is allocated until the memory has been checked.
-    let mut largest: Option<(u64, RunSettings)> = None;
-    let mut shapes: HashMap<(Vec<usize>, usize), Shape> = HashMap::new();
-    let (mut runs, mut left, mut epochs_left) = (0u128, 0u128, 0u128);
-    for r in shard_runs(exp, opts.shard) {
-        runs += 1;
-        let bytes = plan::group_bytes(std::slice::from_ref(&r));
-        if largest.as_ref().is_none_or(|(b, _)| bytes > *b) {
-            largest = Some((bytes, r.clone()));
-        }
-        if !finished.is_empty() && finished.contains_key(&r.id()) {
-            continue;
-        }
-        left += 1;
-        epochs_left += r.epochs as u128;
-        let epochs = r.epochs as f64;
-        let shape = shapes
-            .entry((r.sizes.clone(), r.batch_size))
-            .or_insert_with(|| Shape {
-                run: r.clone(),
-                examples: 0.0,
-                epochs: 0.0,
-            });
-        shape.examples += r.examples() as f64 * epochs;
-        shape.epochs += epochs;
-    }
+    let finished = finished_runs(exp, &dir)?;
+    let tally = Tally::of(exp, opts, &finished);
     // The memory first: the largest network, fused with as many runs as a group holds, on every
     // thread at once (an upper bound).
-    let memory_bytes = match largest {
+    let memory_bytes = match tally.largest {
         Some((_, r)) => {
-            let count = usize::try_from(runs).unwrap_or(usize::MAX);
+            let count = usize::try_from(tally.runs).unwrap_or(usize::MAX);
             let group = vec![r; count.min(MAX_GROUP)];
             check_memory(
                 &vec![group; threads.min(count)],
@@ -161,47 +124,120 @@ pub fn check(exp: &Experiment, opts: &SweepOptions) -> Result<CheckReport> {
         }
         None => 0,
     };
-    // Then each network shape timed briefly; evaluation is counted as forward passes at a third
-    // of a training example's cost. What does not depend on the threads is added once: loading
-    // the data, writing the summary and plots.
-    let mut total = 0.0f64;
-    let mut total_fixed = REPORT_SECONDS;
-    if !shapes.is_empty() {
-        let started = std::time::Instant::now();
-        let data = exp.load_data()?;
-        total_fixed += started.elapsed().as_secs_f64();
-        let monitor = exp.data.monitor;
-        use crate::metrics::Metric;
-        let train_eval = monitor.has(Metric::TrainCost) || monitor.has(Metric::TrainAccuracy);
-        let mut eval_per_epoch = 0;
-        if monitor.has(Metric::ValidationCost) || monitor.has(Metric::ValidationAccuracy) {
-            eval_per_epoch += data.validation.len();
-        }
-        if monitor.has(Metric::TestCost) || monitor.has(Metric::TestAccuracy) {
-            eval_per_epoch += data.test.len();
-        }
-        for shape in shapes.values() {
-            let per_example = Trainer::new(std::slice::from_ref(&shape.run), &data, monitor)
-                .seconds_per_example(Duration::from_millis(300));
-            let trained = shape.examples;
-            let evaluated =
-                if train_eval { trained } else { 0.0 } + shape.epochs * eval_per_epoch as f64;
-            total += per_example * (trained + evaluated / 3.0);
-        }
-    }
+    let (total, total_fixed) = timed_seconds(exp, &tally.shapes)?;
+    let left = tally.left;
     let estimate_seconds =
         (left > 0).then(|| total / (threads as f64).min(left as f64) + total_fixed);
     Ok(CheckReport {
         grid_points: exp.grid.len(),
-        runs,
-        finished: runs - left,
-        epochs_left,
+        runs: tally.runs,
+        finished: tally.runs - left,
+        epochs_left: tally.epochs_left,
         estimate_seconds,
         threads,
         dir,
         memory_bytes,
         search: search_plan(exp),
     })
+}
+
+/// The runs `dir` holds finished, once it is known to hold this experiment's results.
+fn finished_runs(exp: &Experiment, dir: &std::path::Path) -> Result<HashMap<String, RunRow>> {
+    Ok(match crate::store::resume::saved_experiment(dir)? {
+        Some(old) => {
+            crate::store::resume::compatible(&old, exp).map_err(|diff| {
+                anyhow::anyhow!(
+                    "'{}' holds the results of a different experiment: {diff}; running it would be refused (use --fresh or --out)",
+                    dir.display()
+                )
+            })?;
+            crate::store::resume::read_states(dir)?
+        }
+        None => HashMap::new(),
+    })
+}
+
+/// One pass over the runs (a grid of millions is checked without building it): the largest
+/// network for the memory bound, and per network shape the work left, in training examples and
+/// epochs. Nothing is allocated until the memory has been checked.
+struct Tally {
+    runs: u128,
+    left: u128,
+    epochs_left: u128,
+    largest: Option<(u64, RunSettings)>,
+    shapes: HashMap<(Vec<usize>, usize), Shape>,
+}
+
+impl Tally {
+    fn of(exp: &Experiment, opts: &SweepOptions, finished: &HashMap<String, RunRow>) -> Tally {
+        let mut t = Tally {
+            runs: 0,
+            left: 0,
+            epochs_left: 0,
+            largest: None,
+            shapes: HashMap::new(),
+        };
+        for r in shard_runs(exp, opts.shard) {
+            t.runs += 1;
+            let bytes = plan::group_bytes(std::slice::from_ref(&r));
+            if t.largest.as_ref().is_none_or(|(b, _)| bytes > *b) {
+                t.largest = Some((bytes, r.clone()));
+            }
+            if !finished.is_empty() && finished.contains_key(&r.id()) {
+                continue;
+            }
+            t.left += 1;
+            t.epochs_left += r.epochs as u128;
+            let epochs = r.epochs as f64;
+            let shape = t
+                .shapes
+                .entry((r.sizes.clone(), r.batch_size))
+                .or_insert_with(|| Shape {
+                    run: r.clone(),
+                    examples: 0.0,
+                    epochs: 0.0,
+                });
+            shape.examples += r.examples() as f64 * epochs;
+            shape.epochs += epochs;
+        }
+        t
+    }
+}
+
+/// Each network shape timed briefly: the seconds of work spread over threads, and the seconds
+/// that do not depend on them (loading the data, writing the summary and plots). Evaluation is
+/// counted as forward passes at a third of a training example's cost.
+fn timed_seconds(
+    exp: &Experiment,
+    shapes: &HashMap<(Vec<usize>, usize), Shape>,
+) -> Result<(f64, f64)> {
+    let mut total = 0.0f64;
+    let mut total_fixed = REPORT_SECONDS;
+    if shapes.is_empty() {
+        return Ok((total, total_fixed));
+    }
+    let started = std::time::Instant::now();
+    let data = exp.load_data()?;
+    total_fixed += started.elapsed().as_secs_f64();
+    let monitor = exp.data.monitor;
+    use crate::metrics::Metric;
+    let train_eval = monitor.has(Metric::TrainCost) || monitor.has(Metric::TrainAccuracy);
+    let mut eval_per_epoch = 0;
+    if monitor.has(Metric::ValidationCost) || monitor.has(Metric::ValidationAccuracy) {
+        eval_per_epoch += data.validation.len();
+    }
+    if monitor.has(Metric::TestCost) || monitor.has(Metric::TestAccuracy) {
+        eval_per_epoch += data.test.len();
+    }
+    for shape in shapes.values() {
+        let per_example = Trainer::new(std::slice::from_ref(&shape.run), &data, monitor)
+            .seconds_per_example(Duration::from_millis(300));
+        let trained = shape.examples;
+        let evaluated =
+            if train_eval { trained } else { 0.0 } + shape.epochs * eval_per_epoch as f64;
+        total += per_example * (trained + evaluated / 3.0);
+    }
+    Ok((total, total_fixed))
 }
 
 /// What a search trains, for `runner check`: the grid above is then its starting point (a

@@ -28,7 +28,7 @@ use crate::grid::RunSettings;
 use crate::metrics::{EpochRecord, Monitor, RunStatus, Status};
 use crate::search::{Halving, Search};
 use crate::store::lock::DirLock;
-use crate::store::resume::prepare;
+use crate::store::resume::{prepare, Existing};
 use crate::store::shard::Shard;
 use crate::store::{percent, ResultsDir, RunRow};
 use crate::train::{take_items, Session, Trainer};
@@ -152,145 +152,198 @@ fn sweep_runs(
     stop: &AtomicBool,
 ) -> Result<SweepReport> {
     let started = Instant::now();
-    let dir = results_dir(exp, opts);
-    let threads = opts
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .context("starting the worker threads")?;
-
-    // nothing is allocated for a sweep that cannot fit in memory
-    check_memory(
-        &plan_groups(all_runs, threads, !opts.no_fuse),
-        threads,
-        available_memory(),
-    )?;
-    // a new results folder is created only once the data set has been found and checked
-    let mut owned = if preloaded.is_none() && !dir.exists() {
-        Some(exp.load_data()?)
-    } else {
-        None
-    };
-    crate::store::ensure_ours(&dir, "writes and deletes")?;
-    let _lock = DirLock::acquire(&dir)?;
-    let existing = prepare(&dir, exp, opts.fresh)?;
-    let runs: Vec<RunSettings> = all_runs
-        .iter()
-        .filter(|r| !existing.done.contains_key(&r.id()))
-        .cloned()
-        .collect();
-    let out = ResultsDir::open(&dir, &exp.text, &exp.grid.extra_columns())?;
-    crate::fault::reached("started");
-    let log = Log::new(opts, runs.iter().map(|r| r.epochs as u64).sum());
-    let resumed = all_runs.len() - runs.len();
-    for id in &existing.mismatched {
-        log.line(format!(
-            "run {id}: its rows in metrics.csv are not the ones it wrote (edited or damaged): \
-             training it again"
-        ));
-    }
-    if resumed > 0 || existing.dropped_rows > 0 {
-        log.line(format!(
-            "resuming {}: {resumed} of {} runs already finished; {} rows of unfinished runs removed from metrics.csv",
-            dir.display(),
-            all_runs.len(),
-            existing.dropped_rows
-        ));
-    }
-    if !runs.is_empty() && preloaded.is_none() && owned.is_none() {
-        owned = Some(exp.load_data()?);
-    }
-    let data_ref = if runs.is_empty() {
+    let open = Opened::open(exp, opts, all_runs, preloaded)?;
+    let data = if open.runs.is_empty() {
         None
     } else {
-        preloaded.or(owned.as_ref())
-    };
-    log.line(format!(
-        "{}: {} runs to train on {} threads, results in {}",
-        exp.name,
-        runs.len(),
-        threads,
-        dir.display()
-    ));
-
-    let results: Mutex<Vec<Option<Result<RunRow>>>> =
-        Mutex::new((0..runs.len()).map(|_| None).collect());
-    let done = std::sync::atomic::AtomicUsize::new(0);
-    let index: HashMap<String, usize> = runs.iter().enumerate().map(|(i, r)| (r.id(), i)).collect();
-    let tasks = plan_groups(&runs, threads, !opts.no_fuse);
-    let mut splits = 0;
-    let report_run = |settings: &RunSettings, result: Result<RunRow>| {
-        let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        match &result {
-            Ok(row) if row.status != Status::Interrupted => log.line(format!(
-                "[{finished}/{}] {} {}: {}best validation {} (epoch {}), final test {}",
-                runs.len(),
-                row.settings.run,
-                settings.label(),
-                if row.status == Status::Pruned {
-                    format!("pruned after epoch {}; ", row.epochs_completed)
-                } else {
-                    String::new()
-                },
-                percent(row.best_validation_accuracy),
-                row.best_epoch.map_or("-".to_string(), |e| e.to_string()),
-                percent(row.final_test_accuracy),
-            )),
-            Ok(_) => {}
-            Err(e) => log.line(format!(
-                "run {} {} failed: {e:#}",
-                settings.id(),
-                settings.label()
-            )),
-        }
-        results.lock().unwrap_or_else(|e| e.into_inner())[index[&settings.id()]] = Some(result);
+        preloaded.or(open.owned.as_ref())
     };
     let context = Training {
         exp,
-        out: &out,
+        out: &open.out,
         stop,
-        log: &log,
+        log: &open.log,
         initial_costs: match mode {
             Mode::Probes { initial_costs } => Some(initial_costs),
             _ => None,
         },
     };
-    if let Mode::Halving(h) = mode {
-        if let Some(data) = data_ref {
-            searches::halve(
+    let (results, splits) = open.train(&context, all_runs, mode, data, !opts.no_fuse)?;
+    open.log.finish();
+    let mut report = open.finish(all_runs, results, splits, order);
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// A sweep's results folder opened: locked, repaired, its finished runs read, and what is left
+/// to train.
+struct Opened {
+    dir: PathBuf,
+    threads: usize,
+    pool: rayon::ThreadPool,
+    _lock: DirLock,
+    /// The data set, when this sweep loaded it (not preloaded by a search).
+    owned: Option<Dataset>,
+    existing: Existing,
+    /// The runs still to train, in grid order.
+    runs: Vec<RunSettings>,
+    out: ResultsDir,
+    log: Log,
+}
+
+/// Each run's outcome, by its place in [`Opened::runs`]; `None` for a run never finished.
+type Outcomes = Vec<Option<Result<RunRow>>>;
+
+impl Opened {
+    /// Checks memory, loads the data set before a new folder is made, locks and repairs the
+    /// folder, and says what is resumed.
+    fn open(
+        exp: &Experiment,
+        opts: &SweepOptions,
+        all_runs: &[RunSettings],
+        preloaded: Option<&Dataset>,
+    ) -> Result<Opened> {
+        let dir = results_dir(exp, opts);
+        let threads = opts
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .context("starting the worker threads")?;
+        // nothing is allocated for a sweep that cannot fit in memory
+        check_memory(
+            &plan_groups(all_runs, threads, !opts.no_fuse),
+            threads,
+            available_memory(),
+        )?;
+        // a new results folder is created only once the data set has been found and checked
+        let mut owned = if preloaded.is_none() && !dir.exists() {
+            Some(exp.load_data()?)
+        } else {
+            None
+        };
+        crate::store::ensure_ours(&dir, "writes and deletes")?;
+        let lock = DirLock::acquire(&dir)?;
+        let existing = prepare(&dir, exp, opts.fresh)?;
+        let runs: Vec<RunSettings> = all_runs
+            .iter()
+            .filter(|r| !existing.done.contains_key(&r.id()))
+            .cloned()
+            .collect();
+        let out = ResultsDir::open(&dir, &exp.text, &exp.grid.extra_columns())?;
+        crate::fault::reached("started");
+        let log = Log::new(opts, runs.iter().map(|r| r.epochs as u64).sum());
+        let resumed = all_runs.len() - runs.len();
+        for id in &existing.mismatched {
+            log.line(format!(
+                "run {id}: its rows in metrics.csv are not the ones it wrote (edited or damaged): \
+                 training it again"
+            ));
+        }
+        if resumed > 0 || existing.dropped_rows > 0 {
+            log.line(format!(
+                "resuming {}: {resumed} of {} runs already finished; {} rows of unfinished runs removed from metrics.csv",
+                dir.display(),
+                all_runs.len(),
+                existing.dropped_rows
+            ));
+        }
+        if !runs.is_empty() && preloaded.is_none() && owned.is_none() {
+            owned = Some(exp.load_data()?);
+        }
+        log.line(format!(
+            "{}: {} runs to train on {} threads, results in {}",
+            exp.name,
+            runs.len(),
+            threads,
+            dir.display()
+        ));
+        Ok(Opened {
+            dir,
+            threads,
+            pool,
+            _lock: lock,
+            owned,
+            existing,
+            runs,
+            out,
+            log,
+        })
+    }
+
+    /// Trains the runs left (every configuration, or successive halving's rungs), logging each
+    /// as it finishes. Returns the outcomes and how many groups were split.
+    fn train(
+        &self,
+        context: &Training,
+        all_runs: &[RunSettings],
+        mode: Mode,
+        data: Option<&Dataset>,
+        fuse: bool,
+    ) -> Result<(Outcomes, usize)> {
+        let runs = &self.runs;
+        let results: Mutex<Outcomes> = Mutex::new((0..runs.len()).map(|_| None).collect());
+        let done = std::sync::atomic::AtomicUsize::new(0);
+        let index: HashMap<String, usize> =
+            runs.iter().enumerate().map(|(i, r)| (r.id(), i)).collect();
+        let tasks = plan_groups(runs, self.threads, fuse);
+        let report_run = |settings: &RunSettings, result: Result<RunRow>| {
+            let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            if let Some(line) = finished_line(finished, runs.len(), settings, &result) {
+                self.log.line(line);
+            }
+            results.lock().unwrap_or_else(|e| e.into_inner())[index[&settings.id()]] = Some(result);
+        };
+        let mut splits = 0;
+        match (mode, data) {
+            (Mode::Halving(h), Some(data)) => searches::halve(
                 h,
-                &context,
+                context,
                 all_runs,
-                &existing.done,
+                &self.existing.done,
                 &tasks,
                 data,
-                threads,
-                &pool,
+                self.threads,
+                &self.pool,
                 &report_run,
-            )?;
+            )?,
+            (Mode::Halving(_), None) => {}
+            (_, data) => splits = self.every_run(context, tasks, data, &report_run),
         }
-    } else {
-        // One worker per thread takes the next task (largest first) whenever it is free, as the
-        // plan assumed; a worker left without one gets half of a running group's runs at its
-        // next epoch, so that the threads finish together. The evaluation inside a task still
-        // spreads over the whole pool.
+        Ok((
+            results.into_inner().unwrap_or_else(|e| e.into_inner()),
+            splits,
+        ))
+    }
+
+    /// One worker per thread takes the next task (largest first) whenever it is free, as the
+    /// plan assumed; a worker left without one gets half of a running group's runs at its next
+    /// epoch, so that the threads finish together. The evaluation inside a task still spreads
+    /// over the whole pool. Returns how many groups were split.
+    fn every_run(
+        &self,
+        context: &Training,
+        tasks: Vec<Vec<RunSettings>>,
+        data: Option<&Dataset>,
+        report_run: &(dyn Fn(&RunSettings, Result<RunRow>) + Sync),
+    ) -> usize {
+        let exp = context.exp;
         let board = Board::new(tasks);
         let work = || {
             while let Some((task, mut splittable)) = board.take() {
                 let mut held = task.settings().to_vec();
                 // A bug in one group must not take the finished runs of the others down with it.
                 let outcomes = guarded(&mut held, |held| {
-                    let data = data_ref.expect("loaded when there are runs");
+                    let data = data.expect("loaded when there are runs");
                     let mut job = task.start(data, exp.data.monitor);
                     while job.session.training() {
-                        job.advance(job.session.epoch() + 1, &context);
+                        job.advance(job.session.epoch() + 1, context);
                         if board.offer(&mut job, &mut splittable) {
                             *held = job.group.clone();
                         }
                     }
-                    job.finish(&context)
+                    job.finish(context)
                 });
                 for (settings, result) in held.iter().zip(outcomes) {
                     report_run(settings, result);
@@ -298,53 +351,88 @@ fn sweep_runs(
                 board.done(splittable);
             }
         };
-        pool.broadcast(|_| work());
-        splits = board.splits();
+        self.pool.broadcast(|_| work());
+        board.splits()
     }
-    log.finish();
 
-    let mut report = SweepReport {
-        dir: dir.clone(),
-        splits,
-        rows: Vec::new(),
-        resumed,
-        planned: all_runs.len(),
-        repaired_rows: existing.dropped_rows,
-        failures: Vec::new(),
-        interrupted: false,
-        seconds: 0.0,
-        warnings: Vec::new(),
-    };
-    let mut finished: HashMap<String, RunRow> = existing.done;
-    for (settings, result) in runs
-        .iter()
-        .zip(results.into_inner().unwrap_or_else(|e| e.into_inner()))
-    {
-        match result {
-            Some(Ok(row)) if row.status == Status::Interrupted => report.interrupted = true,
-            Some(Ok(row)) => {
-                finished.insert(row.settings.run.clone(), row);
+    /// The sweep's report: every finished run in grid order (resumed ones included), the
+    /// failures, whether it was interrupted; the files put in grid order.
+    fn finish(
+        self,
+        all_runs: &[RunSettings],
+        results: Outcomes,
+        splits: usize,
+        order: &HashMap<String, usize>,
+    ) -> SweepReport {
+        let mut report = SweepReport {
+            dir: self.dir.clone(),
+            splits,
+            rows: Vec::new(),
+            resumed: all_runs.len() - self.runs.len(),
+            planned: all_runs.len(),
+            repaired_rows: self.existing.dropped_rows,
+            failures: Vec::new(),
+            interrupted: false,
+            seconds: 0.0,
+            warnings: Vec::new(),
+        };
+        let mut finished: HashMap<String, RunRow> = self.existing.done;
+        for (settings, result) in self.runs.iter().zip(results) {
+            match result {
+                Some(Ok(row)) if row.status == Status::Interrupted => report.interrupted = true,
+                Some(Ok(row)) => {
+                    finished.insert(row.settings.run.clone(), row);
+                }
+                Some(Err(error)) => report.failures.push(RunFailure {
+                    settings: settings.clone(),
+                    error,
+                }),
+                None => report.interrupted = true,
             }
-            Some(Err(error)) => report.failures.push(RunFailure {
-                settings: settings.clone(),
-                error,
-            }),
-            None => report.interrupted = true,
         }
+        report.rows = all_runs
+            .iter()
+            .filter_map(|r| finished.remove(&r.id()))
+            .collect();
+        if let Err(e) = crate::store::sort_results(&self.dir, order) {
+            report.warnings.push(format!(
+                "could not put {} in grid order: {e:#} (the finished runs are saved; running the \
+                 same command again repairs the files)",
+                self.dir.display()
+            ));
+        }
+        report
     }
-    report.rows = all_runs
-        .iter()
-        .filter_map(|r| finished.remove(&r.id()))
-        .collect();
-    if let Err(e) = crate::store::sort_results(&dir, order) {
-        report.warnings.push(format!(
-            "could not put {} in grid order: {e:#} (the finished runs are saved; running the \
-             same command again repairs the files)",
-            dir.display()
-        ));
+}
+
+/// The progress line of a run that has just finished or failed (none for an interrupted run).
+fn finished_line(
+    finished: usize,
+    of: usize,
+    settings: &RunSettings,
+    result: &Result<RunRow>,
+) -> Option<String> {
+    match result {
+        Ok(row) if row.status != Status::Interrupted => Some(format!(
+            "[{finished}/{of}] {} {}: {}best validation {} (epoch {}), final test {}",
+            row.settings.run,
+            settings.label(),
+            if row.status == Status::Pruned {
+                format!("pruned after epoch {}; ", row.epochs_completed)
+            } else {
+                String::new()
+            },
+            percent(row.best_validation_accuracy),
+            row.best_epoch.map_or("-".to_string(), |e| e.to_string()),
+            percent(row.final_test_accuracy),
+        )),
+        Ok(_) => None,
+        Err(e) => Some(format!(
+            "run {} {} failed: {e:#}",
+            settings.id(),
+            settings.label()
+        )),
     }
-    report.seconds = started.elapsed().as_secs_f64();
-    Ok(report)
 }
 
 /// What training a group needs besides its runs: the experiment, the results folder, the stop

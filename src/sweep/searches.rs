@@ -15,7 +15,7 @@ use crate::config::Experiment;
 use crate::data::Dataset;
 use crate::grid::{float_label, RunSettings};
 use crate::metrics::{RunStatus, Status};
-use crate::search::halving::{Ended, Member, Trace};
+use crate::search::halving::{Ended, Member, Rung, Trace};
 use crate::search::{Halving, ThresholdSearch};
 use crate::store::exchange::adopt;
 use crate::store::lock::{DirLock, SEARCHING};
@@ -39,6 +39,22 @@ pub(super) fn refuse_shard(exp: &Experiment, opts: &SweepOptions, what: &str) ->
 }
 
 impl SweepReport {
+    /// A report of nothing done yet, into `dir`.
+    fn empty(dir: PathBuf) -> SweepReport {
+        SweepReport {
+            dir,
+            rows: Vec::new(),
+            resumed: 0,
+            planned: 0,
+            repaired_rows: 0,
+            failures: Vec::new(),
+            interrupted: false,
+            seconds: 0.0,
+            splits: 0,
+            warnings: Vec::new(),
+        }
+    }
+
     /// Adds what another sweep into the same folder did.
     fn absorb(&mut self, other: SweepReport) {
         self.rows.extend(other.rows);
@@ -176,24 +192,6 @@ pub(super) fn threshold(
     let data = exp.load_data()?;
     let exchange = Exchange::new(exp, opts, &dir)?;
     let initial = t.initial_costs(&base, &seeds, &data);
-    let mut total = SweepReport {
-        dir: dir.clone(),
-        rows: Vec::new(),
-        resumed: 0,
-        planned: 0,
-        repaired_rows: 0,
-        failures: Vec::new(),
-        interrupted: false,
-        seconds: 0.0,
-        splits: 0,
-        warnings: Vec::new(),
-    };
-    let mut planned: Vec<RunSettings> = Vec::new();
-    let say = |text: String| {
-        if !opts.quiet {
-            crate::say!("{text}");
-        }
-    };
     let mut round_opts = opts.clone();
     if exchange.is_some() && opts.fresh {
         // the shard's folder is emptied once, before anything is copied into it
@@ -201,106 +199,24 @@ pub(super) fn threshold(
         prepare(&dir, exp, true)?;
         round_opts.fresh = false;
     }
-    let order = |planned: &[RunSettings]| -> HashMap<String, usize> {
-        planned
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (r.id(), i))
-            .collect()
-    };
-    let mut train = |runs: &[RunSettings], planned: &[RunSettings], total: &mut SweepReport| {
-        let report = sweep_runs(
-            exp,
-            &round_opts,
-            runs,
-            &order(planned),
-            Mode::Probes {
-                initial_costs: &initial,
-            },
-            Some(&data),
-            stop,
-        )?;
-        round_opts.fresh = false;
-        total.absorb(report);
-        Ok::<_, anyhow::Error>(!total.interrupted && total.failures.is_empty())
-    };
-    // one step of the search: every run of `runs` finished in the folder, by this process or
-    // (sharded) by the shard whose share it is
-    let mut step = |runs: Vec<RunSettings>,
-                    planned: &mut Vec<RunSettings>,
-                    total: &mut SweepReport|
-     -> Result<bool> {
-        planned.extend(runs.iter().cloned());
-        let Some(x) = &exchange else {
-            return train(&runs, planned, total);
-        };
-        let copy = |total: &mut SweepReport| -> Result<()> {
-            let copied = x.gather(exp, &dir, &runs)?;
-            if !copied.is_empty() {
-                say(format!(
-                    "  copied {} runs finished by the other shards",
-                    copied.len()
-                ));
-            }
-            total.rows.extend(copied);
-            Ok(())
-        };
-        let missing = || -> Result<Vec<RunSettings>> {
-            let done = read_states(&dir)?;
-            Ok(runs
-                .iter()
-                .filter(|r| !done.contains_key(&r.id()))
-                .cloned()
-                .collect())
-        };
-        copy(total)?;
-        let mine = x.shard.select(&runs);
-        if !train(&mine, planned, total)? {
-            return Ok(false);
-        }
-        loop {
-            copy(total)?;
-            let left = missing()?;
-            if left.is_empty() {
-                break;
-            }
-            // a sibling that is not running (not started, stopped, failed) does not hold the
-            // search up: its share is trained here
-            let orphans: Vec<RunSettings> = left
-                .into_iter()
-                .filter(|r| !x.running(x.owner(&runs, r)))
-                .collect();
-            if !orphans.is_empty() {
-                say(format!(
-                    "  training {} runs of shards that are not running",
-                    orphans.len()
-                ));
-                if !train(&orphans, planned, total)? {
-                    return Ok(false);
-                }
-            } else if stop.load(Ordering::Relaxed) {
-                total.interrupted = true;
-                return Ok(false);
-            } else {
-                std::thread::sleep(std::time::Duration::from_millis(200));
-            }
-        }
-        let _lock = DirLock::acquire(&dir)?;
-        crate::store::sort_results(&dir, &order(planned))?;
-        // the step's runs, once each, whoever trained them
-        let mut done = read_states(&dir)?;
-        let ids: HashSet<String> = runs.iter().map(|r| r.id()).collect();
-        total.rows.retain(|r| !ids.contains(&r.settings.run));
-        total
-            .rows
-            .extend(runs.iter().filter_map(|r| done.remove(&r.id())));
-        Ok(true)
+    let mut p = Probing {
+        exp,
+        opts: round_opts,
+        stop,
+        total: SweepReport::empty(dir.clone()),
+        dir,
+        data: &data,
+        exchange,
+        initial: &initial,
+        planned: Vec::new(),
     };
     let outcome = t.run(&seeds, |round, etas| {
-        let shown: Vec<String> = etas.iter().map(|e| float_label(*e)).collect();
-        say(format!(
+        p.say(format!(
             "threshold search, round {round}: eta = {} ({} seeds, {} epochs each)",
-            shown.join(", "),
+            etas.iter()
+                .map(|e| float_label(*e))
+                .collect::<Vec<_>>()
+                .join(", "),
             seeds.len(),
             t.watch
         ));
@@ -309,22 +225,174 @@ pub(super) fn threshold(
             .flat_map(|&eta| seeds.iter().map(move |&seed| (eta, seed)))
             .map(|(eta, seed)| t.probe_run(&base, eta, seed))
             .collect();
-        if !step(runs, &mut planned, &mut total)? {
+        if !p.step(runs)? {
             return Ok(None);
         }
-        let rows = read_metrics(&ResultsDir::metrics_path(&dir))?;
+        p.verdicts(t, &base, &seeds, etas)
+    })?;
+    if let Some(eta) = outcome.answer.as_ref().and_then(|a| a.recommended()) {
+        if t.then_train && !p.total.interrupted && p.total.failures.is_empty() {
+            p.say(format!(
+                "threshold search: training the recommended eta = {} for {} epochs",
+                float_label(eta),
+                base.epochs
+            ));
+            p.step(t.final_runs(&base, eta, &seeds))?;
+        }
+    }
+    let mut total = p.total;
+    total.seconds = started.elapsed().as_secs_f64();
+    Ok(total)
+}
+
+/// A threshold search under way: its folder, its data set, the probes planned so far (in the
+/// order the files keep) and what the rounds have reported.
+struct Probing<'a> {
+    exp: &'a Experiment,
+    /// The options of each round's sweep (`fresh` only for the first).
+    opts: SweepOptions,
+    stop: &'a AtomicBool,
+    dir: PathBuf,
+    data: &'a Dataset,
+    exchange: Option<Exchange>,
+    /// The untrained networks' training costs by seed.
+    initial: &'a HashMap<u64, f64>,
+    planned: Vec<RunSettings>,
+    total: SweepReport,
+}
+
+impl Probing<'_> {
+    fn say(&self, text: String) {
+        if !self.opts.quiet {
+            crate::say!("{text}");
+        }
+    }
+
+    fn order(&self) -> HashMap<String, usize> {
+        self.planned
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.id(), i))
+            .collect()
+    }
+
+    /// Trains `runs` into the folder; true when all finished.
+    fn train(&mut self, runs: &[RunSettings]) -> Result<bool> {
+        let report = sweep_runs(
+            self.exp,
+            &self.opts,
+            runs,
+            &self.order(),
+            Mode::Probes {
+                initial_costs: self.initial,
+            },
+            Some(self.data),
+            self.stop,
+        )?;
+        self.opts.fresh = false;
+        self.total.absorb(report);
+        Ok(!self.total.interrupted && self.total.failures.is_empty())
+    }
+
+    /// One step of the search: every run of `runs` finished in the folder, by this process or
+    /// (sharded) by the shard whose share it is. False when stopped or failed.
+    fn step(&mut self, runs: Vec<RunSettings>) -> Result<bool> {
+        self.planned.extend(runs.iter().cloned());
+        let Some(x) = self.exchange.take() else {
+            return self.train(&runs);
+        };
+        let finished = self.shared_step(&x, &runs);
+        self.exchange = Some(x);
+        if !finished? {
+            return Ok(false);
+        }
+        let _lock = DirLock::acquire(&self.dir)?;
+        crate::store::sort_results(&self.dir, &self.order())?;
+        // the step's runs, once each, whoever trained them
+        let mut done = read_states(&self.dir)?;
+        let ids: HashSet<String> = runs.iter().map(|r| r.id()).collect();
+        self.total.rows.retain(|r| !ids.contains(&r.settings.run));
+        self.total
+            .rows
+            .extend(runs.iter().filter_map(|r| done.remove(&r.id())));
+        Ok(true)
+    }
+
+    /// A sharded step: this shard's share trained, the siblings' copied as they finish, and the
+    /// share of a sibling that is not running trained here.
+    fn shared_step(&mut self, x: &Exchange, runs: &[RunSettings]) -> Result<bool> {
+        self.copy(x, runs)?;
+        if !self.train(&x.shard.select(runs))? {
+            return Ok(false);
+        }
+        loop {
+            self.copy(x, runs)?;
+            let done = read_states(&self.dir)?;
+            let left: Vec<&RunSettings> = runs
+                .iter()
+                .filter(|r| !done.contains_key(&r.id()))
+                .collect();
+            if left.is_empty() {
+                return Ok(true);
+            }
+            // a sibling that is not running (not started, stopped, failed) does not hold the
+            // search up: its share is trained here
+            let orphans: Vec<RunSettings> = left
+                .into_iter()
+                .filter(|r| !x.running(x.owner(runs, r)))
+                .cloned()
+                .collect();
+            if !orphans.is_empty() {
+                self.say(format!(
+                    "  training {} runs of shards that are not running",
+                    orphans.len()
+                ));
+                if !self.train(&orphans)? {
+                    return Ok(false);
+                }
+            } else if self.stop.load(Ordering::Relaxed) {
+                self.total.interrupted = true;
+                return Ok(false);
+            } else {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+        }
+    }
+
+    /// Copies what the siblings finished of `runs`.
+    fn copy(&mut self, x: &Exchange, runs: &[RunSettings]) -> Result<()> {
+        let copied = x.gather(self.exp, &self.dir, runs)?;
+        if !copied.is_empty() {
+            self.say(format!(
+                "  copied {} runs finished by the other shards",
+                copied.len()
+            ));
+        }
+        self.total.rows.extend(copied);
+        Ok(())
+    }
+
+    /// The round's verdicts from the folder's metrics, each eta's said.
+    fn verdicts(
+        &self,
+        t: &ThresholdSearch,
+        base: &RunSettings,
+        seeds: &[u64],
+        etas: &[f64],
+    ) -> Result<Option<Vec<Vec<crate::stability::Verdict>>>> {
+        let rows = read_metrics(&ResultsDir::metrics_path(&self.dir))?;
         let runs = by_run(&rows);
         let verdicts = t.verdicts(
-            &base,
-            &seeds,
+            base,
+            seeds,
             etas,
-            |s| initial.get(&s).copied(),
+            |s| self.initial.get(&s).copied(),
             |id| runs.get(id).map(|v| v.iter().map(|r| r.values).collect()),
         );
         if let Some(v) = &verdicts {
             for (eta, v) in etas.iter().zip(v) {
                 let words: Vec<String> = v.iter().map(|v| v.reason()).collect();
-                say(format!(
+                self.say(format!(
                     "  eta = {}: {} ({})",
                     float_label(*eta),
                     if crate::search::threshold::majority_unstable(v) {
@@ -336,20 +404,8 @@ pub(super) fn threshold(
                 ));
             }
         }
-        Ok::<_, anyhow::Error>(verdicts)
-    })?;
-    if let Some(eta) = outcome.answer.as_ref().and_then(|a| a.recommended()) {
-        if t.then_train && !total.interrupted && total.failures.is_empty() {
-            say(format!(
-                "threshold search: training the recommended eta = {} for {} epochs",
-                float_label(eta),
-                base.epochs
-            ));
-            step(t.final_runs(&base, eta, &seeds), &mut planned, &mut total)?;
-        }
+        Ok(verdicts)
     }
-    total.seconds = started.elapsed().as_secs_f64();
-    Ok(total)
 }
 
 /// The traces of the runs a folder already holds finished, for the rungs' decisions.
@@ -418,9 +474,8 @@ pub(super) fn halve(
     let Some(epochs) = all_runs.first().map(|r| r.epochs) else {
         return Ok(());
     };
-    let dir = &cx.out.dir;
     let members = members(all_runs);
-    let mut traces = finished_traces(dir, done, h)?;
+    let mut traces = finished_traces(&cx.out.dir, done, h)?;
     let jobs: Vec<Mutex<Option<Job>>> = tasks
         .iter()
         .map(|g| Mutex::new(Some(Job::new(g, data, cx.exp.data.monitor))))
@@ -437,31 +492,7 @@ pub(super) fn halve(
     let mut stops = h.rungs(epochs);
     stops.push(epochs);
     for (k, &until) in stops.iter().enumerate() {
-        let next = AtomicUsize::new(0);
-        pool.scope(|scope| {
-            for _ in 0..threads.min(jobs.len()) {
-                scope.spawn(|_| loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(slot) = jobs.get(i) else { break };
-                    let mut slot = lock_job(slot);
-                    let Some(job) = slot.as_mut() else { continue };
-                    let trained = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        job.advance(until, cx)
-                    }));
-                    if trained.is_err() {
-                        let group = slot.take().expect("a job").group;
-                        for s in &group {
-                            report_run(
-                                s,
-                                Err(anyhow::anyhow!(
-                                    "internal error in runner (please report it) while training"
-                                )),
-                            );
-                        }
-                    }
-                });
-            }
-        });
+        advance_all(&jobs, until, cx, threads, pool, report_run);
         if until < epochs {
             crate::fault::rung_reached(k + 1);
         }
@@ -483,26 +514,7 @@ pub(super) fn halve(
         if until < epochs {
             let rungs = h.replay(epochs, &members, |id| traces.get(id));
             if let Some(rung) = rungs.get(k) {
-                let pruned: HashSet<&str> = rung
-                    .ranked
-                    .iter()
-                    .filter(|r| !r.kept)
-                    .map(|r| r.configuration.as_str())
-                    .collect();
-                cx.log.line(format!(
-                    "halving, rung {} (epoch {until}): {} of {} configurations go on",
-                    rung.rung,
-                    rung.ranked.len() - pruned.len(),
-                    rung.ranked.len()
-                ));
-                for slot in &jobs {
-                    if let Some(job) = lock_job(slot).as_mut() {
-                        let lanes: Vec<usize> = (0..job.group.len())
-                            .filter(|&r| pruned.contains(job.group[r].configuration_key().as_str()))
-                            .collect();
-                        job.session.prune(&lanes);
-                    }
-                }
+                prune(&jobs, rung, until, cx);
             }
         }
         // a group with no run left training ends now: its rows and states are saved
@@ -517,6 +529,67 @@ pub(super) fn halve(
         end(&mut lock_job(slot));
     }
     Ok(())
+}
+
+/// Trains every job still held up to epoch `until`, one worker per thread taking the next; a
+/// job that panics is dropped and its runs reported failed.
+fn advance_all(
+    jobs: &[Mutex<Option<Job>>],
+    until: usize,
+    cx: &Training,
+    threads: usize,
+    pool: &rayon::ThreadPool,
+    report_run: &(dyn Fn(&RunSettings, Result<RunRow>) + Sync),
+) {
+    let next = AtomicUsize::new(0);
+    pool.scope(|scope| {
+        for _ in 0..threads.min(jobs.len()) {
+            scope.spawn(|_| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(slot) = jobs.get(i) else { break };
+                let mut slot = lock_job(slot);
+                let Some(job) = slot.as_mut() else { continue };
+                let trained = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    job.advance(until, cx)
+                }));
+                if trained.is_err() {
+                    let group = slot.take().expect("a job").group;
+                    for s in &group {
+                        report_run(
+                            s,
+                            Err(anyhow::anyhow!(
+                                "internal error in runner (please report it) while training"
+                            )),
+                        );
+                    }
+                }
+            });
+        }
+    });
+}
+
+/// Stops the runs of the configurations a rung did not keep.
+fn prune(jobs: &[Mutex<Option<Job>>], rung: &Rung, until: usize, cx: &Training) {
+    let pruned: HashSet<&str> = rung
+        .ranked
+        .iter()
+        .filter(|r| !r.kept)
+        .map(|r| r.configuration.as_str())
+        .collect();
+    cx.log.line(format!(
+        "halving, rung {} (epoch {until}): {} of {} configurations go on",
+        rung.rung,
+        rung.ranked.len() - pruned.len(),
+        rung.ranked.len()
+    ));
+    for slot in jobs {
+        if let Some(job) = lock_job(slot).as_mut() {
+            let lanes: Vec<usize> = (0..job.group.len())
+                .filter(|&r| pruned.contains(job.group[r].configuration_key().as_str()))
+                .collect();
+            job.session.prune(&lanes);
+        }
+    }
 }
 
 fn lock_job<'m, 'd>(m: &'m Mutex<Option<Job<'d>>>) -> std::sync::MutexGuard<'m, Option<Job<'d>>> {

@@ -565,34 +565,7 @@ impl Lockstep {
             m.draw(position, params.iter().map(|p| p.dropout));
         }
         self.forward::<V>(s, params, index, value, false, dropout.as_mut());
-        // Output error: (a - y) * a (1 - a) for the quadratic cost, a - y for cross-entropy and
-        // for the softmax with the log-likelihood.
-        let top = layers - 1;
-        let (n_out, p) = (self.sizes[layers], self.pad[top]);
-        for (r, params) in params.iter().enumerate() {
-            let a = &s.act[top][r * p..(r + 1) * p];
-            let d = &mut s.delta[top][r * p..(r + 1) * p];
-            // y = 0 on every output first (a - 0 is a, exactly), in whole vectors; then the right
-            // digit's y = 1, and no error on the padding
-            let error = |a: f32, y: f32| match params.cost {
-                Cost::Quadratic => (a - y) * a * (1.0 - a),
-                Cost::CrossEntropy | Cost::LogLikelihood => a - y,
-            };
-            match params.cost {
-                Cost::Quadratic => {
-                    let one = V::splat(1.0);
-                    for at in vector_starts::<V>(d.len().min(a.len())) {
-                        let a = V::load(&a[at..]);
-                        a.mul(a).mul(one.sub(a)).store(&mut d[at..]);
-                    }
-                }
-                Cost::CrossEntropy | Cost::LogLikelihood => d.copy_from_slice(a),
-            }
-            if label < n_out {
-                d[label] = error(a[label], 1.0);
-            }
-            d[n_out..].fill(0.0);
-        }
+        self.output_error::<V>(s, params, label);
         // The first layer's errors go straight to their place among the mini-batch's.
         let row_len = runs * self.pad[0];
         let at = rows.len() * row_len;
@@ -628,29 +601,81 @@ impl Lockstep {
                 runs,
             };
             weighted_runs::<V>(d_in, p_in, sums);
-            let f = params[0].activation;
-            if dropout.is_none() && params.iter().all(|pr| pr.activation == f) {
-                // every run's slopes in one pass, element by element as run by run
-                times_slope::<V>(&mut d_in[..runs * p_in], &input[..runs * p_in], f);
-                continue;
-            }
-            for r in 0..runs {
-                let a_in = &input[r * p_in..(r + 1) * p_in];
-                let di = &mut d_in[r * p_in..(r + 1) * p_in];
-                match dropout.as_ref() {
-                    None => times_slope::<V>(di, a_in, params[r].activation),
-                    Some(m) => {
-                        // the slope at the activation before the mask, times the mask
-                        let lane = r * p_in..(r + 1) * p_in;
-                        times_slope::<V>(di, &m.kept[l - 1][lane.clone()], params[r].activation);
-                        let scaled = &m.scale[l - 1][lane];
-                        di.iter_mut().zip(scaled).for_each(|(d, &s)| *d *= s);
-                    }
-                }
-            }
+            self.hidden_slopes::<V>(d_in, input, params, dropout.as_ref(), l);
         }
         add::<V>(&mut gb[0], d0);
         rows.push(example);
+    }
+
+    /// The output layer's errors of every run for one example: (a - y) a (1 - a) for the
+    /// quadratic cost, a - y for cross-entropy and for the softmax with the log-likelihood.
+    ///
+    /// # Safety
+    /// As for [`Self::backprop_example`]: `V`'s instructions are available.
+    #[inline(always)]
+    unsafe fn output_error<V: Simd>(&self, s: &mut Scratch, params: &[RunParams], label: usize) {
+        let top = self.layers() - 1;
+        let (n_out, p) = (self.sizes[top + 1], self.pad[top]);
+        for (r, params) in params.iter().enumerate() {
+            let a = &s.act[top][r * p..(r + 1) * p];
+            let d = &mut s.delta[top][r * p..(r + 1) * p];
+            // y = 0 on every output first (a - 0 is a, exactly), in whole vectors; then the right
+            // digit's y = 1, and no error on the padding
+            let error = |a: f32, y: f32| match params.cost {
+                Cost::Quadratic => (a - y) * a * (1.0 - a),
+                Cost::CrossEntropy | Cost::LogLikelihood => a - y,
+            };
+            match params.cost {
+                Cost::Quadratic => {
+                    let one = V::splat(1.0);
+                    for at in vector_starts::<V>(d.len().min(a.len())) {
+                        let a = V::load(&a[at..]);
+                        a.mul(a).mul(one.sub(a)).store(&mut d[at..]);
+                    }
+                }
+                Cost::CrossEntropy | Cost::LogLikelihood => d.copy_from_slice(a),
+            }
+            if label < n_out {
+                d[label] = error(a[label], 1.0);
+            }
+            d[n_out..].fill(0.0);
+        }
+    }
+
+    /// A hidden layer's errors times the activation's slope (and the dropout mask), in place.
+    ///
+    /// # Safety
+    /// As for [`Self::backprop_example`]: `V`'s instructions are available.
+    #[inline(always)]
+    unsafe fn hidden_slopes<V: Simd>(
+        &self,
+        d_in: &mut [f32],
+        input: &[f32],
+        params: &[RunParams],
+        dropout: Option<&Masks>,
+        l: usize,
+    ) {
+        let (runs, p_in) = (self.runs, self.pad[l - 1]);
+        let f = params[0].activation;
+        if dropout.is_none() && params.iter().all(|pr| pr.activation == f) {
+            // every run's slopes in one pass, element by element as run by run
+            times_slope::<V>(&mut d_in[..runs * p_in], &input[..runs * p_in], f);
+            return;
+        }
+        for r in 0..runs {
+            let a_in = &input[r * p_in..(r + 1) * p_in];
+            let di = &mut d_in[r * p_in..(r + 1) * p_in];
+            match dropout.as_ref() {
+                None => times_slope::<V>(di, a_in, params[r].activation),
+                Some(m) => {
+                    // the slope at the activation before the mask, times the mask
+                    let lane = r * p_in..(r + 1) * p_in;
+                    times_slope::<V>(di, &m.kept[l - 1][lane.clone()], params[r].activation);
+                    let scaled = &m.scale[l - 1][lane];
+                    di.iter_mut().zip(scaled).for_each(|(d, &s)| *d *= s);
+                }
+            }
+        }
     }
 
     /// Adds another chunk's sums (upper-layer and bias gradients) to `into`.

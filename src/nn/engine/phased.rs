@@ -46,6 +46,29 @@ impl<T> Shared<T> {
 }
 
 impl Lockstep {
+    /// Before an epoch's phases: the first layer's parts for its first and last mini-batch,
+    /// each lane's step count and the first mini-batch's rates.
+    fn start_epoch(
+        &mut self,
+        plan: &PhasePlan,
+        tasks: &[usize],
+        chunks: usize,
+        params: &[RunParams],
+        train: &Examples,
+    ) {
+        assert!(
+            tasks.iter().step_by(3).all(|&c| c <= chunks),
+            "a chunk's gradients for every chunk of a mini-batch"
+        );
+        for b in [0, plan.starts.len().saturating_sub(1)] {
+            self.part_rows(plan.parts_of(b), train);
+        }
+        if !plan.starts.is_empty() {
+            self.set_lane_steps(params, plan.n);
+            self.set_rates(params, plan.batch(0).len());
+        }
+    }
+
     /// Trains `batches` with the chunks' gradients in `grads` (one per chunk of the largest
     /// mini-batch), on up to every thread of the current pool; false when `stop` was seen set
     /// first (the mini-batch whose upper layers' step saw it is finished, the later ones are not
@@ -59,34 +82,18 @@ impl Lockstep {
         stop: &AtomicBool,
     ) -> bool {
         let n = train.len();
+        let plan = PhasePlan::new(&batches, n);
         let Batches {
             order,
-            batch_size,
             chunk,
-            count,
             position,
+            ..
         } = batches;
-        let threads = rayon::current_num_threads().max(1);
-        let starts: Vec<usize> = (0..count.min(n)).step_by(batch_size).collect();
-        let batch = |b: usize| starts[b]..(starts[b] + batch_size).min(n);
-        // per mini-batch: its chunks, the upper layers' step, the first layer's parts
-        let parts_of = |b: usize| batch(b).len().div_ceil(chunk).min(threads);
-        let mut tasks = Vec::with_capacity(3 * starts.len());
-        for b in 0..starts.len() {
-            tasks.extend([batch(b).len().div_ceil(chunk), 1, parts_of(b)]);
-        }
-        assert!(
-            tasks.iter().step_by(3).all(|&c| c <= grads.len()),
-            "a chunk's gradients for every chunk of a mini-batch"
-        );
-        for b in [0, starts.len().saturating_sub(1)] {
-            self.part_rows(parts_of(b), train);
-        }
-        if let Some(b) = starts.first() {
-            let m = (b + batch_size).min(n) - b;
-            self.set_lane_steps(params, n);
-            self.set_rates(params, m);
-        }
+        let (starts, threads) = (&plan.starts, plan.threads);
+        let batch = |b: usize| plan.batch(b);
+        let parts_of = |b: usize| plan.parts_of(b);
+        let tasks = plan.tasks();
+        self.start_epoch(&plan, &tasks, grads.len(), params, train);
         let rows = self.first_layer_rows();
         let (group, chunks) = (Shared(self as *mut Lockstep), Shared(grads.as_mut_ptr()));
         // the first mini-batch not to train, once `stop` has been seen
@@ -142,5 +149,54 @@ impl Lockstep {
             }
         });
         stop_at.into_inner() >= starts.len()
+    }
+}
+
+/// The mini-batches of an epoch as phases: per mini-batch, its chunks (accumulated in
+/// parallel), the upper layers' step (one task), the first layer's parts (in parallel).
+struct PhasePlan {
+    /// Where each mini-batch starts in the epoch's order.
+    starts: Vec<usize>,
+    batch_size: usize,
+    /// Training examples.
+    n: usize,
+    /// Examples per chunk.
+    chunk: usize,
+    threads: usize,
+}
+
+impl PhasePlan {
+    fn new(batches: &Batches, n: usize) -> PhasePlan {
+        PhasePlan {
+            starts: (0..batches.count.min(n))
+                .step_by(batches.batch_size)
+                .collect(),
+            batch_size: batches.batch_size,
+            n,
+            chunk: batches.chunk,
+            threads: rayon::current_num_threads().max(1),
+        }
+    }
+
+    fn batch(&self, b: usize) -> std::ops::Range<usize> {
+        self.starts[b]..(self.starts[b] + self.batch_size).min(self.n)
+    }
+
+    /// The parts the first layer's step of mini-batch `b` is split into.
+    fn parts_of(&self, b: usize) -> usize {
+        self.batch(b).len().div_ceil(self.chunk).min(self.threads)
+    }
+
+    /// The tasks of each phase, three phases per mini-batch.
+    fn tasks(&self) -> Vec<usize> {
+        let mut tasks = Vec::with_capacity(3 * self.starts.len());
+        for b in 0..self.starts.len() {
+            tasks.extend([
+                self.batch(b).len().div_ceil(self.chunk),
+                1,
+                self.parts_of(b),
+            ]);
+        }
+        tasks
     }
 }
