@@ -49,18 +49,18 @@ pub struct TrainSizeSource {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Experiment {
     /// The file it was read from.
-    pub path: PathBuf,
+    path: PathBuf,
     /// The file's text, saved next to the results.
-    pub text: String,
+    text: String,
     /// Name of the results folder (default: the file stem).
-    pub name: String,
-    pub description: String,
-    pub data: DataSettings,
-    pub grid: Grid,
+    name: String,
+    description: String,
+    data: DataSettings,
+    grid: Grid,
     /// Every training-set size written in the file (`[data]`, zips, variants).
-    pub train_sizes: Vec<TrainSizeSource>,
+    train_sizes: Vec<TrainSizeSource>,
     /// How the runs are chosen: the whole grid, or a search that decides as it trains.
-    pub search: Search,
+    search: Search,
 }
 
 /// The commented starter experiment `runner new` writes.
@@ -91,6 +91,47 @@ pub fn write_starter(dir: &Path, name: &str) -> Result<PathBuf, String> {
     }
     std::fs::write(&path, STARTER).map_err(|e| format!("writing '{}': {e}", path.display()))?;
     Ok(path)
+}
+
+impl Experiment {
+    /// The file it was read from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file's text, saved next to the results.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Name of the results folder (default: the file stem).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// `[data]`: the data set, its split and the metrics monitored.
+    pub fn data(&self) -> &DataSettings {
+        &self.data
+    }
+
+    /// The grid of runs.
+    pub fn grid(&self) -> &Grid {
+        &self.grid
+    }
+
+    /// Every training-set size written in the file (`[data]`, zips, variants).
+    pub fn train_sizes(&self) -> &[TrainSizeSource] {
+        &self.train_sizes
+    }
+
+    /// How the runs are chosen: the whole grid, or a search that decides as it trains.
+    pub fn search(&self) -> &Search {
+        &self.search
+    }
 }
 
 impl Experiment {

@@ -753,8 +753,8 @@ mod properties {
                 eta.join(", "),
                 batch.join(", ")
             ));
-            let runs = exp.grid.runs();
-            prop_assert_eq!(exp.grid.len(), (etas * batches * seeds) as u128);
+            let runs = exp.grid().runs();
+            prop_assert_eq!(exp.grid().len(), (etas * batches * seeds) as u128);
             prop_assert_eq!(runs.len(), etas * batches * seeds);
             let combos: HashSet<(u64, usize, u64)> =
                 runs.iter().map(|r| (r.eta.to_bits(), r.batch_size, r.seed)).collect();

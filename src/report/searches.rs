@@ -484,7 +484,7 @@ impl HalvingSummary {
 
 /// The search of a results folder's saved experiment, if any.
 pub fn search_of(exp: Option<&Experiment>) -> Search {
-    exp.map_or(Search::Grid, |e| e.search.clone())
+    exp.map_or(Search::Grid, |e| e.search().clone())
 }
 
 #[cfg(test)]

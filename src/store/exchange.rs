@@ -40,7 +40,7 @@ pub fn adopt(
     if !wanted.iter().any(|id| theirs.contains_key(id)) {
         return Ok(Vec::new());
     }
-    let header = metrics_header(&exp.grid.extra_columns());
+    let header = metrics_header(&exp.grid().extra_columns());
     let (lines, _) = read_metrics_lines(&ResultsDir::metrics_path(from), &header);
     let (mut lines_of, _) = lines_by_run(lines, |id| wanted.contains(id));
     let mut ids: Vec<&String> = wanted

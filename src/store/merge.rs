@@ -173,7 +173,7 @@ fn collect(sources: &[PathBuf]) -> Result<Collected> {
             experiment = Some((exp, dir.clone()));
         }
         let done = read_states(dir)?;
-        let header = metrics_header(&experiment.as_ref().expect("set").0.grid.extra_columns());
+        let header = metrics_header(&experiment.as_ref().expect("set").0.grid().extra_columns());
         let (lines, _) = read_metrics_lines(&ResultsDir::metrics_path(dir), &header);
         // each finished run's rows, once per epoch
         let (mut lines_of, _) = lines_by_run(lines, |id| done.contains_key(id));
@@ -188,7 +188,7 @@ fn collect(sources: &[PathBuf]) -> Result<Collected> {
                 // the shards of a threshold search each hold the whole search, by design (a
                 // run two shards both trained differs in its timing columns only)
                 if matches!(
-                    experiment.as_ref().expect("set").0.search,
+                    experiment.as_ref().expect("set").0.search(),
                     crate::search::Search::Threshold(_)
                 ) {
                     continue;
@@ -206,7 +206,7 @@ fn collect(sources: &[PathBuf]) -> Result<Collected> {
     let grid_runs = exp.runs();
     // a threshold search's runs are the probes its verdicts chose, not its grid: whether it
     // finished is the summary's to say
-    if !matches!(exp.search, crate::search::Search::Threshold(_)) {
+    if !matches!(exp.search(), crate::search::Search::Threshold(_)) {
         report.missing = grid_runs
             .iter()
             .filter(|r| !rows.contains_key(&r.id()))
@@ -232,14 +232,14 @@ fn build(new: &Path, out: &Path, inputs: &[PathBuf], c: &Collected) -> Result<()
     // build the merged folder complete in `new`
     std::fs::create_dir_all(ResultsDir::state_dir(new))?;
     mark(new)?;
-    write_atomically(&ResultsDir::experiment_path(new), exp.text.as_bytes())?;
+    write_atomically(&ResultsDir::experiment_path(new), exp.text().as_bytes())?;
     for (row, source) in rows.values() {
         let path = ResultsDir::state_dir(new).join(format!("{}.toml", row.settings.run));
         write_atomically(&path, toml::to_string(row)?.as_bytes())?;
         tensorboard::copy_run(source, new, &row.settings.run)?;
     }
     crate::fault::reached("merge=states-written");
-    let extra = exp.grid.extra_columns();
+    let extra = exp.grid().extra_columns();
     write_csv(
         &ResultsDir::metrics_path(new),
         &metrics_header(&extra),
@@ -255,7 +255,7 @@ fn build(new: &Path, out: &Path, inputs: &[PathBuf], c: &Collected) -> Result<()
         .enumerate()
         .map(|(i, r)| (r.id(), i))
         .collect();
-    if matches!(exp.search, crate::search::Search::Threshold(_)) {
+    if matches!(exp.search(), crate::search::Search::Threshold(_)) {
         // a search's runs in the order its folders hold them: the order of its rounds
         order.clear();
         for dir in inputs {

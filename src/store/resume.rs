@@ -22,29 +22,31 @@ use crate::store::{
 /// and a grid whose every list holds all the old values (new values may be added). Returns the
 /// first difference, named by its key.
 pub fn compatible(old: &Experiment, new: &Experiment) -> Result<(), String> {
-    if old.data.dataset != new.data.dataset {
+    if old.data().dataset != new.data().dataset {
         return Err(format!(
             "`data.dataset` was \"{}\" and is now \"{}\"",
-            old.data.dataset.name(),
-            new.data.dataset.name()
+            old.data().dataset.name(),
+            new.data().dataset.name()
         ));
     }
-    if old.data.validation_size != new.data.validation_size {
+    if old.data().validation_size != new.data().validation_size {
         return Err(format!(
             "`data.validation_size` was {} and is now {}",
-            old.data.validation_size, new.data.validation_size
+            old.data().validation_size,
+            new.data().validation_size
         ));
     }
-    if old.data.train_size != new.data.train_size {
+    if old.data().train_size != new.data().train_size {
         return Err(format!(
             "`data.train_size` was {} and is now {}",
-            old.data.train_size, new.data.train_size
+            old.data().train_size,
+            new.data().train_size
         ));
     }
-    if old.data.monitor != new.data.monitor {
+    if old.data().monitor != new.data().monitor {
         let names = |e: &Experiment| {
             let quoted: Vec<String> = e
-                .data
+                .data()
                 .monitor
                 .metrics()
                 .iter()
@@ -58,7 +60,7 @@ pub fn compatible(old: &Experiment, new: &Experiment) -> Result<(), String> {
             names(new)
         ));
     }
-    let (o, n) = (&old.grid, &new.grid);
+    let (o, n) = (&old.grid(), &new.grid());
     if o.variants.is_empty() != n.variants.is_empty() {
         return Err(format!(
             "the experiment {} `[[variant]]` tables (every run's identity includes its variant)",
@@ -169,7 +171,7 @@ pub fn prepare(dir: &Path, exp: &Experiment, fresh: bool) -> Result<Existing> {
                     "'{}' holds a metrics.csv but no experiment.toml, so its results cannot be \
                      checked against {}; run with --fresh to delete them, or use --out for another folder",
                     dir.display(),
-                    exp.path.display()
+                    exp.path().display()
                 );
             }
             Ok(Existing::default())
@@ -184,7 +186,7 @@ pub fn prepare(dir: &Path, exp: &Experiment, fresh: bool) -> Result<Existing> {
                     dir.display()
                 );
             }
-            repair(dir, &exp.grid.extra_columns())
+            repair(dir, &exp.grid().extra_columns())
         }
     }
 }

@@ -111,7 +111,7 @@ mod tests {
         let e = exp(
             "eta = [0.1, 0.5, 1.0, 3.0, 10.0, 100.0, 7.0]\nseed = [1, 2, 3]\nepochs = [10, 30]",
         );
-        let runs = e.grid.runs();
+        let runs = e.grid().runs();
         let mut all = Vec::new();
         let mut epochs = Vec::new();
         for i in 1..=4 {

@@ -101,7 +101,7 @@ const REPORT_SECONDS: f64 = 0.5;
 /// estimates the time the runs left will take.
 pub fn check(exp: &Experiment, opts: &SweepOptions) -> Result<CheckReport> {
     // what running it would refuse, check refuses too
-    if matches!(exp.search, crate::search::Search::Halving(_)) {
+    if matches!(exp.search(), crate::search::Search::Halving(_)) {
         super::searches::refuse_shard(exp, opts, "successive halving")?;
     }
     let dir = results_dir(exp, opts);
@@ -129,7 +129,7 @@ pub fn check(exp: &Experiment, opts: &SweepOptions) -> Result<CheckReport> {
     let estimate_seconds =
         (left > 0).then(|| total / (threads as f64).min(left as f64) + total_fixed);
     Ok(CheckReport {
-        grid_points: exp.grid.len(),
+        grid_points: exp.grid().len(),
         runs: tally.runs,
         finished: tally.runs - left,
         epochs_left: tally.epochs_left,
@@ -219,7 +219,7 @@ fn timed_seconds(
     let started = std::time::Instant::now();
     let data = exp.load_data()?;
     total_fixed += started.elapsed().as_secs_f64();
-    let monitor = exp.data.monitor;
+    let monitor = exp.data().monitor;
     use crate::metrics::Metric;
     let train_eval = monitor.has(Metric::TrainCost) || monitor.has(Metric::TrainAccuracy);
     let mut eval_per_epoch = 0;
@@ -243,8 +243,8 @@ fn timed_seconds(
 /// What a search trains, for `runner check`: the grid above is then its starting point (a
 /// threshold search) or its upper bound (halving).
 fn search_plan(exp: &Experiment) -> Option<String> {
-    let seeds = exp.grid.values_of("seed").len().max(1);
-    match &exp.search {
+    let seeds = exp.grid().values_of("seed").len().max(1);
+    match &exp.search() {
         Search::Grid => None,
         Search::Threshold(t) => {
             let base = exp.run(0);
@@ -265,7 +265,7 @@ fn search_plan(exp: &Experiment) -> Option<String> {
             ))
         }
         Search::Halving(h) => {
-            let runs = exp.grid.len() as usize;
+            let runs = exp.grid().len() as usize;
             let epochs = exp.run(0).epochs;
             let per_configuration = seeds.min(runs.max(1));
             let mut alive = runs.div_ceil(per_configuration);

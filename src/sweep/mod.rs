@@ -94,8 +94,8 @@ pub struct SweepReport {
 pub fn results_dir(exp: &Experiment, opts: &SweepOptions) -> PathBuf {
     opts.out.clone().unwrap_or_else(|| {
         let name = match opts.shard {
-            Some(s) => format!("{}-shard-{}-of-{}", exp.name, s.index, s.count),
-            None => exp.name.clone(),
+            Some(s) => format!("{}-shard-{}-of-{}", exp.name(), s.index, s.count),
+            None => exp.name().to_string(),
         };
         Path::new("results").join(name)
     })
@@ -111,7 +111,7 @@ pub fn run_sweep(exp: &Experiment, opts: &SweepOptions, stop: &AtomicBool) -> Re
             .map(|(i, r)| (r.id(), i))
             .collect()
     };
-    match &exp.search {
+    match &exp.search() {
         Search::Grid => {
             let all_runs = planned_runs(exp, opts)?;
             sweep_runs(exp, opts, &all_runs, &order(), Mode::All, None, stop)
@@ -231,7 +231,7 @@ impl Opened {
             .filter(|r| !existing.done.contains_key(&r.id()))
             .cloned()
             .collect();
-        let out = ResultsDir::open(&dir, &exp.text, &exp.grid.extra_columns())?;
+        let out = ResultsDir::open(&dir, exp.text(), &exp.grid().extra_columns())?;
         crate::fault::reached("started");
         let log = Log::new(opts, runs.iter().map(|r| r.epochs as u64).sum());
         let resumed = all_runs.len() - runs.len();
@@ -254,7 +254,7 @@ impl Opened {
         }
         log.line(format!(
             "{}: {} runs to train on {} threads, results in {}",
-            exp.name,
+            exp.name(),
             runs.len(),
             threads,
             dir.display()
@@ -336,7 +336,7 @@ impl Opened {
                 // A bug in one group must not take the finished runs of the others down with it.
                 let outcomes = guarded(&mut held, |held| {
                     let data = data.expect("loaded when there are runs");
-                    let mut job = task.start(data, exp.data.monitor);
+                    let mut job = task.start(data, exp.data().monitor);
                     while job.session.training() {
                         job.advance(job.session.epoch() + 1, context);
                         if board.offer(&mut job, &mut splittable) {

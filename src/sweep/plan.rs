@@ -12,13 +12,13 @@ use crate::store::shard::Shard;
 
 /// The runs this invocation is responsible for: the whole grid or the shard's share.
 pub fn planned_runs(exp: &Experiment, opts: &SweepOptions) -> Result<Vec<RunSettings>> {
-    let size = exp.grid.len();
+    let size = exp.grid().len();
     if size > MAX_RUNS_WITHOUT_YES && !opts.yes {
         bail!(
             "{} declares {size} grid points, more than {MAX_RUNS_WITHOUT_YES}; run `runner check {}` \
              for an estimate of the time, and add --yes if you mean it",
-            exp.path.display(),
-            exp.path.display()
+            exp.path().display(),
+            exp.path().display()
         );
     }
     Ok(shard_runs(exp, opts.shard).collect())
@@ -35,7 +35,7 @@ pub fn shard_runs(
 ) -> Box<dyn Iterator<Item = RunSettings> + '_> {
     match shard {
         None => Box::new(exp.iter_runs()),
-        Some(shard) if exp.grid.len() <= BALANCED_SHARDING_LIMIT => {
+        Some(shard) if exp.grid().len() <= BALANCED_SHARDING_LIMIT => {
             Box::new(shard.select(&exp.runs()).into_iter())
         }
         Some(Shard { index, count }) => Box::new(

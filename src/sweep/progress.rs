@@ -114,7 +114,7 @@ impl Log {
 /// The table printed at the end of a sweep: one line per run, its swept settings, status, best
 /// validation accuracy and final test accuracy.
 pub fn final_table(exp: &Experiment, rows: &[RunRow]) -> String {
-    let swept = exp.grid.swept_keys();
+    let swept = exp.grid().swept_keys();
     let mut header = vec!["run".to_string()];
     header.extend(swept.iter().map(|k| k.to_string()));
     header.extend(["status", "best valid.", "epoch", "final test"].map(String::from));

@@ -32,7 +32,7 @@ pub(super) fn refuse_shard(exp: &Experiment, opts: &SweepOptions, what: &str) ->
             "{}: {what} decides what to train from the results so far, so it cannot be split \
              into shards; run it on one machine (it uses every core), or write the grid out and \
              shard that",
-            exp.path.display()
+            exp.path().display()
         );
     }
     Ok(())
@@ -95,7 +95,7 @@ impl Exchange {
                 "{}: the shards of a threshold search exchange results through sibling folders \
                  named NAME-shard-I-of-N; '{}' does not end in '{own}' (leave out --out, or give \
                  one ending in '{own}')",
-                exp.path.display(),
+                exp.path().display(),
                 dir.display()
             );
         };
@@ -156,7 +156,7 @@ impl Exchange {
             return Ok(Vec::new());
         }
         let _lock = DirLock::acquire(dir)?;
-        let out = ResultsDir::open(dir, &exp.text, &exp.grid.extra_columns())?;
+        let out = ResultsDir::open(dir, exp.text(), &exp.grid().extra_columns())?;
         let mut copied = Vec::new();
         for (sibling, theirs) in &sources {
             if wanted.is_empty() {
@@ -478,7 +478,7 @@ pub(super) fn halve(
     let mut traces = finished_traces(&cx.out.dir, done, h)?;
     let jobs: Vec<Mutex<Option<Job>>> = tasks
         .iter()
-        .map(|g| Mutex::new(Some(Job::new(g, data, cx.exp.data.monitor))))
+        .map(|g| Mutex::new(Some(Job::new(g, data, cx.exp.data().monitor))))
         .collect();
     let end = |slot: &mut Option<Job>| {
         if let Some(job) = slot.take() {
