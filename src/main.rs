@@ -92,6 +92,7 @@ fn check_command(
     let opts = SweepOptions {
         out,
         shard: parse_shard(shard)?,
+        shard_inferred: shard == Some("auto"),
         threads,
         ..SweepOptions::default()
     };
@@ -180,6 +181,7 @@ fn train(args: RunArgs) -> Result<ExitCode> {
         quiet: args.quiet,
         fresh: args.fresh,
         shard: parse_shard(args.shard.as_deref())?,
+        shard_inferred: args.shard.as_deref() == Some("auto"),
         yes: args.yes,
         no_fuse: args.no_fuse,
     };

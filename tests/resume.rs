@@ -788,3 +788,50 @@ fn a_second_ctrl_c_exits_at_once() {
         "{stderr}"
     );
 }
+
+/// The audit's Slurm case without a cluster: `sbatch --array=2` sets what a one-task array sets,
+/// which `--shard auto` alone would read as shard 1/1 (the whole grid). With shard folders of
+/// another count in results/ it refuses and says what to write; with RUNNER_SHARD_COUNT it is
+/// shard 3/4. (tests/slurm.rs runs the README's recovery on a real cluster.)
+#[test]
+fn a_rerun_of_one_array_index_is_not_taken_for_the_whole_grid() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = experiment(
+        tmp.path(),
+        "sh",
+        "train_size = 200\nvalidation_size = 100\n[grid]\neta = [0.5, 3.0]\nepochs = 1\n",
+    );
+    std::fs::create_dir_all(tmp.path().join("results/sh-shard-1-of-4")).unwrap();
+    let rerun = |count: Option<&str>, command: &[&str]| {
+        let mut cmd = runner(tmp.path());
+        cmd.args(command)
+            .arg(&exp)
+            .args(["--shard", "auto"])
+            .env("SLURM_ARRAY_TASK_ID", "2")
+            .env("SLURM_ARRAY_TASK_MIN", "2")
+            .env("SLURM_ARRAY_TASK_MAX", "2")
+            .env("SLURM_ARRAY_TASK_COUNT", "1");
+        if let Some(n) = count {
+            cmd.env("RUNNER_SHARD_COUNT", n);
+        }
+        cmd.output().unwrap()
+    };
+    for command in [&[][..], &["check"][..]] {
+        let out = rerun(None, command);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{command:?}");
+        assert!(
+            err.contains("shard 1/1") && err.contains("--shard I/4"),
+            "{command:?}: {err}"
+        );
+        assert!(!tmp.path().join("results/sh-shard-1-of-1").exists());
+    }
+    let out = rerun(Some("4"), &["check"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("sh-shard-3-of-4"), "{text}");
+}

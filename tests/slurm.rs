@@ -64,6 +64,28 @@ impl Drop for Cluster {
     }
 }
 
+/// Waits until every job has left the queue (5 minutes at most).
+fn wait_for_queue(cluster: &Cluster) {
+    let start = Instant::now();
+    loop {
+        let queue = StdCommand::new("squeue")
+            .args(["-h", "-o", "%i %T"])
+            .env("SLURM_CONF", cluster.conf())
+            .output()
+            .unwrap();
+        assert!(queue.status.success());
+        if queue.stdout.is_empty() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "jobs still queued: {}",
+            String::from_utf8_lossy(&queue.stdout)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
 #[test]
 #[cfg_attr(
     not(all(has_slurm, is_root)),
@@ -102,25 +124,7 @@ fn the_readmes_sbatch_scripts_train_shards_and_merge_them_on_a_real_cluster() {
         "{}",
         String::from_utf8_lossy(&submitted.stderr)
     );
-    // wait for the array and the merge to leave the queue
-    let start = Instant::now();
-    loop {
-        let queue = StdCommand::new("squeue")
-            .args(["-h", "-o", "%i %T"])
-            .env("SLURM_CONF", cluster.conf())
-            .output()
-            .unwrap();
-        assert!(queue.status.success());
-        if queue.stdout.is_empty() {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(300),
-            "jobs still queued: {}",
-            String::from_utf8_lossy(&queue.stdout)
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    wait_for_queue(&cluster);
     // four shards, each a task of the array, merged by the dependent job
     for i in 1..=4 {
         assert!(
@@ -145,6 +149,34 @@ fn the_readmes_sbatch_scripts_train_shards_and_merge_them_on_a_real_cluster() {
             without_seconds(&merged.join(file)),
             without_seconds(&work.join("single").join(file)),
             "{file}"
+        );
+    }
+    // The README's recovery: shard 3's task failed (its folder is gone); rerunning its index
+    // alone trains shard 3/4 (not the whole grid as 1/1), and a merge again equals one process.
+    std::fs::remove_dir_all(work.join("results/slurmy-shard-3-of-4")).unwrap();
+    for args in [
+        &["--array=2", "runner-array.sh"][..],
+        &["runner-merge.sh"][..],
+    ] {
+        let status = StdCommand::new("sbatch")
+            .args(args)
+            .current_dir(work)
+            .env("SLURM_CONF", cluster.conf())
+            .env("RUNNER", &bin)
+            .env("EXPERIMENT", "slurmy.toml")
+            .env("NAME", "slurmy")
+            .status()
+            .unwrap();
+        assert!(status.success(), "sbatch {args:?}");
+        wait_for_queue(&cluster);
+    }
+    assert!(work.join("results/slurmy-shard-3-of-4/runs.csv").exists());
+    assert!(!work.join("results/slurmy-shard-1-of-1").exists());
+    for file in ["metrics.csv", "runs.csv"] {
+        assert_eq!(
+            without_seconds(&merged.join(file)),
+            without_seconds(&work.join("single").join(file)),
+            "{file} after the rerun"
         );
     }
     drop(cluster);

@@ -12,10 +12,32 @@ pub struct Shard {
     pub count: usize,
 }
 
+/// The shard counts of `name`'s shard folders in `parent` (`NAME-shard-I-of-N`), other than
+/// `count`: a sign that `count` was not the count the others were trained with.
+pub fn other_counts(parent: &std::path::Path, name: &str, count: usize) -> Vec<usize> {
+    let prefix = format!("{name}-shard-");
+    let mut counts: Vec<usize> = std::fs::read_dir(parent)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let file = e.file_name().into_string().ok()?;
+            let (i, n) = file.strip_prefix(&prefix)?.split_once("-of-")?;
+            i.parse::<usize>().ok()?;
+            n.parse::<usize>().ok()
+        })
+        .filter(|&n| n != count)
+        .collect();
+    counts.sort_unstable();
+    counts.dedup();
+    counts
+}
+
 impl Shard {
-    /// Parses `I/N` (1 <= I <= N), or `auto`: Slurm's `SLURM_ARRAY_TASK_ID` (with
-    /// `SLURM_ARRAY_TASK_MIN`, default 0) and `SLURM_ARRAY_TASK_COUNT`, or a Kubernetes Indexed
-    /// Job's `JOB_COMPLETION_INDEX` with the count from `RUNNER_SHARD_COUNT`.
+    /// Parses `I/N` (1 <= I <= N), or `auto`: Slurm's `SLURM_ARRAY_TASK_ID` with the count from
+    /// `RUNNER_SHARD_COUNT` (IDs from 0), else with `SLURM_ARRAY_TASK_MIN` (default 0) and
+    /// `SLURM_ARRAY_TASK_COUNT`; or a Kubernetes Indexed Job's `JOB_COMPLETION_INDEX` with the
+    /// count from `RUNNER_SHARD_COUNT`.
     pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Shard, String> {
         if text == "auto" {
             let num = |name: &str| -> Result<Option<usize>, String> {
@@ -27,6 +49,20 @@ impl Shard {
                     })
                     .transpose()
             };
+            // A rerun of part of an array (`sbatch --array=2`) is an array of its own: Slurm
+            // does not pass the first array's size on, so RUNNER_SHARD_COUNT may state it.
+            if let (Some(id), Some(count)) =
+                (num("SLURM_ARRAY_TASK_ID")?, num("RUNNER_SHARD_COUNT")?)
+            {
+                return Self::new(id + 1, count).map_err(|e| {
+                    format!(
+                        "{e} (with RUNNER_SHARD_COUNT={count}, SLURM_ARRAY_TASK_ID={id} is shard \
+                         {}: the array's IDs run from 0 to {})",
+                        id + 1,
+                        count.saturating_sub(1)
+                    )
+                });
+            }
             if let (Some(id), Some(count)) =
                 (num("SLURM_ARRAY_TASK_ID")?, num("SLURM_ARRAY_TASK_COUNT")?)
             {
@@ -157,5 +193,49 @@ mod tests {
             _ => None,
         };
         assert_eq!(Shard::parse("auto", k8s), Ok(Shard { index: 3, count: 3 }));
+    }
+
+    /// `sbatch --array=2` reruns the third task of an array of 4 as an array of its own (what a
+    /// real cluster sets): without the count it is shard 1/1, with RUNNER_SHARD_COUNT shard 3/4.
+    #[test]
+    fn a_rerun_of_one_array_index_keeps_its_shard_with_the_count_given() {
+        let rerun = |count: Option<&'static str>| {
+            move |k: &str| match k {
+                "SLURM_ARRAY_TASK_ID" | "SLURM_ARRAY_TASK_MIN" | "SLURM_ARRAY_TASK_MAX" => {
+                    Some("2".to_string())
+                }
+                "SLURM_ARRAY_TASK_COUNT" => Some("1".to_string()),
+                "RUNNER_SHARD_COUNT" => count.map(str::to_string),
+                _ => None,
+            }
+        };
+        assert_eq!(
+            Shard::parse("auto", rerun(None)),
+            Ok(Shard { index: 1, count: 1 })
+        );
+        assert_eq!(
+            Shard::parse("auto", rerun(Some("4"))),
+            Ok(Shard { index: 3, count: 4 })
+        );
+        let e = Shard::parse("auto", rerun(Some("2"))).unwrap_err();
+        assert!(e.contains("IDs run from 0 to 1"), "{e}");
+    }
+
+    #[test]
+    fn shard_folders_of_another_count_are_found() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in [
+            "sweep-shard-1-of-4",
+            "sweep-shard-3-of-4",
+            "sweep-shard-1-of-1",
+            "sweeping-shard-1-of-9",
+            "sweep",
+            "other-shard-2-of-3",
+        ] {
+            std::fs::create_dir(dir.path().join(f)).unwrap();
+        }
+        assert_eq!(other_counts(dir.path(), "sweep", 1), vec![4]);
+        assert_eq!(other_counts(dir.path(), "sweep", 4), vec![1]);
+        assert_eq!(other_counts(dir.path(), "nothing", 4), Vec::<usize>::new());
     }
 }

@@ -101,6 +101,7 @@ const REPORT_SECONDS: f64 = 0.5;
 /// estimates the time the runs left will take.
 pub fn check(exp: &Experiment, opts: &SweepOptions) -> Result<CheckReport> {
     // what running it would refuse, check refuses too
+    super::check_inferred_shard(exp, opts)?;
     if matches!(exp.search(), crate::search::Search::Halving(_)) {
         super::searches::refuse_shard(exp, opts, "successive halving")?;
     }

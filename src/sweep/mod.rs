@@ -48,6 +48,8 @@ pub struct SweepOptions {
     pub fresh: bool,
     /// Train only this share of the grid.
     pub shard: Option<Shard>,
+    /// The shard was worked out from a job array's variables (`--shard auto`), not written.
+    pub shard_inferred: bool,
     /// Allow a grid of more than [`MAX_RUNS_WITHOUT_YES`] runs.
     pub yes: bool,
     /// Train every run alone instead of in lockstep groups (results are identical; for
@@ -101,9 +103,34 @@ pub fn results_dir(exp: &Experiment, opts: &SweepOptions) -> PathBuf {
     })
 }
 
+/// Refuses a shard inferred from a job array when `results/` holds shards of another count: a
+/// rerun of one index of an array (`sbatch --array=2`) is an array of one task to Slurm, which
+/// does not pass the first array's size on, and would train the whole grid as shard 1/1.
+pub(crate) fn check_inferred_shard(exp: &Experiment, opts: &SweepOptions) -> Result<()> {
+    let (Some(shard), true, None) = (opts.shard, opts.shard_inferred, &opts.out) else {
+        return Ok(());
+    };
+    let others = crate::store::shard::other_counts(Path::new("results"), exp.name(), shard.count);
+    if let Some(n) = others.first() {
+        anyhow::bail!(
+            "--shard auto makes this task shard {}/{} from the job array's variables, but \
+             results/ holds {}-shard-*-of-{n} folders: a rerun of one index of an array is an \
+             array of its own to Slurm, which does not pass the first array's size on. Give \
+             the shard as --shard I/{n} (I = SLURM_ARRAY_TASK_ID + 1 for --array=0-{}), or set \
+             RUNNER_SHARD_COUNT={n}",
+            shard.index,
+            shard.count,
+            exp.name(),
+            n - 1
+        );
+    }
+    Ok(())
+}
+
 /// Trains every run of `exp` that is not finished yet (or, for a search, the runs it decides
 /// on); `stop` interrupts it cleanly.
 pub fn run_sweep(exp: &Experiment, opts: &SweepOptions, stop: &AtomicBool) -> Result<SweepReport> {
+    check_inferred_shard(exp, opts)?;
     let order = || -> HashMap<String, usize> {
         exp.runs()
             .iter()
