@@ -63,6 +63,9 @@ pub struct Experiment {
     search: Search,
 }
 
+/// The largest experiment file read (64 MB; a million values in a list take about 8 MB).
+const MAX_FILE_BYTES: u64 = 64 << 20;
+
 /// The commented starter experiment `runner new` writes.
 pub const STARTER: &str = include_str!("starter.toml");
 
@@ -137,11 +140,42 @@ impl Experiment {
 impl Experiment {
     /// Reads and validates an experiment file.
     pub fn from_file(path: &Path) -> Result<Experiment, ExperimentError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ExperimentError {
+        let error = |location: Option<(usize, usize)>, message: String| ExperimentError {
             path: path.to_path_buf(),
-            location: None,
+            location,
             key: String::new(),
-            message: format!("cannot read the experiment file: {e}"),
+            message,
+        };
+        // bounded: `runner /dev/zero` must not read without end
+        let mut bytes = Vec::new();
+        let read = std::fs::File::open(path).and_then(|f| {
+            use std::io::Read;
+            f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)
+        });
+        if let Err(e) = read {
+            return Err(error(None, format!("cannot read the experiment file: {e}")));
+        }
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(error(
+                None,
+                format!(
+                    "not an experiment file: it is larger than {} MB (an experiment file is a few \
+                     lines of TOML)",
+                    MAX_FILE_BYTES >> 20
+                ),
+            ));
+        }
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let valid = e.utf8_error().valid_up_to();
+            let before = String::from_utf8_lossy(&e.as_bytes()[..valid]);
+            let byte = e.as_bytes()[valid];
+            error(
+                Some(values::line_col(&before, valid)),
+                format!(
+                    "the byte 0x{byte:02x} is not UTF-8 text: an experiment file is TOML, which \
+                     is UTF-8 (save it as UTF-8)"
+                ),
+            )
         })?;
         Self::from_str(&text, path)
     }
@@ -318,6 +352,76 @@ mod tests {
         parse(text).unwrap_err().to_string()
     }
 
+    /// The audit's "weak" inputs: each gets the place, what was given and what is allowed.
+    #[test]
+    fn the_audits_weak_inputs_get_a_message_that_says_what_is_allowed() {
+        let e = err("[grid]\neta = 1e39");
+        assert!(
+            e.contains("2:7: `grid.eta`: 1e39 is not allowed") && e.contains("3.4e38"),
+            "{e}"
+        );
+        let e = err("[grid]\nlambda = 1e300");
+        assert!(
+            e.contains("`grid.lambda`: 1e300 is not allowed") && e.contains("3.4e38"),
+            "{e}"
+        );
+        let e = err("[grid]\nsizes = [784, 30.5, 10]");
+        assert!(e.contains("30.5 is not a layer size"), "{e}");
+        let e = err("[grid]\nbatch_size = { pow2 = [3, 100] }");
+        assert!(
+            e.contains("`grid.batch_size.pow2`: 3 is not a power of two") && e.contains("2 and 4"),
+            "{e}"
+        );
+        let e = err("[grid]\nbatch_size = { pow2 = [4, 100] }");
+        assert!(
+            e.contains("100 is not a power of two") && e.contains("64 and 128"),
+            "{e}"
+        );
+        let e = err(&format!("name = \"{}\"", "n".repeat(300)));
+        assert!(
+            e.contains("1:8: `name`: a string of 300 characters")
+                && e.contains("at most 100 characters"),
+            "{e}"
+        );
+        let e = err("name = \".hidden\"");
+        assert!(e.contains("not starting with '.'"), "{e}");
+        let e = err(
+            "[search]\nmode = \"halving\"\nmin_epochs = 5\n[grid]\nepochs = 2\neta = [1.0, 3.0]",
+        );
+        assert!(
+            e.contains("3:14: `search.min_epochs`: 5 is not allowed with epochs = 2"),
+            "{e}"
+        );
+        let e = err("[search]\nmode = \"halving\"\n[grid]\nepochs = 1\neta = [1.0, 3.0]");
+        assert!(
+            e.contains("`search.min_epochs`: 1 is not allowed with epochs = 1"),
+            "{e}"
+        );
+        // a file named `.toml` would train into the hidden results/.toml
+        let e = Experiment::from_str("", Path::new(".toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("taken from its file name, \".toml\""), "{e}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_text_or_is_endless_is_refused_with_its_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("u.toml");
+        std::fs::write(&path, b"[grid]\neta = \"\xff\xfe\"\n").unwrap();
+        let e = Experiment::from_file(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("u.toml:2:8: the byte 0xff is not UTF-8 text"),
+            "{e}"
+        );
+        if Path::new("/dev/zero").exists() {
+            let e = Experiment::from_file(Path::new("/dev/zero"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("larger than 64 MB"), "{e}");
+        }
+    }
+
     #[test]
     fn empty_file_is_the_books_chapter_1_run() {
         let e = parse("").unwrap();
@@ -383,7 +487,7 @@ lambda = 0.0
     fn errors_name_file_line_key_and_what_is_allowed() {
         assert_eq!(
             err("[grid]\neta = [1.0, -0.5]"),
-            "experiments/test.toml:2:7: `grid.eta`: -0.5 is not allowed: the learning rate eta must be a finite number > 0, e.g. 3.0 (and at least 1.2e-38, the smallest normal f32: training computes in f32)"
+            "experiments/test.toml:2:7: `grid.eta`: -0.5 is not allowed: the learning rate eta must be a finite number > 0, e.g. 3.0 (and from 1.2e-38 to 3.4e38, the smallest normal and the largest f32: training computes in f32)"
         );
         assert_eq!(
             err("[grid]\neta = []"),
@@ -581,7 +685,7 @@ lambda = 0.0
         assert_eq!(g.n("seed"), vec![1, 2, 3, 4, 5]);
         assert_eq!(g.len(), 11 * 10 * 11 * 10 * 5);
         let e = parse(
-            "[grid]\nepochs = { range = [1, 10], step = 4 }\nbatch_size = { pow2 = [3, 20] }",
+            "[grid]\nepochs = { range = [1, 10], step = 4 }\nbatch_size = { pow2 = [4, 16] }",
         )
         .unwrap();
         assert_eq!(e.grid.n("epochs"), vec![1, 5, 9]);
@@ -606,9 +710,7 @@ lambda = 0.0
         assert!(err("[grid]\nepochs = { range = [5, 1] }").contains("the first not larger"));
         assert!(err("[grid]\nepochs = { range = [1, 5], step = 0 }")
             .contains("`grid.epochs.step`: 0 is not allowed"));
-        assert!(
-            err("[grid]\nbatch_size = { pow2 = [5, 7] }").contains("no power of two from 5 to 7")
-        );
+        assert!(err("[grid]\nbatch_size = { pow2 = [5, 7] }").contains("5 is not a power of two"));
         assert!(err("[grid]\nseed = 1\nseeds = 3").contains("either `seed`"));
         assert!(err("[grid]\nseeds = 0").contains("`grid.seeds`: 0 is not allowed"));
     }
@@ -844,7 +946,7 @@ lambda = 0.0
         assert_eq!(
             err(zip),
             "experiments/test.toml:5:10: `grid.zip.1.lambda`: -2.0 is not allowed: the L2 \
-             regularisation lambda must be a finite number >= 0, e.g. 5.0 (0 turns it off)"
+             regularisation lambda must be a finite number >= 0, e.g. 5.0 (0 turns it off), and at most 3.4e38, the largest f32: training computes in f32"
         );
         let variant = "[[variant]]\nname = \"a\"\n[[variant]]\nname = \"b\"\nmomentum = 1.5\n";
         assert!(

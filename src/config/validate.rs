@@ -852,6 +852,39 @@ impl<'a> Validator<'a> {
         Ok(())
     }
 
+    /// Successive halving needs a rung before the last epoch: `min_epochs` < `epochs`.
+    fn some_rung(
+        &self,
+        h: &Halving,
+        grid: &Grid,
+        entry: Option<&(raw::Key, toml::Spanned<TableOr<raw::Table>>)>,
+        search_at: Option<std::ops::Range<usize>>,
+    ) -> Result<(), ExperimentError> {
+        let epochs = grid
+            .values_of("epochs")
+            .first()
+            .and_then(|v| v.as_f64())
+            .unwrap_or(0.0) as usize;
+        if h.min_epochs < epochs {
+            return Ok(());
+        }
+        let written = entry.and_then(|(_, t)| match t.get_ref() {
+            TableOr::Table(t) => t.get("min_epochs").map(|item| item.span()),
+            TableOr::Other(_) => None,
+        });
+        Err(self.source.error(
+            "search.min_epochs",
+            written.or(search_at),
+            format!(
+                "{} is not allowed with epochs = {epochs}: the first rung prunes after \
+                 `min_epochs` epochs, so it must be fewer than `epochs` (the last rung), e.g. \
+                 min_epochs = 1 with epochs = {}",
+                h.min_epochs,
+                epochs.max(2)
+            ),
+        ))
+    }
+
     /// Where each training-set size was set, for the check against the data set when it loads.
     fn train_sizes(
         &self,
@@ -1151,7 +1184,8 @@ pub(super) fn experiment(
             Search::Threshold(t)
         }
         SearchSpec::Halving(h) => {
-            v.one_epochs(&grid, search_at)?;
+            v.one_epochs(&grid, search_at.clone())?;
+            v.some_rung(&h, &grid, file.search.as_ref(), search_at)?;
             Search::Halving(h)
         }
     };
@@ -1175,11 +1209,12 @@ fn name(
     stem: Option<String>,
 ) -> Result<String, ExperimentError> {
     const NAME_RULE: &str = "the name becomes a folder under results/, so use letters, digits, \
-                             '-', '_' and '.' only (not '.' or '..' alone)";
+                             '-', '_' and '.' only, not starting with '.' (a hidden folder), at \
+                             most 100 characters";
     let safe = |s: &str| {
         !s.is_empty()
-            && s != "."
-            && s != ".."
+            && !s.starts_with('.')
+            && s.len() <= 100
             && s.chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
     };

@@ -140,7 +140,15 @@ pub fn show(v: &Value) -> String {
     };
     match v {
         Value::Table(_) => kind.to_string(),
+        // 1e39, not forty digits
+        Value::Float(x) if x.is_finite() && *x != 0.0 && !(1e-6..1e16).contains(&x.abs()) => {
+            format!("{x:e}")
+        }
         Value::Float(_) | Value::Integer(_) => v.to_string(),
+        Value::String(text) if text.chars().count() > 60 => {
+            let start: String = text.chars().take(40).collect();
+            format!("{kind} of {} characters \"{start}…\"", text.chars().count())
+        }
         _ => format!("{kind} {v}"),
     }
 }
@@ -356,6 +364,16 @@ fn int_range(at: &At, t: &Table) -> Result<Vec<i64>, ExperimentError> {
                 return Err(at.err(format!("`step` goes with `range`, not `pow2`: {FORM}")));
             }
             let (from, to) = ends(r)?;
+            // ends that are not powers of two would be moved silently: [3, 100] gives 4 to 64
+            for end in [from, to] {
+                if end < 1 || end.count_ones() != 1 {
+                    let (below, above) = power_bounds(end);
+                    return Err(at.sub("pow2").err(format!(
+                        "{end} is not a power of two: pow2 = [from, to] takes two powers of two \
+                         as its ends (the nearest to {end}: {below} and {above})"
+                    )));
+                }
+            }
             let powers: Vec<i64> = (0..63)
                 .map(|k| 1i64 << k)
                 .filter(|p| (from..=to).contains(p))
@@ -367,6 +385,15 @@ fn int_range(at: &At, t: &Table) -> Result<Vec<i64>, ExperimentError> {
         }
         _ => Err(at.err(format!("give exactly one of `range` and `pow2`: {FORM}"))),
     }
+}
+
+/// The powers of two next to `n`, below and above (1 below 1).
+fn power_bounds(n: i64) -> (i64, i64) {
+    if n <= 1 {
+        return (1, 1);
+    }
+    let above = (n as u64).next_power_of_two().min(1 << 62) as i64;
+    (above / 2, above)
 }
 
 /// One of `names`, or a list of them: their indices.
@@ -486,7 +513,8 @@ pub fn sizes(at: &At, v: &Value) -> Result<Vec<Vec<usize>>, ExperimentError> {
     if items.is_empty() {
         return Err(at.err("an empty list is not allowed: give layer sizes like [784, 30, 10]"));
     }
-    let networks: Vec<&Vec<Value>> = if items.iter().all(|i| i.is_integer()) {
+    // a list without lists is one network: each size is then checked in its place
+    let networks: Vec<&Vec<Value>> = if !items.iter().any(|i| i.is_array()) {
         vec![items]
     } else {
         items
@@ -508,7 +536,14 @@ pub fn sizes(at: &At, v: &Value) -> Result<Vec<Vec<usize>>, ExperimentError> {
                         "a layer of {n} neurons is not allowed: each layer has 1 to 100000 neurons"
                     )))
                 }
-                other => return Err(shape_error(other)),
+                other if net.iter().any(|i| i.is_array()) => return Err(shape_error(other)),
+                other => {
+                    return Err(at.err(format!(
+                        "{} is not a layer size: each layer is a whole number of neurons from 1 \
+                         to 100000, e.g. [784, 30, 10]",
+                        show(other)
+                    )))
+                }
             }
         }
         if sizes.len() < 2 {

@@ -284,9 +284,10 @@ pub static SETTINGS: [Setting; 15] = [
         aliases: &["learning_rate", "lr"],
         kind: Kind::Float {
             // (training computes in f32: a smaller eta would be 0 there)
-            allowed: |x| x.is_finite() && x >= f32::MIN_POSITIVE as f64,
-            rule: "the learning rate eta must be a finite number > 0, e.g. 3.0 (and at least \
-                   1.2e-38, the smallest normal f32: training computes in f32)",
+            allowed: |x| x.is_finite() && x >= f32::MIN_POSITIVE as f64 && x <= f32::MAX as f64,
+            rule: "the learning rate eta must be a finite number > 0, e.g. 3.0 (and from \
+                   1.2e-38 to 3.4e38, the smallest normal and the largest f32: training computes \
+                   in f32)",
         },
         default: || Value::Float(3.0),
         get: |r| Value::Float(r.eta),
@@ -429,8 +430,9 @@ pub static SETTINGS: [Setting; 15] = [
         form: None,
         aliases: &["lmbda", "l2"],
         kind: Kind::Float {
-            allowed: |x| x.is_finite() && x >= 0.0,
-            rule: "the L2 regularisation lambda must be a finite number >= 0, e.g. 5.0 (0 turns it off)",
+            allowed: |x| x.is_finite() && (0.0..=f32::MAX as f64).contains(&x),
+            rule: "the L2 regularisation lambda must be a finite number >= 0, e.g. 5.0 (0 turns it \
+                   off), and at most 3.4e38, the largest f32: training computes in f32",
         },
         default: || Value::Float(0.0),
         get: |r| Value::Float(r.lambda),
