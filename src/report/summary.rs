@@ -349,6 +349,21 @@ fn answer(
             .unwrap_or(std::cmp::Ordering::Equal)
     });
     let (best_v, best) = ranked[0];
+    // a value at chance is never named best: with every value there, the ranking is noise
+    if !(best.best_accuracy.mean >= crate::stability::CHANCE_BEST) {
+        let mut text = format!(
+            "**{key}**: no value of {key} trained above chance: the highest best {accuracy} \
+             accuracy, {} at {key} = {best_v}, is below {:.0}% (guessing one of ten digits is \
+             10%), so none is named best.",
+            pct_stat(&best.best_accuracy),
+            100.0 * crate::stability::CHANCE_BEST
+        );
+        if key == "eta" {
+            text.push(' ');
+            text.push_str(&eta_threshold(&per_value, train_cost_monitored));
+        }
+        return text;
+    }
     let mut text = format!(
         "**{key}**: the best value is {key} = {best_v}, with a best {accuracy} accuracy of {} \
          (mean ± standard deviation over {} seed{})",
@@ -597,7 +612,11 @@ impl Summary {
         let acc = self.accuracy;
         let mut header: Vec<String> = shown.iter().map(|s| s.to_string()).collect();
         header.push("seeds".to_string());
-        header.push(format!("best {acc} accuracy"));
+        header.push(if acc.is_empty() {
+            "best accuracy".to_string()
+        } else {
+            format!("best {acc} accuracy")
+        });
         if acc == "validation" {
             header.push("test accuracy at best".to_string());
         }
@@ -608,7 +627,12 @@ impl Summary {
             .map(|g| {
                 let mut cells: Vec<String> = shown.iter().map(|k| g.key.value(k)).collect();
                 cells.push(g.seeds.to_string());
-                cells.push(pct_stat(&g.best_accuracy));
+                // no accuracy monitored: nothing to show, not NaN
+                cells.push(if g.best_accuracy.mean.is_finite() {
+                    pct_stat(&g.best_accuracy)
+                } else {
+                    "-".to_string()
+                });
                 if acc == "validation" {
                     cells.push(g.test_at_best.as_ref().map_or("-".to_string(), pct_stat));
                 }
@@ -616,7 +640,11 @@ impl Summary {
                     g.final_train_cost
                         .map_or("-".to_string(), |s| format!("{:.4} ± {:.4}", s.mean, s.std)),
                 );
-                cells.push(format!("{:.1}", g.best_epoch.mean));
+                cells.push(if acc.is_empty() {
+                    "-".to_string()
+                } else {
+                    format!("{:.1}", g.best_epoch.mean)
+                });
                 cells.push(g.diverged.to_string());
                 cells
             })
@@ -816,6 +844,35 @@ e,784-30-10,0.25,10,1,1,cross-entropy,scaled,0.0,1000,1,0.3,,,0.85,,0.84,1,0.9,w
             "{a}"
         );
         assert!(!a.contains("too slow"), "{a}");
+    }
+
+    #[test]
+    fn no_value_at_chance_is_named_best_and_a_cost_only_table_shows_no_nan() {
+        // the audit's eta [1e20, 1e30] (saturated) and [0.001, 1000]: every value at chance
+        let run = |acc: f64, cost: [f64; 2]| -> Vec<_> {
+            (0..2)
+                .map(|e| (Some(cost[e]), None, Some(acc), None))
+                .collect()
+        };
+        let slow = run(0.11, [1.9, 1.8]);
+        let flat = run(0.11, [0.5, 0.5]);
+        let s = made(&[(0.001, 1, &slow), (1000.0, 1, &flat)]);
+        let a = &s.answers[0];
+        assert!(!a.contains("the best value is"), "{a}");
+        assert!(a.contains("no value of eta trained above chance"), "{a}");
+        assert!(a.contains("11.00% ± 0.00 at eta = 0.001"), "{a}");
+        // only costs monitored
+        let costs = |cost: [f64; 2]| -> Vec<_> {
+            (0..2).map(|e| (Some(cost[e]), None, None, None)).collect()
+        };
+        let (one, three) = (costs([0.5, 0.4]), costs([0.45, 0.38]));
+        let s = made(&[(1.0, 1, &one), (3.0, 1, &three)]);
+        let (header, rows) = s.table();
+        assert!(header.contains(&"best accuracy".to_string()), "{header:?}");
+        for row in &rows {
+            assert!(row.iter().all(|c| !c.contains("NaN")), "{row:?}");
+            assert_eq!(row[2], "-");
+        }
     }
 
     #[test]
