@@ -350,7 +350,7 @@ fn answer(
     });
     let (best_v, best) = ranked[0];
     // a value at chance is never named best: with every value there, the ranking is noise
-    if !(best.best_accuracy.mean >= crate::stability::CHANCE_BEST) {
+    if best.best_accuracy.mean.is_nan() || best.best_accuracy.mean < crate::stability::CHANCE_BEST {
         let mut text = format!(
             "**{key}**: no value of {key} trained above chance: the highest best {accuracy} \
              accuracy, {} at {key} = {best_v}, is below {:.0}% (guessing one of ten digits is \
