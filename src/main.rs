@@ -51,7 +51,16 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<ExitCode> {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            if let Some(text) = unknown_command(std::env::args_os().nth(1)) {
+                runner::say!("error: {text}");
+                return Ok(ExitCode::from(2));
+            }
+            e.exit()
+        }
+    };
     match cli.command {
         None => train(cli.run),
         Some(Command::Check {
@@ -140,12 +149,45 @@ fn merge_command(out: &Path, dirs: &[std::path::PathBuf]) -> Result<ExitCode> {
             dir.display()
         );
     }
+    // one line per pair of folders, not per run: re-merging over a merge meets every run twice
+    let mut pairs: Vec<(&Path, &Path, Vec<&str>)> = Vec::new();
     for (id, kept, skipped) in &report.duplicated {
+        match pairs
+            .iter_mut()
+            .find(|(k, s, _)| *k == kept.as_path() && *s == skipped.as_path())
+        {
+            Some((_, _, ids)) => ids.push(id),
+            None => pairs.push((kept, skipped, vec![id])),
+        }
+    }
+    for (kept, skipped, ids) in &pairs {
         outln!(
-            "duplicated: run {id} is in both '{}' and '{}' (kept the first)",
+            "duplicated: {} in both '{}' and '{}' (kept from the first){}",
+            if ids.len() == 1 {
+                format!("run {}", ids[0])
+            } else {
+                format!("{} runs", ids.len())
+            },
             kept.display(),
-            skipped.display()
+            skipped.display(),
+            if ids.len() > 1 && ids.len() <= 3 {
+                format!(": {}", ids.join(", "))
+            } else {
+                String::new()
+            }
         );
+    }
+    match write_report(out) {
+        Ok(_) => outln!(
+            "summary, plots and report: {}, {}, {}",
+            out.join("summary.md").display(),
+            out.join("plots").display(),
+            out.join("report.html").display()
+        ),
+        Err(e) => runner::say!(
+            "warning: could not write the summary and plots: {e:#} (runner summary {} tries again)",
+            out.display()
+        ),
     }
     if report.missing.is_empty() {
         return Ok(ExitCode::SUCCESS);
@@ -158,6 +200,31 @@ fn merge_command(out: &Path, dirs: &[std::path::PathBuf]) -> Result<ExitCode> {
         runner::say!("  {} {}", r.id(), r.label());
     }
     Ok(ExitCode::from(1))
+}
+
+/// A first word that is neither a command nor a file (`runner report DIR`): clap would say "the
+/// subcommand 'DIR' cannot be used with '<EXPERIMENT.toml>'"; this says what there is instead.
+fn unknown_command(first: Option<std::ffi::OsString>) -> Option<String> {
+    use clap::CommandFactory;
+    let first = first?.into_string().ok()?;
+    let commands: Vec<String> = Cli::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .filter(|n| n != "help")
+        .collect();
+    if first.starts_with('-') || commands.contains(&first) || Path::new(&first).exists() {
+        return None;
+    }
+    Some(format!(
+        "'{first}' is neither a command nor an experiment file: the commands are {} (runner \
+         --help), and an experiment is run as `runner FILE.toml`{}",
+        commands.join(", "),
+        if ["report", "show", "summarize", "summarise"].contains(&first.as_str()) {
+            "; a results folder is summarised with `runner summary DIR`"
+        } else {
+            ""
+        }
+    ))
 }
 
 fn parse_shard(text: Option<&str>) -> Result<Option<Shard>> {

@@ -597,3 +597,31 @@ fn a_closed_standard_error_loses_messages_not_the_sweep() {
     let runs = without_seconds(&tmp.path().join("results/closed/runs.csv"));
     assert_eq!(runs.len(), 5, "{runs:?}");
 }
+
+/// The audit's weak command lines: a word that is no command, a folder that holds no results.
+#[test]
+fn a_mistyped_command_or_folder_says_what_there_is_instead() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = runner(tmp.path())
+        .args(["report", "results/x"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        err.contains("'report' is neither a command nor an experiment file")
+            && err.contains("runner summary DIR")
+            && !err.contains("subcommand"),
+        "{err}"
+    );
+    for (dir, said) in [
+        ("missing", "'missing' is not a folder"),
+        ("empty", "'empty' holds no results: it has no metrics.csv"),
+    ] {
+        std::fs::create_dir_all(tmp.path().join("empty")).unwrap();
+        let out = runner(tmp.path()).args(["summary", dir]).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(err.contains(said) && !err.contains("os error"), "{err}");
+    }
+}

@@ -299,13 +299,19 @@ fn three_shards_in_separate_processes_merge_to_the_single_process_result() {
         ));
     let mut args = vec!["merge", "merged"];
     args.extend(shards.iter().map(String::as_str));
-    args.push(&shards[0]); // named twice: no duplicated rows
-    runner(tmp.path())
-        .args(&args)
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("merged 6 runs"));
+    args.push(&shards[0]); // named twice: no duplicated rows, one line for the pair
+    let out = runner(tmp.path()).args(&args).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && said.contains("merged 6 runs"),
+        "{said}"
+    );
+    assert_eq!(said.matches("duplicated").count(), 1, "{said}");
+    assert!(said.contains("duplicated: 2 runs in both"), "{said}");
+    // the merged folder is summarised like a sweep's
+    assert!(said.contains("summary, plots and report"), "{said}");
     let merged = tmp.path().join("merged");
+    assert!(merged.join("summary.md").is_file() && merged.join("report.html").is_file());
     assert_eq!(without_seconds(&merged.join("metrics.csv")), ref_metrics);
     assert_eq!(without_seconds(&merged.join("runs.csv")), ref_runs);
     // Results of another experiment are refused.

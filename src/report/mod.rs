@@ -27,6 +27,20 @@ pub fn summary_of(dir: &Path) -> Result<Summary> {
     // metrics.csv and the state files are read once: the rows, the searches' replay and the
     // check of each finished run's rows all use them
     let path = ResultsDir::metrics_path(dir);
+    if !dir.is_dir() {
+        bail!(
+            "'{}' is not a folder: give a results folder, e.g. results/eta_sweep (each \
+             experiment's results are in results/NAME)",
+            dir.display()
+        );
+    }
+    if !path.is_file() {
+        bail!(
+            "'{}' holds no results: it has no metrics.csv (results folders are under results/, \
+             e.g. results/eta_sweep; a sweep stopped before its first epoch has none yet)",
+            dir.display()
+        );
+    }
     let file = MetricsFile::read(&path)?;
     let mut rows = file.rows(&path)?;
     let state = ResultsDir::state_dir(dir);
