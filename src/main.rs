@@ -119,7 +119,8 @@ fn summary_command(dir: &Path, format: Format) -> Result<ExitCode> {
     for id in &summary.mismatched_runs {
         runner::say!(
             "warning: run {id}: its rows in {} are not the ones its state file records \
-             (edited or damaged); run the experiment again to train it afresh",
+             (edited or damaged): left out of the summary; run the experiment again to train it \
+             afresh",
             dir.join("metrics.csv").display()
         );
     }

@@ -667,6 +667,13 @@ fn edited_rows_are_retrained_on_resume_and_refused_by_merge() {
         .stderr(predicate::str::contains(format!(
             "warning: run {edited_run}: its rows"
         )));
+    // and leaves it out of summary.md (and the report), saying so: the edit is not an answer
+    let md = std::fs::read_to_string(tmp.path().join("results/edit/summary.md")).unwrap();
+    assert!(
+        md.contains("1 runs are left out because their rows in metrics.csv are not the ones")
+            && md.contains(&edited_run),
+        "{md}"
+    );
     // a resume trains it again, and the results are the uninterrupted ones
     runner(tmp.path())
         .arg(&exp)
@@ -840,4 +847,57 @@ fn a_rerun_of_one_array_index_is_not_taken_for_the_whole_grid() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(text.contains("sh-shard-3-of-4"), "{text}");
+}
+
+/// The audit's weak state files: an edited `best_validation_accuracy` reached runs.csv
+/// unchecked; random bytes got "stream did not contain valid UTF-8" with no advice.
+#[test]
+fn an_edited_or_garbled_state_file_is_caught() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = experiment(
+        tmp.path(),
+        "st",
+        "train_size = 300\nvalidation_size = 100\n[grid]\neta = [0.5, 3.0]\nepochs = 2\n",
+    );
+    runner(tmp.path())
+        .args([exp.to_str().unwrap(), "-q"])
+        .assert()
+        .success();
+    let dir = tmp.path().join("results/st");
+    let reference = without_seconds(&dir.join("runs.csv"));
+    let state = std::fs::read_dir(dir.join("state"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "toml"))
+        .unwrap();
+    let id = state.file_stem().unwrap().to_string_lossy().into_owned();
+    let text = std::fs::read_to_string(&state).unwrap();
+    let edited: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("best_validation_accuracy") {
+                "best_validation_accuracy = 0.999".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_ne!(edited, text);
+    std::fs::write(&state, edited).unwrap();
+    runner(tmp.path())
+        .arg(&exp)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(format!("run {id}: its rows")));
+    assert_eq!(without_seconds(&dir.join("runs.csv")), reference);
+    std::fs::write(&state, [0xffu8, 0xfe, 0x00, 0x80]).unwrap();
+    runner(tmp.path())
+        .arg(&exp)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "is damaged (it is not text); delete it to train that run again",
+        ));
 }

@@ -50,6 +50,16 @@ impl Exporter for Markdown {
                 summary.unfinished_runs
             );
         }
+        if !summary.mismatched_runs.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n{} runs are left out because their rows in metrics.csv are not the ones their \
+                 state files record (edited or damaged): {}; run the experiment again to train \
+                 them afresh.",
+                summary.mismatched_runs.len(),
+                summary.mismatched_runs.join(", ")
+            );
+        }
         Ok(out)
     }
 }

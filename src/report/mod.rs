@@ -68,6 +68,18 @@ pub fn summary_of(dir: &Path) -> Result<Summary> {
         }
     }
     let states = crate::store::resume::read_states(dir)?;
+    // runs whose rows were edited by hand are left out, not summarised: their answer is not
+    // the one training gave
+    let mismatched = mismatched_runs(&file, &states);
+    rows.retain(|r| !mismatched.contains(&r.run));
+    if rows.is_empty() {
+        bail!(
+            "'{}' holds no run whose rows match its state file ({} edited or damaged): run the \
+             experiment again to train them afresh",
+            dir.display(),
+            mismatched.len()
+        );
+    }
     // a search's own answer, replayed from the rows of its finished runs
     let exp = crate::store::resume::saved_experiment(dir).ok().flatten();
     let mut summary = match searches::search_of(exp.as_ref()) {
@@ -104,7 +116,7 @@ pub fn summary_of(dir: &Path) -> Result<Summary> {
         }
     };
     summary.unfinished_runs = unfinished.len();
-    summary.mismatched_runs = mismatched_runs(&file, &states);
+    summary.mismatched_runs = mismatched;
     Ok(summary)
 }
 

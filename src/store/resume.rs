@@ -127,6 +127,37 @@ pub fn rows_match(row: &RunRow, lines: &[Vec<String>]) -> bool {
             .rows_sha256
             .as_ref()
             .is_none_or(|d| *d == crate::store::rows_digest(lines))
+        && summary_matches(row, lines)
+}
+
+/// True when the state's summary of the run (best validation accuracy, its epoch, the final
+/// test accuracy: what runs.csv shows) is the one its rows give, as [`RunRow::new`] made it: an
+/// edited state file must not reach runs.csv.
+fn summary_matches(row: &RunRow, lines: &[Vec<String>]) -> bool {
+    let epoch = crate::store::schema::epoch_column();
+    let column = |name: &str| {
+        crate::store::schema::METRICS_VALUES
+            .iter()
+            .position(|c| *c == name)
+            .map(|i| epoch + i)
+    };
+    let (Some(validation), Some(test)) = (column("validation_accuracy"), column("test_accuracy"))
+    else {
+        return false;
+    };
+    let number = |line: &Vec<String>, i: usize| line.get(i).and_then(|c| c.parse::<f64>().ok());
+    let mut best: Option<(f64, usize)> = None;
+    for line in lines {
+        if let Some(acc) = number(line, validation) {
+            if best.is_none_or(|(b, _)| acc > b) {
+                let at = line.get(epoch).and_then(|c| c.parse().ok()).unwrap_or(0);
+                best = Some((acc, at));
+            }
+        }
+    }
+    best.map(|b| b.0) == row.best_validation_accuracy
+        && best.map(|b| b.1) == row.best_epoch
+        && lines.last().and_then(|l| number(l, test)) == row.final_test_accuracy
 }
 
 /// Deletes the files `runner` writes in a results folder (and nothing else).
@@ -269,8 +300,14 @@ pub fn read_states(dir: &Path) -> Result<HashMap<String, RunRow>> {
     for entry in entries {
         let path = entry?.path();
         if path.extension().and_then(|e| e.to_str()) == Some("toml") {
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("reading '{}'", path.display()))?;
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("reading '{}'", path.display()))?;
+            let text = String::from_utf8(bytes).map_err(|_| {
+                anyhow::anyhow!(
+                    "'{}' is damaged (it is not text); delete it to train that run again",
+                    path.display()
+                )
+            })?;
             let row: RunRow = toml::from_str(&text).with_context(|| {
                 format!(
                     "'{}' is damaged; delete it to train that run again",

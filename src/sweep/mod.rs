@@ -264,7 +264,8 @@ impl Opened {
         let resumed = all_runs.len() - runs.len();
         for id in &existing.mismatched {
             log.line(format!(
-                "run {id}: its rows in metrics.csv are not the ones it wrote (edited or damaged): \
+                "run {id}: its rows in metrics.csv are not the ones it wrote, or its state file does not \
+                 match them (edited or damaged): \
                  training it again"
             ));
         }
