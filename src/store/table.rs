@@ -144,6 +144,22 @@ impl MetricsFile {
             header: default_header.map(<[String]>::to_vec).unwrap_or_default(),
             ..MetricsFile::default()
         };
+        // The writer never puts a line break inside a field, so every row has its quotes in
+        // pairs: a line with an open quote is junk on its own, and must not swallow the rows
+        // after it into one field (one such line discarded six finished runs).
+        let text: std::borrow::Cow<str> = if text.contains('"') {
+            let kept: String = text
+                .split_inclusive('\n')
+                .filter(|line| {
+                    let open = line.bytes().filter(|&b| b == b'"').count() % 2 == 1;
+                    file.dropped += usize::from(open);
+                    !open
+                })
+                .collect();
+            kept.into()
+        } else {
+            text
+        };
         let mut csv = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
@@ -335,22 +351,25 @@ mod tests {
              a,784-10,3.0,10,2,1,quadratic,normal,0.0,100,x,0.5\n\
              b,784-10,3.0,10,2,1,quadratic,normal,0.0,100,1\n\
              a,784-10,3.0,10,2,1,quadratic,normal,0.0,100,2,0.25\n\
+             junk,\"an open quote,1\n\
+             a,784-10,3.0,10,2,1,quadratic,normal,0.0,100,3,0.125\n\
              c,784-10,3.0,10,2,1,quad"
         );
         let file = MetricsFile::parse(text.as_bytes(), None);
         assert_eq!(file.header.len(), 12);
-        assert_eq!(file.lines.len(), 2, "{file:?}");
-        assert_eq!(file.dropped, 3);
+        // the line with an open quote is dropped alone: the row after it is kept
+        assert_eq!(file.lines.len(), 3, "{file:?}");
+        assert_eq!(file.dropped, 4);
         assert_eq!(file.runs_in_order(), ["a"]);
         // a projection into a wider header fills the new column with its default
         let mut wider = file.header.clone();
         wider.push("momentum".into());
         assert_eq!(file.lines_in(&wider)[1][12], extra_default("momentum"));
         let (by_run, left_out) = lines_by_run(file.lines.clone(), |id| id == "a");
-        assert_eq!((by_run["a"].len(), left_out), (2, 0));
+        assert_eq!((by_run["a"].len(), left_out), (3, 0));
         let twice = [file.lines.clone(), file.lines.clone()].concat();
         let (by_run, left_out) = lines_by_run(twice, |_| true);
-        assert_eq!((by_run["a"].len(), left_out), (2, 2));
+        assert_eq!((by_run["a"].len(), left_out), (3, 3));
     }
 
     mod properties {

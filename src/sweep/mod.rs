@@ -271,7 +271,7 @@ impl Opened {
         }
         if resumed > 0 || existing.dropped_rows > 0 {
             log.line(format!(
-                "resuming {}: {resumed} of {} runs already finished; {} rows of unfinished runs removed from metrics.csv",
+                "resuming {}: {resumed} of {} runs already finished; {} lines removed from metrics.csv (rows of unfinished runs, duplicates or junk)",
                 dir.display(),
                 all_runs.len(),
                 existing.dropped_rows
