@@ -824,6 +824,21 @@ impl Dataset {
     ) -> Result<Dataset, DataError> {
         Self::check_shapes(&train_images, &train_labels)?;
         Self::check_shapes(&test_images, &test_labels)?;
+        for (labels, name) in [
+            (&train_labels, FILE_NAMES[1]),
+            (&test_labels, FILE_NAMES[3]),
+        ] {
+            if let Some(pos) = labels.data.iter().position(|&l| l as usize >= CLASSES) {
+                return Err(DataError::Format {
+                    path: find_file(&dir, name).unwrap_or_else(|_| dir.join(name)),
+                    reason: format!(
+                        "label {} of image {pos} is not a digit 0-9 (the file is damaged, or \
+                         not a labels file of 10 classes)",
+                        labels.data[pos]
+                    ),
+                });
+            }
+        }
         let kept = Self::training_part(&dir, train_labels.data.len(), validation_size)?;
         let mut images = train_images.data;
         let mut labels = train_labels.data;
@@ -933,6 +948,25 @@ mod tests {
         }
         b.extend_from_slice(payload);
         b
+    }
+
+    /// The audit's IDX folder whose labels file holds a 200: the message names that file.
+    #[test]
+    fn a_label_that_is_not_a_digit_names_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let write =
+            |name: &str, bytes: Vec<u8>| std::fs::write(dir.path().join(name), bytes).unwrap();
+        write(FILE_NAMES[0], idx_bytes(&[3, 28, 28], &[0; 3 * 784]));
+        write(FILE_NAMES[1], idx_bytes(&[3], &[1, 200, 2]));
+        write(FILE_NAMES[2], idx_bytes(&[1, 28, 28], &[0; 784]));
+        write(FILE_NAMES[3], idx_bytes(&[1], &[4]));
+        let e = Dataset::load(dir.path(), DatasetKind::Idx, 1)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(FILE_NAMES[1]) && e.contains("label 200 of image 1 is not a digit 0-9"),
+            "{e}"
+        );
     }
 
     #[test]
