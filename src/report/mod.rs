@@ -13,6 +13,9 @@ pub(crate) mod plot;
 pub mod searches;
 pub mod summary;
 
+#[cfg(test)]
+mod properties;
+
 use crate::report::export::Exporter;
 use crate::report::plot::write_plots;
 use crate::report::summary::{summarize, Summary};

@@ -144,49 +144,64 @@ pub fn threshold(
             ids.insert(t.probe_run(&base, p.eta, *seed).id());
         }
     }
-    let answer = outcome.answer.as_ref();
-    let recommended = answer.and_then(|a| a.recommended());
+    let recommended = outcome.answer.as_ref().and_then(|a| a.recommended());
     let final_runs = recommended.map_or(0, |eta| {
         t.final_runs(&base, eta, &seeds)
             .iter()
             .filter(|r| runs.contains_key(r.id().as_str()))
             .count()
     });
-    let summary = ThresholdSummary {
-        watch: t.watch,
-        probe_epochs: rows.iter().filter(|r| ids.contains(&r.run)).count(),
-        probes: outcome
-            .probes
-            .iter()
-            .map(|p| ProbeSummary {
-                round: p.round,
-                eta: p.eta,
-                unstable: p.unstable,
-                seeds: p
-                    .seeds
-                    .iter()
-                    .map(|(seed, v)| SeedVerdict {
-                        seed: *seed,
-                        verdict: v.word(),
-                        reason: v.reason(),
-                    })
-                    .collect(),
-            })
-            .collect(),
-        finished: answer.is_some(),
-        ending: answer.map(|a| match a.ending {
-            Ending::Bracketed => "bracketed",
-            Ending::NoUnstable => "no unstable eta",
-            Ending::NoStable => "no stable eta",
-        }),
-        largest_stable: answer.and_then(|a| a.largest_stable),
-        smallest_unstable: answer.and_then(|a| a.smallest_unstable),
-        stable_above: stable_above(&outcome.probes, answer.and_then(|a| a.smallest_unstable)),
-        threshold: answer.and_then(|a| a.threshold()),
-        recommended,
-        final_runs,
-    };
+    let probe_epochs = rows.iter().filter(|r| ids.contains(&r.run)).count();
+    let summary = ThresholdSummary::of(t, &outcome, probe_epochs, final_runs);
     (summary, ids)
+}
+
+impl ThresholdSummary {
+    /// The summary of a search's outcome: `probe_epochs` rows trained by its probes,
+    /// `final_runs` runs of the recommended eta trained for the grid's epochs.
+    pub fn of(
+        t: &ThresholdSearch,
+        outcome: &crate::search::threshold::Outcome,
+        probe_epochs: usize,
+        final_runs: usize,
+    ) -> ThresholdSummary {
+        let answer = outcome.answer.as_ref();
+        let recommended = answer.and_then(|a| a.recommended());
+        ThresholdSummary {
+            watch: t.watch,
+            probe_epochs,
+            probes: outcome
+                .probes
+                .iter()
+                .map(|p| ProbeSummary {
+                    round: p.round,
+                    eta: p.eta,
+                    unstable: p.unstable,
+                    seeds: p
+                        .seeds
+                        .iter()
+                        .map(|(seed, v)| SeedVerdict {
+                            seed: *seed,
+                            verdict: v.word(),
+                            reason: v.reason(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+            finished: answer.is_some(),
+            ending: answer.map(|a| match a.ending {
+                Ending::Bracketed => "bracketed",
+                Ending::NoUnstable => "no unstable eta",
+                Ending::NoStable => "no stable eta",
+            }),
+            largest_stable: answer.and_then(|a| a.largest_stable),
+            smallest_unstable: answer.and_then(|a| a.smallest_unstable),
+            stable_above: stable_above(&outcome.probes, answer.and_then(|a| a.smallest_unstable)),
+            threshold: answer.and_then(|a| a.threshold()),
+            recommended,
+            final_runs,
+        }
+    }
 }
 
 /// The probed etas above `smallest_unstable` that trained steadily, ascending.
