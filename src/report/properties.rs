@@ -80,34 +80,36 @@ fn world() -> impl Strategy<Value = World> {
                 proptest::collection::vec((0usize..3, 0usize..6), n),
             )
         })
-        .prop_map(|((n, step, seeds, epochs), start, threshold, slow, choices)| {
-            let etas: Vec<f64> = (0..n).map(|i| ETAS[start + i * step]).collect();
-            let bad = [Kind::Diverges, Kind::Rises, Kind::Saturates];
-            let kinds = (0..n)
-                .map(|i| {
-                    let (which, flip) = choices[i];
-                    let own = if i >= threshold {
-                        bad[which]
-                    } else if i < slow.min(threshold) {
-                        Kind::Slow
-                    } else {
-                        Kind::Trains
-                    };
-                    let mut seeds_kinds = vec![own; seeds];
-                    // one seed going the other way: a minority of three, or one of two at a
-                    // failing value (half its seeds: unstable under the one rule)
-                    if (seeds == 3 || (seeds == 2 && own.bad())) && flip < seeds {
-                        seeds_kinds[flip] = if own.bad() { Kind::Trains } else { bad[which] };
-                    }
-                    seeds_kinds
-                })
-                .collect();
-            World {
-                etas,
-                kinds,
-                epochs,
-            }
-        })
+        .prop_map(
+            |((n, step, seeds, epochs), start, threshold, slow, choices)| {
+                let etas: Vec<f64> = (0..n).map(|i| ETAS[start + i * step]).collect();
+                let bad = [Kind::Diverges, Kind::Rises, Kind::Saturates];
+                let kinds = (0..n)
+                    .map(|i| {
+                        let (which, flip) = choices[i];
+                        let own = if i >= threshold {
+                            bad[which]
+                        } else if i < slow.min(threshold) {
+                            Kind::Slow
+                        } else {
+                            Kind::Trains
+                        };
+                        let mut seeds_kinds = vec![own; seeds];
+                        // one seed going the other way: a minority of three, or one of two at a
+                        // failing value (half its seeds: unstable under the one rule)
+                        if (seeds == 3 || (seeds == 2 && own.bad())) && flip < seeds {
+                            seeds_kinds[flip] = if own.bad() { Kind::Trains } else { bad[which] };
+                        }
+                        seeds_kinds
+                    })
+                    .collect();
+                World {
+                    etas,
+                    kinds,
+                    epochs,
+                }
+            },
+        )
 }
 
 /// The world's runs as a metrics.csv, summarised.
