@@ -254,7 +254,7 @@ proptest! {
             // which seeds fail: a rotation chosen from the eta's bits
             let place = ((seed - 1) as usize + (eta.to_bits() % 3) as usize) % seeds;
             match (place < failing(eta), eta < threshold / 1000.0) {
-                (true, _) => [Verdict::Diverged { epoch: 1 }, Verdict::Rose { epoch: 2, by: 0.1 }, Verdict::Saturated][(noise % 3) as usize].clone(),
+                (true, _) => [Verdict::Diverged { epoch: 1 }, Verdict::Rose { epoch: 2, by: 0.1 }, Verdict::Saturated][(noise % 3) as usize],
                 (false, true) => Verdict::TooSlow,
                 (false, false) => Verdict::Stable,
             }
@@ -270,7 +270,7 @@ proptest! {
             .unwrap();
         prop_assert!(outcome.probes.len() < 500);
         for p in &outcome.probes {
-            let verdicts: Vec<Verdict> = p.seeds.iter().map(|(_, v)| v.clone()).collect();
+            let verdicts: Vec<Verdict> = p.seeds.iter().map(|(_, v)| *v).collect();
             prop_assert_eq!(p.unstable, majority_unstable(&verdicts));
             prop_assert_eq!(p.unstable, p.eta >= threshold, "one rule: {:?}", p);
         }
