@@ -124,6 +124,13 @@ fn summary_command(dir: &Path, format: Format) -> Result<ExitCode> {
             dir.join("metrics.csv").display()
         );
     }
+    if let Some(n) = summary.missing_runs.filter(|&n| n > 0) {
+        runner::say!(
+            "warning: {n} runs of the experiment's grid are not in {} yet (never started, or in \
+             a shard not merged)",
+            dir.display()
+        );
+    }
     if summary.unfinished_runs > 0 {
         runner::say!(
             "warning: {} runs of {} had not finished and are left out",

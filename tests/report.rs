@@ -461,3 +461,46 @@ fn copy_folder(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A partial folder's summary counts the runs never started (the audit: it counted only the
+/// unfinished ones, so a sweep stopped early looked complete).
+#[test]
+fn a_partial_folder_says_how_many_runs_never_started() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = experiment(
+        tmp.path(),
+        "partial",
+        "train_size = 200\nvalidation_size = 100\n[grid]\neta = [0.5, 3.0]\nseeds = 2\nepochs = 1\n",
+    );
+    runner(tmp.path())
+        .args([exp.to_str().unwrap(), "-q"])
+        .assert()
+        .success();
+    let dir = tmp.path().join("results/partial");
+    // as if the sweep had stopped before one run started: no rows, no state
+    let metrics = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+    let lines: Vec<&str> = metrics.lines().collect();
+    let gone = lines[1].split(',').next().unwrap().to_string();
+    let kept: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| !l.starts_with(&gone))
+        .collect();
+    std::fs::write(dir.join("metrics.csv"), kept.join("\n") + "\n").unwrap();
+    std::fs::remove_file(dir.join("state").join(format!("{gone}.toml"))).unwrap();
+    let out = runner(tmp.path())
+        .args(["summary", "results/partial"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("1 runs of the experiment's grid are not in"),
+        "{err}"
+    );
+    let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    assert!(
+        md.contains("1 runs of the experiment's grid are not in this folder yet"),
+        "{md}"
+    );
+}

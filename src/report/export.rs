@@ -50,6 +50,13 @@ impl Exporter for Markdown {
                 summary.unfinished_runs
             );
         }
+        if let Some(n) = summary.missing_runs.filter(|&n| n > 0) {
+            let _ = writeln!(
+                out,
+                "\n{n} runs of the experiment's grid are not in this folder yet (never started, \
+                 or in a shard not merged): run the experiment again to train them."
+            );
+        }
         if !summary.mismatched_runs.is_empty() {
             let _ = writeln!(
                 out,

@@ -119,8 +119,35 @@ pub fn summary_of(dir: &Path) -> Result<Summary> {
         }
     };
     summary.unfinished_runs = unfinished.len();
+    summary.missing_runs = missing_runs(dir, exp.as_ref(), &file);
     summary.mismatched_runs = mismatched;
     Ok(summary)
+}
+
+/// How many runs of a grid's folder have no row at all (never started; in a merge, in a shard
+/// not merged). Not counted for a shard's folder (it holds a share), a search (it decides what
+/// to train) or a grid too large to list.
+fn missing_runs(
+    dir: &Path,
+    exp: Option<&crate::config::Experiment>,
+    file: &MetricsFile,
+) -> Option<usize> {
+    let exp = exp?;
+    let name = dir.file_name()?.to_str()?;
+    let sharded = name
+        .rsplit_once("-of-")
+        .is_some_and(|(head, _)| head.contains("-shard-"));
+    if sharded || !matches!(exp.search(), Search::Grid) || exp.grid().len() > 100_000 {
+        return None;
+    }
+    let present: std::collections::HashSet<&str> =
+        file.lines.iter().map(|cells| cells[0].as_str()).collect();
+    Some(
+        exp.runs()
+            .iter()
+            .filter(|r| !present.contains(r.id().as_str()))
+            .count(),
+    )
 }
 
 /// The finished runs whose rows in `metrics.csv` are not the ones their state file records

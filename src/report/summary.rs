@@ -113,6 +113,10 @@ pub struct Summary {
     pub unfinished_runs: usize,
     /// Finished runs whose rows are not the ones their state file records (edited or damaged).
     pub mismatched_runs: Vec<String>,
+    /// Runs of the experiment's grid with no row in the folder: never started (or, in a merge,
+    /// in a shard not merged). Counted for a grid's own folder, not a shard's or a search's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing_runs: Option<usize>,
     /// The eta a threshold search recommends.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recommended: Option<super::searches::Recommended>,
@@ -247,6 +251,7 @@ pub fn summarize(rows: &[MetricsRow]) -> Summary {
         answers,
         unfinished_runs: 0,
         mismatched_runs: Vec::new(),
+        missing_runs: None,
         recommended: None,
         threshold: None,
         halving: None,
