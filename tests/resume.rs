@@ -718,6 +718,22 @@ fn a_full_disk_is_reported_with_its_cause_and_the_failed_runs_then_resumed() {
         "train_size = 300\nmonitor = [\"test_accuracy\"]\n[grid]\neta = { log = [0.1, 10.0], num = 40 }\nseeds = 3\nepochs = 3\n",
     );
     let out = disk.join("out");
+    // a disk full before the first write: the file is named, and nothing is left that would
+    // make the folder look foreign to the next run
+    let filler = disk.join("filler");
+    let _ = StdCommand::new("dd")
+        .args(["if=/dev/zero", "bs=1k", "count=200"])
+        .arg(format!("of={}", filler.display()))
+        .status();
+    runner(tmp.path())
+        .args(["-q", "--out"])
+        .arg(&out)
+        .arg(&exp)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("writing '"))
+        .stderr(predicate::str::contains("No space left on device"));
+    std::fs::remove_file(&filler).unwrap();
     for quiet in [true, false] {
         let mut cmd = runner(tmp.path());
         if quiet {

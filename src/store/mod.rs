@@ -390,6 +390,11 @@ pub fn ensure_ours(dir: &Path, what: &str) -> Result<()> {
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|name| name != ".lock")
+        // what a first write that failed (a full disk) leaves: an empty state folder
+        .filter(|name| {
+            name != "state"
+                || !std::fs::read_dir(dir.join("state")).is_ok_and(|mut d| d.next().is_none())
+        })
         .collect();
     if foreign.is_empty() || is_results_folder(dir) {
         return Ok(());
@@ -429,6 +434,10 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         f.sync_all()?;
         std::fs::rename(&tmp, path)
     })();
+    if result.is_err() {
+        // a full disk must not leave a half-written temporary file behind
+        let _ = std::fs::remove_file(&tmp);
+    }
     result.with_context(|| format!("writing '{}'", path.display()))?;
     // the rename itself reaches the disk only with its folder
     match path.parent().filter(|p| !p.as_os_str().is_empty()) {
