@@ -557,6 +557,40 @@ fn has_events(folder: &Path) -> bool {
     })
 }
 
+/// True when `bytes` are whole TFRecords, each with its CRCs right: a file cut short (a full
+/// disk, a kill during a copy) or damaged is not.
+fn whole_records(mut bytes: &[u8]) -> bool {
+    let u32_at = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().expect("4"));
+    while !bytes.is_empty() {
+        if bytes.len() < 12 {
+            return false;
+        }
+        let len = u64::from_le_bytes(bytes[..8].try_into().expect("8"));
+        if masked_crc(&bytes[..8]) != u32_at(bytes, 8) {
+            return false;
+        }
+        let Some(end) = usize::try_from(len).ok().and_then(|l| l.checked_add(16)) else {
+            return false;
+        };
+        if bytes.len() < end || masked_crc(&bytes[12..end - 4]) != u32_at(bytes, end - 4) {
+            return false;
+        }
+        bytes = &bytes[end..];
+    }
+    true
+}
+
+/// True when `folder` holds an event file and every event file in it is whole.
+fn whole_events(folder: &Path) -> bool {
+    has_events(folder)
+        && std::fs::read_dir(folder).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().contains("tfevents"))
+                .all(|e| std::fs::read(e.path()).is_ok_and(|b| !b.is_empty() && whole_records(&b)))
+        })
+}
+
 /// Removes the event folders of runs that are not in `keep` (unfinished runs a resume trains
 /// again from the start), leaving the experiment's own file.
 pub fn remove_others(results: &Path, keep: &dyn Fn(&str) -> bool) {
@@ -590,8 +624,9 @@ pub fn copy_run(from: &Path, into: &Path, run: &str) -> Result<()> {
 }
 
 /// Completes the event files of a results folder from its CSV files: a finished run without
-/// its own (from before runner wrote them, or a folder merged from such) gets one written from
-/// its rows, and the experiment file (the settings that vary, the metrics) is written anew.
+/// its own (from before runner wrote them, or a folder merged from such) or with one cut short
+/// or damaged gets one written from its rows, and the experiment file (the settings that vary,
+/// the metrics) is written anew.
 pub fn complete(results: &Path, runs: &[RunRow], rows: &[MetricsRow]) -> Result<()> {
     let mut by_run: HashMap<&str, Vec<&MetricsRow>> = HashMap::new();
     for r in rows {
@@ -615,8 +650,14 @@ pub fn complete(results: &Path, runs: &[RunRow], rows: &[MetricsRow]) -> Result<
             }
         }
         let id = run.settings.run.as_str();
-        if has_events(&run_folder(results, id)) {
+        let folder = run_folder(results, id);
+        if whole_events(&folder) {
             continue;
+        }
+        // none, or cut short: written anew from the rows
+        if folder.exists() {
+            std::fs::remove_dir_all(&folder)
+                .with_context(|| format!("removing '{}'", folder.display()))?;
         }
         let mut w = start_run(results, id, &hparams)?;
         let mut mine = by_run.remove(id).unwrap_or_default();
@@ -695,6 +736,64 @@ mod tests {
             u32::from_le_bytes(r[20..].try_into().unwrap()),
             masked_crc(data)
         );
+    }
+
+    #[test]
+    fn a_file_cut_short_or_damaged_is_not_whole() {
+        let file = [record(b"first"), record(b"second event")].concat();
+        assert!(whole_records(&file));
+        for cut in 1..file.len() {
+            assert!(
+                !whole_records(&file[..cut]) || cut == record(b"first").len(),
+                "{cut}"
+            );
+        }
+        let mut flipped = file.clone();
+        flipped[14] ^= 1;
+        assert!(!whole_records(&flipped));
+    }
+
+    /// The audit: a finished run's event file cut short was never repaired. The summary's
+    /// completion writes it anew from the rows.
+    #[test]
+    fn a_truncated_event_file_of_a_finished_run_is_written_anew() {
+        use crate::grid::RunSettings;
+        use crate::metrics::{EpochRecord, MetricValues, RunStatus};
+        use crate::store::RunRow;
+        let tmp = tempfile::tempdir().unwrap();
+        let s = RunSettings::default();
+        let mut values = MetricValues::default();
+        values.set(Metric::TrainCost, Some(0.5));
+        let records = [EpochRecord {
+            epoch: 1,
+            values,
+            seconds: 0.1,
+            eta: s.eta,
+        }];
+        let outcome = crate::metrics::RunOutcome {
+            status: RunStatus::Completed,
+            epochs_completed: 1,
+        };
+        let row = RunRow::new(&s, &outcome, &records);
+        // the run's rows as metrics.csv holds them, read back by the one reader
+        let header = crate::store::schema::metrics_header(&[]);
+        let cells = crate::store::metrics_cells(&s, &records[0]).unwrap();
+        let csv = tmp.path().join("metrics.csv");
+        std::fs::write(&csv, format!("{}\n{}\n", header.join(","), cells.join(","))).unwrap();
+        let rows = crate::store::read_metrics(&csv).unwrap();
+        complete(tmp.path(), std::slice::from_ref(&row), &rows).unwrap();
+        let folder = run_folder(tmp.path(), &s.id());
+        let file = std::fs::read_dir(&folder)
+            .unwrap()
+            .flatten()
+            .next()
+            .unwrap()
+            .path();
+        let whole = std::fs::read(&file).unwrap();
+        std::fs::write(&file, &whole[..whole.len() - 5]).unwrap();
+        assert!(!whole_events(&folder));
+        complete(tmp.path(), &[row], &rows).unwrap();
+        assert!(whole_events(&folder));
     }
 
     #[test]
