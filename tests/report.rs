@@ -160,7 +160,7 @@ fn summary_exports_csv_and_json_with_the_same_figures() {
         .args(["summary", "no/such/dir"])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("no/such/dir/metrics.csv"));
+        .stderr(predicate::str::contains("'no/such/dir' is not a folder"));
 }
 
 /// Headless Chromium without its own background traffic (updates, sync, first-run pages).
