@@ -908,12 +908,20 @@ fn an_edited_or_garbled_state_file_is_caught() {
         .success()
         .stderr(predicate::str::contains(format!("run {id}: its rows")));
     assert_eq!(without_seconds(&dir.join("runs.csv")), reference);
+    // random bytes in a state file: the summary says which file and what to do; a resume
+    // takes it for a lost state file and trains the run again
     std::fs::write(&state, [0xffu8, 0xfe, 0x00, 0x80]).unwrap();
     runner(tmp.path())
-        .arg(&exp)
+        .args(["summary", "results/st"])
         .assert()
         .code(2)
         .stderr(predicate::str::contains(
             "is damaged (it is not text); delete it to train that run again",
         ));
+    runner(tmp.path())
+        .arg(&exp)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(format!("run {id}: its rows")));
+    assert_eq!(without_seconds(&dir.join("runs.csv")), reference);
 }

@@ -7,7 +7,7 @@
 //! off mid-way are trained again from the start and a torn last line is dropped.
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
@@ -225,7 +225,15 @@ pub fn prepare(dir: &Path, exp: &Experiment, fresh: bool) -> Result<Existing> {
 /// Reads the state files and rewrites `metrics.csv` and `runs.csv` to hold exactly the
 /// finished runs, with the extra setting columns `extra` (a grown grid may have added some).
 pub fn repair(dir: &Path, extra: &[&str]) -> Result<Existing> {
-    let mut done = read_states(dir)?;
+    // a damaged state file is a lost one: the run is trained again
+    let (mut done, damaged) = read_states_and_damaged(dir)?;
+    let mut lost = Vec::new();
+    for (path, _) in damaged {
+        std::fs::remove_file(&path).with_context(|| format!("removing '{}'", path.display()))?;
+        if let Some(id) = path.file_stem() {
+            lost.push(id.to_string_lossy().into_owned());
+        }
+    }
     remove_leftovers(dir);
     let metrics_path = ResultsDir::metrics_path(dir);
     let header = metrics_header(extra);
@@ -253,7 +261,7 @@ pub fn repair(dir: &Path, extra: &[&str]) -> Result<Existing> {
             .or_default()
             .push(line.clone());
     }
-    let mut mismatched = Vec::new();
+    let mut mismatched = lost;
     let incomplete: Vec<String> = done
         .iter()
         .filter(|(id, row)| {
@@ -292,32 +300,47 @@ pub fn repair(dir: &Path, extra: &[&str]) -> Result<Existing> {
 
 /// The finished runs recorded in `dir/state/` (reading changes nothing).
 pub fn read_states(dir: &Path) -> Result<HashMap<String, RunRow>> {
+    let (done, damaged) = read_states_and_damaged(dir)?;
+    match damaged.into_iter().next() {
+        None => Ok(done),
+        Some((path, why)) => Err(anyhow::anyhow!(
+            "'{}' is damaged ({why}); delete it to train that run again",
+            path.display()
+        )),
+    }
+}
+
+/// State files that do not read as a run's state, with why.
+type Damaged = Vec<(PathBuf, String)>;
+
+/// The state files that read as a finished run, by id, and those that do not (not text, not
+/// a run's state), with why.
+fn read_states_and_damaged(dir: &Path) -> Result<(HashMap<String, RunRow>, Damaged)> {
     let mut done = HashMap::new();
+    let mut damaged = Vec::new();
     let state_dir = ResultsDir::state_dir(dir);
     let Ok(entries) = std::fs::read_dir(&state_dir) else {
-        return Ok(done);
+        return Ok((done, damaged));
     };
     for entry in entries {
         let path = entry?.path();
-        if path.extension().and_then(|e| e.to_str()) == Some("toml") {
-            let bytes =
-                std::fs::read(&path).with_context(|| format!("reading '{}'", path.display()))?;
-            let text = String::from_utf8(bytes).map_err(|_| {
-                anyhow::anyhow!(
-                    "'{}' is damaged (it is not text); delete it to train that run again",
-                    path.display()
-                )
-            })?;
-            let row: RunRow = toml::from_str(&text).with_context(|| {
-                format!(
-                    "'{}' is damaged; delete it to train that run again",
-                    path.display()
-                )
-            })?;
-            done.insert(row.settings.run.clone(), row);
+        if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+            continue;
+        }
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("reading '{}'", path.display()))?;
+        let Ok(text) = String::from_utf8(bytes) else {
+            damaged.push((path, "it is not text".to_string()));
+            continue;
+        };
+        match toml::from_str::<RunRow>(&text) {
+            Ok(row) => {
+                done.insert(row.settings.run.clone(), row);
+            }
+            Err(e) => damaged.push((path, e.message().to_string())),
         }
     }
-    Ok(done)
+    Ok((done, damaged))
 }
 
 /// Removes the temporary files an interrupted atomic write left in `dir/state/`.
