@@ -52,8 +52,9 @@ pub struct RunArgs {
     pub fresh: bool,
 
     /// Train only share I of N of the grid (e.g. 2/4), or `auto` to read a Slurm job array's
-    /// SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT or a Kubernetes Indexed Job's
-    /// JOB_COMPLETION_INDEX (with RUNNER_SHARD_COUNT). Merge the shards with `runner merge`.
+    /// SLURM_ARRAY_TASK_ID with RUNNER_SHARD_COUNT (else SLURM_ARRAY_TASK_COUNT, which a rerun
+    /// of one index does not carry) or a Kubernetes Indexed Job's JOB_COMPLETION_INDEX (with
+    /// RUNNER_SHARD_COUNT). Merge the shards with `runner merge`.
     #[arg(long, value_name = "I/N|auto")]
     pub shard: Option<String>,
 
