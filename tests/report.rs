@@ -194,10 +194,7 @@ fn chromium() -> Option<&'static str> {
 }
 
 #[test]
-#[cfg_attr(
-    not(has_chromium),
-    ignore = "needs Debian's chromium (.ci/run installs it; apt-get install chromium)"
-)]
+#[ignore = "needs Debian's chromium (apt-get install chromium; .ci/run installs it and runs it with --include-ignored)"]
 fn the_report_renders_in_a_headless_browser() {
     let browser = browser();
     let tmp = tempfile::tempdir().unwrap();
@@ -303,10 +300,7 @@ fn view<'d>(dom: &'d str, name: &str) -> &'d str {
 }
 
 #[test]
-#[cfg_attr(
-    not(has_chromium),
-    ignore = "needs Debian's chromium (.ci/run installs it; apt-get install chromium)"
-)]
+#[ignore = "needs Debian's chromium (apt-get install chromium; .ci/run installs it and runs it with --include-ignored)"]
 fn the_interactive_report_renders_offline_sorts_and_links_runs_to_curves() {
     let browser = browser();
     let tmp = tempfile::tempdir().unwrap();

@@ -687,10 +687,7 @@ fn edited_rows_are_retrained_on_resume_and_refused_by_merge() {
 }
 
 #[test]
-#[cfg_attr(
-    not(is_root),
-    ignore = "mounts a tiny tmpfs to fill the disk, which needs root (CI runs as root)"
-)]
+#[ignore = "mounts a tiny tmpfs to fill the disk, which needs root (.ci/run, as root, runs it with --include-ignored)"]
 fn a_full_disk_is_reported_with_its_cause_and_the_failed_runs_then_resumed() {
     let tmp = tempfile::tempdir().unwrap();
     let disk = tmp.path().join("disk");

@@ -119,10 +119,7 @@ fn kill_after_rows(tmp: &Path, args: &[&str], rows: usize) {
 }
 
 #[test]
-#[cfg_attr(
-    not(has_tensorboard),
-    ignore = "needs the tensorboard Python package in target/tensorboard-venv (.ci/run makes it)"
-)]
+#[ignore = "needs the tensorboard Python package in target/tensorboard-venv (.ci/run makes it and runs it with --include-ignored)"]
 fn tensorboard_reads_every_scalar_and_setting_after_a_kill_shards_and_a_merge() {
     let tmp = tempfile::tempdir().unwrap();
     let exp = experiment(tmp.path(), "tb", SWEEP);

@@ -1,7 +1,8 @@
 //! The end-to-end tests of the `runner` binary, in one test binary (the helpers compile once):
 //! each module below is one area, run on small slices of the real MNIST. Tests that need a
-//! system package (Chromium, Fashion-MNIST, Slurm, TensorBoard's reader) say so when it is
-//! missing; `.ci/run` installs them.
+//! system package (Chromium, Fashion-MNIST, Slurm, TensorBoard's reader) or root are
+//! `#[ignore = "needs ..."]`; `.ci/run` installs the packages and runs them with
+//! `--include-ignored`.
 
 mod common;
 
