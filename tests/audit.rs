@@ -3,21 +3,11 @@
 //! rung), 6 (a Slurm rerun of one array index) and 7 (a closed standard error) are in
 //! `searches.rs`, `slurm.rs` with `resume.rs`, and `cli.rs`.
 
-use crate::common::{experiment, runner};
+use crate::common::{experiment, runner, summary_json};
 
 /// The answers `runner summary --format json` gives for a results folder.
 fn answers(tmp: &std::path::Path, dir: &str) -> String {
-    let out = runner(tmp)
-        .args(["summary", "--format", "json", dir])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    json["answers"]
+    summary_json(tmp, dir)["answers"]
         .as_array()
         .unwrap()
         .iter()
@@ -70,11 +60,7 @@ fn case_3_a_threshold_search_from_a_small_start_climbs_and_brackets() {
     );
     assert!(!a.contains("does not train"), "{a}");
     assert!(a.contains("**Recommended: eta = "), "{a}");
-    let out = runner(tmp.path())
-        .args(["summary", "--format", "json", "results/small_start"])
-        .output()
-        .unwrap();
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let json = summary_json(tmp.path(), "results/small_start");
     assert_eq!(json["threshold"]["ending"], "bracketed", "{json}");
 }
 

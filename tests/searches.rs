@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::{Command as StdCommand, Stdio};
 
-use crate::common::{csv_rows, experiment, runner, without_seconds, Held};
+use crate::common::{csv_rows, experiment, runner, summary_json, without_seconds, Held};
 use predicates::prelude::*;
 
 /// 2 seeds, probes of 2 epochs, a bracket within a factor of 2, then 4 epochs at the answer.
@@ -38,15 +38,6 @@ fn run(tmp: &Path, exp: &Path, out: &str, threads: &str) {
         ])
         .assert()
         .success();
-}
-
-fn json(tmp: &Path, out: &str) -> serde_json::Value {
-    let output = runner(tmp)
-        .args(["summary", out, "--format", "json"])
-        .output()
-        .unwrap();
-    assert!(output.status.success());
-    serde_json::from_slice(&output.stdout).unwrap()
 }
 
 /// Kills a sweep once it has written `rows` rows of `metrics.csv`, then runs it again.
@@ -83,7 +74,7 @@ fn the_threshold_search_brackets_eta_recommends_half_and_trains_it() {
         assert!(["stable", "unstable"].contains(&p["verdict"].as_str()));
     }
     // the answer brackets the threshold within the precision and recommends half of it
-    let summary = json(tmp.path(), "one");
+    let summary = summary_json(tmp.path(), "one");
     let t = &summary["threshold"];
     let (s, u) = (
         t["largest_stable"].as_f64().unwrap(),
@@ -134,7 +125,7 @@ fn the_threshold_search_brackets_eta_recommends_half_and_trains_it() {
         .assert()
         .success();
     assert_eq!(
-        json(tmp.path(), "merged")["recommended"],
+        summary_json(tmp.path(), "merged")["recommended"],
         summary["recommended"]
     );
     same("merged");
@@ -177,11 +168,11 @@ fn a_threshold_search_is_summarised_from_its_results_alone() {
         states.iter().all(|s| s.contains("initial_train_cost = ")),
         "{states:?}"
     );
-    let before = json(tmp.path(), "alone");
+    let before = summary_json(tmp.path(), "alone");
     let reasons = before["threshold"].to_string();
     assert!(reasons.contains("in epoch 1"), "{reasons}");
     std::fs::remove_dir_all(&data).unwrap();
-    assert_eq!(json(tmp.path(), "alone"), before);
+    assert_eq!(summary_json(tmp.path(), "alone"), before);
 }
 
 #[test]
@@ -243,8 +234,8 @@ fn a_sharded_threshold_search_exchanges_probes_and_every_shard_ends_with_the_who
     );
     // (the summary writes threshold.csv)
     assert_eq!(
-        json(tmp.path(), "merged")["recommended"],
-        json(tmp.path(), "whole")["recommended"]
+        summary_json(tmp.path(), "merged")["recommended"],
+        summary_json(tmp.path(), "whole")["recommended"]
     );
     same(&tmp.path().join("merged"));
 
@@ -407,7 +398,7 @@ fn successive_halving_keeps_the_best_share_at_each_rung_as_the_full_grid_ranks_t
         let n = halved_rows.iter().filter(|m| m["run"] == r["run"]).count();
         assert_eq!(n.to_string(), r["epochs_completed"]);
     }
-    let summary = json(tmp.path(), "halved");
+    let summary = summary_json(tmp.path(), "halved");
     assert_eq!(summary["halving"]["epochs_trained"], 36);
     assert_eq!(summary["halving"]["full_grid_epochs"], 96);
     let md = std::fs::read_to_string(tmp.path().join("halved/summary.md")).unwrap();

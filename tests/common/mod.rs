@@ -16,6 +16,20 @@ pub fn runner(cwd: &Path) -> Command {
     cmd
 }
 
+/// `runner summary DIR --format json`, run from `cwd`, parsed.
+pub fn summary_json(cwd: &Path, dir: &str) -> serde_json::Value {
+    let output = runner(cwd)
+        .args(["summary", dir, "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
 /// Writes an experiment file with the real data folder and returns its path.
 pub fn experiment(dir: &Path, name: &str, body: &str) -> PathBuf {
     let data = repo().join("data/mnist");
