@@ -922,3 +922,95 @@ fn an_edited_or_garbled_state_file_is_caught() {
         .stderr(predicate::str::contains(format!("run {id}: its rows")));
     assert_eq!(without_seconds(&dir.join("runs.csv")), reference);
 }
+
+/// Under a memory cgroup's limit (Slurm's `--mem`, a container's) the budget is the room the
+/// limit leaves, not the machine's free memory: `runner check` in a child cgroup of 300 MB says
+/// so, and a sweep that needs more is refused before anything is allocated.
+#[test]
+#[ignore = "makes a memory cgroup, which needs root (.ci/run, as root, runs it with --include-ignored)"]
+fn the_memory_budget_is_the_cgroups_limit_not_the_machines() {
+    let cgroups = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let (dir, limit_file) = cgroups
+        .lines()
+        .find_map(|l| {
+            let mut p = l.splitn(3, ':');
+            let (_, controllers, path) = (p.next()?, p.next()?, p.next()?);
+            let rel = path.trim_start_matches('/');
+            if controllers.split(',').any(|c| c == "memory") {
+                Some((
+                    Path::new("/sys/fs/cgroup/memory").join(rel),
+                    "memory.limit_in_bytes",
+                ))
+            } else if controllers.is_empty()
+                && Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+            {
+                Some((Path::new("/sys/fs/cgroup").join(rel), "memory.max"))
+            } else {
+                None
+            }
+        })
+        .expect("a memory cgroup");
+    let child = dir.join(format!("runner-test-{}", std::process::id()));
+    std::fs::create_dir(&child).expect("a child cgroup (root)");
+    struct Remove(std::path::PathBuf);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir(&self.0);
+        }
+    }
+    let _remove = Remove(child.clone());
+    std::fs::write(child.join(limit_file), "300000000").unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let small = experiment(
+        tmp.path(),
+        "small",
+        "train_size = 300\n[grid]\nepochs = 1\n",
+    );
+    let large = experiment(
+        tmp.path(),
+        "large",
+        "train_size = 300\n[grid]\nsizes = [784, 10000, 10000, 10]\nepochs = 1\n",
+    );
+    let bin = assert_cmd::cargo::cargo_bin("runner");
+    let inside = |args: &str| {
+        StdCommand::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "echo $$ > '{}'; exec '{}' {args}",
+                child.join("cgroup.procs").display(),
+                bin.display()
+            ))
+            .current_dir(tmp.path())
+            .output()
+            .unwrap()
+    };
+    let out = inside(&format!("check '{}'", small.display()));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let available = text
+        .lines()
+        .find(|l| l.starts_with("memory:"))
+        .and_then(|l| l.split('(').nth(1))
+        .unwrap_or_default()
+        .to_string();
+    assert!(available.contains("MB available"), "{text}");
+    let mb: f64 = available
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(mb <= 300.0, "{text}");
+    let out = inside(&format!("'{}' -q", large.display()));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("of memory and the machine has") && err.contains("MB available"),
+        "{err}"
+    );
+    assert!(!tmp.path().join("results/large").exists());
+}

@@ -127,6 +127,20 @@ mod tests {
     }
 
     #[test]
+    fn a_memory_cgroup_limit_is_the_room_left_under_it() {
+        // Slurm's --mem=2G with 500 MB in use; cgroup v2's "max" and v1's near-2^63 are no limit
+        assert_eq!(
+            limit_room("2147483648\n", "524288000\n"),
+            Some(1_623_195_648)
+        );
+        assert_eq!(limit_room("max\n", "524288000\n"), None);
+        assert_eq!(limit_room("9223372036854771712\n", "1707241472\n"), None);
+        // usage above the limit (reclaim pending) leaves no room, not a wrap-around
+        assert_eq!(limit_room("1000", "2000"), Some(0));
+        assert_eq!(limit_room("", "0"), None);
+    }
+
+    #[test]
     fn every_core_is_busy_to_the_end() {
         // the shipped eta sweep: three fusion groups (one per seed) of seven runs
         let all = runs("eta = [0.01, 0.1, 0.5, 1.0, 3.0, 10.0, 100.0]\nseed = [1, 2, 3]");
@@ -213,12 +227,75 @@ pub fn data_bytes(runs: &[RunSettings]) -> u64 {
     (70_000 + expanded) * (150 * 3 + 784)
 }
 
-/// The memory this machine has available now (`MemAvailable` of /proc/meminfo), if known.
+/// The memory available now: the machine's (`MemAvailable` of /proc/meminfo), or less where a
+/// memory cgroup limits the process (Slurm's `--mem`, a container's limit), if known.
 pub fn available_memory() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    let machine = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+            let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kb * 1024)
+        });
+    match (machine, cgroup_room()) {
+        (Some(m), Some(c)) => Some(m.min(c)),
+        (m, c) => m.or(c),
+    }
+}
+
+/// The room the memory cgroups of this process leave it: the smallest of limit less usage over
+/// its cgroup and the cgroup's ancestors, for cgroup v2 (`memory.max`, `memory.current`) or v1
+/// (`memory.limit_in_bytes`, `memory.usage_in_bytes`); `None` where nothing limits it.
+fn cgroup_room() -> Option<u64> {
+    let cgroups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let mut room: Option<u64> = None;
+    for line in cgroups.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(_), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        let (root, limit, usage) = if controllers.is_empty() {
+            ("/sys/fs/cgroup", "memory.max", "memory.current")
+        } else if controllers.split(',').any(|c| c == "memory") {
+            (
+                "/sys/fs/cgroup/memory",
+                "memory.limit_in_bytes",
+                "memory.usage_in_bytes",
+            )
+        } else {
+            continue;
+        };
+        // the cgroup and each ancestor up to the root: any of them may hold the limit
+        let mut dir = std::path::PathBuf::from(root).join(path.trim_start_matches('/'));
+        loop {
+            let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
+            if let (Some(l), Some(u)) = (read(limit), read(usage)) {
+                if let Some(r) = limit_room(&l, &u) {
+                    room = Some(room.map_or(r, |x| x.min(r)));
+                }
+            }
+            if dir == std::path::Path::new(root) || !dir.pop() {
+                break;
+            }
+        }
+    }
+    room
+}
+
+/// A cgroup's limit less its usage, from the two files' text; `None` when unlimited ("max" in
+/// v2, a number near 2^63 in v1) or unreadable.
+pub fn limit_room(limit: &str, usage: &str) -> Option<u64> {
+    let limit = limit.trim();
+    if limit == "max" {
+        return None;
+    }
+    let limit: u64 = limit.parse().ok()?;
+    if limit >= 1 << 60 {
+        return None;
+    }
+    let usage: u64 = usage.trim().parse().ok()?;
+    Some(limit.saturating_sub(usage))
 }
 
 /// The memory a sweep needs: the data set, and the largest groups that run at once (one per
