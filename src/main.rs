@@ -186,12 +186,7 @@ fn merge_command(out: &Path, dirs: &[std::path::PathBuf]) -> Result<ExitCode> {
         );
     }
     match write_report(out) {
-        Ok(_) => outln!(
-            "summary, plots and report: {}, {}, {}",
-            out.join("summary.md").display(),
-            out.join("plots").display(),
-            out.join("report.html").display()
-        ),
+        Ok(_) => outln!("{}", written_where(out)),
         Err(e) => runner::say!(
             "warning: could not write the summary and plots: {e:#} (runner summary {} tries again)",
             out.display()
@@ -233,6 +228,16 @@ fn unknown_command(first: Option<std::ffi::OsString>) -> Option<String> {
             ""
         }
     ))
+}
+
+/// Where a results folder's summary, plots and report are, as the commands print it.
+fn written_where(dir: &Path) -> String {
+    format!(
+        "summary, plots and report: {}, {}, {}",
+        dir.join("summary.md").display(),
+        dir.join("plots").display(),
+        dir.join("report.html").display()
+    )
 }
 
 fn parse_shard(text: Option<&str>) -> Result<Option<Shard>> {
@@ -317,12 +322,7 @@ fn print_answers(report: &SweepReport) {
                         outln!("{}\n", a.replace("**", ""));
                     }
                 }
-                outln!(
-                    "summary, plots and report: {}, {}, {}",
-                    report.dir.join("summary.md").display(),
-                    report.dir.join("plots").display(),
-                    report.dir.join("report.html").display()
-                );
+                outln!("{}", written_where(&report.dir));
             }
             Err(e) => runner::say!("warning: could not write the summary and plots: {e:#}"),
         }

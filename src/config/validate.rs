@@ -949,14 +949,17 @@ impl<'a> SearchTable<'_, 'a> {
             .iter()
             .map(|(m, _)| format!("\"{m}\""))
             .collect();
-        match self.t.get("mode").map(|v| v.get_ref()) {
-            None => Err(self
+        let written = self.t.get("mode").map(|v| v.get_ref());
+        let known = match written {
+            Some(Toml::String(m)) => SEARCH_MODES.iter().find(|(n, _)| n == m),
+            _ => None,
+        };
+        match (written, known) {
+            (None, _) => Err(self
                 .whole
                 .err(format!("`mode` is missing: {}", modes.join(", ")))),
-            Some(Toml::String(m)) if SEARCH_MODES.iter().any(|(n, _)| n == m) => {
-                Ok(SEARCH_MODES.iter().find(|(n, _)| n == m).expect("found").0)
-            }
-            Some(other) => Err(self.at("mode").err(format!(
+            (_, Some((mode, _))) => Ok(mode),
+            (Some(other), None) => Err(self.at("mode").err(format!(
                 "{} is not allowed: use {}",
                 show(other),
                 modes.join(", ")

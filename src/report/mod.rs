@@ -134,9 +134,7 @@ fn missing_runs(
 ) -> Option<usize> {
     let exp = exp?;
     let name = dir.file_name()?.to_str()?;
-    let sharded = name
-        .rsplit_once("-of-")
-        .is_some_and(|(head, _)| head.contains("-shard-"));
+    let sharded = crate::store::shard::Shard::of_folder(name).is_some();
     if sharded || !matches!(exp.search(), Search::Grid) || exp.grid().len() > 100_000 {
         return None;
     }

@@ -10,7 +10,7 @@ use super::export::{Exporter, Json};
 use super::searches::ThresholdSummary;
 use super::summary::{summarize, Summary};
 use crate::search::threshold::{majority_unstable, ThresholdSearch};
-use crate::stability::{Verdict, CHANCE_BEST};
+use crate::stability::Verdict;
 use crate::store::read_metrics;
 
 /// The values of eta a generated grid takes a window of (labels as the CSV writes them).
@@ -216,7 +216,6 @@ proptest! {
             let mean = g["best_accuracy"]["mean"].as_f64();
             prop_assert!(mean.is_some_and(|m| (0.0..=1.0).contains(&m)), "{g}");
         }
-        let _ = CHANCE_BEST;
     }
 
     /// The threshold search over generated verdicts: stable below a threshold, unstable at and

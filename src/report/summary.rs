@@ -353,21 +353,26 @@ fn answer(
             .partial_cmp(&a.1.best_accuracy.mean)
             .unwrap_or(std::cmp::Ordering::Equal)
     });
+    let mut text = headline(key, &ranked, accuracy);
+    if key == "eta" {
+        text.push(' ');
+        text.push_str(&eta_threshold(&per_value, train_cost_monitored));
+    }
+    text
+}
+
+/// The headline of a setting's answer: its best value and the runner-up, or, when every value
+/// sat at chance, that none is named best (the ranking would be noise).
+fn headline(key: &str, ranked: &[&(String, &Configuration)], accuracy: &str) -> String {
     let (best_v, best) = ranked[0];
-    // a value at chance is never named best: with every value there, the ranking is noise
     if best.best_accuracy.mean.is_nan() || best.best_accuracy.mean < crate::stability::CHANCE_BEST {
-        let mut text = format!(
+        return format!(
             "**{key}**: no value of {key} trained above chance: the highest best {accuracy} \
              accuracy, {} at {key} = {best_v}, is below {:.0}% (guessing one of ten digits is \
              10%), so none is named best.",
             pct_stat(&best.best_accuracy),
             100.0 * crate::stability::CHANCE_BEST
         );
-        if key == "eta" {
-            text.push(' ');
-            text.push_str(&eta_threshold(&per_value, train_cost_monitored));
-        }
-        return text;
     }
     let mut text = format!(
         "**{key}**: the best value is {key} = {best_v}, with a best {accuracy} accuracy of {} \
@@ -392,10 +397,6 @@ fn answer(
         );
     }
     text.push('.');
-    if key == "eta" {
-        text.push(' ');
-        text.push_str(&eta_threshold(&per_value, train_cost_monitored));
-    }
     text
 }
 

@@ -15,16 +15,14 @@ pub struct Shard {
 /// The shard counts of `name`'s shard folders in `parent` (`NAME-shard-I-of-N`), other than
 /// `count`: a sign that `count` was not the count the others were trained with.
 pub fn other_counts(parent: &std::path::Path, name: &str, count: usize) -> Vec<usize> {
-    let prefix = format!("{name}-shard-");
     let mut counts: Vec<usize> = std::fs::read_dir(parent)
         .into_iter()
         .flatten()
         .flatten()
         .filter_map(|e| {
             let file = e.file_name().into_string().ok()?;
-            let (i, n) = file.strip_prefix(&prefix)?.split_once("-of-")?;
-            i.parse::<usize>().ok()?;
-            n.parse::<usize>().ok()
+            let (stem, shard) = Shard::of_folder(&file)?;
+            (stem == name).then_some(shard.count)
         })
         .filter(|&n| n != count)
         .collect();
@@ -34,6 +32,25 @@ pub fn other_counts(parent: &std::path::Path, name: &str, count: usize) -> Vec<u
 }
 
 impl Shard {
+    /// The end of a shard's results folder name: `-shard-I-of-N`.
+    pub fn folder_suffix(&self) -> String {
+        format!("-shard-{}-of-{}", self.index, self.count)
+    }
+
+    /// A shard's results folder name read back: the experiment's name and the shard, for
+    /// `NAME-shard-I-of-N` with whole numbers I and N.
+    pub fn of_folder(folder: &str) -> Option<(&str, Shard)> {
+        let (head, count) = folder.rsplit_once("-of-")?;
+        let (stem, index) = head.rsplit_once("-shard-")?;
+        Some((
+            stem,
+            Shard {
+                index: index.parse().ok()?,
+                count: count.parse().ok()?,
+            },
+        ))
+    }
+
     /// Parses `I/N` (1 <= I <= N), or `auto`: Slurm's `SLURM_ARRAY_TASK_ID` with the count from
     /// `RUNNER_SHARD_COUNT` (IDs from 0), else with `SLURM_ARRAY_TASK_MIN` (default 0) and
     /// `SLURM_ARRAY_TASK_COUNT`; or a Kubernetes Indexed Job's `JOB_COMPLETION_INDEX` with the
@@ -237,5 +254,10 @@ mod tests {
         assert_eq!(other_counts(dir.path(), "sweep", 1), vec![4]);
         assert_eq!(other_counts(dir.path(), "sweep", 4), vec![1]);
         assert_eq!(other_counts(dir.path(), "nothing", 4), Vec::<usize>::new());
+        let shard = Shard { index: 3, count: 4 };
+        let folder = format!("a-shard-b{}", shard.folder_suffix());
+        assert_eq!(Shard::of_folder(&folder), Some(("a-shard-b", shard)));
+        assert_eq!(Shard::of_folder("sweep"), None);
+        assert_eq!(Shard::of_folder("sweep-shard-x-of-4"), None);
     }
 }

@@ -96,7 +96,7 @@ pub struct SweepReport {
 pub fn results_dir(exp: &Experiment, opts: &SweepOptions) -> PathBuf {
     opts.out.clone().unwrap_or_else(|| {
         let name = match opts.shard {
-            Some(s) => format!("{}-shard-{}-of-{}", exp.name(), s.index, s.count),
+            Some(s) => format!("{}{}", exp.name(), s.folder_suffix()),
             None => exp.name().to_string(),
         };
         Path::new("results").join(name)

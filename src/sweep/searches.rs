@@ -85,7 +85,7 @@ impl Exchange {
         let Some(shard) = opts.shard else {
             return Ok(None);
         };
-        let own = format!("-shard-{}-of-{}", shard.index, shard.count);
+        let own = shard.folder_suffix();
         let name = dir
             .file_name()
             .and_then(|n| n.to_str())
@@ -108,7 +108,7 @@ impl Exchange {
                 };
                 (
                     s,
-                    dir.with_file_name(format!("{stem}-shard-{index}-of-{}", shard.count)),
+                    dir.with_file_name(format!("{stem}{}", s.folder_suffix())),
                 )
             })
             .collect();
