@@ -120,6 +120,48 @@ pub enum Command {
         #[arg(value_name = "DIR", required = true)]
         dirs: Vec<PathBuf>,
     },
+    /// Say which data set an experiment would train on, and why: every place looked at, in order
+    /// (data.dir, $RUNNER_DATA_DIR/mnist, data/mnist here or above the experiment file, the
+    /// platform's data folder, the copy built into runner). `runner data fetch` downloads MNIST.
+    Data(DataArgs),
+    /// Print the completion script for SHELL (bash, zsh, fish, elvish, powershell), e.g.
+    /// `runner completions bash > ~/.local/share/bash-completion/completions/runner`.
+    Completions {
+        /// The shell.
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print runner's man page (roff), e.g. `runner man > ~/.local/share/man/man1/runner.1`.
+    Man,
+}
+
+/// `runner data`: where the data set comes from, or `runner data fetch`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct DataArgs {
+    #[command(subcommand)]
+    pub action: Option<DataAction>,
+    /// The experiment file whose data set to look for [default: MNIST, for an experiment in the
+    /// current folder].
+    #[arg(value_name = "EXPERIMENT.toml")]
+    pub experiment: Option<PathBuf>,
+}
+
+/// What `runner data` can do besides reporting.
+#[derive(Debug, Subcommand)]
+pub enum DataAction {
+    /// Download MNIST's four files from the public mirrors (tried in order), check each one's
+    /// sha256 and write it whole. Files already there and right are kept.
+    Fetch {
+        /// The folder to write them to [default: $RUNNER_DATA_DIR/mnist when the variable is set,
+        /// else runner/mnist in the platform's data folder, ~/.local/share on Linux].
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// A mirror to try instead of the usual ones: a URL the file names are appended to.
+        /// Repeat it for several, tried in order.
+        #[arg(long = "mirror", value_name = "URL")]
+        mirrors: Vec<String>,
+    },
 }
 
 /// Formats of `runner summary`.
@@ -164,5 +206,29 @@ mod tests {
         }
         let cli = Cli::try_parse_from(["runner", "check", "x.toml"]).unwrap();
         assert!(matches!(cli.command, Some(Command::Check { .. })));
+        let cli = Cli::try_parse_from(["runner", "data", "x.toml"]).unwrap();
+        match cli.command {
+            Some(Command::Data(DataArgs {
+                action: None,
+                experiment: Some(e),
+            })) => assert_eq!(e, PathBuf::from("x.toml")),
+            other => panic!("{other:?}"),
+        }
+        let cli = Cli::try_parse_from([
+            "runner", "data", "fetch", "--dir", "d", "--mirror", "a", "--mirror", "b",
+        ])
+        .unwrap();
+        match cli.command {
+            Some(Command::Data(DataArgs {
+                action: Some(DataAction::Fetch { dir, mirrors }),
+                experiment: None,
+            })) => {
+                assert_eq!(dir, Some(PathBuf::from("d")));
+                assert_eq!(mirrors, ["a", "b"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(Cli::try_parse_from(["runner", "completions", "tcsh"]).is_err());
+        assert!(Cli::try_parse_from(["runner", "completions", "zsh"]).is_ok());
     }
 }

@@ -18,6 +18,9 @@
 //! - `merge=between-renames`: the old `OUT` moved aside, the merge not yet in its place;
 //! - `rung=K`: successive halving has trained every configuration to rung K's epoch, before it
 //!   ranks them.
+//!
+//! And one condition rather than a point: `no-built-in` makes the binary act as one built without
+//! MNIST (as from the packaged crate), for the tests of the data folder and `runner data fetch`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
@@ -42,6 +45,11 @@ pub fn reached(point: &str) {
     if wanted() == Some(point) {
         hold(point);
     }
+}
+
+/// True when `RUNNER_FAULT` names the condition `name` (it does not hold the process).
+pub fn is_set(name: &str) -> bool {
+    wanted() == Some(name)
 }
 
 /// Counts a row of `metrics.csv` written, holding at `rows=N` when it is the N-th.

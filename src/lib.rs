@@ -7,6 +7,7 @@
 //! - [`stability`]: the one verdict on whether training at an eta went well;
 //! - [`fault`]: the hidden fault-injection points the tests stop the process at;
 //! - [`console`]: messages on standard error that a closed stream never turns into a panic;
+//! - [`files`]: files written whole (a temporary file, a flush, a rename);
 //! - [`data`]: IDX files, checksums and the train / validation / test split;
 //! - [`nn`]: parameters, the shared maths, the fast lockstep engine behind one door (its SIMD
 //!   kernels, step and parallel step), and the dense reference network the tests check it
@@ -27,6 +28,7 @@ pub mod config;
 pub mod console;
 pub mod data;
 pub mod fault;
+pub mod files;
 pub mod grid;
 pub mod metrics;
 pub mod nn;

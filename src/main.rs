@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{anyhow, Result};
 use clap::Parser;
-use runner::cli::{Cli, Command, Format, RunArgs};
+use runner::cli::{Cli, Command, DataAction, DataArgs, Format, RunArgs};
 use runner::config::Experiment;
 use runner::report::export::{Csv, Exporter, Json, Markdown};
 use runner::report::{summary_of, write_report};
@@ -87,6 +87,70 @@ fn run() -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Merge { out, dirs }) => merge_command(&out, &dirs),
+        Some(Command::Data(args)) => data_command(args),
+        Some(Command::Completions { shell }) => {
+            use clap::CommandFactory;
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "runner", &mut out);
+            out!("{}", String::from_utf8_lossy(&out));
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Man) => {
+            use clap::CommandFactory;
+            let mut out = Vec::new();
+            clap_mangen::Man::new(Cli::command()).render(&mut out)?;
+            out!("{}", String::from_utf8_lossy(&out));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `runner data`: where the data set comes from and why (exit 1 when there is none), or
+/// `runner data fetch`.
+fn data_command(args: DataArgs) -> Result<ExitCode> {
+    use runner::data::{fetch, locate, DatasetKind};
+    match args.action {
+        None => {
+            let located = match &args.experiment {
+                Some(path) => Experiment::from_file(path)?.locate_data(),
+                None => locate::locate(&locate::Request::new(
+                    DatasetKind::Mnist,
+                    None,
+                    Path::new("experiment.toml"),
+                )),
+            };
+            out!("{}", located.describe());
+            Ok(if located.source.is_ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Some(DataAction::Fetch { dir, mirrors }) => {
+            let dir = dir
+                .or_else(|| locate::fetch_dir(DatasetKind::Mnist))
+                .ok_or_else(|| {
+                    anyhow!(
+                        "this platform has no data folder: give one with --dir, or set {}",
+                        locate::DATA_DIR_VARIABLE
+                    )
+                })?;
+            let mirrors: Vec<String> = if mirrors.is_empty() {
+                fetch::MIRRORS.iter().map(|m| m.to_string()).collect()
+            } else {
+                mirrors
+            };
+            let fetched = fetch::fetch(&dir, &mirrors, |line| runner::say!("{line}"))?;
+            let downloaded = fetched
+                .iter()
+                .filter(|f| matches!(f, fetch::Fetched::Downloaded { .. }))
+                .count();
+            outln!(
+                "MNIST is in {} ({downloaded} of 4 files downloaded, every file checked)",
+                dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

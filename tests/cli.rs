@@ -1,5 +1,7 @@
 //! End-to-end tests of the `runner` binary on small slices of MNIST.
 
+use std::path::Path;
+
 use crate::common::{experiment, runner, without_seconds};
 use predicates::prelude::*;
 
@@ -533,6 +535,19 @@ fn an_installed_runner_starts_and_trains_in_an_empty_folder() {
     let tmp = tempfile::tempdir().unwrap();
     let here = tmp.path();
     assert!(!here.ancestors().any(|a| a.join("data/mnist").is_dir()));
+    let runner = |here: &Path| {
+        let mut cmd = runner(here);
+        cmd.env("XDG_DATA_HOME", here.join("no-data-here"))
+            .env_remove("RUNNER_DATA_DIR");
+        cmd
+    };
+    runner(here)
+        .arg("data")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "-> 4. built into runner - yes: the repository's four files",
+        ));
     runner(here)
         .args(["new", "mine"])
         .assert()

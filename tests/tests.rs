@@ -9,6 +9,7 @@ mod common;
 mod audit;
 mod cli;
 mod datasets;
+mod fetch;
 mod golden;
 mod report;
 mod resume;

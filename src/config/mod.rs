@@ -15,6 +15,7 @@ pub use error::ExperimentError;
 
 use anyhow::Context as _;
 
+use crate::data::locate::{self, Located, NotFound, Request, Source as DataSource};
 use crate::data::{Dataset, DatasetKind};
 use crate::grid::{Grid, RunSettings};
 use crate::metrics::Monitor;
@@ -195,65 +196,45 @@ impl Experiment {
         validate::experiment(file, source, stem)
     }
 
-    /// The data folder: `data.dir` as written if it is absolute or exists relative to the current
-    /// folder, otherwise relative to the experiment file's folder or one of its parents.
-    pub fn resolve_data_dir(&self) -> Result<PathBuf, ExperimentError> {
-        let dir = &self.data.dir;
-        if dir.is_dir() {
-            return Ok(dir.clone());
-        }
-        if !dir.is_absolute() {
-            let base = self.path.parent().unwrap_or(Path::new("."));
-            let base = std::fs::canonicalize(if base.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                base
-            })
-            .unwrap_or_else(|_| base.to_path_buf());
-            for ancestor in base.ancestors() {
-                let candidate = ancestor.join(dir);
-                if candidate.is_dir() {
-                    return Ok(candidate);
-                }
-            }
-        }
-        Err(ExperimentError {
-            path: self.path.clone(),
-            location: self.data.dir_location,
-            key: "data.dir".to_string(),
-            message: format!(
-                "the data folder '{}' does not exist (looked in the current folder and beside the \
-                 experiment file); it must hold the four IDX files, as data/mnist in the repository \
-                 does{}",
-                dir.display(),
-                if self.data.dataset == DatasetKind::FashionMnist {
-                    " (Fashion-MNIST: apt-get install dataset-fashion-mnist, or set data.dir)"
-                } else {
-                    ""
-                }
-            ),
-        })
+    /// Where the experiment's data set comes from, and why ([`locate`]'s rules: `data.dir` when
+    /// the file names it, else `$RUNNER_DATA_DIR`, the data set's default folder, the platform's
+    /// data folder, the copy built into the binary).
+    pub fn locate_data(&self) -> Located {
+        let named = self.data.dir_location.map(|_| self.data.dir.clone());
+        locate::locate(&Request::new(self.data.dataset, named, &self.path))
     }
 
-    /// Loads the experiment's data set: the folder it names (or finds), else for MNIST the copy
-    /// built into the binary; checks every training-set size the file asks for against it.
+    /// Loads the experiment's data set from where [`Self::locate_data`] says; checks every
+    /// training-set size the file asks for against it.
     pub fn load_data(&self) -> anyhow::Result<Dataset> {
         let exp = self;
-        let mut data = match exp.resolve_data_dir() {
-            Ok(dir) => Dataset::load(&dir, exp.data.dataset, exp.data.validation_size)
-                .with_context(|| {
-                    format!(
-                        "loading the {} data set from '{}'",
-                        exp.data.dataset.name(),
-                        dir.display()
-                    )
-                })?,
-            // MNIST where the file does not name a folder and no data/mnist is found (an installed
-            // runner, far from the repository): the copy built into the binary
-            Err(_) if exp.data.dataset == DatasetKind::Mnist && exp.data.dir_location.is_none() => {
-                Dataset::load_built_in_mnist(exp.data.validation_size)?
+        let located = exp.locate_data();
+        let mut data = match located.source {
+            Ok(DataSource::Folder(dir)) => {
+                Dataset::load(&dir, exp.data.dataset, exp.data.validation_size).with_context(
+                    || {
+                        format!(
+                            "loading the {} data set from '{}'",
+                            exp.data.dataset.name(),
+                            dir.display()
+                        )
+                    },
+                )?
             }
-            Err(e) => return Err(e.into()),
+            Ok(DataSource::BuiltIn) => Dataset::load_built_in_mnist(exp.data.validation_size)?,
+            Err(NotFound {
+                setting: Some("data.dir"),
+                message,
+            }) => {
+                return Err(ExperimentError {
+                    path: exp.path.clone(),
+                    location: exp.data.dir_location,
+                    key: "data.dir".to_string(),
+                    message,
+                }
+                .into())
+            }
+            Err(e) => anyhow::bail!("{}", e.message),
         };
         let dir = data.dir.clone();
         // every training-set size the file asks for, wherever it is written, against the data set

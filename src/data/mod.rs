@@ -3,12 +3,11 @@
 //!
 //! Each image is kept as the list of its non-zero pixels' places and bytes (the input is byte /
 //! 255, read from a table as the kernels need it), so one loaded data set serves every run of a
-//! sweep read-only; the repository's MNIST comes with those lists already made ([`built_in`]).
+//! sweep read-only. Where the files come from (the experiment's folder, the data folder, the copy
+//! [`built_in`] to the binary) is [`locate`]'s; [`fetch`] downloads them.
 
-use std::borrow::Cow;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use flate2::read::MultiGzDecoder;
 use rayon::prelude::*;
@@ -16,6 +15,8 @@ use sha2::{Digest, Sha256};
 
 pub mod built_in;
 pub mod error;
+pub mod fetch;
+pub mod locate;
 
 pub use error::DataError;
 
@@ -121,11 +122,11 @@ pub const MNIST_FILES: [(&str, &str); 4] = [
 ];
 
 /// The sha256 of the repository's own gzip files (`data/mnist/`, repacked with `gzip -9 -n`; the
-/// built-in copy is the same bytes), in the order of [`FILE_NAMES`]. A file whose compressed
+/// [`built_in`] copy is the same bytes), in the order of [`FILE_NAMES`]. A file whose compressed
 /// bytes have this digest decompresses to the bytes [`MNIST_FILES`] names (libdeflate checks the
 /// gzip trailer's CRC-32 and size), so its 47 MB are not hashed a second time; any other copy
 /// (compressed differently, or not at all) is checked by the digest of its decompressed bytes.
-const MNIST_GZIP_SHA256: [&str; 4] = [
+pub(crate) const MNIST_GZIP_SHA256: [&str; 4] = [
     "0b367032e93c5d0cea0925647cfdb18614af8ee15f83e6f2fc2ad904a6835971",
     "1787548bbe0bff1ec2ecdc0ef292b02df999e2d1a6002d27500982c652b17203",
     "1a1a05eab793c14bb050b398624a11b0ffd1a2953baed553b1b9bd079e2a20be",
@@ -387,12 +388,11 @@ fn load_checked(
 
 /// A set of labelled images, kept for the fast first layer as the list of each image's non-zero
 /// pixels (about 19% of MNIST's pixels) and, for the code that wants whole images (the dense
-/// reference network, the expanded training set), as raw bytes, made from the lists when first
-/// asked for if the split was not built from them.
+/// reference network, the expanded training set), as raw bytes.
 #[derive(Debug, Clone)]
 pub struct Split {
-    images: OnceLock<Vec<u8>>,
-    labels: Cow<'static, [u8]>,
+    images: Vec<u8>,
+    labels: Vec<u8>,
     sparse: SparseImages,
 }
 
@@ -408,14 +408,11 @@ impl PartialEq for Split {
 /// The non-zero pixels of every image (compressed sparse rows): image `i`'s pixels are
 /// `index[offsets[i]..offsets[i + 1]]` with their bytes in `value[..]` (the network's input is
 /// [`pixel`] of a byte: 3 bytes a pixel instead of 6 keep more of the training set in the caches).
-/// Built from a file's images, or borrowed from the [`built_in`] MNIST, where the training and
-/// validation splits share the training file's `index` and `value` and each has its part of its
-/// `offsets`.
 #[derive(Debug, Clone)]
 pub struct SparseImages {
-    pub offsets: Cow<'static, [u32]>,
-    pub index: Cow<'static, [u16]>,
-    pub value: Cow<'static, [u8]>,
+    pub offsets: Vec<u32>,
+    pub index: Vec<u16>,
+    pub value: Vec<u8>,
 }
 
 impl SparseImages {
@@ -484,9 +481,9 @@ impl SparseImages {
                 }
             });
         SparseImages {
-            offsets: all_offsets.into(),
-            index: all_index.into(),
-            value: all_value.into(),
+            offsets: all_offsets,
+            index: all_index,
+            value: all_value,
         }
     }
 
@@ -526,41 +523,15 @@ impl Split {
         }
         let sparse = SparseImages::from_dense(&images);
         Ok(Split {
-            images: OnceLock::from(images),
-            labels: labels.into(),
+            images,
+            labels,
             sparse,
         })
     }
 
-    /// A split of the [`built_in`] MNIST: images `first..first + n` of `lists` (no copy).
-    fn built_in(lists: built_in::Lists, first: usize, n: usize) -> Split {
-        let labels = &lists.labels[first..first + n];
-        // the build wrote labels of MNIST's files, which were checked; this costs microseconds
-        assert!(labels.iter().all(|&l| (l as usize) < CLASSES), "digits");
-        Split {
-            images: OnceLock::new(),
-            labels: Cow::Borrowed(labels),
-            sparse: SparseImages {
-                offsets: Cow::Borrowed(&lists.offsets[first..=first + n]),
-                index: Cow::Borrowed(lists.index),
-                value: Cow::Borrowed(lists.value),
-            },
-        }
-    }
-
-    /// The images' bytes, `784` per image (made from the pixel lists the first time when the
-    /// split was built from them).
+    /// The images' bytes, `784` per image.
     fn images(&self) -> &[u8] {
-        self.images.get_or_init(|| {
-            let mut images = vec![0u8; self.len() * IMAGE_PIXELS];
-            for (i, image) in images.chunks_exact_mut(IMAGE_PIXELS).enumerate() {
-                let (index, value) = self.sparse.image(i);
-                for (&k, &p) in index.iter().zip(value) {
-                    image[k as usize] = p;
-                }
-            }
-            images
-        })
+        &self.images
     }
 
     /// Number of examples.
@@ -719,22 +690,6 @@ fn all_four<T: Send>(file: impl Fn(usize) -> T + Sync) -> [T; 4] {
     [a, b, c, d]
 }
 
-/// True when `dir` holds the repository's four MNIST gzip files (each one's sha256 is the known
-/// one, [`MNIST_GZIP_SHA256`]) and this binary has them [`built_in`]. Reads and hashes the
-/// compressed files (about 12 MB) on the pool's threads; any problem reading them is `false`,
-/// and [`Dataset::load`] then reports it as it decodes them.
-fn holds_built_in_files(dir: &Path) -> bool {
-    if built_in::SOURCE_GZIP_SHA256 != MNIST_GZIP_SHA256 {
-        return false;
-    }
-    // the file `find_file` would read: `name.gz` when there is one
-    let same = |i: usize| {
-        let path = dir.join(format!("{}.gz", FILE_NAMES[i]));
-        std::fs::read(path).is_ok_and(|raw| sha256_hex(&raw) == MNIST_GZIP_SHA256[i])
-    };
-    all_four(same).iter().all(|&same| same)
-}
-
 impl Dataset {
     /// Loads MNIST from `dir` with the book's split.
     pub fn load_mnist(dir: &Path) -> Result<Dataset, DataError> {
@@ -743,24 +698,10 @@ impl Dataset {
 
     /// Loads the four standard files from `dir` (`.gz` or uncompressed), verifying the sha256 of
     /// each file's decompressed bytes against the data set's (unless `kind` is
-    /// [`DatasetKind::Idx`]) and the shapes, and keeps the last `validation_size` training images
-    /// for validation. When `dir` holds the repository's own MNIST files (the sha256 of each gzip
-    /// file is the known one) and they are [`built_in`], their built-in pixel lists are used
-    /// instead of inflating and indexing the files: the same images.
+    /// [`DatasetKind::Idx`]; the repository's own gzip files are recognised by their compressed
+    /// bytes' digest while they inflate) and the shapes, and keeps the last `validation_size`
+    /// training images for validation.
     pub fn load(
-        dir: &Path,
-        kind: DatasetKind,
-        validation_size: usize,
-    ) -> Result<Dataset, DataError> {
-        if kind == DatasetKind::Mnist && holds_built_in_files(dir) {
-            return Self::from_built_in(dir.to_path_buf(), validation_size);
-        }
-        Self::load_decoded(dir, kind, validation_size)
-    }
-
-    /// [`Self::load`] by inflating, checking and indexing the files, even when their lists are
-    /// [`built_in`] (what `load` does with any other copy; for the benchmarks and tests).
-    pub fn load_decoded(
         dir: &Path,
         kind: DatasetKind,
         validation_size: usize,
@@ -781,25 +722,30 @@ impl Dataset {
         Self::from_files(dir.to_path_buf(), kind, [a?, b?, c?, d?], validation_size)
     }
 
-    /// The MNIST built into the binary ([`built_in`]: the repository's `data/mnist/`), for an
-    /// installed `runner` run where no `data/mnist` folder is found.
+    /// The MNIST built into the binary ([`built_in`]: the repository's four gzip files), inflated
+    /// on the pool's threads; they were hashed when they were built in, so they are not hashed
+    /// again (libdeflate checks each one's CRC-32 and size).
     pub fn load_built_in_mnist(validation_size: usize) -> Result<Dataset, DataError> {
-        Self::from_built_in(PathBuf::from(BUILT_IN), validation_size)
-    }
-
-    /// The [`built_in`] MNIST with the last `validation_size` training images for validation
-    /// (`dir` for messages and [`Dataset::dir`]).
-    fn from_built_in(dir: PathBuf, validation_size: usize) -> Result<Dataset, DataError> {
-        let (train, test) = built_in::lists().ok_or(DataError::NotBuiltIn)?;
-        let kept = Self::training_part(&dir, train.labels.len(), validation_size)?;
-        Ok(Dataset {
-            train: Split::built_in(train, 0, kept),
-            validation: Split::built_in(train, kept, validation_size),
-            test: Split::built_in(test, 0, test.labels.len()),
-            dir,
-            kind: DatasetKind::Mnist,
-            expanded: None,
-        })
+        let files = built_in::gzip_files().ok_or(DataError::NotBuiltIn)?;
+        let dir = PathBuf::from(BUILT_IN);
+        let file = |i: usize| {
+            let path = || dir.join(format!("{}.gz", FILE_NAMES[i]));
+            let bytes = inflate_gzip(files[i]).map_err(|e| DataError::Format {
+                path: path(),
+                reason: format!("its gzip data is corrupt ({e})"),
+            })?;
+            parse_idx_owned(bytes).map_err(|reason| DataError::Format {
+                path: path(),
+                reason,
+            })
+        };
+        let [a, b, c, d] = all_four(file);
+        Self::from_files(
+            dir.clone(),
+            DatasetKind::Mnist,
+            [a?, b?, c?, d?],
+            validation_size,
+        )
     }
 
     /// How many of the training file's `total` images train when the last `validation_size`
@@ -1119,69 +1065,40 @@ mod tests {
         assert_eq!(how, Verified::Unchecked);
     }
 
-    /// Whether the split borrows the built-in lists (rather than lists built from decoded files).
-    fn is_built_in(split: &Split) -> bool {
-        matches!(split.sparse.index, Cow::Borrowed(_))
-    }
-
     #[test]
-    fn the_built_in_lists_are_the_decoded_files() {
+    fn the_built_in_files_are_the_repositorys_and_load_to_the_same_data() {
         let dir = crate::tests_support::mnist_dir();
-        assert_eq!(built_in::SOURCE_GZIP_SHA256, MNIST_GZIP_SHA256);
+        let files = built_in::gzip_files().expect("the tests are built with built-in-mnist");
+        for (name, built_in) in FILE_NAMES.iter().zip(files) {
+            let on_disk = std::fs::read(dir.join(format!("{name}.gz"))).unwrap();
+            assert!(built_in == on_disk.as_slice(), "{name}");
+        }
         for validation_size in [DEFAULT_VALIDATION, 5_000] {
-            let decoded = Dataset::load_decoded(&dir, DatasetKind::Mnist, validation_size).unwrap();
-            let loaded = Dataset::load(&dir, DatasetKind::Mnist, validation_size).unwrap();
+            let from_folder = Dataset::load(&dir, DatasetKind::Mnist, validation_size).unwrap();
             let built_in = Dataset::load_built_in_mnist(validation_size).unwrap();
-            assert_eq!(loaded.dir, dir);
+            assert_eq!(from_folder.dir, dir);
             assert_eq!(built_in.dir, Path::new(BUILT_IN));
-            for d in [&loaded, &built_in] {
-                let splits = [&d.train, &d.validation, &d.test];
-                let expected = [&decoded.train, &decoded.validation, &decoded.test];
-                for (split, expected) in splits.into_iter().zip(expected) {
-                    assert!(is_built_in(split) && !is_built_in(expected));
-                    assert_eq!(split.len(), expected.len());
-                    // image by image, the pixel lists and labels, and the bytes made from them
-                    assert!(split == expected, "validation_size {validation_size}");
-                    assert!(split.images() == expected.images());
-                }
+            assert_eq!(built_in.validation.len(), validation_size);
+            let splits = [&built_in.train, &built_in.validation, &built_in.test];
+            let expected = [
+                &from_folder.train,
+                &from_folder.validation,
+                &from_folder.test,
+            ];
+            for (split, expected) in splits.into_iter().zip(expected) {
+                // image by image, the pixel lists and labels, and the bytes
+                assert!(split == expected, "validation_size {validation_size}");
+                assert!(split.images() == expected.images());
             }
         }
         // the comparison sees a difference
-        let decoded = Dataset::load_decoded(&dir, DatasetKind::Mnist, DEFAULT_VALIDATION).unwrap();
-        let mut other = decoded.test.clone();
-        other.labels.to_mut()[9_999] = (other.labels[9_999] + 1) % 10;
-        assert!(other != decoded.test);
-        let mut other = decoded.test.clone();
-        other.sparse.value.to_mut()[0] ^= 1;
-        assert!(other != decoded.test);
-    }
-
-    #[test]
-    fn only_the_repositorys_own_files_are_taken_from_the_built_in_lists() {
-        let dir = crate::tests_support::mnist_dir();
-        let copy = tempfile::tempdir().unwrap();
-        for name in FILE_NAMES {
-            let file = format!("{name}.gz");
-            std::fs::copy(dir.join(&file), copy.path().join(&file)).unwrap();
-        }
-        let same = Dataset::load_mnist(copy.path()).unwrap();
-        assert!(is_built_in(&same.train) && is_built_in(&same.test));
-        assert_eq!(same.dir, copy.path());
-        // the test labels compressed differently: decoded and checked, the same data
-        let name = "t10k-labels-idx1-ubyte";
-        let gz = copy.path().join(format!("{name}.gz"));
-        let plain = read_maybe_gzip(std::fs::read(&gz).unwrap().as_slice()).unwrap();
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        enc.write_all(&plain).unwrap();
-        std::fs::write(&gz, enc.finish().unwrap()).unwrap();
-        assert!(!holds_built_in_files(copy.path()));
-        let other = Dataset::load_mnist(copy.path()).unwrap();
-        assert!(!is_built_in(&other.train) && !is_built_in(&other.test));
-        assert!(other.test == same.test && other.train == same.train);
-        // and Fashion-MNIST or IDX folders never take MNIST's lists
-        let idx = Dataset::load(&dir, DatasetKind::Idx, DEFAULT_VALIDATION).unwrap();
-        assert!(!is_built_in(&idx.train));
-        assert!(!holds_built_in_files(Path::new("/nonexistent")));
+        let data = crate::tests_support::mnist();
+        let mut other = data.test.clone();
+        other.labels[9_999] = (other.labels[9_999] + 1) % 10;
+        assert!(other != data.test);
+        let mut other = data.test.clone();
+        other.sparse.value[0] ^= 1;
+        assert!(other != data.test);
     }
 
     #[test]

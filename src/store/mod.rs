@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -25,6 +24,7 @@ use crate::metrics::{EpochRecord, Metric, RunOutcome, RunStatus, Status};
 
 pub(crate) mod schema;
 
+pub use crate::files::{sync_dir, write_atomically};
 pub use schema::{metrics_header, runs_header, EPOCH_ETA};
 pub use table::{read_metrics, ConfigKey, MetricsFile, MetricsRow};
 
@@ -419,38 +419,6 @@ pub fn mark(dir: &Path) -> Result<()> {
         write_atomically(&path, MARKER_TEXT.as_bytes())?;
     }
     Ok(())
-}
-
-/// Writes `bytes` to `path` through a temporary file and a rename, so that readers see either
-/// the old or the new content, never a part.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!(
-        "{}.tmp",
-        path.extension().and_then(|e| e.to_str()).unwrap_or("")
-    ));
-    let result = (|| -> std::io::Result<()> {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        // a full disk must not leave a half-written temporary file behind
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("writing '{}'", path.display()))?;
-    // the rename itself reaches the disk only with its folder
-    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        Some(parent) => sync_dir(parent),
-        None => sync_dir(Path::new(".")),
-    }
-}
-
-/// Flushes a folder's entries (new names, renames) to the disk.
-pub fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .with_context(|| format!("syncing the folder '{}'", dir.display()))
 }
 
 /// Formats an optional fraction as a percentage, `-` when missing.
