@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 /// The experiment file (TOML) declares the grid: layer sizes, learning rate eta, mini-batch size,
 /// epochs, seeds, cost, initialisation and L2 lambda; every combination is one run. Running the
 /// same experiment again resumes it: finished runs are kept, unfinished ones trained again.
-/// See README.md for the format, or start from experiments/eta_sweep.toml.
+/// See docs/experiment-file.md for the format, or start with `runner new NAME`.
 #[derive(Debug, Parser)]
 #[command(
     name = "runner",

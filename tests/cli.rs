@@ -640,3 +640,56 @@ fn a_mistyped_command_or_folder_says_what_there_is_instead() {
         assert!(err.contains(said) && !err.contains("os error"), "{err}");
     }
 }
+
+#[test]
+fn completions_and_the_man_page_come_from_the_command_line_definitions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bash = runner(tmp.path())
+        .args(["completions", "bash"])
+        .output()
+        .unwrap();
+    assert!(bash.status.success());
+    let script = String::from_utf8(bash.stdout).unwrap();
+    // every command and the data subcommand's fetch, with their flags
+    for word in [
+        "check", "summary", "merge", "data", "fetch", "--mirror", "--shard",
+    ] {
+        assert!(script.contains(word), "{word}");
+    }
+    // bash itself parses it, and it registers the function for runner
+    let path = tmp.path().join("runner.bash");
+    std::fs::write(&path, &script).unwrap();
+    let check = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("source {} && complete -p runner", path.display()))
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(String::from_utf8_lossy(&check.stdout).contains("runner"));
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let out = runner(tmp.path())
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success() && out.stdout.len() > 500, "{shell}");
+    }
+    runner(tmp.path())
+        .args(["completions", "tcsh"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("possible values"));
+    let man = runner(tmp.path()).arg("man").output().unwrap();
+    assert!(man.status.success());
+    let page = String::from_utf8(man.stdout).unwrap();
+    assert!(page.contains(".TH runner 1"), "{}", &page[..200]);
+    for section in [".SH NAME", ".SH SYNOPSIS", ".SH OPTIONS", ".SH SUBCOMMANDS"] {
+        assert!(page.contains(section), "{section}");
+    }
+    for command in ["runner\\-check", "runner\\-data", "runner\\-completions"] {
+        assert!(page.contains(command), "{command}");
+    }
+}

@@ -1,6 +1,6 @@
 //! Slurm for real: a single-node cluster on this machine (Debian's slurmctld, slurmd and munge,
-//! started by `tests/tools/slurm-cluster.sh`), the README's job array, merge job and submission
-//! script submitted as written there, and the merged folder compared with a single-process run.
+//! started by `tests/tools/slurm-cluster.sh`), the guide's job array, merge job and submission
+//! script (docs/sharding.md) submitted as written there, and the merged folder compared with a single-process run.
 //! `.ci/run` installs the packages; elsewhere the test is ignored, visibly.
 
 use std::path::{Path, PathBuf};
@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use crate::common::{experiment, repo, runner, without_seconds};
 
-/// The README's shell block whose first comment line names `script`.
+/// The guide's (docs/sharding.md) shell block whose first comment line names `script`.
 fn readme_script(script: &str) -> String {
-    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let readme = std::fs::read_to_string(repo().join("docs/sharding.md")).unwrap();
     let mut blocks = readme.split("```sh\n").skip(1);
     blocks
         .find_map(|b| {
@@ -21,7 +21,7 @@ fn readme_script(script: &str) -> String {
                 .any(|l| l.starts_with(&format!("# {script}:")))
                 .then(|| body.to_string())
         })
-        .unwrap_or_else(|| panic!("README.md has no ```sh block for {script}"))
+        .unwrap_or_else(|| panic!("docs/sharding.md has no ```sh block for {script}"))
 }
 
 /// The cluster, stopped when the test ends (passed or failed).
@@ -177,4 +177,76 @@ fn the_readmes_sbatch_scripts_train_shards_and_merge_them_on_a_real_cluster() {
         );
     }
     drop(cluster);
+}
+
+/// The guide's Kubernetes manifest has never run on a cluster (the guide says so); what can be
+/// checked here is checked: it is an Indexed Job whose RUNNER_SHARD_COUNT is its completions,
+/// running `--shard auto`, and under each index's variables `runner check` gives one shard of
+/// N, the N of them covering the grid once.
+#[test]
+fn the_kubernetes_manifest_sets_what_shard_auto_reads() {
+    let guide = std::fs::read_to_string(repo().join("docs/sharding.md")).unwrap();
+    let manifest = guide
+        .split("```yaml\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a yaml block");
+    assert!(manifest.contains("completionMode: Indexed"), "{manifest}");
+    let value_after = |key: &str| -> String {
+        let at = manifest.find(key).unwrap_or_else(|| panic!("{key}")) + key.len();
+        manifest[at..]
+            .lines()
+            .next()
+            .unwrap()
+            .trim()
+            .trim_matches('"')
+            .to_string()
+    };
+    let completions: usize = value_after("completions:").parse().unwrap();
+    let count_at = manifest
+        .find("name: RUNNER_SHARD_COUNT")
+        .expect("RUNNER_SHARD_COUNT");
+    let count: usize = manifest[count_at..]
+        .lines()
+        .nth(1)
+        .and_then(|l| l.trim().strip_prefix("value:"))
+        .map(|v| v.trim().trim_matches('"').parse().unwrap())
+        .expect("its value");
+    assert_eq!(count, completions);
+    assert!(manifest.contains(r#""--shard", "auto""#), "{manifest}");
+    // each pod's index gives its own shard; together they cover the grid once
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = experiment(
+        tmp.path(),
+        "k8s",
+        "train_size = 100\n[grid]\neta = [0.1, 0.5, 1.0, 3.0, 10.0]\nepochs = 1\nseeds = 2\n",
+    );
+    let mut runs = 0;
+    for index in 0..completions {
+        let out = runner(tmp.path())
+            .args(["check", "--shard", "auto"])
+            .arg(&exp)
+            .env("JOB_COMPLETION_INDEX", index.to_string())
+            .env("RUNNER_SHARD_COUNT", count.to_string())
+            .env_remove("SLURM_ARRAY_TASK_ID")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text}");
+        assert!(
+            text.contains(&format!("k8s-shard-{}-of-{count}", index + 1)),
+            "{text}"
+        );
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("distinct runs:"))
+            .unwrap();
+        runs += line
+            .split_whitespace()
+            .last()
+            .unwrap()
+            .parse::<usize>()
+            .unwrap();
+    }
+    assert_eq!(runs, 10);
 }

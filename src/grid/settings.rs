@@ -194,6 +194,8 @@ pub struct Setting {
     pub form: Option<&'static str>,
     /// What people call it elsewhere (the book's code, other tools), for "did you mean".
     pub aliases: &'static [&'static str],
+    /// What it means, for the guide's table of keys ([`keys_table`]).
+    pub doc: &'static str,
     pub kind: Kind,
     pub default: fn() -> Value,
     pub get: fn(&RunSettings) -> Value,
@@ -254,12 +256,61 @@ impl fmt::Debug for Setting {
     }
 }
 
+/// The guide's table of the run settings' keys (`docs/experiment-file.md`, between the
+/// `keys table` markers), made from [`SETTINGS`]: a test fails when the guide's copy is stale.
+pub fn keys_table() -> String {
+    let mut out = String::from(
+        "| key | default | allowed | meaning | in zips, variants, random search |\n\
+         | --- | --- | --- | --- | --- |\n",
+    );
+    for s in &SETTINGS {
+        let table = if s.in_grid { "grid" } else { "data" };
+        let key = match s.form {
+            Some(form) => format!("`{table}.{}` (or `{form}`)", s.name),
+            None => format!("`{table}.{}`", s.name),
+        };
+        let default = match (s.default)() {
+            Value::Sizes(sizes) => format!("`{sizes:?}`"),
+            v @ (Value::Float(_) | Value::Int(_) | Value::Bool(_)) => format!("`{v}`"),
+            v => format!("`\"{v}\"`"),
+        };
+        let allowed = match s.kind {
+            Kind::Sizes => "a list of whole numbers, or a list of such lists".to_string(),
+            Kind::Float { rule, .. } | Kind::Text { rule, .. } => rule.to_string(),
+            Kind::Bool { .. } => "`true`, `false`".to_string(),
+            Kind::Int { what, max, .. } => what.replace(" ({max})", "").replace(
+                "{max}",
+                match max {
+                    Max::Fixed(_) => "the maximum",
+                    Max::Available => "the training images left after the validation split",
+                    Max::TrainSize => "train_size",
+                },
+            ),
+            Kind::Choice { names, .. } => names
+                .iter()
+                .map(|n| format!("`\"{n}\"`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        let yes = |b: bool| if b { "yes" } else { "no" };
+        out.push_str(&format!(
+            "| {key} | {default} | {allowed} | {} | {}, {}, {} |\n",
+            s.doc,
+            yes(s.zip),
+            yes(s.variant),
+            yes(s.searched)
+        ));
+    }
+    out
+}
+
 /// The settings table, in the order of the CSV columns and of run ids.
 pub static SETTINGS: [Setting; 15] = [
     Setting {
         name: "sizes",
         form: Some("hidden"),
         aliases: &["layers"],
+        doc: "the network's layer sizes, at least two layers, the first 784 and the last 10; a list of them sweeps networks. `hidden` gives the hidden layers' widths instead (the input and output layers are the data set's): `hidden = 30` is `[784, 30, 10]`, `hidden = [10, 30, 100]` three networks, `hidden = { range = [10, 100], step = 10 }` ten, `hidden = [[100, 30], [30]]` each network's hidden layers; give `sizes` or `hidden`, not both",
         kind: Kind::Sizes,
         default: || Value::Sizes(vec![784, 30, 10]),
         get: |r| Value::Sizes(r.sizes.clone()),
@@ -282,6 +333,7 @@ pub static SETTINGS: [Setting; 15] = [
         name: "eta",
         form: None,
         aliases: &["learning_rate", "lr"],
+        doc: "the learning rate of mini-batch SGD",
         kind: Kind::Float {
             // (training computes in f32: a smaller eta would be 0 there)
             allowed: |x| x.is_finite() && x >= f32::MIN_POSITIVE as f64 && x <= f32::MAX as f64,
@@ -306,6 +358,7 @@ pub static SETTINGS: [Setting; 15] = [
         name: "batch_size",
         form: None,
         aliases: &["mini_batch_size", "batch"],
+        doc: "the mini-batch size m",
         kind: Kind::Int {
             min: 1,
             max: Max::TrainSize,
@@ -329,6 +382,7 @@ pub static SETTINGS: [Setting; 15] = [
         name: "epochs",
         form: None,
         aliases: &["epoch"],
+        doc: "passes over the training set",
         kind: Kind::Int {
             min: 1,
             max: Max::Fixed(100_000),
@@ -352,6 +406,7 @@ pub static SETTINGS: [Setting; 15] = [
         name: "seed",
         form: None,
         aliases: &[],
+        doc: "the seed of the initial weights, the shuffles and the dropout masks; `seeds = 5` is shorthand for `seed = [1, 2, 3, 4, 5]` (give one of `seed` and `seeds`)",
         kind: Kind::Int {
             min: 0,
             max: Max::Fixed(u64::MAX),
@@ -379,6 +434,7 @@ pub static SETTINGS: [Setting; 15] = [
         name: "cost",
         form: Some("output"),
         aliases: &[],
+        doc: "`quadratic`: C = ½‖a−y‖²; `cross-entropy`: the output delta is a − y; `log-likelihood`: a softmax output layer, C = −ln a_y, output delta a − y. `output = \"softmax\"` is another way to write `cost = \"log-likelihood\"` (`output = [\"sigmoid\", \"softmax\"]` sweeps both, the sigmoid with `cost`)",
         kind: Kind::Choice {
             names: &["quadratic", "cross-entropy", "log-likelihood"],
             value: |i| Value::Cost(Cost::ALL[i]),
@@ -404,6 +460,7 @@ pub static SETTINGS: [Setting; 15] = [
         name: "init",
         form: None,
         aliases: &[],
+        doc: "`large`: weights and biases N(0, 1); `scaled`: weights N(0, 1/n_in), biases N(0, 1)",
         kind: Kind::Choice {
             names: &["large", "scaled"],
             value: |i| Value::Init(Init::ALL[i]),
@@ -429,6 +486,7 @@ pub static SETTINGS: [Setting; 15] = [
         name: "lambda",
         form: None,
         aliases: &["lmbda", "l2"],
+        doc: "L2 regularisation: w ← (1 − eta·lambda/n)·w − (eta/m)·Σ∇, n the number of training examples",
         kind: Kind::Float {
             allowed: |x| x.is_finite() && (0.0..=f32::MAX as f64).contains(&x),
             rule: "the L2 regularisation lambda must be a finite number >= 0, e.g. 5.0 (0 turns it \
@@ -451,6 +509,7 @@ pub static SETTINGS: [Setting; 15] = [
         name: "train_size",
         form: None,
         aliases: &[],
+        doc: "the first N training images (set in `[data]`, in a zip or a variant)",
         kind: Kind::Int {
             min: 1,
             max: Max::Available,
@@ -474,6 +533,7 @@ pub static SETTINGS: [Setting; 15] = [
         name: "activation",
         form: None,
         aliases: &[],
+        doc: "the hidden layers' neurons (`relu` is max(0, z)); the output layer is sigmoid or softmax (`cost`)",
         kind: Kind::Choice {
             names: &["sigmoid", "tanh", "relu"],
             value: |i| Value::Activation(Activation::ALL[i]),
@@ -499,6 +559,7 @@ pub static SETTINGS: [Setting; 15] = [
         name: "momentum",
         form: None,
         aliases: &["mu"],
+        doc: "mu of momentum-based SGD: v ← mu·v − eta·(lambda/n)·w − (eta/m)·Σ∇, w ← w + v (biases the same without the lambda term); 0 is plain SGD",
         kind: Kind::Float {
             allowed: |x| x.is_finite() && (0.0..1.0).contains(&x),
             rule: "the momentum coefficient mu must be from 0 (plain SGD) up to, not including, 1, e.g. 0.9",
@@ -520,6 +581,7 @@ pub static SETTINGS: [Setting; 15] = [
         name: "eta_schedule",
         form: None,
         aliases: &["schedule"],
+        doc: "`halve:N` is the book's schedule: halve eta each time the validation accuracy has not improved for N epochs, and stop once eta has fallen to 1/128 of its start",
         kind: Kind::Text {
             parse: |text| Schedule::parse(text).map(Value::Schedule),
             rule: "use \"constant\" or \"halve:N\" (halve eta each time the validation accuracy has \
@@ -546,6 +608,7 @@ pub static SETTINGS: [Setting; 15] = [
         name: "early_stopping",
         form: None,
         aliases: &["patience"],
+        doc: "stop a run when its validation accuracy has not improved for N epochs (0: never)",
         kind: Kind::Int {
             min: 0,
             max: Max::Fixed(100_000),
@@ -569,6 +632,7 @@ pub static SETTINGS: [Setting; 15] = [
         name: "expand",
         form: None,
         aliases: &[],
+        doc: "train on the book's expanded data: each training image followed by its copies shifted one pixel down, up, right and left (5 × `train_size` examples, and n = 5 × `train_size` in the L2 term)",
         kind: Kind::Bool {
             rule: "`expand = true` trains on each image and its four one-pixel shifts",
         },
@@ -593,6 +657,7 @@ pub static SETTINGS: [Setting; 15] = [
         name: "dropout",
         form: None,
         aliases: &["dropout_rate", "p_drop"],
+        doc: "drop each hidden neuron with probability p for each example while training, scaling the kept ones by 1/(1 − p) (so evaluation is unchanged); the masks come from the run's seed and the example's place in the run; 0 is off",
         kind: Kind::Float {
             allowed: |x| x.is_finite() && (0.0..1.0).contains(&x),
             rule: "dropout is the probability of dropping each hidden neuron while training, from 0 \
@@ -710,5 +775,36 @@ mod tests {
         assert_eq!(setting("sizes").unwrap().number("784-30-20-10"), None);
         assert_eq!(extra_default("momentum"), "0.0");
         assert_eq!(extra_default(VARIANT), "");
+    }
+}
+
+#[cfg(test)]
+mod keys_table_tests {
+    /// The guide's table is [`super::keys_table`]'s; with `RUNNER_WRITE_DOCS=1` the test writes
+    /// it there instead of failing.
+    #[test]
+    fn the_guides_table_of_keys_is_the_settings_table() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/experiment-file.md");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let (begin, end) = ("<!-- keys table: begin -->\n", "<!-- keys table: end -->");
+        let start = text.find(begin).expect("the begin marker") + begin.len();
+        let stop = text.find(end).expect("the end marker");
+        let table = super::keys_table();
+        if text[start..stop] != table {
+            if std::env::var_os("RUNNER_WRITE_DOCS").is_some() {
+                std::fs::write(&path, format!("{}{table}{}", &text[..start], &text[stop..]))
+                    .unwrap();
+            } else {
+                panic!(
+                    "{} is stale: its table of keys is not the settings table's; run \
+                     `RUNNER_WRITE_DOCS=1 cargo test keys_table` to rewrite it",
+                    path.display()
+                );
+            }
+        }
+        // the table holds every setting
+        for s in &super::SETTINGS {
+            assert!(table.contains(&format!(".{}`", s.name)), "{}", s.name);
+        }
     }
 }
