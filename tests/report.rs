@@ -498,3 +498,58 @@ fn a_partial_folder_says_how_many_runs_never_started() {
         "{md}"
     );
 }
+
+/// The A/A test of "clearly better": 400 seeds of one configuration, dealt into 40 repeats of two
+/// labels of 5 seeds each (disjoint seeds, the same settings). The comparison the summary makes
+/// must call one label clearly better in at most 5% of the repeats (2 of 40): its 95% interval
+/// is honest. And a real difference (eta 3.0 against 0.03, the same seeds) is seen.
+#[test]
+fn clearly_better_is_declared_for_no_more_than_five_percent_of_identical_configurations() {
+    use runner::report::compare::Versus;
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = experiment(
+        tmp.path(),
+        "aa",
+        "train_size = 300\nvalidation_size = 2000\nmonitor = [\"validation_accuracy\"]\n\
+         [grid]\nsizes = [784, 10, 10]\neta = [0.03, 3.0]\nepochs = 2\nseeds = 400\n",
+    );
+    runner(tmp.path()).arg(&exp).arg("-q").assert().success();
+    let runs = crate::common::csv_rows(&tmp.path().join("results/aa/runs.csv"));
+    let of = |eta: &str, seeds: std::ops::RangeInclusive<u64>| -> Vec<(u64, f64)> {
+        runs.iter()
+            .filter(|r| r["eta"] == eta)
+            .map(|r| {
+                (
+                    r["seed"].parse().unwrap(),
+                    r["best_validation_accuracy"].parse().unwrap(),
+                )
+            })
+            .filter(|(s, _)| seeds.contains(s))
+            .collect()
+    };
+    let mut winners = 0;
+    for repeat in 0..40u64 {
+        let (a, b) = (
+            of("3.0", 10 * repeat + 1..=10 * repeat + 5),
+            of("3.0", 10 * repeat + 6..=10 * repeat + 10),
+        );
+        assert_eq!((a.len(), b.len()), (5, 5));
+        // the summary compares the better mean with the other
+        let mean = |x: &[(u64, f64)]| x.iter().map(|p| p.1).sum::<f64>() / 5.0;
+        let v = if mean(&a) >= mean(&b) {
+            Versus::of(&a, &b)
+        } else {
+            Versus::of(&b, &a)
+        };
+        assert_eq!(v.method, "Welch t");
+        winners += v.clearly_better as usize;
+    }
+    assert!(
+        winners <= 2,
+        "{winners} of 40 identical pairs called clearly better"
+    );
+    // the same seeds, a real difference: paired, clearly better
+    let v = Versus::of(&of("3.0", 1..=5), &of("0.03", 1..=5));
+    assert!(v.clearly_better && v.method == "paired t", "{v:?}");
+    eprintln!("A/A: {winners} of 40 repeats declared a winner");
+}

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
+pub mod compare;
 pub mod export;
 mod html;
 mod interactive;

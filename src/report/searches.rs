@@ -8,6 +8,8 @@ use std::fmt::Write as _;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
+use super::compare::Versus;
+
 use crate::config::Experiment;
 use crate::grid::float_label;
 use crate::metrics::Status;
@@ -92,6 +94,10 @@ pub struct HalvingSummary {
     /// The configurations that trained to the end, best first, with the metric's mean after
     /// the last epoch.
     pub standing: Vec<(String, f64)>,
+    /// The best configuration against the runner-up of the standing, seed by seed, on the
+    /// metric after the last epoch (a cost's sign turned, so that better is positive).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub versus_runner_up: Option<Versus>,
 }
 
 /// The training cost of each seed's untrained network, which the verdicts compare the first
@@ -389,6 +395,28 @@ pub fn halving(
         })
         .collect();
     let (rungs, standing) = h.replay_to(epochs, &members, |id| traces.get(id));
+    // each seed's metric after the last epoch, for one configuration (better is higher)
+    let sign = if crate::search::halving::higher_is_better(h.metric) {
+        1.0
+    } else {
+        -1.0
+    };
+    let last_values = |configuration: &str| -> Vec<(u64, f64)> {
+        grid.iter()
+            .filter(|r| r.configuration_key() == configuration)
+            .filter_map(|r| {
+                let t = traces.get(r.id().as_str())?;
+                Some((r.seed, sign * *t.values.get(epochs.checked_sub(1)?)?))
+            })
+            .collect()
+    };
+    let versus_runner_up = match standing.as_deref() {
+        Some([best, second, ..]) => Some(Versus::of(
+            &last_values(&best.configuration),
+            &last_values(&second.configuration),
+        )),
+        _ => None,
+    };
     let label = |key: &str| {
         members
             .iter()
@@ -419,6 +447,7 @@ pub fn halving(
             .iter()
             .map(|r| (label(&r.configuration), r.value))
             .collect(),
+        versus_runner_up,
     }
 }
 
@@ -452,6 +481,15 @@ impl HalvingSummary {
                     self.metric,
                     value(*v)
                 );
+                if let (Some((second, _)), Some(versus)) =
+                    (self.standing.get(1), &self.versus_runner_up)
+                {
+                    let _ = write!(
+                        text,
+                        " Against the runner-up, {second}: {}.",
+                        versus.describe()
+                    );
+                }
             }
             None => text.push_str(" It has not finished: run the experiment again to resume it."),
         }

@@ -2,7 +2,7 @@
 //! statistics over seeds, and a paragraph per swept setting. Built from `metrics.csv` alone, so
 //! it works on merged or resumed results and on a CSV from another tool with the same columns.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use serde::Serialize;
@@ -11,6 +11,8 @@ use crate::grid::float_label;
 use crate::grid::settings::{self, SETTINGS, VARIANT};
 use crate::metrics::Metric;
 use crate::stability::{Curve, Majority, Verdict};
+
+pub use super::compare::Versus;
 use crate::store::{ConfigKey, MetricsRow};
 
 /// Mean and sample standard deviation.
@@ -126,6 +128,13 @@ pub struct Summary {
     /// What successive halving did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub halving: Option<super::searches::HalvingSummary>,
+    /// The best configuration against the runner-up, seed by seed (with two or more
+    /// configurations, the best above chance).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub versus_runner_up: Option<Versus>,
+    /// For each swept setting, its best value against the runner-up value.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub versus_runner_up_by_setting: BTreeMap<&'static str, Versus>,
 }
 
 /// The accuracy a summary ranks by: the first monitored of validation, test and training.
@@ -239,10 +248,21 @@ pub fn summarize(rows: &[MetricsRow]) -> Summary {
             }
         });
     }
+    let mut versus_runner_up_by_setting = BTreeMap::new();
     let answers = swept
         .iter()
-        .map(|k| answer(k, &groups, accuracy, train_cost_monitored))
+        .map(|k| {
+            let (text, versus) = answer(k, &groups, accuracy, train_cost_monitored);
+            if let Some(v) = versus {
+                versus_runner_up_by_setting.insert(*k, v);
+            }
+            text
+        })
         .collect();
+    let versus_runner_up = match &groups[..] {
+        [best, second, ..] if above_chance(best) => Some(versus(best, second)),
+        _ => None,
+    };
     Summary {
         accuracy,
         train_cost_monitored,
@@ -255,7 +275,24 @@ pub fn summarize(rows: &[MetricsRow]) -> Summary {
         recommended: None,
         threshold: None,
         halving: None,
+        versus_runner_up,
+        versus_runner_up_by_setting,
     }
+}
+
+/// Each seed's best accuracy.
+fn seed_values(c: &Configuration) -> Vec<(u64, f64)> {
+    c.runs.iter().map(|r| (r.seed, r.best_accuracy)).collect()
+}
+
+/// `best` against `second`, seed by seed ([`Versus`]).
+fn versus(best: &Configuration, second: &Configuration) -> Versus {
+    Versus::of(&seed_values(best), &seed_values(second))
+}
+
+/// Whether a configuration trained above chance (only then is it named best).
+fn above_chance(c: &Configuration) -> bool {
+    !c.best_accuracy.mean.is_nan() && c.best_accuracy.mean >= crate::stability::CHANCE_BEST
 }
 
 /// One configuration's runs (a curve per seed) and their statistics.
@@ -332,18 +369,20 @@ pub fn best_per_value<'g>(
     out
 }
 
+/// The answer paragraph for `key`, and its best value against the runner-up value.
 fn answer(
     key: &str,
     groups: &[Configuration],
     accuracy: &str,
     train_cost_monitored: bool,
-) -> String {
+) -> (String, Option<Versus>) {
     if accuracy.is_empty() {
-        return format!(
+        let text = format!(
             "**{key}**: no accuracy was monitored (`data.monitor` lists only costs), so the \
              values cannot be ranked; monitor validation_accuracy (or test_accuracy or \
              train_accuracy) to compare them."
         );
+        return (text, None);
     }
     let per_value = best_per_value(key, groups);
     let mut ranked: Vec<&(String, &Configuration)> = per_value.iter().collect();
@@ -353,26 +392,32 @@ fn answer(
             .partial_cmp(&a.1.best_accuracy.mean)
             .unwrap_or(std::cmp::Ordering::Equal)
     });
-    let mut text = headline(key, &ranked, accuracy);
+    let (mut text, versus) = headline(key, &ranked, accuracy);
     if key == "eta" {
         text.push(' ');
         text.push_str(&eta_threshold(&per_value, train_cost_monitored));
     }
-    text
+    (text, versus)
 }
 
-/// The headline of a setting's answer: its best value and the runner-up, or, when every value
-/// sat at chance, that none is named best (the ranking would be noise).
-fn headline(key: &str, ranked: &[&(String, &Configuration)], accuracy: &str) -> String {
+/// The headline of a setting's answer: its best value and the runner-up, compared seed by seed
+/// ([`Versus`]), or, when every value sat at chance, that none is named best (the ranking would
+/// be noise).
+fn headline(
+    key: &str,
+    ranked: &[&(String, &Configuration)],
+    accuracy: &str,
+) -> (String, Option<Versus>) {
     let (best_v, best) = ranked[0];
-    if best.best_accuracy.mean.is_nan() || best.best_accuracy.mean < crate::stability::CHANCE_BEST {
-        return format!(
+    if !above_chance(best) {
+        let text = format!(
             "**{key}**: no value of {key} trained above chance: the highest best {accuracy} \
              accuracy, {} at {key} = {best_v}, is below {:.0}% (guessing one of ten digits is \
              10%), so none is named best.",
             pct_stat(&best.best_accuracy),
             100.0 * crate::stability::CHANCE_BEST
         );
+        return (text, None);
     }
     let mut text = format!(
         "**{key}**: the best value is {key} = {best_v}, with a best {accuracy} accuracy of {} \
@@ -381,23 +426,21 @@ fn headline(key: &str, ranked: &[&(String, &Configuration)], accuracy: &str) -> 
         best.seeds,
         if best.seeds == 1 { "" } else { "s" }
     );
+    let mut compared = None;
     if let Some((second_v, second)) = ranked.get(1) {
         let gap = best.best_accuracy.mean - second.best_accuracy.mean;
-        let spread = best.best_accuracy.std.max(second.best_accuracy.std);
+        let v = versus(best, second);
         let _ = write!(
             text,
-            "; the runner-up, {key} = {second_v}, reaches {}, {:.2} points less{}",
+            "; the runner-up, {key} = {second_v}, reaches {}, {:.2} points less; {}",
             pct_stat(&second.best_accuracy),
             100.0 * gap,
-            if best.seeds > 1 && gap < 2.0 * spread {
-                " — within the spread over seeds, so the two are not clearly different"
-            } else {
-                ""
-            }
+            v.describe()
         );
+        compared = Some(v);
     }
     text.push('.');
-    text
+    (text, compared)
 }
 
 /// The book's question about the learning rate: where does training stop improving steadily?
