@@ -564,7 +564,10 @@ fn an_installed_runner_starts_and_trains_in_an_empty_folder() {
         .args(["check", "mine.toml"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("distinct runs:    8"));
+        .stdout(predicate::str::contains("distinct runs:    8"))
+        .stdout(predicate::str::contains(
+            "data:             mnist built into runner (`runner data` says why)",
+        ));
     // a quick version of it, trained from the built-in data
     let quick = starter
         .replace("epochs = 10", "epochs = 1")

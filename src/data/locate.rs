@@ -162,94 +162,147 @@ fn look_at(dir: &Path) -> (bool, String) {
 
 /// Decides where the data set of `request` comes from (see the module's rules).
 pub fn locate(request: &Request) -> Located {
-    let kind = request.kind;
-    let name = kind.name();
-    let mut places = Vec::new();
-    let done = |places: Vec<Place>, used: Option<usize>, source| Located {
-        kind,
-        places,
-        used,
-        source,
+    let mut looked = Looked {
+        kind: request.kind,
+        places: Vec::new(),
     };
     if let Some(dir) = &request.named_dir {
-        let found = find_folder(dir, &request.cwd, &request.base);
-        places.push(Place {
-            rule: "data.dir in the experiment file (the current folder, then beside the \
-                   experiment file and its parents)"
-                .to_string(),
-            path: Some(found.clone().unwrap_or_else(|| dir.clone())),
-            found: if found.is_some() {
-                "found".to_string()
+        return looked.named(dir, request);
+    }
+    if let Some(root) = &request.data_dir_variable {
+        return looked.variable(root);
+    }
+    looked.place(
+        format!("${DATA_DIR_VARIABLE}/{}", request.kind.name()),
+        None,
+        "not set",
+    );
+    let mut looked = match looked.default_folder(request) {
+        Ok(found) => return found,
+        Err(looked) => looked,
+    };
+    let platform = request
+        .platform_dir
+        .as_ref()
+        .map(|p| p.join(request.kind.name()));
+    looked = match looked.platform(platform.as_deref()) {
+        Ok(found) => return found,
+        Err(looked) => looked,
+    };
+    if request.kind == DatasetKind::Mnist {
+        looked.place(
+            "built into runner".to_string(),
+            None,
+            if request.built_in {
+                "yes: the repository's four files, 11.4 MB"
             } else {
-                "no such folder".to_string()
+                "no: this binary was built without them"
             },
-        });
-        return match found {
-            Some(dir) => done(places, Some(0), Ok(Source::Folder(dir))),
-            None => done(
-                places,
-                None,
-                Err(NotFound {
-                    setting: Some("data.dir"),
-                    message: format!(
-                        "the data folder '{}' does not exist (looked in the current folder and \
-                         beside the experiment file); it must hold the four IDX files, as \
-                         data/mnist in the repository does{}",
-                        dir.display(),
-                        if kind == DatasetKind::FashionMnist {
-                            " (Fashion-MNIST: apt-get install dataset-fashion-mnist, or set \
-                             data.dir)"
-                        } else {
-                            ""
-                        }
-                    ),
-                }),
-            ),
-        };
-    }
-    // 1. the variable
-    let rule = format!("${DATA_DIR_VARIABLE}/{name}");
-    match &request.data_dir_variable {
-        Some(root) => {
-            let dir = root.join(name);
-            let (holds, found) = look_at(&dir);
-            places.push(Place {
-                rule,
-                path: Some(dir.clone()),
-                found: found.clone(),
-            });
-            if holds {
-                let used = places.len() - 1;
-                return done(places, Some(used), Ok(Source::Folder(dir)));
-            }
-            let fetch = if kind == DatasetKind::Mnist {
-                " (`runner data fetch` downloads MNIST there)"
-            } else {
-                ""
-            };
-            return done(
-                places,
-                None,
-                Err(NotFound {
-                    setting: Some(DATA_DIR_VARIABLE),
-                    message: format!(
-                        "{DATA_DIR_VARIABLE} is set to '{}', but '{}' does not hold the {name} \
-                         data set: {found}{fetch}; or unset {DATA_DIR_VARIABLE}",
-                        root.display(),
-                        dir.display()
-                    ),
-                }),
-            );
+        );
+        if request.built_in {
+            return looked.found(Source::BuiltIn);
         }
-        None => places.push(Place {
-            rule,
-            path: None,
-            found: "not set".to_string(),
-        }),
     }
-    // 2. the data set's default folder
-    if let Some(default) = kind.default_dir() {
-        let default = Path::new(default);
+    looked.nothing(platform.as_deref())
+}
+
+/// The places looked at so far, in order.
+struct Looked {
+    kind: DatasetKind,
+    places: Vec<Place>,
+}
+
+impl Looked {
+    fn place(&mut self, rule: String, path: Option<PathBuf>, found: impl Into<String>) {
+        self.places.push(Place {
+            rule,
+            path,
+            found: found.into(),
+        });
+    }
+
+    /// The last place looked at is the one used.
+    fn found(self, source: Source) -> Located {
+        Located {
+            kind: self.kind,
+            used: Some(self.places.len() - 1),
+            places: self.places,
+            source: Ok(source),
+        }
+    }
+
+    fn not_found(self, setting: Option<&'static str>, message: String) -> Located {
+        Located {
+            kind: self.kind,
+            used: None,
+            places: self.places,
+            source: Err(NotFound { setting, message }),
+        }
+    }
+
+    /// Rule 1: the folder the experiment file names, or an error naming `data.dir`.
+    fn named(mut self, dir: &Path, request: &Request) -> Located {
+        let found = find_folder(dir, &request.cwd, &request.base);
+        self.place(
+            "data.dir in the experiment file (the current folder, then beside the experiment \
+             file and its parents)"
+                .to_string(),
+            Some(found.clone().unwrap_or_else(|| dir.to_path_buf())),
+            if found.is_some() {
+                "found"
+            } else {
+                "no such folder"
+            },
+        );
+        if let Some(dir) = found {
+            return self.found(Source::Folder(dir));
+        }
+        let fashion = if self.kind == DatasetKind::FashionMnist {
+            " (Fashion-MNIST: apt-get install dataset-fashion-mnist, or set data.dir)"
+        } else {
+            ""
+        };
+        let message = format!(
+            "the data folder '{}' does not exist (looked in the current folder and beside the \
+             experiment file); it must hold the four IDX files, as data/mnist in the repository \
+             does{fashion}",
+            dir.display()
+        );
+        self.not_found(Some("data.dir"), message)
+    }
+
+    /// Rule 2: `$RUNNER_DATA_DIR/NAME`, or an error naming the variable.
+    fn variable(mut self, root: &Path) -> Located {
+        let name = self.kind.name();
+        let dir = root.join(name);
+        let (holds, found) = look_at(&dir);
+        self.place(
+            format!("${DATA_DIR_VARIABLE}/{name}"),
+            Some(dir.clone()),
+            found.clone(),
+        );
+        if holds {
+            return self.found(Source::Folder(dir));
+        }
+        let fetch = if self.kind == DatasetKind::Mnist {
+            " (`runner data fetch` downloads MNIST there)"
+        } else {
+            ""
+        };
+        let message = format!(
+            "{DATA_DIR_VARIABLE} is set to '{}', but '{}' does not hold the {name} data set: \
+             {found}{fetch}; or unset {DATA_DIR_VARIABLE}",
+            root.display(),
+            dir.display()
+        );
+        self.not_found(Some(DATA_DIR_VARIABLE), message)
+    }
+
+    /// Rule 3: the data set's default folder, when it exists (`Err`: look further).
+    fn default_folder(mut self, request: &Request) -> Result<Located, Looked> {
+        let Some(default) = self.kind.default_dir().map(Path::new) else {
+            return Err(self);
+        };
         let found = find_folder(default, &request.cwd, &request.base);
         let rule = if default.is_absolute() {
             "the data set's default folder".to_string()
@@ -259,73 +312,70 @@ pub fn locate(request: &Request) -> Located {
                 default.display()
             )
         };
-        places.push(Place {
+        let path = found.clone().unwrap_or_else(|| default.to_path_buf());
+        self.place(
             rule,
-            path: Some(found.clone().unwrap_or_else(|| default.to_path_buf())),
-            found: if found.is_some() {
-                "found".to_string()
+            Some(path),
+            if found.is_some() {
+                "found"
             } else {
-                "no such folder".to_string()
+                "no such folder"
             },
-        });
-        if let Some(dir) = found {
-            let used = places.len() - 1;
-            return done(places, Some(used), Ok(Source::Folder(dir)));
+        );
+        match found {
+            Some(dir) => Ok(self.found(Source::Folder(dir))),
+            None => Err(self),
         }
     }
-    // 3. the platform's data folder
-    let platform = request.platform_dir.as_ref().map(|p| p.join(name));
-    let (holds, found) = match &platform {
-        Some(dir) => look_at(dir),
-        None => (false, "this platform has none".to_string()),
-    };
-    places.push(Place {
-        rule: "the platform's data folder".to_string(),
-        path: platform.clone(),
-        found,
-    });
-    if let (true, Some(dir)) = (holds, platform.clone()) {
-        let used = places.len() - 1;
-        return done(places, Some(used), Ok(Source::Folder(dir)));
-    }
-    // 4. built in
-    if kind == DatasetKind::Mnist {
-        places.push(Place {
-            rule: "built into runner".to_string(),
-            path: None,
-            found: if request.built_in {
-                "yes: the repository's four files, 11.4 MB".to_string()
-            } else {
-                "no: this binary was built without them".to_string()
-            },
-        });
-        if request.built_in {
-            let used = places.len() - 1;
-            return done(places, Some(used), Ok(Source::BuiltIn));
+
+    /// Rule 4: the platform's data folder, when it holds the four files (`Err`: look further).
+    fn platform(mut self, dir: Option<&Path>) -> Result<Located, Looked> {
+        let (holds, found) = match dir {
+            Some(dir) => look_at(dir),
+            None => (false, "this platform has none".to_string()),
+        };
+        self.place(
+            "the platform's data folder".to_string(),
+            dir.map(Path::to_path_buf),
+            found,
+        );
+        match dir.filter(|_| holds) {
+            Some(dir) => Ok(self.found(Source::Folder(dir.to_path_buf()))),
+            None => Err(self),
         }
     }
-    let message = match (kind, &platform) {
-        (DatasetKind::Mnist, Some(dir)) => format!(
-            "no MNIST found (`runner data` shows where it looked); run `runner data fetch` to \
-             download it to '{}', or set data.dir in the experiment file",
-            dir.display()
-        ),
-        (DatasetKind::FashionMnist, _) => "no Fashion-MNIST found: apt-get install \
-                                           dataset-fashion-mnist, or set data.dir"
-            .to_string(),
-        _ => format!("no {name} data set found: set data.dir in the experiment file"),
-    };
-    done(
-        places,
-        None,
-        Err(NotFound {
-            setting: None,
-            message,
-        }),
-    )
+
+    /// Nothing found: what to do.
+    fn nothing(self, platform: Option<&Path>) -> Located {
+        let message = match (self.kind, platform) {
+            (DatasetKind::Mnist, Some(dir)) => format!(
+                "no MNIST found (`runner data` shows where it looked); run `runner data fetch` \
+                 to download it to '{}', or set data.dir in the experiment file",
+                dir.display()
+            ),
+            (DatasetKind::FashionMnist, _) => "no Fashion-MNIST found: apt-get install \
+                                               dataset-fashion-mnist, or set data.dir"
+                .to_string(),
+            (kind, _) => format!(
+                "no {} data set found: set data.dir in the experiment file",
+                kind.name()
+            ),
+        };
+        self.not_found(None, message)
+    }
 }
 
 impl Located {
+    /// The source used, in a few words: `mnist from data/mnist`, `mnist built into runner`, or
+    /// `none found`.
+    pub fn used(&self) -> String {
+        match &self.source {
+            Ok(Source::Folder(dir)) => format!("{} from {}", self.kind.name(), dir.display()),
+            Ok(Source::BuiltIn) => format!("{} built into runner", self.kind.name()),
+            Err(_) => format!("no {} found", self.kind.name()),
+        }
+    }
+
     /// The report `runner data` prints: every place looked at, the one used, and why.
     pub fn describe(&self) -> String {
         let mut out = format!("data set: {}\n", self.kind.name());

@@ -395,26 +395,14 @@ pub fn halving(
         })
         .collect();
     let (rungs, standing) = h.replay_to(epochs, &members, |id| traces.get(id));
-    // each seed's metric after the last epoch, for one configuration (better is higher)
-    let sign = if crate::search::halving::higher_is_better(h.metric) {
-        1.0
-    } else {
-        -1.0
-    };
-    let last_values = |configuration: &str| -> Vec<(u64, f64)> {
-        grid.iter()
-            .filter(|r| r.configuration_key() == configuration)
-            .filter_map(|r| {
-                let t = traces.get(r.id().as_str())?;
-                Some((r.seed, sign * *t.values.get(epochs.checked_sub(1)?)?))
-            })
-            .collect()
-    };
     let versus_runner_up = match standing.as_deref() {
-        Some([best, second, ..]) => Some(Versus::of(
-            &last_values(&best.configuration),
-            &last_values(&second.configuration),
-        )),
+        Some([best, second, ..]) => {
+            let last = |c: &str| last_values(h, &grid, &traces, c);
+            Some(Versus::of(
+                &last(&best.configuration),
+                &last(&second.configuration),
+            ))
+        }
         _ => None,
     };
     let label = |key: &str| {
@@ -449,6 +437,28 @@ pub fn halving(
             .collect(),
         versus_runner_up,
     }
+}
+
+/// Each seed's value of halving's metric after the last epoch, for one configuration (a cost's
+/// sign turned, so that better is higher).
+fn last_values(
+    h: &Halving,
+    grid: &[crate::grid::RunSettings],
+    traces: &HashMap<&str, Trace>,
+    configuration: &str,
+) -> Vec<(u64, f64)> {
+    let sign = if crate::search::halving::higher_is_better(h.metric) {
+        1.0
+    } else {
+        -1.0
+    };
+    grid.iter()
+        .filter(|r| r.configuration_key() == configuration)
+        .filter_map(|r| {
+            let t = traces.get(r.id().as_str())?;
+            Some((r.seed, sign * *t.values.get(r.epochs.checked_sub(1)?)?))
+        })
+        .collect()
 }
 
 impl HalvingSummary {

@@ -30,12 +30,19 @@ pub struct CheckReport {
     pub memory_bytes: u64,
     /// What a search will train instead of the whole grid.
     pub search: Option<String>,
+    /// Where the data set comes from (`runner data` says why).
+    pub data: String,
 }
 
 impl std::fmt::Display for CheckReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "grid points:      {}", self.grid_points)?;
         writeln!(f, "distinct runs:    {}", self.runs)?;
+        writeln!(
+            f,
+            "data:             {} (`runner data` says why)",
+            self.data
+        )?;
         writeln!(
             f,
             "already finished: {} (in {})",
@@ -139,6 +146,7 @@ pub fn check(exp: &Experiment, opts: &SweepOptions) -> Result<CheckReport> {
         dir,
         memory_bytes,
         search: search_plan(exp),
+        data: exp.locate_data().used(),
     })
 }
 
