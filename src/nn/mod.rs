@@ -3,6 +3,7 @@
 //! [`simd`]), and the dense mini-batch network of the book ([`mod@reference`]), which the tests and
 //! benchmarks check the engine against and which is not on the training path.
 
+pub mod curvature;
 pub(crate) mod dropout;
 pub(crate) mod engine;
 pub mod maths;

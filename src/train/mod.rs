@@ -67,11 +67,9 @@ impl<'d> Trainer<'d> {
             "runs trained together must share their fusion key (sizes, init, batch size, epochs, \
              seed, train_size, ...)"
         );
-        let mut init_rng = ChaCha8Rng::seed_from_u64(first.seed);
-        init_rng.set_stream(STREAM_INIT);
         let mut shuffle_rng = ChaCha8Rng::seed_from_u64(first.seed);
         shuffle_rng.set_stream(STREAM_SHUFFLE);
-        let network = Network::new(&first.sizes, first.init, &mut init_rng);
+        let network = initial_network(first);
         let group = Lockstep::from_network(&network, runs.len());
         let train = data.training(first.train_size, first.expand);
         let (chunk, chunks) = chunking(first.batch_size);
@@ -557,6 +555,44 @@ pub(crate) fn take_items<T>(items: &mut Vec<T>, moved: &[usize]) -> Vec<T> {
     }
     *items = kept;
     taken
+}
+
+/// The weights `run` starts from: drawn from one stream of a ChaCha8 generator seeded with the
+/// run's seed alone.
+pub fn initial_network(run: &RunSettings) -> Network {
+    let mut init_rng = ChaCha8Rng::seed_from_u64(run.seed);
+    init_rng.set_stream(STREAM_INIT);
+    Network::new(&run.sizes, run.init, &mut init_rng)
+}
+
+/// The largest eigenvalue of the Hessian of `run`'s training cost at its initial weights, over
+/// the first `sample` training examples (see [`crate::nn::curvature`]): gradient descent's
+/// stability threshold there is 2/λ.
+pub fn initial_curvature(
+    run: &RunSettings,
+    data: &Dataset,
+    sample: usize,
+    iterations: usize,
+    tolerance: f64,
+) -> crate::nn::curvature::TopEigenvalue {
+    use crate::nn::curvature::{top_eigenvalue, Flat, Objective};
+    let net = Flat::of(&initial_network(run));
+    let train = data.training(run.train_size, run.expand);
+    let objective = Objective::sample(
+        &train,
+        sample,
+        run.activation,
+        run.cost,
+        run.lambda,
+        train.len(),
+    );
+    top_eigenvalue(
+        |theta| objective.gradient(&net, theta),
+        &net.theta,
+        iterations,
+        tolerance,
+        run.seed,
+    )
 }
 
 /// The training cost of `run`'s network before any training (the initial weights of its seed),
