@@ -506,3 +506,118 @@ fn searches_refuse_what_they_cannot_do_with_the_key_and_the_reason() {
         .stderr(predicate::str::contains("cannot be split into shards"));
     assert!(!tmp.path().join("results").exists());
 }
+
+/// 2 seeds, the Hessian over 200 examples, then 2 epochs at the recommended eta.
+const CURVATURE: &str = "train_size = 1000\nvalidation_size = 1000\n[search]\nmode = \"curvature\"\nsample = 200\n[grid]\nhidden = 10\nepochs = 2\nseeds = 2\n";
+
+#[test]
+fn the_curvature_search_recommends_half_of_two_over_lambda_and_trains_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = experiment(tmp.path(), "curvature", CURVATURE);
+    let output = runner(tmp.path())
+        .args([exp.to_str().unwrap(), "--out", "one"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("curvature search, seed 1: lambda = "),
+        "{stderr}"
+    );
+    // curvature.csv: each seed's estimates; the last is its lambda
+    let rows = csv_rows(&tmp.path().join("one/curvature.csv"));
+    let lambda = |seed: &str| -> f64 {
+        rows.iter().rfind(|r| r["seed"] == seed).unwrap()["estimate"]
+            .parse()
+            .unwrap()
+    };
+    let (l1, l2) = (lambda("1"), lambda("2"));
+    assert!(l1 > 0.0 && l2 > 0.0, "{l1} {l2}");
+    // the recommendation: 1 / the largest lambda, three significant digits, trained with both seeds
+    let summary = summary_json(tmp.path(), "one");
+    let recommended = summary["recommended"]["eta"].as_f64().unwrap();
+    let expected: f64 = format!("{:.2e}", 1.0 / l1.max(l2)).parse().unwrap();
+    assert_eq!(recommended, expected);
+    let c = &summary["curvature"];
+    assert_eq!(c["seeds"].as_array().unwrap().len(), 2);
+    assert!((c["seeds"][0]["threshold"].as_f64().unwrap() - 2.0 / l1).abs() < 1e-9);
+    let runs = csv_rows(&tmp.path().join("one/runs.csv"));
+    assert_eq!(runs.len(), 2);
+    assert!(runs
+        .iter()
+        .all(|r| r["eta"].parse::<f64>().unwrap() == recommended && r["epochs"] == "2"));
+    let md = std::fs::read_to_string(tmp.path().join("one/summary.md")).unwrap();
+    assert!(
+        md.contains("**Curvature search**") && md.contains("Recommended: eta = "),
+        "{md}"
+    );
+    // the same numbers on one thread, after a kill, and merged
+    run(tmp.path(), &exp, "single", "1");
+    let reference = results(&tmp.path().join("one"), "curvature.csv");
+    assert_eq!(
+        results(&tmp.path().join("single"), "curvature.csv"),
+        reference
+    );
+    kill_after_rows_then_resume(tmp.path(), &exp, "killed", 1);
+    assert_eq!(
+        results(&tmp.path().join("killed"), "curvature.csv"),
+        reference
+    );
+    // SIGTERM (a scheduler's time limit) while the recommended eta trains: exit 130, then the
+    // same command resumes to the same results
+    let args = [exp.to_str().unwrap(), "--out", "termed", "-q"];
+    let mut held = Held::spawn(tmp.path(), &args, "rows=1");
+    held.wait();
+    held.signal("TERM");
+    let (code, _, stderr) = held.finish();
+    assert_eq!(code, Some(130), "{stderr}");
+    run(tmp.path(), &exp, "termed", "2");
+    assert_eq!(
+        results(&tmp.path().join("termed"), "curvature.csv"),
+        reference
+    );
+    runner(tmp.path())
+        .args(["merge", "merged", "one"])
+        .assert()
+        .success();
+    assert_eq!(
+        results(&tmp.path().join("merged"), "curvature.csv"),
+        reference
+    );
+    assert_eq!(
+        summary_json(tmp.path(), "merged")["recommended"],
+        summary["recommended"]
+    );
+    // it refuses what it cannot do
+    let bad = experiment(
+        tmp.path(),
+        "bad",
+        "[search]\nmode = \"curvature\"\n[grid]\neta = [1.0, 3.0]\n",
+    );
+    runner(tmp.path())
+        .arg(&bad)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "`grid.eta`: eta must not be given in a curvature search",
+        ));
+    let bad = experiment(
+        tmp.path(),
+        "bad2",
+        "[search]\nmode = \"curvature\"\ntolerance = 2.0\n",
+    );
+    runner(tmp.path())
+        .arg(&bad)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "the tolerance is a relative change above 0 and below 1",
+        ));
+    runner(tmp.path())
+        .args([exp.to_str().unwrap(), "--shard", "1/2"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "a curvature search decides what to train",
+        ));
+}

@@ -20,11 +20,11 @@ use crate::grid::{Grid, Partial, RunSettings, Value, Variant};
 use crate::metrics::{Metric, Monitor};
 use crate::nn::maths::Cost;
 use crate::search::random::random_search;
-use crate::search::{Halving, Search, ThresholdSearch};
+use crate::search::{CurvatureSearch, Halving, Search, ThresholdSearch};
 
 const DATA_KEYS: &[&str] = &["dataset", "dir", "train_size", "validation_size", "monitor"];
 /// `[search]`'s modes and the keys each takes beside `mode`.
-const SEARCH_MODES: [(&str, &[&str]); 4] = [
+const SEARCH_MODES: [(&str, &[&str]); 5] = [
     ("grid", &[]),
     ("random", &["trials", "seed"]),
     (
@@ -39,6 +39,7 @@ const SEARCH_MODES: [(&str, &[&str]); 4] = [
         ],
     ),
     ("halving", &["reduction", "min_epochs", "metric"]),
+    ("curvature", &["sample", "iterations", "tolerance"]),
 ];
 
 /// What `[search]` asks for.
@@ -47,6 +48,7 @@ enum SearchSpec {
     Random(usize, u64),
     Threshold(ThresholdSearch),
     Halving(Halving),
+    Curvature(CurvatureSearch),
 }
 /// `[grid]`'s own keys beside the settings: `seeds = N` for seeds 1 to N, and the zips.
 const GRID_EXTRA_KEYS: [&str; 2] = ["seeds", "zip"];
@@ -433,6 +435,7 @@ impl<'a> Validator<'a> {
             "random" => s.random(),
             "threshold" => s.threshold(),
             "halving" => s.halving(monitor),
+            "curvature" => s.curvature(),
             _ => unreachable!("modes are checked above"),
         }
     }
@@ -641,16 +644,25 @@ impl<'a> Validator<'a> {
     }
 
     /// Where setting `i` was written for `origin`, if it was.
-    /// A threshold search trains one network (every seed): no `eta`, no zips or variants, one
-    /// value of every other setting.
-    fn one_configuration(&self, grid: &Grid, why: &str) -> Result<(), ExperimentError> {
+    /// A threshold or curvature search (`search`) trains one network (every seed): no `eta`, no
+    /// zips or variants, one value of every other setting.
+    fn one_configuration(
+        &self,
+        grid: &Grid,
+        search: &str,
+        why: &str,
+    ) -> Result<(), ExperimentError> {
         let eta = settings::index("eta").expect("a setting");
         let seed = settings::index("seed").expect("a setting");
         if let Some((_, _, at)) = self.written.iter().find(|(_, i, _)| *i == eta) {
-            return Err(at.err(
-                "eta must not be given in a threshold search: the search chooses it (the first \
-                 value tried is `search.start`, default 0.01)",
-            ));
+            let first = if search == "threshold" {
+                " (the first value tried is `search.start`, default 0.01)"
+            } else {
+                ""
+            };
+            return Err(at.err(format!(
+                "eta must not be given in a {search} search: the search chooses it{first}"
+            )));
         }
         if let Some((o, _, at)) = self.written.iter().find(|(o, _, _)| *o != Origin::Grid) {
             let what = match o {
@@ -1082,6 +1094,33 @@ impl<'a> SearchTable<'_, 'a> {
         }))
     }
 
+    fn curvature(&self) -> Result<SearchSpec, ExperimentError> {
+        let d = CurvatureSearch::default();
+        Ok(SearchSpec::Curvature(CurvatureSearch {
+            sample: self.int(
+                "sample",
+                d.sample as i64,
+                1,
+                MNIST_TRAIN as i64 + 10_000,
+                "the training examples the Hessian is taken over are a whole number from 1 (at \
+                 most train_size are used)",
+            )? as usize,
+            iterations: self.int(
+                "iterations",
+                d.iterations as i64,
+                1,
+                100_000,
+                "the power iterations are a whole number from 1 to 100000",
+            )? as usize,
+            tolerance: self.float(
+                "tolerance",
+                d.tolerance,
+                |x| x > 0.0 && x < 1.0,
+                "the tolerance is a relative change above 0 and below 1, e.g. 1e-4",
+            )?,
+        }))
+    }
+
     fn halving(&self, monitor: Monitor) -> Result<SearchSpec, ExperimentError> {
         let d = Halving::default();
         let metric = match self.t.get("metric").map(|v| v.get_ref()) {
@@ -1175,7 +1214,11 @@ pub(super) fn experiment(
             Search::Grid
         }
         SearchSpec::Threshold(t) => {
-            v.one_configuration(&grid, "a threshold search finds eta for one network")?;
+            v.one_configuration(
+                &grid,
+                "threshold",
+                "a threshold search finds eta for one network",
+            )?;
             // the verdicts read the training cost and accuracy
             let mut metrics = data.monitor.metrics();
             for m in [Metric::TrainCost, Metric::TrainAccuracy] {
@@ -1185,6 +1228,14 @@ pub(super) fn experiment(
             }
             data.monitor = Monitor::only(&metrics);
             Search::Threshold(t)
+        }
+        SearchSpec::Curvature(c) => {
+            v.one_configuration(
+                &grid,
+                "curvature",
+                "a curvature search finds eta for one network",
+            )?;
+            Search::Curvature(c)
         }
         SearchSpec::Halving(h) => {
             v.one_epochs(&grid, search_at.clone())?;

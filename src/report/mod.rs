@@ -108,6 +108,14 @@ pub fn summary_of(dir: &Path) -> Result<Summary> {
             summary.threshold = Some(found);
             summary
         }
+        Search::Curvature(c) => {
+            let found = searches::CurvatureSummary::of(&c, dir);
+            let mut summary = summarize(&rows);
+            summary.answers = vec![found.answer()];
+            summary.recommended = found.recommended.map(|eta| searches::Recommended { eta });
+            summary.curvature = Some(found);
+            summary
+        }
         Search::Halving(h) => {
             let exp = exp
                 .as_ref()

@@ -56,6 +56,11 @@ pub fn write_plots(summary: &Summary, dir: &Path) -> Result<Vec<PathBuf>> {
     let path = dir.join("learning_curves.svg");
     learning_curves(summary, &path)?;
     written.push(path);
+    if let Some(c) = summary.curvature.as_ref().filter(|c| !c.seeds.is_empty()) {
+        let path = dir.join("curvature.svg");
+        curvature(c, &path)?;
+        written.push(path);
+    }
     // the answer and the heat map show accuracies: nothing to draw when none is monitored
     if summary.accuracy.is_empty() {
         return Ok(written);
@@ -439,6 +444,71 @@ fn answer_plot(summary: &Summary, key: &str, path: &Path) -> Result<()> {
         let connect = numbers.is_some();
         draw_answer(&mut chart, &points, best, &best_label, colour, connect)?;
     }
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+/// A curvature search's power iteration, seed by seed: the estimate of λ after each iteration,
+/// converging to the value the answer quotes.
+fn curvature(c: &crate::report::searches::CurvatureSummary, path: &Path) -> Result<()> {
+    let iterations = c.seeds.iter().map(|s| s.estimates.len()).max().unwrap_or(1);
+    let (lo, hi) = c
+        .seeds
+        .iter()
+        .flat_map(|s| s.estimates.iter().copied())
+        .fold((0f64, 0f64), |(a, b), x| (a.min(x), b.max(x)));
+    let pad = 0.05 * (hi - lo).max(f64::MIN_POSITIVE);
+    let root = SVGBackend::new(path, (1000, 600)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!(
+                "largest eigenvalue of the Hessian at the initial weights ({} examples)",
+                c.sample
+            ),
+            (FONT, 22),
+        )
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(80)
+        .build_cartesian_2d(1f64..iterations.max(2) as f64, lo - pad..hi + pad)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("power iteration")
+        .y_desc("estimate of λ (vᵀHv)")
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .label_style((FONT, 15))
+        .axis_desc_style((FONT, 16))
+        .draw()
+        .map_err(err)?;
+    for (k, s) in c.seeds.iter().enumerate() {
+        let colour = COLOURS[k % COLOURS.len()];
+        chart
+            .draw_series(LineSeries::new(
+                s.estimates
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &e)| ((i + 1) as f64, e)),
+                colour.stroke_width(2),
+            ))
+            .map_err(err)?
+            .label(format!(
+                "seed {}: λ = {:.4}, 2/λ = {}",
+                s.seed,
+                s.lambda,
+                float_tick(crate::search::round3(s.threshold))
+            ))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .label_font((FONT, 15))
+        .position(SeriesLabelPosition::LowerRight)
+        .draw()
+        .map_err(err)?;
     root.present().map_err(err)?;
     Ok(())
 }

@@ -546,6 +546,109 @@ impl HalvingSummary {
 }
 
 /// The search of a results folder's saved experiment, if any.
+/// What a curvature search found (`curvature.csv`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CurvatureSummary {
+    /// Training examples the Hessian was taken over.
+    pub sample: usize,
+    pub seeds: Vec<SeedLambda>,
+    /// Half the smallest threshold, rounded: what the search trained.
+    pub recommended: Option<f64>,
+    /// Why there is nothing to show (the file missing or damaged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+/// One seed's λ and what it predicts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SeedLambda {
+    pub seed: u64,
+    pub lambda: f64,
+    /// Gradient descent's threshold 2/λ.
+    pub threshold: f64,
+    pub iterations: usize,
+    pub converged: bool,
+    /// The estimate after each iteration (the convergence).
+    pub estimates: Vec<f64>,
+}
+
+impl CurvatureSummary {
+    /// Reads `dir/curvature.csv` for the search `c`.
+    pub fn of(c: &crate::search::CurvatureSearch, dir: &std::path::Path) -> CurvatureSummary {
+        let (seeds, problem) = match crate::store::curvature::read(dir) {
+            Ok(seeds) => (seeds, None),
+            Err(e) => (
+                Vec::new(),
+                Some(format!(
+                    "{e:#} (it is written when the search has computed every seed's curvature: \
+                     run the experiment again)"
+                )),
+            ),
+        };
+        let lambdas: Vec<f64> = seeds.iter().map(|s| s.lambda()).collect();
+        CurvatureSummary {
+            sample: c.sample,
+            recommended: c.recommended(&lambdas),
+            seeds: seeds
+                .into_iter()
+                .map(|s| SeedLambda {
+                    seed: s.seed,
+                    lambda: s.lambda(),
+                    threshold: 2.0 / s.lambda(),
+                    iterations: s.estimates.len(),
+                    converged: s.converged,
+                    estimates: s.estimates,
+                })
+                .collect(),
+            problem,
+        }
+    }
+
+    /// The answer, as a paragraph.
+    pub fn answer(&self) -> String {
+        if let Some(problem) = &self.problem {
+            return format!("**Curvature search**: no curvature to show: {problem}.");
+        }
+        let list = |f: &dyn Fn(&SeedLambda) -> String| -> String {
+            self.seeds.iter().map(f).collect::<Vec<_>>().join(", ")
+        };
+        let not_converged: Vec<String> = self
+            .seeds
+            .iter()
+            .filter(|s| !s.converged)
+            .map(|s| s.seed.to_string())
+            .collect();
+        let mut text = format!(
+            "**Curvature search** (the Hessian of the training cost at the initial weights, over \
+             the first {} training examples): its largest eigenvalue is {} for seed{} {}, so \
+             gradient descent is stable there for eta below 2/λ = {}.",
+            self.sample,
+            list(&|s| format!("λ = {:.4}", s.lambda)),
+            if self.seeds.len() == 1 { "" } else { "s" },
+            list(&|s| s.seed.to_string()),
+            list(&|s| float_label(crate::search::round3(s.threshold)))
+        );
+        if !not_converged.is_empty() {
+            let _ = write!(
+                text,
+                " The power iteration did not settle for seed {} (raise `search.iterations`).",
+                not_converged.join(", ")
+            );
+        }
+        if let Some(eta) = self.recommended {
+            let _ = write!(
+                text,
+                " Recommended: eta = {}, half the smallest threshold, as the book advises; the \
+                 table below is that eta trained for the grid's epochs. This threshold belongs \
+                 to the weights training starts from; the threshold search \
+                 (`mode = \"threshold\"`) measures where training itself stops falling steadily.",
+                float_label(eta)
+            );
+        }
+        text
+    }
+}
+
 pub fn search_of(exp: Option<&Experiment>) -> Search {
     exp.map_or(Search::Grid, |e| e.search().clone())
 }

@@ -128,6 +128,9 @@ pub struct Summary {
     /// What successive halving did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub halving: Option<super::searches::HalvingSummary>,
+    /// What a curvature search found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub curvature: Option<super::searches::CurvatureSummary>,
     /// The best configuration against the runner-up, seed by seed (with two or more
     /// configurations, the best above chance).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -275,6 +278,7 @@ pub fn summarize(rows: &[MetricsRow]) -> Summary {
         recommended: None,
         threshold: None,
         halving: None,
+        curvature: None,
         versus_runner_up,
         versus_runner_up_by_setting,
     }

@@ -8,10 +8,12 @@
 //! drives them while training, and the report replays them from `metrics.csv`, so a resumed,
 //! merged or re-read results folder always gives the same decisions.
 
+pub mod curvature;
 pub mod halving;
 pub mod random;
 pub mod threshold;
 
+pub use curvature::CurvatureSearch;
 pub use halving::Halving;
 pub use threshold::ThresholdSearch;
 
@@ -25,6 +27,8 @@ pub enum Search {
     Threshold(ThresholdSearch),
     /// Every configuration starts; at each rung the worst are stopped.
     Halving(Halving),
+    /// The Hessian's largest eigenvalue at the initial weights, then half its threshold trained.
+    Curvature(CurvatureSearch),
 }
 
 /// `x` rounded to three significant digits, so that the etas a search tries read well and name

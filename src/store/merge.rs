@@ -204,9 +204,12 @@ fn collect(sources: &[PathBuf]) -> Result<Collected> {
     }
     let (exp, _) = experiment.expect("at least one source");
     let grid_runs = exp.runs();
-    // a threshold search's runs are the probes its verdicts chose, not its grid: whether it
+    // a threshold or curvature search's runs are the ones it chose, not its grid: whether it
     // finished is the summary's to say
-    if !matches!(exp.search(), crate::search::Search::Threshold(_)) {
+    if !matches!(
+        exp.search(),
+        crate::search::Search::Threshold(_) | crate::search::Search::Curvature(_)
+    ) {
         report.missing = grid_runs
             .iter()
             .filter(|r| !rows.contains_key(&r.id()))
@@ -238,6 +241,13 @@ fn build(new: &Path, out: &Path, inputs: &[PathBuf], c: &Collected) -> Result<()
         write_atomically(&path, toml::to_string(row)?.as_bytes())?;
         tensorboard::copy_run(source, new, &row.settings.run)?;
     }
+    // what a curvature search computed before it trained, from the first folder that has it
+    if matches!(exp.search(), crate::search::Search::Curvature(_)) {
+        if let Some(dir) = inputs.iter().find(|d| super::curvature::path(d).is_file()) {
+            let bytes = std::fs::read(super::curvature::path(dir))?;
+            write_atomically(&super::curvature::path(new), &bytes)?;
+        }
+    }
     crate::fault::reached("merge=states-written");
     let extra = exp.grid().extra_columns();
     write_csv(
@@ -255,7 +265,10 @@ fn build(new: &Path, out: &Path, inputs: &[PathBuf], c: &Collected) -> Result<()
         .enumerate()
         .map(|(i, r)| (r.id(), i))
         .collect();
-    if matches!(exp.search(), crate::search::Search::Threshold(_)) {
+    if matches!(
+        exp.search(),
+        crate::search::Search::Threshold(_) | crate::search::Search::Curvature(_)
+    ) {
         // a search's runs in the order its folders hold them: the order of its rounds
         order.clear();
         for dir in inputs {

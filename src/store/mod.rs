@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+pub mod curvature;
 pub(crate) mod exchange;
 pub(crate) mod lock;
 pub mod merge;

@@ -273,6 +273,14 @@ fn search_plan(exp: &Experiment) -> Option<String> {
                 }
             ))
         }
+        Search::Curvature(c) => Some(format!(
+            "curvature: the Hessian's largest eigenvalue at each seed's initial weights over {} \
+             training examples (at most {} power iterations, seconds each), then {seeds} runs x {} \
+             epochs at the recommended eta; the time above is for those runs",
+            c.sample,
+            c.iterations,
+            exp.run(0).epochs
+        )),
         Search::Halving(h) => {
             let runs = exp.grid().len() as usize;
             let epochs = exp.run(0).epochs;

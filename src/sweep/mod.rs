@@ -144,6 +144,7 @@ pub fn run_sweep(exp: &Experiment, opts: &SweepOptions, stop: &AtomicBool) -> Re
             sweep_runs(exp, opts, &all_runs, &order(), Mode::All, None, stop)
         }
         Search::Threshold(t) => searches::threshold(exp, t, opts, stop),
+        Search::Curvature(c) => searches::curvature(exp, c, opts, stop),
         Search::Halving(h) => {
             searches::refuse_shard(exp, opts, "successive halving")?;
             let all_runs = planned_runs(exp, opts)?;

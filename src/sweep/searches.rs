@@ -15,8 +15,9 @@ use crate::config::Experiment;
 use crate::data::Dataset;
 use crate::grid::{float_label, RunSettings};
 use crate::metrics::{RunStatus, Status};
+use crate::search::curvature::SeedCurvature;
 use crate::search::halving::{Ended, Member, Rung, Trace};
-use crate::search::{Halving, ThresholdSearch};
+use crate::search::{CurvatureSearch, Halving, ThresholdSearch};
 use crate::store::exchange::adopt;
 use crate::store::lock::{DirLock, SEARCHING};
 use crate::store::read_metrics;
@@ -175,6 +176,75 @@ impl Exchange {
             .iter()
             .any(|(s, dir)| *s == shard && DirLock::held(dir, SEARCHING))
     }
+}
+
+/// The curvature search: each seed's λ at its initial weights (`curvature.csv`), then half the
+/// sharpest seed's threshold trained for the grid's epochs with every seed. λ is computed again
+/// on a resume (the same numbers: it depends on the seed and the data alone); a stop between
+/// seeds ends the search before it trains.
+pub(super) fn curvature(
+    exp: &Experiment,
+    c: &CurvatureSearch,
+    opts: &SweepOptions,
+    stop: &AtomicBool,
+) -> Result<SweepReport> {
+    refuse_shard(exp, opts, "a curvature search")?;
+    let started = Instant::now();
+    let base = exp.run(0);
+    let dir = results_dir(exp, opts);
+    let data = exp.load_data()?;
+    let say = |text: String| {
+        if !opts.quiet {
+            crate::say!("{text}");
+        }
+    };
+    let mut seeds = Vec::new();
+    for seed in exp.seeds() {
+        if stop.load(Ordering::Relaxed) {
+            let mut report = SweepReport::empty(dir);
+            report.interrupted = true;
+            return Ok(report);
+        }
+        let run = RunSettings {
+            seed,
+            ..base.clone()
+        };
+        let top = crate::train::initial_curvature(&run, &data, c.sample, c.iterations, c.tolerance);
+        say(format!(
+            "curvature search, seed {seed}: lambda = {:.4} after {} iterations{} (2/lambda = {})",
+            top.value,
+            top.estimates.len(),
+            if top.converged { "" } else { ", not converged" },
+            float_label(crate::search::round3(top.threshold()))
+        ));
+        seeds.push(SeedCurvature {
+            seed,
+            estimates: top.estimates,
+            converged: top.converged,
+        });
+    }
+    let lambdas: Vec<f64> = seeds.iter().map(SeedCurvature::lambda).collect();
+    let Some(eta) = c.recommended(&lambdas) else {
+        bail!(
+            "{}: the curvature at the initial weights is not positive (lambda = {lambdas:?}): \
+             no threshold to halve",
+            exp.path().display()
+        );
+    };
+    say(format!(
+        "curvature search: training the recommended eta = {} for {} epochs",
+        float_label(eta),
+        base.epochs
+    ));
+    let runs = c.final_runs(&base, eta, &exp.seeds());
+    let order = runs.iter().enumerate().map(|(i, r)| (r.id(), i)).collect();
+    let mut report = sweep_runs(exp, opts, &runs, &order, Mode::All, Some(&data), stop)?;
+    {
+        let _lock = DirLock::acquire(&report.dir)?;
+        crate::store::curvature::write(&report.dir, &seeds)?;
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
 }
 
 /// The book's procedure: rounds of probes until the threshold is bracketed, then (with
