@@ -646,12 +646,8 @@ impl<'a> Validator<'a> {
     /// Where setting `i` was written for `origin`, if it was.
     /// A threshold or curvature search (`search`) trains one network (every seed): no `eta`, no
     /// zips or variants, one value of every other setting.
-    fn one_configuration(
-        &self,
-        grid: &Grid,
-        search: &str,
-        why: &str,
-    ) -> Result<(), ExperimentError> {
+    fn one_configuration(&self, grid: &Grid, search: &str) -> Result<(), ExperimentError> {
+        let why = format!("a {search} search finds eta for one network");
         let eta = settings::index("eta").expect("a setting");
         let seed = settings::index("seed").expect("a setting");
         if let Some((_, _, at)) = self.written.iter().find(|(_, i, _)| *i == eta) {
@@ -1214,27 +1210,12 @@ pub(super) fn experiment(
             Search::Grid
         }
         SearchSpec::Threshold(t) => {
-            v.one_configuration(
-                &grid,
-                "threshold",
-                "a threshold search finds eta for one network",
-            )?;
-            // the verdicts read the training cost and accuracy
-            let mut metrics = data.monitor.metrics();
-            for m in [Metric::TrainCost, Metric::TrainAccuracy] {
-                if !metrics.contains(&m) {
-                    metrics.push(m);
-                }
-            }
-            data.monitor = Monitor::only(&metrics);
+            v.one_configuration(&grid, "threshold")?;
+            data.monitor = with_training_metrics(data.monitor);
             Search::Threshold(t)
         }
         SearchSpec::Curvature(c) => {
-            v.one_configuration(
-                &grid,
-                "curvature",
-                "a curvature search finds eta for one network",
-            )?;
+            v.one_configuration(&grid, "curvature")?;
             Search::Curvature(c)
         }
         SearchSpec::Halving(h) => {
@@ -1254,6 +1235,17 @@ pub(super) fn experiment(
         train_sizes,
         search,
     })
+}
+
+/// `monitor` with the training cost and accuracy, which a threshold search's verdicts read.
+fn with_training_metrics(monitor: Monitor) -> Monitor {
+    let mut metrics = monitor.metrics();
+    for m in [Metric::TrainCost, Metric::TrainAccuracy] {
+        if !metrics.contains(&m) {
+            metrics.push(m);
+        }
+    }
+    Monitor::only(&metrics)
 }
 
 /// The experiment's name: `name` if set, else the file's stem, either way a safe folder name.
