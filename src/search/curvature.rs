@@ -40,14 +40,7 @@ impl CurvatureSearch {
 
     /// The runs that train the recommended eta: the grid's one network with every seed.
     pub fn final_runs(&self, base: &RunSettings, eta: f64, seeds: &[u64]) -> Vec<RunSettings> {
-        seeds
-            .iter()
-            .map(|&seed| RunSettings {
-                eta,
-                seed,
-                ..base.clone()
-            })
-            .collect()
+        super::runs_at(base, eta, seeds)
     }
 }
 

@@ -13,6 +13,8 @@ pub mod halving;
 pub mod random;
 pub mod threshold;
 
+use crate::grid::RunSettings;
+
 pub use curvature::CurvatureSearch;
 pub use halving::Halving;
 pub use threshold::ThresholdSearch;
@@ -29,6 +31,18 @@ pub enum Search {
     Halving(Halving),
     /// The Hessian's largest eigenvalue at the initial weights, then half its threshold trained.
     Curvature(CurvatureSearch),
+}
+
+/// The runs that train an eta a search chose: `base`'s one network with every seed.
+pub fn runs_at(base: &RunSettings, eta: f64, seeds: &[u64]) -> Vec<RunSettings> {
+    seeds
+        .iter()
+        .map(|&seed| RunSettings {
+            eta,
+            seed,
+            ..base.clone()
+        })
+        .collect()
 }
 
 /// `x` rounded to three significant digits, so that the etas a search tries read well and name

@@ -302,14 +302,7 @@ impl ThresholdSearch {
 
     /// The runs that train the recommended eta for the grid's epochs, one per seed.
     pub fn final_runs(&self, base: &RunSettings, eta: f64, seeds: &[u64]) -> Vec<RunSettings> {
-        seeds
-            .iter()
-            .map(|&seed| RunSettings {
-                eta,
-                seed,
-                ..base.clone()
-            })
-            .collect()
+        super::runs_at(base, eta, seeds)
     }
 }
 
