@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{decompress_maybe_gzip, sha256_hex, FILE_NAMES, MNIST_FILES};
+use super::{inflate_gzip, is_gzip, sha256_hex, FILE_NAMES, MNIST_FILES};
 
 /// The mirrors tried by default, in order: PyTorch's (torchvision's first), TensorFlow's, then
 /// Yann LeCun's original page.
@@ -51,9 +51,13 @@ pub enum FetchError {
 }
 
 /// Checks `bytes` (gzip or plain) are the MNIST file `i` of [`FILE_NAMES`].
-pub fn check(i: usize, bytes: Vec<u8>) -> Result<(), String> {
-    let plain = decompress_maybe_gzip(bytes).map_err(|e| format!("not a whole gzip file ({e})"))?;
-    let actual = sha256_hex(&plain);
+pub fn check(i: usize, bytes: &[u8]) -> Result<(), String> {
+    let actual = if is_gzip(bytes) {
+        let plain = inflate_gzip(bytes).map_err(|e| format!("not a whole gzip file ({e})"))?;
+        sha256_hex(&plain)
+    } else {
+        sha256_hex(bytes)
+    };
     if actual == MNIST_FILES[i].1 {
         Ok(())
     } else {
@@ -83,7 +87,7 @@ pub fn fetch(
     let mut done = Vec::new();
     for (i, name) in FILE_NAMES.into_iter().enumerate() {
         let file = dir.join(format!("{name}.gz"));
-        if std::fs::read(&file).is_ok_and(|bytes| check(i, bytes).is_ok()) {
+        if std::fs::read(&file).is_ok_and(|bytes| check(i, &bytes).is_ok()) {
             progress(&format!("{}: already there", file.display()));
             done.push(Fetched::AlreadyThere { file });
             continue;
@@ -93,8 +97,7 @@ pub fn fetch(
         for mirror in mirrors {
             let url = format!("{}/{name}.gz", mirror.trim_end_matches('/'));
             progress(&format!("{name}.gz: downloading {url}"));
-            let attempt =
-                download(&agent, &url).and_then(|bytes| check(i, bytes.clone()).map(|()| bytes));
+            let attempt = download(&agent, &url).and_then(|bytes| check(i, &bytes).map(|()| bytes));
             match attempt {
                 Ok(bytes) => {
                     got = Some((url, bytes));
@@ -148,12 +151,12 @@ mod tests {
         let dir = crate::tests_support::mnist_dir();
         let i = 3;
         let gz = std::fs::read(dir.join(format!("{}.gz", FILE_NAMES[i]))).unwrap();
-        assert_eq!(check(i, gz.clone()), Ok(()));
-        let plain = decompress_maybe_gzip(gz.clone()).unwrap();
-        assert_eq!(check(i, plain.clone()), Ok(()));
-        let e = check(i, gz[..gz.len() / 2].to_vec()).unwrap_err();
+        assert_eq!(check(i, &gz), Ok(()));
+        let plain = inflate_gzip(&gz).unwrap();
+        assert_eq!(check(i, &plain), Ok(()));
+        let e = check(i, &gz[..gz.len() / 2]).unwrap_err();
         assert!(e.contains("not a whole gzip file"), "{e}");
-        let e = check(2, gz).unwrap_err();
+        let e = check(2, &gz).unwrap_err();
         assert!(
             e.contains("wrong content") && e.contains(MNIST_FILES[2].1),
             "{e}"

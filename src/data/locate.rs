@@ -86,13 +86,18 @@ impl Request {
             named_dir,
             cwd: PathBuf::from("."),
             base: experiment.parent().unwrap_or(Path::new(".")).to_path_buf(),
-            data_dir_variable: std::env::var_os(DATA_DIR_VARIABLE)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from),
+            data_dir_variable: data_dir_variable(),
             platform_dir: platform_dir(),
             built_in: built_in_available(),
         }
     }
+}
+
+/// The value of [`DATA_DIR_VARIABLE`], when it is set and not empty.
+fn data_dir_variable() -> Option<PathBuf> {
+    std::env::var_os(DATA_DIR_VARIABLE)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
 }
 
 /// `runner`'s folder in the platform's data folder (`~/.local/share/runner` on Linux).
@@ -109,10 +114,7 @@ pub fn built_in_available() -> bool {
 /// Where `fetch` puts a data set by default: `$RUNNER_DATA_DIR/NAME`, else the platform's data
 /// folder's `runner/NAME`.
 pub fn fetch_dir(kind: DatasetKind) -> Option<PathBuf> {
-    let root = std::env::var_os(DATA_DIR_VARIABLE)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(platform_dir)?;
+    let root = data_dir_variable().or_else(platform_dir)?;
     Some(root.join(kind.name()))
 }
 
