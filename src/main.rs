@@ -340,8 +340,10 @@ fn train(args: RunArgs) -> Result<ExitCode> {
         );
     })?;
     let report = run_sweep(&exp, &opts, &STOP)?;
-    outln!("{}", final_table(&exp, &report.rows));
-    print_answers(&report);
+    if !report.rows.is_empty() {
+        outln!("{}", final_table(&exp, &report.rows));
+    }
+    print_answers(&exp, &report);
     let mut code = ExitCode::SUCCESS;
     if report.interrupted {
         outln!(
@@ -376,8 +378,11 @@ fn train(args: RunArgs) -> Result<ExitCode> {
 }
 
 /// The summary's answers after a sweep, where the report went, and the sweep's warnings.
-fn print_answers(report: &SweepReport) {
-    if !report.rows.is_empty() {
+fn print_answers(exp: &Experiment, report: &SweepReport) {
+    // a search that computed something before it trained has an answer without runs
+    let computed =
+        runner::store::search_file(exp.search()).is_some_and(|f| report.dir.join(f).is_file());
+    if !report.rows.is_empty() || computed {
         match write_report(&report.dir) {
             Ok((summary, _)) => {
                 if !summary.answers.is_empty() {

@@ -621,3 +621,168 @@ fn the_curvature_search_recommends_half_of_two_over_lambda_and_trains_it() {
             "a curvature search decides what to train",
         ));
 }
+
+/// 2 seeds, cross-entropy, eta from 0.001 towards 1000 over 300 mini-batches (the cost blows up
+/// before), then 2 epochs at the valley suggestion.
+const RANGE_TEST: &str = "train_size = 1000\nvalidation_size = 1000\n[search]\nmode = \"range_test\"\nmax = 1000\nsteps = 300\nthen_train = true\n[grid]\nhidden = 10\ncost = \"cross-entropy\"\nepochs = 2\nseeds = 2\n";
+
+#[test]
+fn the_range_test_smooths_stops_at_the_blow_up_suggests_and_trains_its_pick() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = experiment(tmp.path(), "range", RANGE_TEST);
+    let output = runner(tmp.path())
+        .args([exp.to_str().unwrap(), "--out", "one"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("range test, seed 1: "), "{stderr}");
+    // range_test.csv: per seed, eta growing by one factor a step from 0.001, the cost smoothed
+    // (debiased moving average, 0.98) and the test ended at the first blow-up (4x the lowest)
+    let rows = csv_rows(&tmp.path().join("one/range_test.csv"));
+    let growth = 1e6f64.powf(1.0 / 299.0);
+    for seed in ["1", "2"] {
+        let steps: Vec<_> = rows.iter().filter(|r| r["seed"] == seed).collect();
+        let f = |i: usize, c: &str| -> f64 { steps[i][c].parse().unwrap() };
+        assert!(steps.len() > 20 && steps.len() < 300, "{}", steps.len());
+        let (mut average, mut lowest) = (0.0, f64::INFINITY);
+        for i in 0..steps.len() {
+            assert_eq!(steps[i]["step"], (i + 1).to_string());
+            let want_eta = 0.001 * growth.powi(i as i32);
+            assert!((f(i, "eta") / want_eta - 1.0).abs() < 1e-9, "step {i}");
+            average = 0.98 * average + 0.02 * f(i, "cost");
+            let smoothed = average / (1.0 - 0.98f64.powi(i as i32 + 1));
+            assert!((f(i, "smoothed") - smoothed).abs() < 1e-9 * smoothed.abs().max(1.0));
+            lowest = lowest.min(smoothed);
+            let blown = smoothed > 4.0 * lowest;
+            assert_eq!(blown, i + 1 == steps.len(), "seed {seed}, step {i}");
+        }
+    }
+    // the summary: each seed's suggestions (computed from the file), the median of the valleys
+    // recommended (with two seeds, the lower) and trained with both seeds
+    let summary = summary_json(tmp.path(), "one");
+    let r = &summary["range_test"];
+    assert_eq!(r["suggestion"], "valley");
+    let valleys: Vec<f64> = (0..2)
+        .map(|i| r["seeds"][i]["suggestions"]["valley"].as_f64().unwrap())
+        .collect();
+    let recommended = summary["recommended"]["eta"].as_f64().unwrap();
+    let expected: f64 = format!("{:.2e}", valleys[0].min(valleys[1]))
+        .parse()
+        .unwrap();
+    assert_eq!(recommended, expected);
+    assert!(r["seeds"][0]["blew_up"].as_bool().unwrap());
+    let runs = csv_rows(&tmp.path().join("one/runs.csv"));
+    assert_eq!(runs.len(), 2);
+    assert!(runs
+        .iter()
+        .all(|r| r["eta"].parse::<f64>().unwrap() == recommended && r["epochs"] == "2"));
+    let md = std::fs::read_to_string(tmp.path().join("one/summary.md")).unwrap();
+    assert!(
+        md.contains("**Range test**")
+            && md.contains("**Recommended: eta = ")
+            && md.contains(
+                "| seed | steps | last eta | blew up | valley | steepest | minimum / 10 |"
+            ),
+        "{md}"
+    );
+    let svg = std::fs::read_to_string(tmp.path().join("one/plots/range_test.svg")).unwrap();
+    assert!(
+        svg.contains("recommended (valley)"),
+        "the plot marks the pick"
+    );
+    assert!(tmp
+        .path()
+        .join("one/tensorboard/range_test-seed-2")
+        .is_dir());
+    // the same numbers on one thread, after a kill, after SIGTERM, and merged
+    run(tmp.path(), &exp, "single", "1");
+    let reference = results(&tmp.path().join("one"), "range_test.csv");
+    assert_eq!(
+        results(&tmp.path().join("single"), "range_test.csv"),
+        reference
+    );
+    kill_after_rows_then_resume(tmp.path(), &exp, "killed", 1);
+    assert_eq!(
+        results(&tmp.path().join("killed"), "range_test.csv"),
+        reference
+    );
+    let args = [exp.to_str().unwrap(), "--out", "termed", "-q"];
+    let mut held = Held::spawn(tmp.path(), &args, "rows=1");
+    held.wait();
+    held.signal("TERM");
+    let (code, _, stderr) = held.finish();
+    assert_eq!(code, Some(130), "{stderr}");
+    run(tmp.path(), &exp, "termed", "2");
+    assert_eq!(
+        results(&tmp.path().join("termed"), "range_test.csv"),
+        reference
+    );
+    runner(tmp.path())
+        .args(["merge", "merged", "one"])
+        .assert()
+        .success();
+    assert_eq!(
+        results(&tmp.path().join("merged"), "range_test.csv"),
+        reference
+    );
+    assert_eq!(
+        summary_json(tmp.path(), "merged")["recommended"],
+        summary["recommended"]
+    );
+    assert!(tmp
+        .path()
+        .join("merged/tensorboard/range_test-seed-1")
+        .is_dir());
+    // without then_train: the test, its answer and plot, no run
+    let only = experiment(
+        tmp.path(),
+        "only",
+        &RANGE_TEST.replace("then_train = true", "then_train = false"),
+    );
+    let output = runner(tmp.path())
+        .args([only.to_str().unwrap(), "--out", "only"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let console = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        console.contains("Recommended: eta = ") && console.contains("then_train = true"),
+        "{console}"
+    );
+    assert_eq!(csv_rows(&tmp.path().join("only/runs.csv")).len(), 0);
+    assert!(tmp.path().join("only/plots/range_test.svg").is_file());
+    assert_eq!(
+        summary_json(tmp.path(), "only")["recommended"],
+        summary["recommended"]
+    );
+    // it refuses what it cannot do
+    for (text, message) in [
+        (
+            "[search]\nmode = \"range_test\"\n[grid]\neta = [1.0, 3.0]\n",
+            "`grid.eta`: eta must not be given in a range test search",
+        ),
+        (
+            "[search]\nmode = \"range_test\"\nsuggestion = \"best\"\n",
+            "\"best\" is not allowed: use \"valley\", \"steepest\" or \"minimum\"",
+        ),
+        (
+            "[search]\nmode = \"range_test\"\nmin = 10\nmax = 1\n",
+            "`search.max`: the range is empty: `max` (1) must be above `min` (10)",
+        ),
+    ] {
+        let bad = experiment(tmp.path(), "bad", text);
+        runner(tmp.path())
+            .arg(&bad)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(message));
+    }
+    runner(tmp.path())
+        .args([exp.to_str().unwrap(), "--shard", "1/2"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "a range test decides what to train",
+        ));
+}

@@ -208,3 +208,37 @@ fn every_finished_run_has_its_event_file_and_a_resume_drops_the_unfinished_ones(
         assert_eq!(n, 1);
     }
 }
+
+#[test]
+#[ignore = "needs the tensorboard Python package in target/tensorboard-venv (.ci/run makes it and runs it with --include-ignored)"]
+fn tensorboard_reads_a_range_tests_curve_step_by_step() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = experiment(
+        tmp.path(),
+        "range",
+        "train_size = 1000\nvalidation_size = 500\n[search]\nmode = \"range_test\"\nsteps = 150\n[grid]\nhidden = 10\nseeds = 2\n",
+    );
+    runner(tmp.path())
+        .args([exp.to_str().unwrap(), "--out", "out", "-q"])
+        .assert()
+        .success();
+    let tb = read(&tmp.path().join("out/tensorboard"));
+    let rows = csv_rows(&tmp.path().join("out/range_test.csv"));
+    for seed in ["1", "2"] {
+        let run = &tb["runs"][format!("range_test-seed-{seed}")];
+        let ours: Vec<_> = rows.iter().filter(|r| r["seed"] == seed).collect();
+        for (tag, column) in [
+            ("range_test/eta", "eta"),
+            ("range_test/cost", "cost"),
+            ("range_test/smoothed_cost", "smoothed"),
+        ] {
+            let seen = run["scalars"][tag].as_array().unwrap();
+            assert_eq!(seen.len(), ours.len(), "{tag}: one value per mini-batch");
+            for (i, (s, r)) in seen.iter().zip(&ours).enumerate() {
+                assert_eq!(s[0].as_u64().unwrap(), i as u64 + 1);
+                let want = r[column].parse::<f64>().unwrap() as f32;
+                assert_eq!(s[1].as_f64().unwrap() as f32, want, "{tag}, step {}", i + 1);
+            }
+        }
+    }
+}

@@ -20,11 +20,12 @@ use crate::grid::{Grid, Partial, RunSettings, Value, Variant};
 use crate::metrics::{Metric, Monitor};
 use crate::nn::maths::Cost;
 use crate::search::random::random_search;
-use crate::search::{CurvatureSearch, Halving, Search, ThresholdSearch};
+use crate::search::range_test::Suggestion;
+use crate::search::{CurvatureSearch, Halving, RangeTest, Search, ThresholdSearch};
 
 const DATA_KEYS: &[&str] = &["dataset", "dir", "train_size", "validation_size", "monitor"];
 /// `[search]`'s modes and the keys each takes beside `mode`.
-const SEARCH_MODES: [(&str, &[&str]); 5] = [
+const SEARCH_MODES: [(&str, &[&str]); 6] = [
     ("grid", &[]),
     ("random", &["trials", "seed"]),
     (
@@ -40,6 +41,10 @@ const SEARCH_MODES: [(&str, &[&str]); 5] = [
     ),
     ("halving", &["reduction", "min_epochs", "metric"]),
     ("curvature", &["sample", "iterations", "tolerance"]),
+    (
+        "range_test",
+        &["min", "max", "steps", "suggestion", "then_train"],
+    ),
 ];
 
 /// What `[search]` asks for.
@@ -49,6 +54,7 @@ enum SearchSpec {
     Threshold(ThresholdSearch),
     Halving(Halving),
     Curvature(CurvatureSearch),
+    RangeTest(RangeTest),
 }
 /// `[grid]`'s own keys beside the settings: `seeds = N` for seeds 1 to N, and the zips.
 const GRID_EXTRA_KEYS: [&str; 2] = ["seeds", "zip"];
@@ -436,6 +442,7 @@ impl<'a> Validator<'a> {
             "threshold" => s.threshold(),
             "halving" => s.halving(monitor),
             "curvature" => s.curvature(),
+            "range_test" => s.range_test(),
             _ => unreachable!("modes are checked above"),
         }
     }
@@ -1071,15 +1078,7 @@ impl<'a> SearchTable<'_, 'a> {
 
     fn threshold(&self) -> Result<SearchSpec, ExperimentError> {
         let d = ThresholdSearch::default();
-        let then_train = match self.t.get("then_train").map(|v| v.get_ref()) {
-            None => false,
-            Some(Toml::Boolean(b)) => *b,
-            Some(other) => {
-                return Err(self
-                    .at("then_train")
-                    .err(format!("{} is not allowed: true or false", show(other))))
-            }
-        };
+        let then_train = self.then_train()?;
         Ok(SearchSpec::Threshold(ThresholdSearch {
             start: self.float("start", d.start, |x| (1e-6..=1e6).contains(&x), "the first eta tried is from 1e-6 to 1e6")?,
             factor: self.float("factor", d.factor, |x| (1.5..=1000.0).contains(&x), "the coarse scan's step is a factor from 1.5 to 1000")?,
@@ -1087,6 +1086,64 @@ impl<'a> SearchTable<'_, 'a> {
             precision: self.float("precision", d.precision, |x| x > 1.0 && x <= 100.0, "the precision is a ratio above 1 (e.g. 1.5: refine until the smallest unstable eta is at most 1.5 times the largest stable one)")?,
             probes: self.int("probes", d.probes as i64, 1, 64, "the etas probed per round are from 1 to 64")? as usize,
             then_train,
+        }))
+    }
+
+    /// `then_train`: false unless written.
+    fn then_train(&self) -> Result<bool, ExperimentError> {
+        match self.t.get("then_train").map(|v| v.get_ref()) {
+            None => Ok(false),
+            Some(Toml::Boolean(b)) => Ok(*b),
+            Some(other) => Err(self
+                .at("then_train")
+                .err(format!("{} is not allowed: true or false", show(other)))),
+        }
+    }
+
+    fn range_test(&self) -> Result<SearchSpec, ExperimentError> {
+        let d = RangeTest::default();
+        let eta = |x: f64| (1e-8..=1e6).contains(&x);
+        let min = self.float("min", d.min, eta, "the first eta is from 1e-8 to 1e6")?;
+        let max = self.float("max", d.max, eta, "the last eta is from 1e-8 to 1e6")?;
+        if max <= min {
+            let key = if self.t.get("max").is_some() {
+                "max"
+            } else {
+                "min"
+            };
+            return Err(self.at(key).err(format!(
+                "the range is empty: `max` ({max}) must be above `min` ({min})"
+            )));
+        }
+        let steps = match self.t.get("steps") {
+            None => None,
+            Some(_) => Some(self.int(
+                "steps",
+                0,
+                10,
+                10_000_000,
+                "the mini-batches of the test are a whole number from 10 (leave it out for one \
+                 epoch's)",
+            )? as usize),
+        };
+        let suggestion = match self.t.get("suggestion").map(|v| v.get_ref()) {
+            None => d.suggestion,
+            Some(Toml::String(name)) if Suggestion::parse(name).is_some() => {
+                Suggestion::parse(name).expect("parsed")
+            }
+            Some(other) => {
+                return Err(self.at("suggestion").err(format!(
+                    "{} is not allowed: use \"valley\", \"steepest\" or \"minimum\"",
+                    show(other)
+                )))
+            }
+        };
+        Ok(SearchSpec::RangeTest(RangeTest {
+            min,
+            max,
+            steps,
+            suggestion,
+            then_train: self.then_train()?,
         }))
     }
 
@@ -1217,6 +1274,10 @@ pub(super) fn experiment(
         SearchSpec::Curvature(c) => {
             v.one_configuration(&grid, "curvature")?;
             Search::Curvature(c)
+        }
+        SearchSpec::RangeTest(r) => {
+            v.one_configuration(&grid, "range test")?;
+            Search::RangeTest(r)
         }
         SearchSpec::Halving(h) => {
             v.one_epochs(&grid, search_at.clone())?;

@@ -36,11 +36,17 @@ impl Exporter for Markdown {
         if let Some(h) = &summary.halving {
             let _ = writeln!(out, "{}", h.table());
         }
+        if let Some(r) = &summary.range_test {
+            let _ = writeln!(out, "{}", r.table());
+        }
         let (header, rows) = summary.table();
-        let _ = writeln!(out, "| {} |", header.join(" | "));
-        let _ = writeln!(out, "|{}", " --- |".repeat(header.len()));
-        for cells in rows {
-            let _ = writeln!(out, "| {} |", cells.join(" | "));
+        // a range test without `then_train` trained no run: no table of runs
+        if !rows.is_empty() {
+            let _ = writeln!(out, "| {} |", header.join(" | "));
+            let _ = writeln!(out, "|{}", " --- |".repeat(header.len()));
+            for cells in rows {
+                let _ = writeln!(out, "| {} |", cells.join(" | "));
+            }
         }
         if summary.unfinished_runs > 0 {
             let _ = writeln!(

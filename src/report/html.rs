@@ -98,8 +98,11 @@ pub(super) fn page(summary: &Summary, experiment: &str, plots: &[PathBuf]) -> Re
 
 /// The summary's table.
 fn summary_table(summary: &Summary) -> String {
-    let mut page = String::from("<h2>Summary</h2>\n<table>\n");
     let (header, rows) = summary.table();
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut page = String::from("<h2>Summary</h2>\n<table>\n");
     let mut row = |tag: &str, cells: &[String]| {
         page.push_str("<tr>");
         for c in cells {

@@ -47,6 +47,15 @@ pub fn summary_of(dir: &Path) -> Result<Summary> {
     }
     let file = MetricsFile::read(&path)?;
     let mut rows = file.rows(&path)?;
+    // a search that computed something before it trained has an answer without runs
+    let exp = crate::store::resume::saved_experiment(dir).ok().flatten();
+    let computed = exp
+        .as_ref()
+        .and_then(|e| crate::store::search_file(e.search()))
+        .is_some_and(|f| dir.join(f).is_file());
+    if rows.is_empty() && !computed {
+        bail!("'{}' holds no rows yet", path.display());
+    }
     let state = ResultsDir::state_dir(dir);
     let mut unfinished = std::collections::BTreeSet::new();
     if state.is_dir() {
@@ -63,7 +72,7 @@ pub fn summary_of(dir: &Path) -> Result<Summary> {
             }
             done
         });
-        if rows.is_empty() {
+        if rows.is_empty() && !computed {
             bail!(
                 "'{}' holds no finished run yet ({} unfinished)",
                 dir.display(),
@@ -76,7 +85,7 @@ pub fn summary_of(dir: &Path) -> Result<Summary> {
     // the one training gave
     let mismatched = mismatched_runs(&file, &states);
     rows.retain(|r| !mismatched.contains(&r.run));
-    if rows.is_empty() {
+    if rows.is_empty() && !mismatched.is_empty() {
         bail!(
             "'{}' holds no run whose rows match its state file ({} edited or damaged): run the \
              experiment again to train them afresh",
@@ -85,7 +94,6 @@ pub fn summary_of(dir: &Path) -> Result<Summary> {
         );
     }
     // a search's own answer, replayed from the rows of its finished runs
-    let exp = crate::store::resume::saved_experiment(dir).ok().flatten();
     let mut summary = match searches::search_of(exp.as_ref()) {
         Search::Grid => summarize(&rows),
         Search::Threshold(t) => {
@@ -114,6 +122,14 @@ pub fn summary_of(dir: &Path) -> Result<Summary> {
             summary.answers = vec![found.answer()];
             summary.recommended = found.recommended.map(|eta| searches::Recommended { eta });
             summary.curvature = Some(found);
+            summary
+        }
+        Search::RangeTest(r) => {
+            let found = searches::RangeTestSummary::of(&r, dir);
+            let mut summary = summarize(&rows);
+            summary.answers = vec![found.answer()];
+            summary.recommended = found.recommended.map(|eta| searches::Recommended { eta });
+            summary.range_test = Some(found);
             summary
         }
         Search::Halving(h) => {

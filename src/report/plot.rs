@@ -53,12 +53,20 @@ pub fn write_plots(summary: &Summary, dir: &Path) -> Result<Vec<PathBuf>> {
     register_font();
     std::fs::create_dir_all(dir).with_context(|| format!("creating '{}'", dir.display()))?;
     let mut written = Vec::new();
-    let path = dir.join("learning_curves.svg");
-    learning_curves(summary, &path)?;
-    written.push(path);
+    // a range test without `then_train` trained no run: no learning curves
+    if !summary.groups.is_empty() {
+        let path = dir.join("learning_curves.svg");
+        learning_curves(summary, &path)?;
+        written.push(path);
+    }
     if let Some(c) = summary.curvature.as_ref().filter(|c| !c.seeds.is_empty()) {
         let path = dir.join("curvature.svg");
         curvature(c, &path)?;
+        written.push(path);
+    }
+    if let Some(r) = summary.range_test.as_ref().filter(|r| !r.seeds.is_empty()) {
+        let path = dir.join("range_test.svg");
+        range_test(r, &path)?;
         written.push(path);
     }
     // the answer and the heat map show accuracies: nothing to draw when none is monitored
@@ -507,6 +515,122 @@ fn curvature(c: &crate::report::searches::CurvatureSummary, path: &Path) -> Resu
         .border_style(BLACK)
         .label_font((FONT, 15))
         .position(SeriesLabelPosition::LowerRight)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+/// A range test's smoothed training cost against eta (log axis), seed by seed, with each
+/// seed's suggestions marked (valley: circle, steepest: triangle, minimum / 10: square) and the
+/// recommended eta as a dashed line.
+fn range_test(r: &crate::report::searches::RangeTestSummary, path: &Path) -> Result<()> {
+    let finite = || {
+        r.seeds
+            .iter()
+            .flat_map(|s| s.curve.iter().copied())
+            .filter(|p| p.1.is_finite())
+    };
+    let (lo, hi) = finite().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+        (a.min(p.1), b.max(p.1))
+    });
+    // the cost's top is the blow-up (4x its lowest): show up to a little above the start
+    let start = r
+        .seeds
+        .iter()
+        .filter_map(|s| s.curve.first().map(|p| p.1))
+        .fold(lo, f64::max);
+    let top = hi.min(start.max(lo) * 1.5).max(lo + f64::MIN_POSITIVE);
+    let pad = 0.05 * (top - lo).max(1e-12);
+    let root = SVGBackend::new(path, (1000, 600)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "range test: the smoothed cost as eta grows (circles: valley, triangles: steepest, \
+             squares: minimum / 10)",
+            (FONT, 18),
+        )
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(80)
+        .build_cartesian_2d((r.min..r.max).log_scale(), lo - pad..top + pad)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("eta (log scale)")
+        .y_desc("smoothed training cost of the mini-batch")
+        .x_label_formatter(&|v| float_tick(*v))
+        .label_style((FONT, 15))
+        .axis_desc_style((FONT, 16))
+        .draw()
+        .map_err(err)?;
+    let clip = |c: f64| c.min(top + pad);
+    for (k, s) in r.seeds.iter().enumerate() {
+        let colour = COLOURS[k % COLOURS.len()];
+        let at = |eta: f64| {
+            s.curve
+                .iter()
+                .min_by(|a, b| {
+                    (a.0.ln() - eta.ln())
+                        .abs()
+                        .total_cmp(&(b.0.ln() - eta.ln()).abs())
+                })
+                .map(|p| (eta, clip(p.1)))
+        };
+        chart
+            .draw_series(LineSeries::new(
+                s.curve
+                    .iter()
+                    .filter(|p| p.1.is_finite())
+                    .map(|p| (p.0, clip(p.1))),
+                colour.stroke_width(2),
+            ))
+            .map_err(err)?
+            .label(format!("seed {}", s.seed))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour));
+        let g = s.suggestions;
+        let marks = [g.valley, g.steepest].map(|v| v.and_then(at));
+        if let Some(p) = marks[0] {
+            chart
+                .draw_series(std::iter::once(Circle::new(p, 6, colour.filled())))
+                .map_err(err)?;
+        }
+        if let Some(p) = marks[1] {
+            chart
+                .draw_series(std::iter::once(TriangleMarker::new(p, 7, colour.filled())))
+                .map_err(err)?;
+        }
+        if let Some(p) = g.minimum.filter(|m| *m >= r.min).and_then(at) {
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(p.0 / 1.08, p.1 - pad / 3.0), (p.0 * 1.08, p.1 + pad / 3.0)],
+                    colour.filled(),
+                )))
+                .map_err(err)?;
+        }
+    }
+    if let Some(eta) = r.recommended {
+        chart
+            .draw_series(DashedLineSeries::new(
+                [(eta, lo - pad), (eta, top + pad)],
+                6,
+                4,
+                BLACK.stroke_width(1),
+            ))
+            .map_err(err)?
+            .label(format!(
+                "recommended ({}): eta = {}",
+                r.suggestion,
+                float_tick(eta)
+            ))
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .label_font((FONT, 15))
+        .position(SeriesLabelPosition::UpperLeft)
         .draw()
         .map_err(err)?;
     root.present().map_err(err)?;

@@ -545,7 +545,184 @@ impl HalvingSummary {
     }
 }
 
-/// The search of a results folder's saved experiment, if any.
+/// What a learning-rate range test found (`range_test.csv`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RangeTestSummary {
+    pub min: f64,
+    pub max: f64,
+    /// The suggestion recommended: `valley`, `steepest` or `minimum`.
+    pub suggestion: &'static str,
+    /// The rule of that suggestion, in words.
+    pub rule: &'static str,
+    pub seeds: Vec<SeedRangeSummary>,
+    /// The median over the seeds of the chosen suggestion, rounded.
+    pub recommended: Option<f64>,
+    /// Whether the recommendation was trained for the grid's epochs.
+    pub then_train: bool,
+    /// Why there is nothing to show (the file missing or damaged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+/// One seed's range test: its suggestions and its curve.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SeedRangeSummary {
+    pub seed: u64,
+    /// Mini-batches trained.
+    pub steps: usize,
+    /// The last eta trained.
+    pub last_eta: f64,
+    /// Whether the smoothed cost blew up before `max`.
+    pub blew_up: bool,
+    pub suggestions: crate::search::range_test::Suggestions,
+    /// (eta, smoothed cost) of each step, for the plot.
+    #[serde(skip)]
+    pub curve: Vec<(f64, f64)>,
+}
+
+impl RangeTestSummary {
+    /// Reads `dir/range_test.csv` for the search `r`.
+    pub fn of(r: &crate::search::RangeTest, dir: &std::path::Path) -> RangeTestSummary {
+        use crate::search::range_test::{blown_up, suggestions};
+        let (seeds, problem) = match crate::store::range_test::read(dir) {
+            Ok(seeds) => (seeds, None),
+            Err(e) => (
+                Vec::new(),
+                Some(format!(
+                    "{e:#} (it is written when every seed's range test has ended: run the \
+                     experiment again)"
+                )),
+            ),
+        };
+        let seeds: Vec<SeedRangeSummary> = seeds
+            .into_iter()
+            .map(|s| {
+                let lowest = s
+                    .steps
+                    .iter()
+                    .map(|x| x.smoothed)
+                    .fold(f64::INFINITY, f64::min);
+                let last = s.steps.last().copied();
+                SeedRangeSummary {
+                    seed: s.seed,
+                    steps: s.steps.len(),
+                    last_eta: last.map_or(f64::NAN, |x| x.eta),
+                    blew_up: last.is_some_and(|x| blown_up(x.smoothed, lowest)),
+                    suggestions: suggestions(&s.steps),
+                    curve: s.steps.iter().map(|x| (x.eta, x.smoothed)).collect(),
+                }
+            })
+            .collect();
+        let found: Vec<_> = seeds.iter().map(|s| s.suggestions).collect();
+        RangeTestSummary {
+            min: r.min,
+            max: r.max,
+            suggestion: r.suggestion.name(),
+            rule: r.suggestion.rule(),
+            recommended: if seeds.is_empty() {
+                None
+            } else {
+                r.recommended(&found)
+            },
+            seeds,
+            then_train: r.then_train,
+            problem,
+        }
+    }
+
+    /// Each seed's test, as a Markdown table.
+    pub fn table(&self) -> String {
+        let show = |v: Option<f64>| {
+            v.map_or("none".to_string(), |v| {
+                float_label(crate::search::round3(v))
+            })
+        };
+        let mut out = String::from(
+            "| seed | steps | last eta | blew up | valley | steepest | minimum / 10 |\n| --- | --- | --- | --- | --- | --- | --- |\n",
+        );
+        for s in &self.seeds {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                s.seed,
+                s.steps,
+                show(Some(s.last_eta)),
+                if s.blew_up { "yes" } else { "no" },
+                show(s.suggestions.valley),
+                show(s.suggestions.steepest),
+                show(s.suggestions.minimum)
+            );
+        }
+        out
+    }
+
+    /// The answer, as a paragraph.
+    pub fn answer(&self) -> String {
+        if let Some(problem) = &self.problem {
+            return format!("**Range test**: no range test to show: {problem}.");
+        }
+        let show = |v: Option<f64>| {
+            v.map_or("none".to_string(), |v| {
+                float_label(crate::search::round3(v))
+            })
+        };
+        let per_seed: Vec<String> = self
+            .seeds
+            .iter()
+            .map(|s| {
+                format!(
+                    "seed {}: valley {}, steepest {}, minimum/10 {} ({} steps{})",
+                    s.seed,
+                    show(s.suggestions.valley),
+                    show(s.suggestions.steepest),
+                    show(s.suggestions.minimum),
+                    s.steps,
+                    if s.blew_up {
+                        format!(", blew up at eta = {}", show(Some(s.last_eta)))
+                    } else {
+                        String::new()
+                    }
+                )
+            })
+            .collect();
+        let mut text = format!(
+            "**Range test** (eta growing exponentially from {} to {} over one run per seed, one \
+             mini-batch per step, the training cost smoothed): {}.",
+            float_label(self.min),
+            float_label(self.max),
+            per_seed.join("; ")
+        );
+        match self.recommended {
+            Some(eta) => {
+                let _ = write!(
+                    text,
+                    " **Recommended: eta = {}**, the median over the seeds of the suggestion {}.",
+                    float_label(eta),
+                    self.rule
+                );
+                text.push_str(if self.then_train {
+                    " The table below is that eta trained for the grid's epochs."
+                } else {
+                    " Set `then_train = true` to train it for the grid's epochs."
+                });
+            }
+            None => {
+                let _ = write!(
+                    text,
+                    " No {} suggestion: the curve is too short (the cost blew up within a few \
+                     steps: lower `search.min`, or give more `steps`).",
+                    self.suggestion
+                );
+            }
+        }
+        text.push_str(
+            " A range test reads the cost of the first mini-batches only: it finds where \
+             training starts to fall fastest, not the eta that ends best after many epochs.",
+        );
+        text
+    }
+}
+
 /// What a curvature search found (`curvature.csv`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CurvatureSummary {
@@ -649,6 +826,7 @@ impl CurvatureSummary {
     }
 }
 
+/// The search of a results folder's saved experiment, if any.
 pub fn search_of(exp: Option<&Experiment>) -> Search {
     exp.map_or(Search::Grid, |e| e.search().clone())
 }

@@ -131,6 +131,9 @@ pub struct Summary {
     /// What a curvature search found.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub curvature: Option<super::searches::CurvatureSummary>,
+    /// What a learning-rate range test found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub range_test: Option<super::searches::RangeTestSummary>,
     /// The best configuration against the runner-up, seed by seed (with two or more
     /// configurations, the best above chance).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -279,6 +282,7 @@ pub fn summarize(rows: &[MetricsRow]) -> Summary {
         threshold: None,
         halving: None,
         curvature: None,
+        range_test: None,
         versus_runner_up,
         versus_runner_up_by_setting,
     }

@@ -11,12 +11,14 @@
 pub mod curvature;
 pub mod halving;
 pub mod random;
+pub mod range_test;
 pub mod threshold;
 
 use crate::grid::RunSettings;
 
 pub use curvature::CurvatureSearch;
 pub use halving::Halving;
+pub use range_test::RangeTest;
 pub use threshold::ThresholdSearch;
 
 /// How an experiment chooses its runs.
@@ -31,6 +33,19 @@ pub enum Search {
     Halving(Halving),
     /// The Hessian's largest eigenvalue at the initial weights, then half its threshold trained.
     Curvature(CurvatureSearch),
+    /// The learning-rate range test: one run per seed with eta growing every mini-batch.
+    RangeTest(RangeTest),
+}
+
+impl Search {
+    /// Whether the search chooses its runs (rather than training its grid's, or some of them):
+    /// its folder's runs are the ones it chose, in the order it chose them.
+    pub fn chooses_its_runs(&self) -> bool {
+        matches!(
+            self,
+            Search::Threshold(_) | Search::Curvature(_) | Search::RangeTest(_)
+        )
+    }
 }
 
 /// The runs that train an eta a search chose: `base`'s one network with every seed.

@@ -206,10 +206,7 @@ fn collect(sources: &[PathBuf]) -> Result<Collected> {
     let grid_runs = exp.runs();
     // a threshold or curvature search's runs are the ones it chose, not its grid: whether it
     // finished is the summary's to say
-    if !matches!(
-        exp.search(),
-        crate::search::Search::Threshold(_) | crate::search::Search::Curvature(_)
-    ) {
+    if !exp.search().chooses_its_runs() {
         report.missing = grid_runs
             .iter()
             .filter(|r| !rows.contains_key(&r.id()))
@@ -241,11 +238,14 @@ fn build(new: &Path, out: &Path, inputs: &[PathBuf], c: &Collected) -> Result<()
         write_atomically(&path, toml::to_string(row)?.as_bytes())?;
         tensorboard::copy_run(source, new, &row.settings.run)?;
     }
-    // what a curvature search computed before it trained, from the first folder that has it
-    if matches!(exp.search(), crate::search::Search::Curvature(_)) {
-        if let Some(dir) = inputs.iter().find(|d| super::curvature::path(d).is_file()) {
-            let bytes = std::fs::read(super::curvature::path(dir))?;
-            write_atomically(&super::curvature::path(new), &bytes)?;
+    // what a search computed before it trained, from the first folder that has it
+    if let Some(file) = super::search_file(exp.search()) {
+        if let Some(dir) = inputs.iter().find(|d| d.join(file).is_file()) {
+            let bytes = std::fs::read(dir.join(file))?;
+            write_atomically(&new.join(file), &bytes)?;
+            if file == super::range_test::FILE {
+                super::range_test::save(new, &super::range_test::read(new)?)?;
+            }
         }
     }
     crate::fault::reached("merge=states-written");
@@ -265,10 +265,7 @@ fn build(new: &Path, out: &Path, inputs: &[PathBuf], c: &Collected) -> Result<()
         .enumerate()
         .map(|(i, r)| (r.id(), i))
         .collect();
-    if matches!(
-        exp.search(),
-        crate::search::Search::Threshold(_) | crate::search::Search::Curvature(_)
-    ) {
+    if exp.search().chooses_its_runs() {
         // a search's runs in the order its folders hold them: the order of its rounds
         order.clear();
         for dir in inputs {

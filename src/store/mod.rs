@@ -14,6 +14,7 @@ pub mod curvature;
 pub(crate) mod exchange;
 pub(crate) mod lock;
 pub mod merge;
+pub mod range_test;
 pub(crate) mod resume;
 pub mod shard;
 pub mod table;
@@ -28,6 +29,15 @@ pub(crate) mod schema;
 pub use crate::files::{sync_dir, write_atomically};
 pub use schema::{metrics_header, runs_header, EPOCH_ETA};
 pub use table::{read_metrics, ConfigKey, MetricsFile, MetricsRow};
+
+/// The file a search writes beside its runs (what it computed before it trained), if any.
+pub fn search_file(search: &crate::search::Search) -> Option<&'static str> {
+    match search {
+        crate::search::Search::Curvature(_) => Some(curvature::FILE),
+        crate::search::Search::RangeTest(_) => Some(range_test::FILE),
+        _ => None,
+    }
+}
 
 /// The CSV cells of the extra setting columns `columns` for a run whose non-default extra
 /// settings are `extra`.
@@ -56,6 +66,16 @@ pub struct SettingsColumns {
 }
 
 impl SettingsColumns {
+    /// The run's eta, from its cell.
+    pub fn eta(&self) -> Option<f64> {
+        let at = schema::standard_settings().position(|s| s.name == "eta")?;
+        match self.cells.get(at)? {
+            Cell::Float(x) => Some(*x),
+            Cell::Int(n) => Some(*n as f64),
+            Cell::Text(_) => None,
+        }
+    }
+
     pub fn of(s: &RunSettings) -> SettingsColumns {
         SettingsColumns {
             run: s.id(),

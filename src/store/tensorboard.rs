@@ -591,6 +591,37 @@ fn whole_events(folder: &Path) -> bool {
         })
 }
 
+/// The event files of a learning-rate range test, one folder per seed
+/// (`tensorboard/range_test-seed-N`, written anew): per mini-batch (step = its number from 1),
+/// its eta, log10 eta, cost and smoothed cost under `range_test/`.
+pub fn range_test(results: &Path, seeds: &[crate::search::range_test::SeedRange]) -> Result<()> {
+    for s in seeds {
+        let folder = results
+            .join(FOLDER)
+            .join(format!("range_test-seed-{}", s.seed));
+        if folder.exists() {
+            std::fs::remove_dir_all(&folder)
+                .with_context(|| format!("removing '{}'", folder.display()))?;
+        }
+        let mut w = EventWriter::create(&folder, "range_test")?;
+        let time = now();
+        for (i, step) in s.steps.iter().enumerate() {
+            w.scalars_at(
+                i + 1,
+                time,
+                &[
+                    ("range_test/eta", step.eta),
+                    ("range_test/log10_eta", step.eta.log10()),
+                    ("range_test/cost", step.cost),
+                    ("range_test/smoothed_cost", step.smoothed),
+                ],
+            )?;
+        }
+        w.flush()?;
+    }
+    Ok(())
+}
+
 /// Removes the event folders of runs that are not in `keep` (unfinished runs a resume trains
 /// again from the start), leaving the experiment's own file.
 pub fn remove_others(results: &Path, keep: &dyn Fn(&str) -> bool) {

@@ -10,7 +10,7 @@ use anyhow::Result;
 use super::plan::{self, available_memory, check_memory, gigabytes, shard_runs, MAX_GROUP};
 use super::{results_dir, SweepOptions};
 use crate::config::Experiment;
-use crate::grid::RunSettings;
+use crate::grid::{float_label, RunSettings};
 use crate::search::Search;
 use crate::store::RunRow;
 use crate::train::Trainer;
@@ -186,6 +186,10 @@ impl Tally {
             largest: None,
             shapes: HashMap::new(),
         };
+        let chosen_eta = matches!(exp.search(), Search::Curvature(_) | Search::RangeTest(_));
+        let mut etas: Vec<f64> = finished.values().filter_map(|r| r.settings.eta()).collect();
+        etas.sort_by(f64::total_cmp);
+        etas.dedup();
         for r in shard_runs(exp, opts.shard) {
             t.runs += 1;
             let bytes = plan::group_bytes(std::slice::from_ref(&r));
@@ -193,6 +197,14 @@ impl Tally {
                 t.largest = Some((bytes, r.clone()));
             }
             if !finished.is_empty() && finished.contains_key(&r.id()) {
+                continue;
+            }
+            // a curvature search or a range test trains its grid's runs at the eta it chose
+            if chosen_eta
+                && etas
+                    .iter()
+                    .any(|&eta| finished.contains_key(&RunSettings { eta, ..r.clone() }.id()))
+            {
                 continue;
             }
             t.left += 1;
@@ -280,6 +292,22 @@ fn search_plan(exp: &Experiment) -> Option<String> {
             c.sample,
             c.iterations,
             exp.run(0).epochs
+        )),
+        Search::RangeTest(r) => Some(format!(
+            "range test: one run per seed of {} mini-batches, eta from {} to {} (seconds each), \
+             ending early when the cost blows up{}",
+            r.steps_for(&exp.run(0)),
+            float_label(r.min),
+            float_label(r.max),
+            if r.then_train {
+                format!(
+                    ", then {seeds} runs x {} epochs at the recommended eta; the time above is \
+                     for those runs",
+                    exp.run(0).epochs
+                )
+            } else {
+                String::new()
+            }
         )),
         Search::Halving(h) => {
             let runs = exp.grid().len() as usize;

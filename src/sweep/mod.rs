@@ -145,6 +145,7 @@ pub fn run_sweep(exp: &Experiment, opts: &SweepOptions, stop: &AtomicBool) -> Re
         }
         Search::Threshold(t) => searches::threshold(exp, t, opts, stop),
         Search::Curvature(c) => searches::curvature(exp, c, opts, stop),
+        Search::RangeTest(r) => searches::range_test(exp, r, opts, stop),
         Search::Halving(h) => {
             searches::refuse_shard(exp, opts, "successive halving")?;
             let all_runs = planned_runs(exp, opts)?;
@@ -281,13 +282,15 @@ impl Opened {
         if !runs.is_empty() && preloaded.is_none() && owned.is_none() {
             owned = Some(exp.load_data()?);
         }
-        log.line(format!(
-            "{}: {} runs to train on {} threads, results in {}",
-            exp.name(),
-            runs.len(),
-            threads,
-            dir.display()
-        ));
+        if !runs.is_empty() {
+            log.line(format!(
+                "{}: {} runs to train on {} threads, results in {}",
+                exp.name(),
+                runs.len(),
+                threads,
+                dir.display()
+            ));
+        }
         Ok(Opened {
             dir,
             threads,

@@ -17,7 +17,8 @@ use crate::grid::{float_label, RunSettings};
 use crate::metrics::{RunStatus, Status};
 use crate::search::curvature::SeedCurvature;
 use crate::search::halving::{Ended, Member, Rung, Trace};
-use crate::search::{CurvatureSearch, Halving, ThresholdSearch};
+use crate::search::range_test::{self as range, RangeStep, SeedRange};
+use crate::search::{CurvatureSearch, Halving, RangeTest, ThresholdSearch};
 use crate::store::exchange::adopt;
 use crate::store::lock::{DirLock, SEARCHING};
 use crate::store::read_metrics;
@@ -242,6 +243,106 @@ pub(super) fn curvature(
     {
         let _lock = DirLock::acquire(&report.dir)?;
         crate::store::curvature::write(&report.dir, &seeds)?;
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// The learning-rate range test: one run per seed (in parallel) whose eta grows every
+/// mini-batch, stopped once its smoothed cost blows up (`range_test.csv`); then, with
+/// `then_train`, the recommended suggestion trained for the grid's epochs with every seed. The
+/// tests are run again on a resume (the same numbers: they depend on the seed and the data
+/// alone); a stop during them ends the search before it trains.
+pub(super) fn range_test(
+    exp: &Experiment,
+    r: &RangeTest,
+    opts: &SweepOptions,
+    stop: &AtomicBool,
+) -> Result<SweepReport> {
+    use rayon::prelude::*;
+    refuse_shard(exp, opts, "a range test")?;
+    let started = Instant::now();
+    let base = exp.run(0);
+    let dir = results_dir(exp, opts);
+    let data = exp.load_data()?;
+    let steps = r.steps_for(&base);
+    let tested: Vec<Option<SeedRange>> = exp
+        .seeds()
+        .par_iter()
+        .map(|&seed| {
+            let run = RunSettings {
+                seed,
+                ..base.clone()
+            };
+            let mut curve = Vec::new();
+            let (mut average, mut lowest) = (0.0, f64::INFINITY);
+            let finished = crate::train::range_test(
+                &run,
+                &data,
+                steps,
+                |i| r.eta_at(i, steps),
+                stop,
+                |i, eta, cost| {
+                    let (a, smoothed) = range::smooth(average, cost, i);
+                    average = a;
+                    curve.push(RangeStep {
+                        eta,
+                        cost,
+                        smoothed,
+                    });
+                    lowest = lowest.min(smoothed);
+                    !range::blown_up(smoothed, lowest)
+                },
+            );
+            finished.then_some(SeedRange { seed, steps: curve })
+        })
+        .collect();
+    let Some(seeds) = tested.into_iter().collect::<Option<Vec<SeedRange>>>() else {
+        let mut report = SweepReport::empty(dir);
+        report.interrupted = true;
+        return Ok(report);
+    };
+    let suggestions: Vec<range::Suggestions> =
+        seeds.iter().map(|s| range::suggestions(&s.steps)).collect();
+    if !opts.quiet {
+        for (s, found) in seeds.iter().zip(&suggestions) {
+            let show = |v: Option<f64>| {
+                v.map_or("none".to_string(), |v| {
+                    float_label(crate::search::round3(v))
+                })
+            };
+            crate::say!(
+                "range test, seed {}: {} steps to eta = {}; valley {}, steepest {}, minimum/10 {}",
+                s.seed,
+                s.steps.len(),
+                float_label(crate::search::round3(
+                    s.steps.last().map_or(r.min, |x| x.eta)
+                )),
+                show(found.valley),
+                show(found.steepest),
+                show(found.minimum)
+            );
+        }
+    }
+    let runs = match (r.then_train, r.recommended(&suggestions)) {
+        (true, Some(eta)) => {
+            if !opts.quiet {
+                crate::say!(
+                    "range test: training the {} suggestion, eta = {}, for {} epochs",
+                    r.suggestion.name(),
+                    float_label(eta),
+                    base.epochs
+                );
+            }
+            r.final_runs(&base, eta, &exp.seeds())
+        }
+        _ => Vec::new(),
+    };
+    let order = runs.iter().enumerate().map(|(i, r)| (r.id(), i)).collect();
+    let mut report = sweep_runs(exp, opts, &runs, &order, Mode::All, Some(&data), stop)?;
+    {
+        let _lock = DirLock::acquire(&report.dir)?;
+        crate::store::range_test::save(&report.dir, &seeds)?;
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)

@@ -595,6 +595,71 @@ pub fn initial_curvature(
     )
 }
 
+/// A learning-rate range test's training ([`crate::search::range_test`]): `run`'s network,
+/// from its initial weights and its own shuffles, trained `steps` mini-batches (as many epochs
+/// as they take), mini-batch `i` with eta `eta_at(i)`. Before each step, `on_step(i, eta, cost)`
+/// gets the mini-batch's training cost at the weights the step starts from (with the L2 term of
+/// the run's lambda, as the training cost of an epoch's record has it) and says whether to go on.
+/// Returns false when `stop` was seen set first. The mini-batch's chunks are accumulated in
+/// order on the calling thread: the numbers never depend on the threads.
+pub fn range_test(
+    run: &RunSettings,
+    data: &Dataset,
+    steps: usize,
+    eta_at: impl Fn(usize) -> f64,
+    stop: &AtomicBool,
+    mut on_step: impl FnMut(usize, f64, f64) -> bool,
+) -> bool {
+    let mut t = Trainer::new(std::slice::from_ref(run), data, Monitor::only(&[]));
+    let n = t.train.len();
+    let batch_size = run.batch_size;
+    let mut step = 0;
+    loop {
+        t.order.shuffle(&mut t.shuffle_rng);
+        let mut start = 0;
+        while start < n {
+            if step == steps {
+                return true;
+            }
+            if stop.load(Ordering::Relaxed) {
+                return false;
+            }
+            let end = (start + batch_size).min(n);
+            let batch = &t.order[start..end];
+            let eta = eta_at(step);
+            t.params[0].eta = eta;
+            let cost_sum: f64 = batch
+                .iter()
+                .map(|&i| {
+                    let (index, value) = t.train.nonzero(i as usize);
+                    let label = t.train.labels[i as usize] as usize;
+                    t.lockstep.example_costs(&t.params, index, value, label)[0]
+                })
+                .sum();
+            let l2 = if run.lambda > 0.0 {
+                0.5 * run.lambda / n as f64 * t.lockstep.sum_squared_weights(0)
+            } else {
+                0.0
+            };
+            if !on_step(step, eta, cost_sum / batch.len() as f64 + l2) {
+                return true;
+            }
+            let position = (t.epoch * n + start) as u64;
+            for (c, part) in batch.chunks(t.chunk).enumerate() {
+                let at = position + (c * t.chunk) as u64;
+                t.lockstep
+                    .accumulate(&mut t.grads[c], &t.params, &t.train, part, at);
+            }
+            let used = batch.len().div_ceil(t.chunk);
+            t.lockstep
+                .apply(&mut t.grads[..used], &t.params, &t.train, batch.len(), n);
+            start = end;
+            step += 1;
+        }
+        t.epoch += 1;
+    }
+}
+
 /// The training cost of `run`'s network before any training (the initial weights of its seed),
 /// as an epoch's record gives it (with the L2 term of its lambda).
 pub fn initial_training_cost(run: &RunSettings, data: &Dataset) -> f64 {
@@ -642,6 +707,61 @@ mod tests {
             train_size,
             ..RunSettings::default()
         }
+    }
+
+    #[test]
+    fn a_range_tests_costs_are_the_mini_batches_training_costs() {
+        let data = crate::tests_support::mnist();
+        let run = RunSettings {
+            lambda: 5.0,
+            cost: Cost::CrossEntropy,
+            batch_size: 7,
+            ..settings(700)
+        };
+        let stop = AtomicBool::new(false);
+        let costs = |eta: f64, steps: usize| {
+            let mut seen = Vec::new();
+            let done = range_test(
+                &run,
+                data,
+                steps,
+                |_| eta,
+                &stop,
+                |i, e, c| {
+                    assert_eq!((i, e), (seen.len(), eta));
+                    seen.push(c);
+                    true
+                },
+            );
+            assert!(done);
+            seen
+        };
+        // at eta 0 the weights stay: one epoch's mini-batch costs average to the training cost
+        let still = costs(0.0, 100);
+        let mean = still.iter().sum::<f64>() / still.len() as f64;
+        let whole = initial_training_cost(&run, data);
+        assert!((mean - whole).abs() < 1e-5 * whole, "{mean} vs {whole}");
+        // training: the cost of the second epoch's mini-batches is below the first's
+        let learning = costs(0.5, 200);
+        let epoch = |e: usize| learning[e * 100..(e + 1) * 100].iter().sum::<f64>();
+        assert!(epoch(1) < 0.8 * epoch(0), "{} {}", epoch(0), epoch(1));
+        // a set stop flag trains nothing; on_step saying no ends the test there
+        stop.store(true, Ordering::Relaxed);
+        assert!(!range_test(&run, data, 10, |_| 1.0, &stop, |_, _, _| true));
+        stop.store(false, Ordering::Relaxed);
+        let mut calls = 0;
+        assert!(range_test(
+            &run,
+            data,
+            10,
+            |_| 1.0,
+            &stop,
+            |i, _, _| {
+                calls += 1;
+                i < 3
+            }
+        ));
+        assert_eq!(calls, 4);
     }
 
     fn records(runs: &[RunSettings]) -> Vec<Vec<EpochRecord>> {

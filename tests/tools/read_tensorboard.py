@@ -1,7 +1,8 @@
 """Reads a runner results folder's TensorBoard files with TensorBoard's own reader (the
 EventAccumulator, and the HParams plugin's parsers) and prints what it found as JSON:
 {"runs": {run: {"scalars": {tag: [[step, value], ...]}, "hparams": {...}, "group": ...,
-"status": ...}}, "experiment": {"hparams": {name: [values]}, "metrics": [tags]}}.
+"status": ...}} (hparams and group null for a folder without a session,
+such as a range test's), "experiment": {"hparams": {name: [values]}, "metrics": [tags]}}.
 Used by tests/tensorboard.rs."""
 
 import json
@@ -51,17 +52,22 @@ def main(logdir):
             tag: [[e.step, None if math.isnan(e.value) else e.value] for e in acc.Scalars(tag)]
             for tag in acc.Tags()["scalars"]
         }
-        content = acc.PluginTagToContent(metadata.PLUGIN_NAME)
-        start = metadata.parse_session_start_info_plugin_data(
-            content[metadata.SESSION_START_INFO_TAG]
-        )
+        try:
+            content = acc.PluginTagToContent(metadata.PLUGIN_NAME)
+        except KeyError:
+            content = {}
+        start = None
+        if metadata.SESSION_START_INFO_TAG in content:
+            start = metadata.parse_session_start_info_plugin_data(
+                content[metadata.SESSION_START_INFO_TAG]
+            )
         end = None
         if metadata.SESSION_END_INFO_TAG in content:
             end = metadata.parse_session_end_info_plugin_data(content[metadata.SESSION_END_INFO_TAG])
         out["runs"][run] = {
             "scalars": scalars,
-            "hparams": {k: value(v) for k, v in start.hparams.items()},
-            "group": start.group_name,
+            "hparams": None if start is None else {k: value(v) for k, v in start.hparams.items()},
+            "group": None if start is None else start.group_name,
             "status": None if end is None else end.status,
         }
     json.dump(out, sys.stdout)
