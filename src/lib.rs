@@ -5,6 +5,7 @@
 //! The library is layered, bottom first; each module imports only those before it:
 //! - [`metrics`]: the shared vocabulary (metrics, their values per epoch, how a run ended);
 //! - [`stability`]: the one verdict on whether training at an eta went well;
+//! - [`stats`]: means, variances and Student's t for the comparisons over seeds;
 //! - [`fault`]: the hidden fault-injection points the tests stop the process at;
 //! - [`console`]: messages on standard error that a closed stream never turns into a panic;
 //! - [`files`]: files written whole (a temporary file, a flush, a rename);
@@ -15,7 +16,7 @@
 //! - [`grid`]: the runs of an experiment, enumerated lazily by index; run ids;
 //! - [`train`]: epochs, mini-batches and the stopping rules of a run or a group;
 //! - [`search`]: the searches' decisions (random draws, the book's threshold procedure for eta,
-//!   successive halving), apart from the I/O;
+//!   successive halving, curvature, the range test), apart from the I/O;
 //! - [`config`]: the experiment file, read as written (raw, with spans), then validated in one
 //!   step against the table of run settings into an [`config::Experiment`];
 //! - [`store`]: the results folder: its schema and one reader, writers, resume, lock, shards and
@@ -35,6 +36,7 @@ pub mod nn;
 pub mod report;
 pub mod search;
 pub mod stability;
+pub mod stats;
 pub mod store;
 pub mod sweep;
 pub mod train;

@@ -19,6 +19,7 @@ use crate::grid::settings::{self, Kind, Max, Setting, SETTINGS};
 use crate::grid::{Grid, Partial, RunSettings, Value, Variant};
 use crate::metrics::{Metric, Monitor};
 use crate::nn::maths::Cost;
+use crate::search::halving::Pruning;
 use crate::search::random::random_search;
 use crate::search::range_test::Suggestion;
 use crate::search::{CurvatureSearch, Halving, RangeTest, Search, ThresholdSearch};
@@ -37,9 +38,10 @@ const SEARCH_MODES: [(&str, &[&str]); 6] = [
             "precision",
             "probes",
             "then_train",
+            "refine",
         ],
     ),
-    ("halving", &["reduction", "min_epochs", "metric"]),
+    ("halving", &["reduction", "min_epochs", "metric", "prune"]),
     ("curvature", &["sample", "iterations", "tolerance"]),
     (
         "range_test",
@@ -1086,16 +1088,22 @@ impl<'a> SearchTable<'_, 'a> {
             precision: self.float("precision", d.precision, |x| x > 1.0 && x <= 100.0, "the precision is a ratio above 1 (e.g. 1.5: refine until the smallest unstable eta is at most 1.5 times the largest stable one)")?,
             probes: self.int("probes", d.probes as i64, 1, 64, "the etas probed per round are from 1 to 64")? as usize,
             then_train,
+            refine: self.boolean("refine", d.refine)?,
         }))
     }
 
     /// `then_train`: false unless written.
     fn then_train(&self) -> Result<bool, ExperimentError> {
-        match self.t.get("then_train").map(|v| v.get_ref()) {
-            None => Ok(false),
+        self.boolean("then_train", false)
+    }
+
+    /// A true-or-false key, `default` unless written.
+    fn boolean(&self, key: &str, default: bool) -> Result<bool, ExperimentError> {
+        match self.t.get(key).map(|v| v.get_ref()) {
+            None => Ok(default),
             Some(Toml::Boolean(b)) => Ok(*b),
             Some(other) => Err(self
-                .at("then_train")
+                .at(key)
                 .err(format!("{} is not allowed: true or false", show(other)))),
         }
     }
@@ -1200,7 +1208,21 @@ impl<'a> SearchTable<'_, 'a> {
                 metric.name()
             )));
         }
+        let prune = match self.t.get("prune").map(|v| v.get_ref()) {
+            None => d.prune,
+            Some(Toml::String(name)) if name == "confident" => Pruning::Confident,
+            Some(Toml::String(name)) if name == "mean" => Pruning::Mean,
+            Some(other) => {
+                return Err(self.at("prune").err(format!(
+                    "{} is not allowed: use \"confident\" (stop a configuration only when its \
+                     seeds leave it clearly below the cut) or \"mean\" (stop every one below \
+                     it)",
+                    show(other)
+                )))
+            }
+        };
         Ok(SearchSpec::Halving(Halving {
+            prune,
             reduction: self.int(
                 "reduction",
                 d.reduction as i64,
@@ -1268,7 +1290,17 @@ pub(super) fn experiment(
         }
         SearchSpec::Threshold(t) => {
             v.one_configuration(&grid, "threshold")?;
-            data.monitor = with_training_metrics(data.monitor);
+            if t.refine && data.validation_size == 0 {
+                return Err(source.error(
+                    "data.validation_size",
+                    None,
+                    "0 leaves no validation set, but the threshold search's refinement ranks \
+                     etas by validation accuracy: keep a validation set (the default is 10000), \
+                     or set `search.refine = false` for the book's rule alone"
+                        .to_string(),
+                ));
+            }
+            data.monitor = with_training_metrics(data.monitor, t.refine);
             Search::Threshold(t)
         }
         SearchSpec::Curvature(c) => {
@@ -1298,10 +1330,15 @@ pub(super) fn experiment(
     })
 }
 
-/// `monitor` with the training cost and accuracy, which a threshold search's verdicts read.
-fn with_training_metrics(monitor: Monitor) -> Monitor {
+/// `monitor` with the training cost and accuracy, which a threshold search's verdicts read (and,
+/// with `validation`, the validation accuracy its refinement ranks by).
+fn with_training_metrics(monitor: Monitor, validation: bool) -> Monitor {
     let mut metrics = monitor.metrics();
-    for m in [Metric::TrainCost, Metric::TrainAccuracy] {
+    let validation = validation.then_some(Metric::ValidationAccuracy);
+    for m in [Metric::TrainCost, Metric::TrainAccuracy]
+        .into_iter()
+        .chain(validation)
+    {
         if !metrics.contains(&m) {
             metrics.push(m);
         }

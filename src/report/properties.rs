@@ -236,6 +236,7 @@ proptest! {
             factor,
             precision,
             probes,
+            refine: false,
             ..ThresholdSearch::default()
         };
         let seed_list: Vec<u64> = (1..=seeds as u64).collect();
@@ -274,7 +275,7 @@ proptest! {
             prop_assert_eq!(p.unstable, p.eta >= threshold, "one rule: {:?}", p);
         }
         let answer = outcome.answer.clone().expect("the search ends");
-        let summary = ThresholdSummary::of(&t, &outcome, 0, 0);
+        let summary = ThresholdSummary::of(&t, &outcome, None, None);
         let text = summary.answer(false);
         let any_stable = outcome.probes.iter().any(|p| !p.unstable);
         let json = serde_json::to_value(&summary).unwrap();

@@ -55,9 +55,17 @@ pub struct ThresholdSummary {
     pub stable_above: Vec<f64>,
     /// The estimate of the threshold: the largest eta that trained steadily.
     pub threshold: Option<f64>,
-    /// About half the threshold.
+    /// What the search recommends: the refinement's pick, or (`refine = false`) about half the
+    /// threshold.
     pub recommended: Option<f64>,
-    /// Epochs trained by the probes.
+    /// About half the threshold: the book's rule.
+    pub book: Option<f64>,
+    /// The refinement's etas and scores (mean over seeds of the best validation accuracy), once
+    /// it has finished; empty with `refine = false`.
+    pub refined: Vec<(f64, f64)>,
+    /// Epochs of each refinement run.
+    pub refine_epochs: Option<usize>,
+    /// Epochs trained by the probes (and the refinement).
     pub probe_epochs: usize,
     /// Runs that trained the recommended eta for the grid's epochs.
     pub final_runs: usize,
@@ -78,6 +86,8 @@ pub struct RungEntry {
     pub value: f64,
     pub rank: usize,
     pub kept: bool,
+    /// Below the cut but kept: its seeds do not leave it clearly below.
+    pub spared: bool,
 }
 
 /// What successive halving did.
@@ -85,17 +95,19 @@ pub struct RungEntry {
 pub struct HalvingSummary {
     pub reduction: usize,
     pub metric: &'static str,
+    /// The pruning rule: `confident` or `mean`.
+    pub prune: &'static str,
     /// The rungs' epochs.
     pub rungs: Vec<usize>,
     pub entries: Vec<RungEntry>,
     /// Epochs trained, against the full grid's.
     pub epochs_trained: usize,
     pub full_grid_epochs: usize,
-    /// The configurations that trained to the end, best first, with the metric's mean after
-    /// the last epoch.
+    /// The configurations that trained to the end, best first, with the mean over seeds of
+    /// each seed's best value of the metric (as the summary takes a run's best).
     pub standing: Vec<(String, f64)>,
-    /// The best configuration against the runner-up of the standing, seed by seed, on the
-    /// metric after the last epoch (a cost's sign turned, so that better is positive).
+    /// The best configuration against the runner-up of the standing, seed by seed, on each
+    /// seed's best value of the metric (a cost's sign turned, so that better is positive).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub versus_runner_up: Option<Versus>,
 }
@@ -150,32 +162,66 @@ pub fn threshold(
             ids.insert(t.probe_run(&base, p.eta, *seed).id());
         }
     }
-    let recommended = outcome.answer.as_ref().and_then(|a| a.recommended());
-    let final_runs = recommended.map_or(0, |eta| {
+    // the refinement's runs count as the search's probes
+    let refined = match outcome.answer.as_ref().and_then(|a| a.threshold()) {
+        Some(threshold) if t.refine => {
+            let etas = t.refine_etas(threshold);
+            for &eta in &etas {
+                for &seed in &seeds {
+                    ids.insert(t.refine_run(&base, eta, seed).id());
+                }
+            }
+            t.refine_scores(
+                &base,
+                &seeds,
+                &etas,
+                |id| states.contains_key(id),
+                |id| runs.get(id).map(|v| v.iter().map(|r| r.values).collect()),
+            )
+        }
+        _ => None,
+    };
+    let refine_epochs = t.refine.then(|| t.refine_epochs(base.epochs));
+    let summary = ThresholdSummary::of(t, &outcome, refined, refine_epochs);
+    let final_runs = summary.recommended.map_or(0, |eta| {
         t.final_runs(&base, eta, &seeds)
             .iter()
             .filter(|r| runs.contains_key(r.id().as_str()))
             .count()
     });
     let probe_epochs = rows.iter().filter(|r| ids.contains(&r.run)).count();
-    let summary = ThresholdSummary::of(t, &outcome, probe_epochs, final_runs);
+    let summary = ThresholdSummary {
+        probe_epochs,
+        final_runs,
+        ..summary
+    };
     (summary, ids)
 }
 
 impl ThresholdSummary {
-    /// The summary of a search's outcome: `probe_epochs` rows trained by its probes,
-    /// `final_runs` runs of the recommended eta trained for the grid's epochs.
+    /// The summary of a search's outcome and (with `refine`) its refinement's scores, once
+    /// they are all there (the epochs and final runs counted by the caller).
     pub fn of(
         t: &ThresholdSearch,
         outcome: &crate::search::threshold::Outcome,
-        probe_epochs: usize,
-        final_runs: usize,
+        refined: Option<Vec<(f64, f64)>>,
+        refine_epochs: Option<usize>,
     ) -> ThresholdSummary {
         let answer = outcome.answer.as_ref();
-        let recommended = answer.and_then(|a| a.recommended());
+        let book = answer.and_then(|a| a.recommended());
+        let refining = t.refine && answer.and_then(|a| a.threshold()).is_some();
+        let recommended = if refining {
+            refined.as_deref().and_then(ThresholdSearch::refined)
+        } else {
+            book
+        };
         ThresholdSummary {
             watch: t.watch,
-            probe_epochs,
+            probe_epochs: 0,
+            final_runs: 0,
+            book,
+            refine_epochs,
+            refined: refined.unwrap_or_default(),
             probes: outcome
                 .probes
                 .iter()
@@ -194,7 +240,7 @@ impl ThresholdSummary {
                         .collect(),
                 })
                 .collect(),
-            finished: answer.is_some(),
+            finished: answer.is_some() && (!refining || recommended.is_some()),
             ending: answer.map(|a| match a.ending {
                 Ending::Bracketed => "bracketed",
                 Ending::NoUnstable => "no unstable eta",
@@ -205,7 +251,6 @@ impl ThresholdSummary {
             stable_above: stable_above(&outcome.probes, answer.and_then(|a| a.smallest_unstable)),
             threshold: answer.and_then(|a| a.threshold()),
             recommended,
-            final_runs,
         }
     }
 }
@@ -259,13 +304,12 @@ impl ThresholdSummary {
                 let _ = write!(
                     text,
                     "The cost falls steadily up to eta = {} and not at eta = {}: the threshold \
-                     is about {}. **Recommended: eta = {}**, about half the threshold, as the \
-                     book advises.",
+                     is about {}. ",
                     eta(self.largest_stable),
                     eta(self.smallest_unstable),
                     eta(self.threshold),
-                    eta(self.recommended)
                 );
+                text.push_str(&self.pick());
                 if !self.stable_above.is_empty() {
                     let etas: Vec<String> =
                         self.stable_above.iter().copied().map(float_label).collect();
@@ -315,6 +359,37 @@ impl ThresholdSummary {
             }
         }
         text
+    }
+
+    /// The recommendation in words: the book's half of the threshold, or the refinement's pick.
+    fn pick(&self) -> String {
+        let eta = |x: Option<f64>| x.map_or("-".to_string(), float_label);
+        let Some(epochs) = self.refine_epochs else {
+            return format!(
+                "**Recommended: eta = {}**, about half the threshold, as the book advises.",
+                eta(self.recommended)
+            );
+        };
+        if self.refined.is_empty() {
+            return format!(
+                "Half of it, the book's rule, is eta = {}; the refinement (short runs at 1/2 to \
+                 1/16 of the threshold) has not finished: run the experiment again to resume it.",
+                eta(self.book)
+            );
+        }
+        let scores: Vec<String> = self
+            .refined
+            .iter()
+            .map(|(e, s)| format!("{} {:.2}%", float_label(*e), 100.0 * s))
+            .collect();
+        format!(
+            "Half of it, the book's rule, is eta = {}. Refined by {epochs}-epoch runs at 1/2 to \
+             1/16 of the threshold, ranked by the mean over seeds of the best validation accuracy \
+             ({}): **Recommended: eta = {}**.",
+            eta(self.book),
+            scores.join(", "),
+            eta(self.recommended)
+        )
     }
 
     /// `threshold.csv`: `round,eta,seed,epochs,verdict,reason`.
@@ -397,7 +472,7 @@ pub fn halving(
     let (rungs, standing) = h.replay_to(epochs, &members, |id| traces.get(id));
     let versus_runner_up = match standing.as_deref() {
         Some([best, second, ..]) => {
-            let last = |c: &str| last_values(h, &grid, &traces, c);
+            let last = |c: &str| best_values(h, &grid, &traces, c);
             Some(Versus::of(
                 &last(&best.configuration),
                 &last(&second.configuration),
@@ -414,6 +489,7 @@ pub fn halving(
     HalvingSummary {
         reduction: h.reduction,
         metric: h.metric.name(),
+        prune: h.prune.name(),
         rungs: h.rungs(epochs),
         entries: rungs
             .iter()
@@ -425,6 +501,7 @@ pub fn halving(
                     value: x.value,
                     rank: x.rank,
                     kept: x.kept,
+                    spared: x.spared,
                 })
             })
             .collect(),
@@ -439,9 +516,9 @@ pub fn halving(
     }
 }
 
-/// Each seed's value of halving's metric after the last epoch, for one configuration (a cost's
-/// sign turned, so that better is higher).
-fn last_values(
+/// Each seed's best value of halving's metric, for one configuration (a cost's sign turned, so
+/// that better is higher).
+fn best_values(
     h: &Halving,
     grid: &[crate::grid::RunSettings],
     traces: &HashMap<&str, Trace>,
@@ -456,7 +533,8 @@ fn last_values(
         .filter(|r| r.configuration_key() == configuration)
         .filter_map(|r| {
             let t = traces.get(r.id().as_str())?;
-            Some((r.seed, sign * *t.values.get(r.epochs.checked_sub(1)?)?))
+            let upto = t.values.get(..r.epochs)?;
+            Some((r.seed, sign * h.best(upto)))
         })
         .collect()
 }
@@ -465,9 +543,19 @@ impl HalvingSummary {
     /// The answer, as a paragraph.
     pub fn answer(&self) -> String {
         let rungs: Vec<String> = self.rungs.iter().map(|e| e.to_string()).collect();
+        let spared = self.entries.iter().filter(|e| e.spared).count();
+        let rule = if self.prune == "confident" {
+            format!(
+                ", and any whose seeds do not leave it clearly below the last one kept: {spared} \
+                 such {} kept",
+                if spared == 1 { "was" } else { "were" }
+            )
+        } else {
+            String::new()
+        };
         let mut text = format!(
             "**Successive halving** (keeping the best 1/{} of the configurations after epochs \
-             {}, ranked by the mean {} over seeds) trained {} epochs, {:.0}% of the {} the \
+             {}, ranked by the mean {} over seeds{rule}) trained {} epochs, {:.0}% of the {} the \
              full grid trains.",
             self.reduction,
             rungs.join(", "),
@@ -487,7 +575,7 @@ impl HalvingSummary {
             Some((best, v)) => {
                 let _ = write!(
                     text,
-                    " **Best configuration: {best}**, {} {} after the last epoch.",
+                    " **Best configuration: {best}**, best {} {} (the mean over seeds).",
                     self.metric,
                     value(*v)
                 );
@@ -538,7 +626,11 @@ impl HalvingSummary {
                 e.configuration,
                 e.value,
                 e.rank,
-                if e.kept { "yes" } else { "pruned" }
+                match (e.kept, e.spared) {
+                    (true, false) => "yes",
+                    (true, true) => "yes (its seeds reach the cut)",
+                    _ => "pruned",
+                }
             );
         }
         out
@@ -864,6 +956,9 @@ mod tests {
             smallest_unstable: Some(20.5),
             threshold: Some(17.8),
             recommended: Some(8.9),
+            book: Some(8.9),
+            refined: Vec::new(),
+            refine_epochs: None,
             probe_epochs: 72,
             final_runs: 0,
         }

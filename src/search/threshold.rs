@@ -8,6 +8,12 @@
 //! bracketed; bisection on a log scale then narrows the bracket to `precision`. Each round probes
 //! `probes` etas at once so that every core is busy; which etas depends only on the verdicts so
 //! far, never on the threads, so a search is the same whatever the machine.
+//!
+//! The book's half of the threshold can land far from the best eta (measured on [784, 100, 10]
+//! with cross-entropy: 4.5x above it, 3.1 points below its accuracy), so by default the search
+//! then refines it (`refine = true`): it trains the etas at 1/2, 1/4, 1/8 and 1/16 of the
+//! threshold with every seed for a third of the grid's epochs and recommends the one with the
+//! best mean over seeds of the best validation accuracy. `refine = false` keeps the book's rule.
 
 use std::collections::HashMap;
 
@@ -35,6 +41,8 @@ pub struct ThresholdSearch {
     pub probes: usize,
     /// Train the recommended eta for the grid's epochs with every seed once the search ends.
     pub then_train: bool,
+    /// Refine the book's half of the threshold by short runs below it.
+    pub refine: bool,
 }
 
 impl Default for ThresholdSearch {
@@ -46,6 +54,7 @@ impl Default for ThresholdSearch {
             precision: 1.5,
             probes: 3,
             then_train: false,
+            refine: true,
         }
     }
 }
@@ -304,7 +313,76 @@ impl ThresholdSearch {
     pub fn final_runs(&self, base: &RunSettings, eta: f64, seeds: &[u64]) -> Vec<RunSettings> {
         super::runs_at(base, eta, seeds)
     }
+
+    /// The etas the refinement trains below the threshold: 1/2 (the book's), 1/4, 1/8, 1/16.
+    pub fn refine_etas(&self, threshold: f64) -> Vec<f64> {
+        let mut etas: Vec<f64> = (1..=REFINE_ETAS)
+            .map(|k| round3(threshold / 2f64.powi(k)))
+            .collect();
+        etas.dedup();
+        etas
+    }
+
+    /// The epochs of a refinement run: a third of the grid's, at least `watch`, at most all.
+    pub fn refine_epochs(&self, epochs: usize) -> usize {
+        (epochs / 3).max(self.watch).min(epochs)
+    }
+
+    /// The run that refines `eta` with `seed`.
+    pub fn refine_run(&self, base: &RunSettings, eta: f64, seed: u64) -> RunSettings {
+        RunSettings {
+            epochs: self.refine_epochs(base.epochs),
+            ..self.probe_run(base, eta, seed)
+        }
+    }
+
+    /// Each refined eta's score, the mean over seeds of the best validation accuracy of its
+    /// refinement runs, from `rows(id)` (a run's metrics after each epoch); `None` until every
+    /// run has all its epochs (or diverged: a diverged run scores its best before).
+    pub fn refine_scores(
+        &self,
+        base: &RunSettings,
+        seeds: &[u64],
+        etas: &[f64],
+        finished: impl Fn(&str) -> bool,
+        rows: impl Fn(&str) -> Option<Vec<MetricValues>>,
+    ) -> Option<Vec<(f64, f64)>> {
+        etas.iter()
+            .map(|&eta| {
+                let best: Option<Vec<f64>> = seeds
+                    .iter()
+                    .map(|&seed| {
+                        let id = self.refine_run(base, eta, seed).id();
+                        if !finished(&id) {
+                            return None;
+                        }
+                        let best = rows(&id)?
+                            .iter()
+                            .filter_map(|v| v.get(Metric::ValidationAccuracy))
+                            .filter(|a| a.is_finite())
+                            .fold(0.0, f64::max);
+                        Some(best)
+                    })
+                    .collect();
+                let best = best?;
+                Some((eta, best.iter().sum::<f64>() / best.len().max(1) as f64))
+            })
+            .collect()
+    }
+
+    /// The refinement's pick: the best score (the smaller eta on a tie).
+    pub fn refined(scores: &[(f64, f64)]) -> Option<f64> {
+        scores
+            .iter()
+            .copied()
+            .filter(|(_, s)| s.is_finite())
+            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.total_cmp(&a.0)))
+            .map(|(eta, _)| eta)
+    }
 }
+
+/// How many etas below the threshold the refinement trains.
+pub const REFINE_ETAS: i32 = 4;
 
 #[cfg(test)]
 mod tests {

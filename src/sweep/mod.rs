@@ -282,15 +282,13 @@ impl Opened {
         if !runs.is_empty() && preloaded.is_none() && owned.is_none() {
             owned = Some(exp.load_data()?);
         }
-        if !runs.is_empty() {
-            log.line(format!(
-                "{}: {} runs to train on {} threads, results in {}",
-                exp.name(),
-                runs.len(),
-                threads,
-                dir.display()
-            ));
-        }
+        log.line(format!(
+            "{}: {} runs to train on {} threads, results in {}",
+            exp.name(),
+            runs.len(),
+            threads,
+            dir.display()
+        ));
         Ok(Opened {
             dir,
             threads,

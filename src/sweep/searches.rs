@@ -401,7 +401,46 @@ pub(super) fn threshold(
         }
         p.verdicts(t, &base, &seeds, etas)
     })?;
-    if let Some(eta) = outcome.answer.as_ref().and_then(|a| a.recommended()) {
+    let mut recommended = outcome.answer.as_ref().and_then(|a| a.recommended());
+    let threshold = outcome.answer.as_ref().and_then(|a| a.threshold());
+    if let (true, Some(threshold)) = (t.refine, threshold) {
+        if p.total.interrupted || !p.total.failures.is_empty() {
+            recommended = None;
+        } else {
+            let etas = t.refine_etas(threshold);
+            p.say(format!(
+                "threshold search, refining: eta = {} ({} seeds, {} epochs each, ranked by \
+                 validation accuracy)",
+                etas.iter()
+                    .map(|e| float_label(*e))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                seeds.len(),
+                t.refine_epochs(base.epochs)
+            ));
+            let runs = etas
+                .iter()
+                .flat_map(|&eta| seeds.iter().map(move |&seed| (eta, seed)))
+                .map(|(eta, seed)| t.refine_run(&base, eta, seed))
+                .collect();
+            recommended = if p.step(runs)? {
+                let rows = read_metrics(&ResultsDir::metrics_path(&p.dir))?;
+                let runs = by_run(&rows);
+                let done = read_states(&p.dir)?;
+                t.refine_scores(
+                    &base,
+                    &seeds,
+                    &etas,
+                    |id| done.contains_key(id),
+                    |id| runs.get(id).map(|v| v.iter().map(|r| r.values).collect()),
+                )
+                .and_then(|scores| ThresholdSearch::refined(&scores))
+            } else {
+                None
+            };
+        }
+    }
+    if let Some(eta) = recommended {
         if t.then_train && !p.total.interrupted && p.total.failures.is_empty() {
             p.say(format!(
                 "threshold search: training the recommended eta = {} for {} epochs",
