@@ -556,6 +556,18 @@ fn searches_refuse_what_they_cannot_do_with_the_key_and_the_reason() {
             "[search]\nmode = \"halving\"\n[grid]\nepochs = [5, 10]\n",
             "give one value of `epochs`",
         ),
+        (
+            "[search]\nmode = \"halving\"\nprune = \"best\"\n",
+            "`search.prune`: a string \"best\" is not allowed: use \"confident\"",
+        ),
+        (
+            "[search]\nmode = \"threshold\"\nrefine = 1\n",
+            "`search.refine`: 1 is not allowed: true or false",
+        ),
+        (
+            "validation_size = 0\nmonitor = [\"train_cost\"]\n[search]\nmode = \"threshold\"\n",
+            "the threshold search's refinement ranks etas by validation accuracy",
+        ),
     ];
     for (k, (body, message)) in cases.into_iter().enumerate() {
         let exp = experiment(tmp.path(), &format!("bad{k}"), body);

@@ -555,7 +555,7 @@ impl HalvingSummary {
         };
         let mut text = format!(
             "**Successive halving** (keeping the best 1/{} of the configurations after epochs \
-             {}, ranked by the mean {} over seeds{rule}) trained {} epochs, {:.0}% of the {} the \
+             {}, ranked by the mean over seeds of each run's best {} so far{rule}) trained {} epochs, {:.0}% of the {} the \
              full grid trains.",
             self.reduction,
             rungs.join(", "),
