@@ -389,6 +389,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_refinement_tries_halves_below_the_threshold_and_keeps_the_best() {
+        let t = ThresholdSearch::default();
+        assert_eq!(t.refine_etas(17.8), vec![8.9, 4.45, 2.23, 1.11]);
+        assert_eq!(t.refine_epochs(30), 10);
+        assert_eq!(t.refine_epochs(4), 3, "at least the watched epochs");
+        assert_eq!(t.refine_epochs(2), 2, "at most the grid's");
+        let base = RunSettings::default();
+        let r = t.refine_run(&base, 2.23, 7);
+        assert_eq!((r.eta, r.seed, r.epochs), (2.23, 7, 10));
+        assert_ne!(r.id(), t.probe_run(&base, 2.23, 7).id());
+        assert_eq!(
+            ThresholdSearch::refined(&[(8.9, 0.94), (4.45, 0.95), (2.23, 0.95), (1.11, f64::NAN)]),
+            Some(2.23),
+            "the best score; on a tie the smaller eta"
+        );
+        assert_eq!(ThresholdSearch::refined(&[]), None);
+    }
+
+    #[test]
     fn half_the_seeds_make_an_eta_unstable() {
         let (s, u) = (Verdict::Stable, Verdict::Saturated);
         assert!(!majority_unstable(&[s, s, u]));
