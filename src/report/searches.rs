@@ -152,7 +152,7 @@ pub fn threshold(
                 &seeds,
                 etas,
                 |s| initial.get(&s).copied(),
-                |id| runs.get(id).map(|v| v.iter().map(|r| r.values).collect()),
+                |id| crate::store::table::values_of(&runs, id),
             ))
         })
         .unwrap_or_default();
@@ -176,7 +176,7 @@ pub fn threshold(
                 &seeds,
                 &etas,
                 |id| states.contains_key(id),
-                |id| runs.get(id).map(|v| v.iter().map(|r| r.values).collect()),
+                |id| crate::store::table::values_of(&runs, id),
             )
         }
         _ => None,
@@ -724,11 +724,7 @@ impl RangeTestSummary {
 
     /// Each seed's test, as a Markdown table.
     pub fn table(&self) -> String {
-        let show = |v: Option<f64>| {
-            v.map_or("none".to_string(), |v| {
-                float_label(crate::search::round3(v))
-            })
-        };
+        let show = crate::search::range_test::label;
         let mut out = String::from(
             "| seed | steps | last eta | blew up | valley | steepest | minimum / 10 |\n| --- | --- | --- | --- | --- | --- | --- |\n",
         );
@@ -753,11 +749,7 @@ impl RangeTestSummary {
         if let Some(problem) = &self.problem {
             return format!("**Range test**: no range test to show: {problem}.");
         }
-        let show = |v: Option<f64>| {
-            v.map_or("none".to_string(), |v| {
-                float_label(crate::search::round3(v))
-            })
-        };
+        let show = crate::search::range_test::label;
         let per_seed: Vec<String> = self
             .seeds
             .iter()

@@ -124,6 +124,13 @@ impl Suggestions {
     }
 }
 
+/// A suggestion as the answer and the console show it: three significant digits, or "none".
+pub fn label(v: Option<f64>) -> String {
+    v.map_or("none".to_string(), |v| {
+        crate::grid::float_label(super::round3(v))
+    })
+}
+
 impl RangeTest {
     /// The test's mini-batches for `run`: `steps`, or one epoch's.
     pub fn steps_for(&self, run: &RunSettings) -> usize {

@@ -306,6 +306,12 @@ pub fn by_run(rows: &[MetricsRow]) -> HashMap<&str, Vec<&MetricsRow>> {
     out
 }
 
+/// Run `id`'s metric values after each epoch, in epoch order, from [`by_run`]'s map: what the
+/// searches' decisions read.
+pub fn values_of(runs: &HashMap<&str, Vec<&MetricsRow>>, id: &str) -> Option<Vec<MetricValues>> {
+    runs.get(id).map(|v| v.iter().map(|r| r.values).collect())
+}
+
 /// The lines of the runs `keep` accepts, grouped by run, each epoch once (the first written):
 /// what resume, merge and the shards' exchange take from a folder. Returns them and the count
 /// of lines left out.

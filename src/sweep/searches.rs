@@ -306,11 +306,7 @@ pub(super) fn range_test(
         seeds.iter().map(|s| range::suggestions(&s.steps)).collect();
     if !opts.quiet {
         for (s, found) in seeds.iter().zip(&suggestions) {
-            let show = |v: Option<f64>| {
-                v.map_or("none".to_string(), |v| {
-                    float_label(crate::search::round3(v))
-                })
-            };
+            let show = crate::search::range_test::label;
             crate::say!(
                 "range test, seed {}: {} steps to eta = {}; valley {}, steepest {}, minimum/10 {}",
                 s.seed,
@@ -432,7 +428,7 @@ pub(super) fn threshold(
                     &seeds,
                     &etas,
                     |id| done.contains_key(id),
-                    |id| runs.get(id).map(|v| v.iter().map(|r| r.values).collect()),
+                    |id| crate::store::table::values_of(&runs, id),
                 )
                 .and_then(|scores| ThresholdSearch::refined(&scores))
             } else {
@@ -597,7 +593,7 @@ impl Probing<'_> {
             seeds,
             etas,
             |s| self.initial.get(&s).copied(),
-            |id| runs.get(id).map(|v| v.iter().map(|r| r.values).collect()),
+            |id| crate::store::table::values_of(&runs, id),
         );
         if let Some(v) = &verdicts {
             for (eta, v) in etas.iter().zip(v) {
