@@ -49,6 +49,39 @@ fn kill_after_rows_then_resume(tmp: &Path, exp: &Path, out: &str, rows: usize) {
     run(tmp, exp, out, "2");
 }
 
+/// A search that computes before it trains (`file`: what it computed) gives the folder `one`'s
+/// results (and `summary`'s recommendation) on one thread, after kill -9 at its first row,
+/// after SIGTERM (exit 130, a scheduler's time limit) and a resume, and merged.
+fn same_after_threads_kill_term_and_merge(
+    tmp: &Path,
+    exp: &Path,
+    file: &str,
+    summary: &serde_json::Value,
+) {
+    let reference = results(&tmp.join("one"), file);
+    run(tmp, exp, "single", "1");
+    assert_eq!(results(&tmp.join("single"), file), reference, "one thread");
+    kill_after_rows_then_resume(tmp, exp, "killed", 1);
+    assert_eq!(results(&tmp.join("killed"), file), reference, "kill -9");
+    let args = [exp.to_str().unwrap(), "--out", "termed", "-q"];
+    let mut held = Held::spawn(tmp, &args, "rows=1");
+    held.wait();
+    held.signal("TERM");
+    let (code, _, stderr) = held.finish();
+    assert_eq!(code, Some(130), "{stderr}");
+    run(tmp, exp, "termed", "2");
+    assert_eq!(results(&tmp.join("termed"), file), reference, "SIGTERM");
+    runner(tmp)
+        .args(["merge", "merged", "one"])
+        .assert()
+        .success();
+    assert_eq!(results(&tmp.join("merged"), file), reference, "merged");
+    assert_eq!(
+        summary_json(tmp, "merged")["recommended"],
+        summary["recommended"]
+    );
+}
+
 #[test]
 fn the_threshold_search_brackets_eta_refines_below_half_and_trains_its_pick() {
     let tmp = tempfile::tempdir().unwrap();
@@ -638,43 +671,8 @@ fn the_curvature_search_recommends_half_of_two_over_lambda_and_trains_it() {
         md.contains("**Curvature search**") && md.contains("Recommended: eta = "),
         "{md}"
     );
-    // the same numbers on one thread, after a kill, and merged
-    run(tmp.path(), &exp, "single", "1");
-    let reference = results(&tmp.path().join("one"), "curvature.csv");
-    assert_eq!(
-        results(&tmp.path().join("single"), "curvature.csv"),
-        reference
-    );
-    kill_after_rows_then_resume(tmp.path(), &exp, "killed", 1);
-    assert_eq!(
-        results(&tmp.path().join("killed"), "curvature.csv"),
-        reference
-    );
-    // SIGTERM (a scheduler's time limit) while the recommended eta trains: exit 130, then the
-    // same command resumes to the same results
-    let args = [exp.to_str().unwrap(), "--out", "termed", "-q"];
-    let mut held = Held::spawn(tmp.path(), &args, "rows=1");
-    held.wait();
-    held.signal("TERM");
-    let (code, _, stderr) = held.finish();
-    assert_eq!(code, Some(130), "{stderr}");
-    run(tmp.path(), &exp, "termed", "2");
-    assert_eq!(
-        results(&tmp.path().join("termed"), "curvature.csv"),
-        reference
-    );
-    runner(tmp.path())
-        .args(["merge", "merged", "one"])
-        .assert()
-        .success();
-    assert_eq!(
-        results(&tmp.path().join("merged"), "curvature.csv"),
-        reference
-    );
-    assert_eq!(
-        summary_json(tmp.path(), "merged")["recommended"],
-        summary["recommended"]
-    );
+    // the same numbers on one thread, after kill -9, after SIGTERM, and merged
+    same_after_threads_kill_term_and_merge(tmp.path(), &exp, "curvature.csv", &summary);
     // it refuses what it cannot do
     let bad = experiment(
         tmp.path(),
@@ -782,41 +780,8 @@ fn the_range_test_smooths_stops_at_the_blow_up_suggests_and_trains_its_pick() {
         .path()
         .join("one/tensorboard/range_test-seed-2")
         .is_dir());
-    // the same numbers on one thread, after a kill, after SIGTERM, and merged
-    run(tmp.path(), &exp, "single", "1");
-    let reference = results(&tmp.path().join("one"), "range_test.csv");
-    assert_eq!(
-        results(&tmp.path().join("single"), "range_test.csv"),
-        reference
-    );
-    kill_after_rows_then_resume(tmp.path(), &exp, "killed", 1);
-    assert_eq!(
-        results(&tmp.path().join("killed"), "range_test.csv"),
-        reference
-    );
-    let args = [exp.to_str().unwrap(), "--out", "termed", "-q"];
-    let mut held = Held::spawn(tmp.path(), &args, "rows=1");
-    held.wait();
-    held.signal("TERM");
-    let (code, _, stderr) = held.finish();
-    assert_eq!(code, Some(130), "{stderr}");
-    run(tmp.path(), &exp, "termed", "2");
-    assert_eq!(
-        results(&tmp.path().join("termed"), "range_test.csv"),
-        reference
-    );
-    runner(tmp.path())
-        .args(["merge", "merged", "one"])
-        .assert()
-        .success();
-    assert_eq!(
-        results(&tmp.path().join("merged"), "range_test.csv"),
-        reference
-    );
-    assert_eq!(
-        summary_json(tmp.path(), "merged")["recommended"],
-        summary["recommended"]
-    );
+    // the same numbers on one thread, after kill -9, after SIGTERM, and merged
+    same_after_threads_kill_term_and_merge(tmp.path(), &exp, "range_test.csv", &summary);
     assert!(tmp
         .path()
         .join("merged/tensorboard/range_test-seed-1")

@@ -238,14 +238,49 @@ pub(super) fn curvature(
         base.epochs
     ));
     let runs = c.final_runs(&base, eta, &exp.seeds());
-    let order = runs.iter().enumerate().map(|(i, r)| (r.id(), i)).collect();
-    let mut report = sweep_runs(exp, opts, &runs, &order, Mode::All, Some(&data), stop)?;
-    {
-        let _lock = DirLock::acquire(&report.dir)?;
-        crate::store::curvature::write(&report.dir, &seeds)?;
+    let train = Computed {
+        exp,
+        opts,
+        data: &data,
+        stop,
+        started,
+    };
+    train.then(&runs, |dir| crate::store::curvature::write(dir, &seeds))
+}
+
+/// What a search computed before it trains (curvature, a range test): the runs it chose are
+/// trained into the folder, then its own file is saved there under the folder's lock.
+struct Computed<'a> {
+    exp: &'a Experiment,
+    opts: &'a SweepOptions,
+    data: &'a Dataset,
+    stop: &'a AtomicBool,
+    started: Instant,
+}
+
+impl Computed<'_> {
+    fn then(
+        self,
+        runs: &[RunSettings],
+        save: impl FnOnce(&Path) -> Result<()>,
+    ) -> Result<SweepReport> {
+        let order = runs.iter().enumerate().map(|(i, r)| (r.id(), i)).collect();
+        let mut report = sweep_runs(
+            self.exp,
+            self.opts,
+            runs,
+            &order,
+            Mode::All,
+            Some(self.data),
+            self.stop,
+        )?;
+        {
+            let _lock = DirLock::acquire(&report.dir)?;
+            save(&report.dir)?;
+        }
+        report.seconds = self.started.elapsed().as_secs_f64();
+        Ok(report)
     }
-    report.seconds = started.elapsed().as_secs_f64();
-    Ok(report)
 }
 
 /// The learning-rate range test: one run per seed (in parallel) whose eta grows every
@@ -334,14 +369,14 @@ pub(super) fn range_test(
         }
         _ => Vec::new(),
     };
-    let order = runs.iter().enumerate().map(|(i, r)| (r.id(), i)).collect();
-    let mut report = sweep_runs(exp, opts, &runs, &order, Mode::All, Some(&data), stop)?;
-    {
-        let _lock = DirLock::acquire(&report.dir)?;
-        crate::store::range_test::save(&report.dir, &seeds)?;
-    }
-    report.seconds = started.elapsed().as_secs_f64();
-    Ok(report)
+    let train = Computed {
+        exp,
+        opts,
+        data: &data,
+        stop,
+        started,
+    };
+    train.then(&runs, |dir| crate::store::range_test::save(dir, &seeds))
 }
 
 /// The book's procedure: rounds of probes until the threshold is bracketed, then (with
