@@ -271,10 +271,20 @@ fn search_plan(exp: &Experiment) -> Option<String> {
             let base = exp.run(0);
             Some(format!(
                 "threshold: rounds of up to {} etas x {seeds} seeds x {} epochs (the number of \
-                 rounds depends on the verdicts, usually 4 to 6){}; the time above is for the \
+                 rounds depends on the verdicts, usually 4 to 6){}{}; the time above is for the \
                  runs at one eta",
                 t.probes,
                 t.watch,
+                if t.refine {
+                    format!(
+                        ", then {} etas from half the threshold down x {seeds} seeds x {} epochs to \
+                         refine it",
+                        crate::search::threshold::REFINE_ETAS,
+                        t.refine_epochs(base.epochs)
+                    )
+                } else {
+                    String::new()
+                },
                 if t.then_train {
                     format!(
                         ", then {seeds} runs x {} epochs at the recommended eta",
